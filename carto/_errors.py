@@ -1,0 +1,56 @@
+"""Errors of Terreau.
+
+Every error a user can meet is a subclass of :class:`CartoError` whose
+message is in French, names the bad value (and the file, line and column
+when it comes from a file) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CartoError",
+    "ConfigError",
+    "ReferenceDataError",
+    "CommuneNotFoundError",
+    "AmbiguousCommuneError",
+    "SchemaError",
+    "StoreError",
+    "AssetError",
+    "BrowserError",
+]
+
+
+class CartoError(Exception):
+    """Base class of Terreau's errors (message in French)."""
+
+
+class ConfigError(CartoError):
+    """A setting or a configuration file is wrong."""
+
+
+class ReferenceDataError(CartoError):
+    """The reference geography under ``data/ref`` is missing or damaged."""
+
+
+class CommuneNotFoundError(CartoError, LookupError):
+    """No commune of Occitanie matches a postcode and/or a name."""
+
+
+class AmbiguousCommuneError(CartoError, LookupError):
+    """Several communes match; the message lists them."""
+
+
+class StoreError(CartoError):
+    """The base cannot be opened or written."""
+
+
+class SchemaError(StoreError):
+    """The base was made by another version of the schema."""
+
+
+class AssetError(CartoError):
+    """A JavaScript/CSS asset needed for offline HTML is missing."""
+
+
+class BrowserError(CartoError):
+    """Headless Chromium is missing or failed."""
