@@ -1,0 +1,110 @@
+"""The ``carto`` command (messages in French).
+
+Examples
+--------
+>>> from carto.cli import build_parser
+>>> build_parser().parse_args(["demo", "--size", "500"]).size
+500
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from carto import __version__
+from carto._errors import CartoError
+
+__all__ = ["build_parser", "main"]
+
+
+class _FrenchParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # pragma: no cover - exercised via main
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``carto`` command."""
+    parser = _FrenchParser(
+        prog="carto",
+        description="Terreau : cartographie des acteurs des communautés d'engagement citoyen.",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    parser.add_argument(
+        "--version", action="version", version=f"carto {__version__}", help="afficher la version"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="afficher la progression")
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE", parser_class=_FrenchParser)
+
+    init = sub.add_parser(
+        "init", help="créer la base, ou la mettre à jour", add_help=False,
+        description="Crée la base (SQLite par défaut, PostgreSQL par URL) ou met à jour son schéma.",
+    )
+    init.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    init.add_argument(
+        "--base", metavar="URL",
+        help="URL de la base (défaut : CARTO_DATABASE_URL, sinon data/base.sqlite)",
+    )
+
+    demo = sub.add_parser(
+        "demo", help="générer la démonstration complète dans un dossier", add_help=False,
+        description="Génère les sources synthétiques, la base de démonstration, la carte et le résumé.",
+    )
+    demo.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    demo.add_argument("--out", metavar="DOSSIER", default="out", help="dossier de sortie (défaut : out)")
+    demo.add_argument("--size", metavar="N", type=int, default=6000,
+                      help="nombre de personnes synthétiques (défaut : 6000)")
+    demo.add_argument("--seed", metavar="S", type=int, default=None,
+                      help="graine du générateur (défaut : CARTO_SEED, sinon 20190901)")
+    demo.add_argument("--base", metavar="URL",
+                      help="URL de la base de démonstration (défaut : DOSSIER/base-demo.sqlite)")
+    demo.add_argument("--sans-png", dest="png", action="store_false",
+                      help="ne pas faire d'image PNG de la carte")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        from carto import store
+        from carto.settings import get_settings
+
+        url = args.base or get_settings().database_url
+        engine = store.init_base(url)
+        counts = store.base_summary(engine)
+        engine.dispose()
+        print(f"Base prête : {url} ({len(counts)} tables, schéma version {store.SCHEMA_VERSION}).")
+        return 0
+    if args.command == "demo":
+        from carto.demo import run_demo
+
+        if args.size < 10:
+            raise CartoError(f"--size {args.size} : il faut au moins 10 personnes.")
+        result = run_demo(
+            Path(args.out), n_persons=args.size, seed=args.seed, database_url=args.base,
+            png=args.png, verbose=args.verbose,
+        )
+        print(result)
+        return 0
+    build_parser().print_help()
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``carto`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(message)s")
+    try:
+        return _run(args)
+    except CartoError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The demo pipeline behind ``carto demo`` and notebook ``00-demarrer``.
+
+It generates the synthetic sources (:mod:`carto.synth`), creates the demo base
+(:mod:`carto.store`), draws the overview map of Occitanie (:mod:`carto.maps`)
+and writes everything, with a French summary, into one folder. Later issues
+extend it (import, linkage, cercles, network, report).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from carto import export, geo, maps, store, synth
+from carto._errors import BrowserError
+from carto.settings import get_settings
+
+__all__ = ["DemoResult", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+MAP_TITLE = "Acteurs et événements des communautés d'engagement citoyen — démonstration"
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` produced.
+
+    Attributes
+    ----------
+    out : Path
+        Output folder.
+    data_date : date
+        Date of the data.
+    database_url : str
+        URL of the demo base.
+    synth : carto.synth.SynthSummary
+        Counts of the generated sources.
+    base_counts : dict
+        Rows per table of the base.
+    files : dict
+        Produced files, by French label.
+    seconds : float
+        Wall time.
+    notes : list of str
+        Remarks for the user (e.g. no PNG without Chromium).
+    """
+
+    out: Path
+    data_date: date
+    database_url: str
+    synth: synth.SynthSummary
+    base_counts: dict[str, int]
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            "Terreau — démonstration",
+            "=======================",
+            f"Dossier : {self.out}",
+            f"Base : {self.database_url}",
+            "",
+            "Sources synthétiques générées :",
+            f"  {self.synth}",
+            "",
+            "Géographie de référence : "
+            f"{len(geo.communes()):,} communes, {len(geo.epci())} EPCI, "
+            f"{len(geo.departements())} départements".replace(",", "\u202f"),
+            "",
+            "Base initialisée (lignes par table) :",
+        ]
+        lines += [f"  {table} : {n}" for table, n in sorted(self.base_counts.items())]
+        lines += ["", "Fichiers produits :"]
+        lines += [f"  {label} : {path}" for label, path in self.files.items()]
+        if self.notes:
+            lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
+        lines += ["", f"Durée : {self.seconds:.1f} s"]
+        return "\n".join(lines)
+
+
+def run_demo(
+    out: str | Path = "out",
+    *,
+    n_persons: int = 6000,
+    seed: int | None = None,
+    database_url: str | None = None,
+    png: bool = True,
+    today: date | None = None,
+    verbose: bool = False,
+) -> DemoResult:
+    """Run the whole demo: synthetic sources, base, overview map, summary.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output folder (created). The demo base goes there too unless
+        ``database_url`` is given, so that a demo never touches a real base.
+    n_persons : int
+        Number of synthetic persons (organisations are a quarter of it).
+    seed : int, optional
+        Seed of the generator (settings' seed by default).
+    database_url : str, optional
+        Base to initialise (default: ``sqlite:///<out>/base-demo.sqlite``).
+    png : bool
+        Also render the map to PNG with headless Chromium when it is installed.
+    today : date, optional
+        Date of the data (default: today).
+    verbose : bool
+        Show progress bars.
+
+    Returns
+    -------
+    DemoResult
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from carto.demo import run_demo
+    >>> result = run_demo(tempfile.mkdtemp(), n_persons=300, png=False)
+    >>> sorted(result.files)[:2]
+    ['carte', 'résumé']
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = get_settings().seed if seed is None else seed
+    today = today or date.today()
+    url = database_url or f"sqlite:///{(out / 'base-demo.sqlite').resolve()}"
+
+    summary = synth.generate(out, n_persons=n_persons, seed=seed, today=today, verbose=verbose)
+    log.info("Sources synthétiques : %s", summary)
+
+    engine = store.init_base(url, who="carto demo")
+    counts = store.base_summary(engine)
+    engine.dispose()
+
+    organisations = synth.load_truth(out, "organisations")
+    events = synth.load_truth(out, "evenements")
+    fmap = maps.overview_map(organisations, events, title=MAP_TITLE, data_date=today)
+    files: dict[str, Path] = {"carte": export.save_html(fmap, out / "carte-occitanie.html", title=MAP_TITLE)}
+    notes: list[str] = []
+    if png:
+        try:
+            files["carte (image)"] = export.save_png(files["carte"], out / "carte-occitanie.png")
+        except BrowserError as exc:
+            notes.append(f"Pas d'image PNG de la carte : {exc}")
+
+    result = DemoResult(
+        out=out, data_date=today, database_url=url, synth=summary, base_counts=counts, files=files, notes=notes
+    )
+    result.files["résumé"] = out / "resume.txt"
+    result.seconds = time.perf_counter() - started
+    result.files["résumé"].write_text(str(result) + "\n", encoding="utf-8")
+    log.info("Démonstration écrite dans %s en %.1f s", out, result.seconds)
+    return result

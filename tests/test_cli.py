@@ -1,0 +1,46 @@
+"""The ``carto`` command: version, init, demo (French output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carto import __version__
+from carto.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_option_in_french(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--taille-inconnue"])
+    assert "erreur" in capsys.readouterr().err
+
+
+def test_init_creates_base(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    assert main(["init", "--base", url]) == 0
+    assert "Base prête" in capsys.readouterr().out
+    assert main(["init", "--base", url]) == 0  # idempotent
+
+
+def test_demo_writes_outputs(tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--size", "300", "--sans-png"]) == 0
+    printed = capsys.readouterr().out
+    assert "Terreau — démonstration" in printed
+    assert (out / "carte-occitanie.html").stat().st_size > 10_000
+    assert (out / "resume.txt").read_text(encoding="utf-8").startswith("Terreau")
+    assert (out / "base-demo.sqlite").exists()
+    assert len(list((out / "sources").iterdir())) >= 5
+
+
+def test_demo_rejects_tiny_size(tmp_path: Path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--size", "3"]) == 1
+    assert "au moins" in capsys.readouterr().err
