@@ -1,0 +1,1226 @@
+"""The base: engine, schema, transactions and audit log.
+
+One relational base holds everything Terreau knows: the imported source
+records, the golden records of actors, the linkage decisions, communities and
+their members, events, relations, workshops, newsletter subscriptions and the
+audit log. It is a **SQLite file by default** (``data/base.sqlite``, WAL mode,
+foreign keys on) and **PostgreSQL by URL** (``CARTO_DATABASE_URL``); the same
+SQLAlchemy Core code serves both.
+
+Schema decisions
+----------------
+- Integer surrogate primary keys everywhere; rows that come from files also
+  carry a **natural key** with a unique constraint (``source_records``:
+  ``(source, source_key)``; ``events``: ``(source, source_key)``), so that a
+  re-import updates instead of duplicating (see :func:`upsert`).
+- Enumerations are ``CHECK`` constraints (the allowed values are the
+  module-level tuples such as :data:`ACTOR_KINDS`), so a bad value is refused
+  by the base itself, whatever wrote it. Relation types are an open list (a
+  workshop names its own link types) and are not constrained.
+- Foreign keys, ``ON DELETE`` chosen deliberately: an actor is only ever
+  deleted on a request for erasure, so what *describes* the actor
+  (memberships and their history, participations, relations, subscriptions,
+  workshop placements) is deleted with it (``CASCADE``); what *traces* where
+  the actor came from (``source_records``, ``merges``) blocks the deletion
+  (``RESTRICT``) so that an erasure has to deal with it explicitly and never
+  leaves raw data behind. Merges never delete actors: the absorbed actor stays,
+  with ``status = 'merged'`` and ``merged_into_id``, and the merge keeps a JSON
+  ``snapshot`` of every row it changed so that undo is exact. Optional links
+  (a person's organisation, an event's community) are ``SET NULL``.
+  ``audit_log`` has no foreign key: it outlives the rows it talks about.
+- Timestamps are timezone-aware and stored in UTC (:class:`UTCDateTime`);
+  JSON columns are ``JSONB`` on PostgreSQL (comparable, indexable) and JSON
+  text on SQLite.
+- Schema versions are managed by Alembic (``carto/migrations``): a new base is
+  created from :data:`metadata` and stamped at the head revision; an older
+  base is upgraded by :func:`init_base` (``carto init``), never silently by
+  :func:`open_base`, which refuses it with a French message — upgrading a
+  shared base is a deliberate act that should follow a backup.
+
+Examples
+--------
+>>> from carto import store
+>>> engine = store.init_base("sqlite://", who="doctest")
+>>> with store.transaction(engine, action="exemple", who="doctest") as conn:
+...     _ = conn.execute(store.communities.insert().values(slug="biodiversite", name="Biodiversité"))
+>>> store.base_summary(engine)["communities"]
+1
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from carto import __version__
+from carto._errors import SchemaError, StoreError
+from carto.settings import PACKAGE_DIR, get_settings
+
+__all__ = [
+    "metadata",
+    "connect",
+    "init_base",
+    "open_base",
+    "transaction",
+    "audit",
+    "base_summary",
+    "insert_rows",
+    "upsert",
+    "schema_revision",
+    "UTCDateTime",
+    "APPLICATION",
+    "ACTOR_KINDS",
+    "ACTOR_STATUSES",
+    "RECORD_STATUSES",
+    "MERGE_METHODS",
+    "CIRCLES",
+    "TRANSITIONS",
+    "EVENT_KINDS",
+    "PARTICIPATION_ROLES",
+    "RELATION_PROVENANCES",
+    "INFLUENCE_STANCES",
+    "SUBSCRIPTION_STATUSES",
+    "LOCATION_PRECISIONS",
+    "import_batches",
+    "source_records",
+    "actors",
+    "merges",
+    "not_duplicates",
+    "communities",
+    "memberships",
+    "membership_history",
+    "events",
+    "participations",
+    "workshops",
+    "relations",
+    "workshop_actors",
+    "workshop_goals",
+    "workshop_influence",
+    "subscriptions",
+    "audit_log",
+    "schema_info",
+]
+
+log = logging.getLogger(__name__)
+
+#: Value of ``schema_info.application`` in every Terreau base.
+APPLICATION = "terreau"
+#: Folder of the Alembic migration scripts (tests may point it elsewhere).
+MIGRATIONS_DIR: Path = PACKAGE_DIR / "migrations"
+#: Largest number of row ids kept in one audit row (the count is always kept).
+AUDIT_MAX_IDS = 10_000
+#: Rows sent to the database per ``executemany`` by the bulk writers.
+CHUNK_SIZE = 10_000
+
+ACTOR_KINDS = ("personne", "organisation")
+ACTOR_STATUSES = ("active", "merged")
+LOCATION_PRECISIONS = ("commune", "adresse")
+RECORD_STATUSES = ("ok", "quarantined")
+MERGE_METHODS = ("rule", "probabilistic", "manual")
+#: Cercles: 1 engagé·e·s, 2 impliqué·e·s, 3 informé·e·s.
+CIRCLES = (1, 2, 3)
+TRANSITIONS = ("entry", "promotion", "decline", "exit")
+EVENT_KINDS = (
+    "rencontre de communauté",
+    "rencontre régionale annuelle",
+    "formation-action",
+    "commission citoyenne",
+    "concertation",
+    "atelier de cartographie",
+    "webinaire",
+    "lancement",
+    "autre",
+)
+PARTICIPATION_ROLES = ("participant", "organisateur", "intervenant")
+RELATION_PROVENANCES = ("workshop", "declared", "inferred")
+INFLUENCE_STANCES = ("supports", "neutral", "opposes")
+SUBSCRIPTION_STATUSES = ("subscribed", "unsubscribed", "blocklisted")
+
+
+# --------------------------------------------------------------------------- types
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware timestamp stored in UTC, read back as an aware UTC datetime.
+
+    Naive datetimes are refused: say which time zone a timestamp is in.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> paris = timezone(timedelta(hours=1))
+    >>> UTCDateTime().process_bind_param(datetime(2024, 1, 1, 12, tzinfo=paris), None)
+    datetime.datetime(2024, 1, 1, 11, 0, tzinfo=datetime.timezone.utc)
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise StoreError(
+                f"Horodatage sans fuseau horaire : « {value.isoformat()} ». "
+                "Donnez un datetime avec fuseau (par exemple datetime.now(timezone.utc))."
+            )
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite keeps no zone: values are stored in UTC
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = sa.JSON().with_variant(pg_dialect.JSONB(), "postgresql")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------- schema
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: Sequence[str | int], name: str | None = None) -> sa.CheckConstraint:
+    """CHECK constraint: ``column`` is NULL or one of ``values``."""
+    listed = ", ".join(
+        str(v) if isinstance(v, int) else "'" + v.replace("'", "''") + "'" for v in values
+    )
+    return sa.CheckConstraint(f"{column} IS NULL OR {column} IN ({listed})", name=name or column)
+
+
+def _fk_column(
+    name: str, target: str, *, ondelete: str, nullable: bool = True, index: bool = True
+) -> sa.Column[int]:
+    """Integer foreign key to ``target`` (``table.column``), indexed by default."""
+    return sa.Column(
+        name, sa.Integer, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index
+    )
+
+
+def _timestamps() -> list[sa.Column[datetime]]:
+    return [
+        sa.Column("created_at", UTCDateTime, nullable=False, default=_utcnow),
+        sa.Column("updated_at", UTCDateTime, nullable=False, default=_utcnow),
+    ]
+
+
+def _coordinates() -> list[Any]:
+    return [
+        sa.Column("commune_code", sa.String(5), index=True),
+        sa.Column("lon", sa.Float),
+        sa.Column("lat", sa.Float),
+        sa.CheckConstraint("commune_code IS NULL OR length(commune_code) = 5", name="commune_code"),
+        sa.CheckConstraint("lon IS NULL OR (lon >= -180 AND lon <= 180)", name="lon"),
+        sa.CheckConstraint("lat IS NULL OR (lat >= -90 AND lat <= 90)", name="lat"),
+    ]
+
+
+schema_info = sa.Table(
+    "schema_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("application", sa.String(32), nullable=False),
+    sa.Column("schema_revision", sa.String(32), nullable=False),
+    sa.Column("terreau_version", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("upgraded_at", UTCDateTime),
+    sa.CheckConstraint("id = 1", name="single_row"),
+    comment="Which application and schema revision made this base (one row).",
+)
+
+import_batches = sa.Table(
+    "import_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False, index=True),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("file_sha256", sa.String(64), index=True),
+    sa.Column("mapping", sa.Text),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("n_read", sa.Integer, nullable=False, default=0),
+    sa.Column("n_new", sa.Integer, nullable=False, default=0),
+    sa.Column("n_updated", sa.Integer, nullable=False, default=0),
+    sa.Column("n_unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("n_quarantined", sa.Integer, nullable=False, default=0),
+    sa.Column("details", JSONType),
+    sa.CheckConstraint(
+        "n_read >= 0 AND n_new >= 0 AND n_updated >= 0 AND n_unchanged >= 0 AND n_quarantined >= 0",
+        name="counts",
+    ),
+    comment="One run of an import of one file.",
+)
+
+actors = sa.Table(
+    "actors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("first_name", sa.Text),
+    sa.Column("last_name", sa.Text),
+    sa.Column("name_key", sa.Text, index=True),
+    sa.Column("first_name_key", sa.Text),
+    sa.Column("last_name_key", sa.Text),
+    sa.Column("organisation_name", sa.Text),
+    _fk_column("organisation_id", "actors.id", ondelete="SET NULL"),
+    sa.Column("acronym", sa.Text),
+    sa.Column("org_type", sa.Text),
+    sa.Column("siret", sa.String(14), index=True),
+    sa.Column("siren", sa.String(9), index=True),
+    sa.Column("rna", sa.String(10), index=True),
+    sa.Column("email", sa.Text),
+    sa.Column("email_key", sa.Text, index=True),
+    sa.Column("phone", sa.String(20), index=True),
+    sa.Column("url", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("postcode", sa.String(5)),
+    *_coordinates(),
+    sa.Column("location_precision", sa.String(16)),
+    sa.Column("themes", JSONType, nullable=False, default=list),
+    sa.Column("description", sa.Text),
+    sa.Column("consent_map", sa.Boolean, nullable=False, default=False),
+    sa.Column("consent_map_at", UTCDateTime),
+    sa.Column("consent_newsletter", sa.Boolean, nullable=False, default=False),
+    sa.Column("consent_newsletter_at", UTCDateTime),
+    sa.Column("consent_proof", sa.Text),
+    _fk_column("merged_into_id", "actors.id", ondelete="RESTRICT"),
+    sa.Column("provenance", JSONType, nullable=False, default=dict),
+    *_timestamps(),
+    _one_of("kind", ACTOR_KINDS),
+    _one_of("status", ACTOR_STATUSES),
+    _one_of("location_precision", LOCATION_PRECISIONS),
+    sa.CheckConstraint(
+        "(status = 'merged' AND merged_into_id IS NOT NULL AND merged_into_id <> id)"
+        " OR (status <> 'merged' AND merged_into_id IS NULL)",
+        name="merged_into",
+    ),
+    sa.CheckConstraint("siret IS NULL OR length(siret) = 14", name="siret"),
+    sa.CheckConstraint("siren IS NULL OR length(siren) = 9", name="siren"),
+    sa.CheckConstraint("rna IS NULL OR (length(rna) = 10 AND rna LIKE 'W%')", name="rna"),
+    sa.Index(None, "last_name_key", "first_name_key"),
+    sa.Index(None, "kind", "status"),
+    comment="Golden records: one row per person or organisation (absorbed ones kept, status merged).",
+)
+
+source_records = sa.Table(
+    "source_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.Text, nullable=False),
+    _fk_column("batch_id", "import_batches.id", ondelete="RESTRICT", nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("raw", JSONType, nullable=False),
+    sa.Column("row_hash", sa.String(64), nullable=False),
+    sa.Column("fields", JSONType),
+    sa.Column("status", sa.String(16), nullable=False, default="ok"),
+    sa.Column("reason", sa.Text),
+    _fk_column("actor_id", "actors.id", ondelete="RESTRICT"),
+    _fk_column("organisation_actor_id", "actors.id", ondelete="RESTRICT"),
+    *_timestamps(),
+    sa.UniqueConstraint("source", "source_key"),
+    _one_of("status", RECORD_STATUSES),
+    sa.CheckConstraint("status <> 'quarantined' OR reason IS NOT NULL", name="reason"),
+    sa.CheckConstraint("line >= 1", name="line"),
+    sa.Index(None, "status", "source"),
+    sa.Index(None, "file_name", "line"),
+    comment="Every imported row, raw values kept; never deleted by linkage.",
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("kept_id", "actors.id", ondelete="RESTRICT", nullable=False),
+    _fk_column("absorbed_id", "actors.id", ondelete="RESTRICT", nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("rule", sa.Text),
+    sa.Column("score", sa.Float),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("merged_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("snapshot", JSONType, nullable=False),
+    sa.Column("undone_at", UTCDateTime),
+    sa.Column("undone_by", sa.String(128)),
+    _one_of("method", MERGE_METHODS),
+    sa.CheckConstraint("kept_id <> absorbed_id", name="distinct"),
+    sa.CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score"),
+    sa.CheckConstraint("(undone_at IS NULL) = (undone_by IS NULL)", name="undone"),
+    # an actor is absorbed by at most one merge in force
+    sa.Index(
+        "uq_merges_absorbed_in_force",
+        "absorbed_id",
+        unique=True,
+        sqlite_where=sa.text("undone_at IS NULL"),
+        postgresql_where=sa.text("undone_at IS NULL"),
+    ),
+    comment="Linkage decisions; snapshot holds every row the merge changed, for an exact undo.",
+)
+
+not_duplicates = sa.Table(
+    "not_duplicates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("actor_a_id", "actors.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_b_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("actor_a_id", "actor_b_id"),
+    sa.CheckConstraint("actor_a_id < actor_b_id", name="ordered"),
+    comment="Pairs declared distinct by a person: never proposed again (smaller id first).",
+)
+
+communities = sa.Table(
+    "communities",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("theme", sa.String(64), index=True),
+    sa.Column("directorate", sa.Text),
+    sa.Column("jardinier_region", sa.Text),
+    _fk_column("jardinier_acteurs_id", "actors.id", ondelete="SET NULL"),
+    sa.Column("cultivateur", sa.Text),
+    sa.Column("start_date", sa.Date),
+    sa.Column("description", sa.Text),
+    *_timestamps(),
+    comment="Communities of citizen engagement and their binôme of jardiniers.",
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("community_id", "communities.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("computed_circle", sa.SmallInteger),
+    sa.Column("computed_at", UTCDateTime),
+    sa.Column("override_circle", sa.SmallInteger),
+    sa.Column("override_reason", sa.Text),
+    sa.Column("override_by", sa.String(128)),
+    sa.Column("override_at", UTCDateTime),
+    sa.Column("circle_since", sa.Date),
+    sa.Column("last_activity_on", sa.Date),
+    sa.Column("charter_signed", sa.Boolean, nullable=False, default=False),
+    sa.Column("charter_signed_on", sa.Date),
+    sa.Column("notes", sa.Text),
+    *_timestamps(),
+    sa.UniqueConstraint("community_id", "actor_id"),
+    _one_of("computed_circle", CIRCLES),
+    _one_of("override_circle", CIRCLES),
+    sa.CheckConstraint(
+        "override_circle IS NULL OR (override_reason IS NOT NULL AND override_by IS NOT NULL"
+        " AND override_at IS NOT NULL)",
+        name="override",
+    ),
+    sa.CheckConstraint("charter_signed_on IS NULL OR charter_signed", name="charter"),
+    sa.Index(None, "community_id", "computed_circle"),
+    comment="Actor × community: computed cercle, jardinier override (with reason), charter.",
+)
+
+membership_history = sa.Table(
+    "membership_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("community_id", "communities.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("changed_on", sa.Date, nullable=False),
+    sa.Column("from_circle", sa.SmallInteger),
+    sa.Column("to_circle", sa.SmallInteger),
+    sa.Column("transition", sa.String(16), nullable=False),
+    sa.Column("by_override", sa.Boolean, nullable=False, default=False),
+    sa.Column("who", sa.String(128)),
+    sa.Column("reason", sa.Text),
+    sa.Column("recorded_at", UTCDateTime, nullable=False, default=_utcnow),
+    _one_of("from_circle", CIRCLES),
+    _one_of("to_circle", CIRCLES),
+    _one_of("transition", TRANSITIONS),
+    sa.CheckConstraint(
+        "(from_circle IS NOT NULL OR to_circle IS NOT NULL)"
+        " AND (from_circle IS NULL OR to_circle IS NULL OR from_circle <> to_circle)",
+        name="change",
+    ),
+    sa.Index(None, "community_id", "changed_on"),
+    comment="Dated cercle transitions (entry: from NULL, exit: to NULL; 1 is the most engaged).",
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(64)),
+    sa.Column("source_key", sa.Text),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False, index=True),
+    sa.Column("ends_on", sa.Date),
+    sa.Column("place", sa.Text),
+    *_coordinates(),
+    _fk_column("community_id", "communities.id", ondelete="SET NULL"),
+    sa.Column("theme", sa.String(64), index=True),
+    sa.Column("description", sa.Text),
+    *_timestamps(),
+    sa.UniqueConstraint("source", "source_key"),
+    _one_of("kind", EVENT_KINDS),
+    sa.CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
+    sa.CheckConstraint("(source IS NULL) = (source_key IS NULL)", name="natural_key"),
+    comment="Events; those read from files carry their natural key (source, source_key).",
+)
+
+participations = sa.Table(
+    "participations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("event_id", "events.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, default="participant"),
+    sa.Column("signed", sa.Boolean),
+    _fk_column("source_record_id", "source_records.id", ondelete="SET NULL"),
+    *_timestamps(),
+    sa.UniqueConstraint("event_id", "actor_id", "role"),
+    _one_of("role", PARTICIPATION_ROLES),
+    comment="Actor × event × role.",
+)
+
+workshops = sa.Table(
+    "workshops",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("held_on", sa.Date, nullable=False, index=True),
+    sa.Column("directorate", sa.Text),
+    sa.Column("theme", sa.String(64)),
+    _fk_column("community_id", "communities.id", ondelete="SET NULL"),
+    sa.Column("facilitators", JSONType, nullable=False, default=list),
+    sa.Column("participants", JSONType, nullable=False, default=list),
+    sa.Column("notes", sa.Text),
+    sa.Column("who", sa.String(128), nullable=False),
+    *_timestamps(),
+    comment="Net-Map cartography workshops.",
+)
+
+relations = sa.Table(
+    "relations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("source_id", "actors.id", ondelete="CASCADE", nullable=False),
+    _fk_column("target_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("type", sa.String(64), nullable=False, index=True),
+    sa.Column("directed", sa.Boolean, nullable=False, default=True),
+    sa.Column("weight", sa.Float, nullable=False, default=1.0),
+    sa.Column("provenance", sa.String(16), nullable=False),
+    _fk_column("workshop_id", "workshops.id", ondelete="RESTRICT"),
+    sa.Column("valid_from", sa.Date),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("notes", sa.Text),
+    sa.Column("who", sa.String(128), nullable=False),
+    *_timestamps(),
+    _one_of("provenance", RELATION_PROVENANCES),
+    sa.CheckConstraint("source_id <> target_id", name="no_loop"),
+    sa.CheckConstraint("weight > 0", name="weight"),
+    sa.CheckConstraint("length(type) > 0", name="type"),
+    sa.CheckConstraint("(provenance = 'workshop') = (workshop_id IS NOT NULL)", name="workshop"),
+    sa.CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="dates"),
+    comment="Typed links between actors (connaît, partenaire, membre de, finance, relais…).",
+)
+
+workshop_actors = sa.Table(
+    "workshop_actors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("workshop_id", "workshops.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("is_new", sa.Boolean, nullable=False, default=False),
+    sa.Column("note", sa.Text),
+    sa.UniqueConstraint("workshop_id", "actor_id"),
+    comment="Actors placed on the map during a workshop (is_new: added by it).",
+)
+
+workshop_goals = sa.Table(
+    "workshop_goals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("workshop_id", "workshops.id", ondelete="CASCADE", nullable=False, index=False),
+    sa.Column("position", sa.Integer, nullable=False, default=1),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.UniqueConstraint("workshop_id", "label"),
+    comment="Net-Map goals of a workshop.",
+)
+
+workshop_influence = sa.Table(
+    "workshop_influence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("goal_id", "workshop_goals.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("influence", sa.Integer, nullable=False),
+    sa.Column("stance", sa.String(16)),
+    sa.Column("note", sa.Text),
+    sa.UniqueConstraint("goal_id", "actor_id"),
+    sa.CheckConstraint("influence >= 0", name="influence"),
+    _one_of("stance", INFLUENCE_STANCES),
+    comment="Net-Map influence towers: actor × goal, height and stance.",
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False, index=False),
+    sa.Column("list_name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("consent_proof", sa.Text),
+    sa.Column("consent_at", UTCDateTime),
+    sa.Column("source", sa.String(64)),
+    _fk_column("source_record_id", "source_records.id", ondelete="SET NULL"),
+    *_timestamps(),
+    sa.UniqueConstraint("actor_id", "list_name"),
+    _one_of("status", SUBSCRIPTION_STATUSES),
+    sa.Index(None, "list_name", "status"),
+    comment="Actor × newsletter list; blocklisted/unsubscribed is never re-subscribed by an import.",
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("transaction_id", sa.String(32), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("table_name", sa.String(64), index=True),
+    sa.Column("row_count", sa.Integer),
+    sa.Column("row_ids", JSONType),
+    sa.Column("details", JSONType),
+    comment="Who wrote what, when, on which rows; one or more rows per transaction.",
+)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (see _sqlite_on_begin): this
+    # makes DDL transactional and SAVEPOINT usable.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock at once: a deferred transaction that upgrades to a
+    # writer later fails at once with "database is locked" instead of waiting.
+    mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("carto_write") else "BEGIN"
+    conn.exec_driver_sql(mode)
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _normalise_url(url: str | URL | None) -> URL:
+    parsed = make_url(url if url is not None else get_settings().database_url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """File of a SQLite URL, or None for an in-memory base."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in {"", ":memory:"} or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def connect(url: str | URL | None = None) -> Engine:
+    """Engine of the base at ``url`` (default: ``settings.database_url``).
+
+    SQLite: the folder of the file is created, and every connection has
+    ``journal_mode=WAL``, ``foreign_keys=ON`` and a 30 s busy timeout.
+    ``postgresql://`` URLs are mapped to the psycopg 3 driver. Nothing is
+    checked about the schema: use :func:`open_base` for that.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL, optional
+        SQLAlchemy URL (``sqlite:///chemin/base.sqlite``, ``postgresql://…``).
+
+    Returns
+    -------
+    sqlalchemy.Engine
+
+    Examples
+    --------
+    >>> connect("sqlite://").dialect.name
+    'sqlite'
+    >>> connect("postgresql://terreau@localhost/terreau").url.drivername
+    'postgresql+psycopg'
+    """
+    parsed = _normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = _sqlite_path(parsed)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Impossible de créer le dossier de la base « {path.parent} » : {exc}. "
+                    "Vérifiez CARTO_DATABASE_URL ou CARTO_DATA_DIR."
+                ) from exc
+        engine = sa.create_engine(parsed, json_serializer=_json_dumps, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql":
+        return sa.create_engine(parsed, json_serializer=_json_dumps, pool_pre_ping=True)
+    raise StoreError(
+        f"Base de données non prise en charge : « {parsed.render_as_string(hide_password=True)} ». "
+        "Utilisez une URL sqlite:///… ou postgresql://…"
+    )
+
+
+# --------------------------------------------------------------------------- schema versions
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    config.attributes["target_metadata"] = metadata
+    return config
+
+
+def _script() -> Any:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def schema_revision() -> str:
+    """Schema revision this version of Terreau writes (Alembic head).
+
+    Examples
+    --------
+    >>> len(schema_revision()) > 0
+    True
+    """
+    head = _script().get_current_head()
+    if head is None:  # pragma: no cover - broken installation
+        raise SchemaError(f"Aucune révision de schéma dans « {MIGRATIONS_DIR} » : réinstallez Terreau.")
+    return str(head)
+
+
+def _current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _state(conn: Connection) -> tuple[str, str | None]:
+    """("empty" | "terreau" | "foreign", current revision) of the base behind ``conn``."""
+    names = set(sa.inspect(conn).get_table_names())
+    if not names:
+        return "empty", None
+    if not {"schema_info", "alembic_version"} <= names:
+        return "foreign", None
+    application = conn.execute(sa.select(schema_info.c.application)).scalar()
+    if application != APPLICATION:
+        return "foreign", None
+    return "terreau", _current_revision(conn)
+
+
+def _foreign_error(engine: Engine, conn: Connection) -> SchemaError:
+    names = sorted(sa.inspect(conn).get_table_names())
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return SchemaError(
+        f"« {_describe(engine)} » n'est pas une base Terreau (tables trouvées : {shown}). "
+        "Vérifiez CARTO_DATABASE_URL, ou lancez `carto init` sur une base vide."
+    )
+
+
+def _revision_status(current: str | None) -> str:
+    """"current", "older" or "newer" for a revision found in a Terreau base."""
+    from alembic.util import CommandError
+
+    if current == schema_revision():
+        return "current"
+    try:
+        known = current is not None and _script().get_revision(current) is not None
+    except CommandError:
+        known = False
+    return "older" if known else "newer"
+
+
+def _newer_error(engine: Engine, current: str | None) -> SchemaError:
+    return SchemaError(
+        f"La base « {_describe(engine)} » a été faite par une version plus récente de Terreau "
+        f"(schéma « {current} », inconnu de cette version {__version__}, qui connaît « {schema_revision()} »). "
+        "Mettez Terreau à jour (git pull puis make setup) avant de l'ouvrir."
+    )
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(conn), "head")
+    if conn.dialect.name == "sqlite":
+        problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise SchemaError(
+                f"La mise à niveau du schéma laisserait {len(problems)} référence(s) cassée(s) "
+                f"(première : table « {problems[0][0]} », ligne {problems[0][1]}) : rien n'a été modifié. "
+                "Signalez-le à l'équipe Terreau avec ce message."
+            )
+
+
+def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine:
+    """Create the base at ``url``, or upgrade it to this version's schema.
+
+    Idempotent: on a base already at the current schema nothing is written.
+    Creating or upgrading is one transaction with its audit-log row (action
+    ``init``); a failure leaves the base as it was. A base that is not a
+    Terreau base, or that a newer Terreau made, is refused (:class:`SchemaError`).
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL, optional
+        Base URL (default: ``settings.database_url``).
+    who : str, optional
+        Name written in the audit log (default: ``settings.user``).
+
+    Returns
+    -------
+    sqlalchemy.Engine
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://", who="doctest")
+    >>> init_base(engine.url) is not None
+    True
+    """
+    engine = connect(url)
+    head = schema_revision()
+    with engine.connect() as probe:
+        kind, current = _state(probe)
+        if kind == "foreign":
+            raise _foreign_error(engine, probe)
+    if kind == "terreau":
+        status = _revision_status(current)
+        if status == "current":
+            return engine
+        if status == "newer":
+            raise _newer_error(engine, current)
+    with _write_connection(engine) as conn:
+        with _audited(conn, action="init", who=who):
+            if kind == "empty":
+                metadata.create_all(conn)
+                from alembic import command
+
+                command.stamp(_alembic_config(conn), "head")
+                conn.execute(
+                    schema_info.insert().values(
+                        id=1, application=APPLICATION, schema_revision=head, terreau_version=__version__
+                    )
+                )
+                audit(conn, table="schema_info", details={"création": True, "schéma": head})
+            else:
+                _upgrade(conn)
+                conn.execute(
+                    schema_info.update().values(
+                        schema_revision=head, terreau_version=__version__, upgraded_at=_utcnow()
+                    )
+                )
+                audit(conn, table="schema_info", details={"de": current, "vers": head})
+    log.info(
+        "Base %s : %s",
+        _describe(engine),
+        "créée" if kind == "empty" else f"mise à niveau du schéma {current} vers {head}",
+    )
+    return engine
+
+
+def open_base(url: str | URL | None = None) -> Engine:
+    """Open an existing base, checking that it has this version's schema.
+
+    An older base is **not** upgraded silently: the message says to run
+    ``carto init`` (after a backup). A base made by a newer Terreau, a base
+    that is not Terreau's, or no base at all are refused with a French
+    message saying what to do.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL, optional
+        Base URL (default: ``settings.database_url``).
+
+    Returns
+    -------
+    sqlalchemy.Engine
+
+    Raises
+    ------
+    StoreError
+        No base at ``url``.
+    SchemaError
+        Older, newer or foreign schema.
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> open_base(engine.url).dialect.name
+    'sqlite'
+    """
+    parsed = _normalise_url(url)
+    path = _sqlite_path(parsed)
+    if path is not None and not path.exists():
+        raise StoreError(f"Aucune base à « {path} » : lancez `carto init` pour la créer.")
+    engine = connect(parsed)
+    with engine.connect() as conn:
+        kind, current = _state(conn)
+        if kind == "foreign":
+            raise _foreign_error(engine, conn)
+    if kind == "empty":
+        raise StoreError(f"La base « {_describe(engine)} » est vide : lancez `carto init` pour la créer.")
+    status = _revision_status(current)
+    if status == "older":
+        raise SchemaError(
+            f"La base « {_describe(engine)} » a un schéma plus ancien (« {current} ») que celui de "
+            f"cette version de Terreau (« {schema_revision()} ») : sauvegardez-la puis lancez "
+            "`carto init` pour la mettre à niveau."
+        )
+    if status == "newer":
+        raise _newer_error(engine, current)
+    return engine
+
+
+# --------------------------------------------------------------------------- transactions and audit
+
+_PENDING: dict[int, list[dict[str, Any]]] = {}
+
+
+@contextmanager
+def _write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transactions take SQLite's write lock at BEGIN."""
+    with engine.connect() as conn:
+        conn.execution_options(carto_write=True)
+        yield conn
+
+
+@contextmanager
+def _audited(conn: Connection, *, action: str, who: str | None) -> Iterator[Connection]:
+    if not action or not action.strip():
+        raise StoreError("Toute écriture doit nommer son action (action=…) pour le journal d'audit.")
+    author = who or get_settings().user
+    key = id(conn)
+    if key in _PENDING:
+        raise StoreError(
+            "Transaction imbriquée : passez la connexion de la transaction en cours au lieu d'en ouvrir une autre."
+        )
+    _PENDING[key] = []
+    try:
+        with conn.begin():
+            yield conn
+            entries = _PENDING[key] or [{}]
+            transaction_id = uuid.uuid4().hex
+            now = _utcnow()
+            conn.execute(
+                audit_log.insert(),
+                [
+                    {
+                        "transaction_id": transaction_id,
+                        "at": now,
+                        "who": author,
+                        "action": action,
+                        "table_name": entry.get("table_name"),
+                        "row_count": entry.get("row_count"),
+                        "row_ids": entry.get("row_ids"),
+                        "details": entry.get("details"),
+                    }
+                    for entry in entries
+                ],
+            )
+    finally:
+        del _PENDING[key]
+
+
+@contextmanager
+def transaction(engine: Engine, *, action: str, who: str | None = None) -> Iterator[Connection]:
+    """One database transaction with its audit-log rows.
+
+    Yields a :class:`sqlalchemy.Connection` in a transaction. Describe what
+    is written with :func:`audit` (table, row ids, details); at the end, the
+    audit rows are written in the same transaction and everything is
+    committed. Any exception rolls back everything, audit rows included.
+    Do not nest transactions: pass the yielded connection to the functions
+    that write.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        From :func:`open_base` or :func:`init_base`.
+    action : str
+        Short name of the action, e.g. ``"import"``, ``"merge"``, ``"override"``.
+    who : str, optional
+        Author written in the audit log (default: ``settings.user``).
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> with transaction(engine, action="ajout", who="camille") as conn:
+    ...     ids = conn.execute(communities.insert().returning(communities.c.id),
+    ...                        [{"slug": "mer", "name": "Mer"}]).scalars().all()
+    ...     audit(conn, table="communities", ids=ids, details={"motif": "exemple"})
+    >>> with engine.connect() as conn:
+    ...     conn.execute(sa.select(audit_log.c.who, audit_log.c.action, audit_log.c.row_ids)
+    ...                  .where(audit_log.c.action == "ajout")).one()
+    ('camille', 'ajout', [1])
+    """
+    with _write_connection(engine) as conn:
+        with _audited(conn, action=action, who=who):
+            yield conn
+
+
+def audit(
+    conn: Connection,
+    *,
+    table: str | None = None,
+    ids: Iterable[Any] | None = None,
+    count: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Describe a write of the current :func:`transaction` in its audit log.
+
+    Each call becomes one audit row at commit (same transaction, author,
+    action and time). ``ids`` are kept up to :data:`AUDIT_MAX_IDS`; beyond,
+    only the count is (bulk writes are better described by their import
+    batch id in ``details``).
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        The connection yielded by :func:`transaction`.
+    table : str, optional
+        Table written.
+    ids : iterable, optional
+        Ids of the rows written.
+    count : int, optional
+        Number of rows written (default: the number of ``ids``).
+    details : mapping, optional
+        JSON-serialisable details (French keys welcome).
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> with transaction(engine, action="exemple") as conn:
+    ...     audit(conn, table="actors", count=0, details={"motif": "rien"})
+    """
+    pending = _PENDING.get(id(conn))
+    if pending is None:
+        raise StoreError("audit() s'utilise dans un bloc `with transaction(...) as conn` avec sa connexion.")
+    id_list = list(ids) if ids is not None else None
+    if count is None and id_list is not None:
+        count = len(id_list)
+    if id_list is not None and len(id_list) > AUDIT_MAX_IDS:
+        id_list = None
+    pending.append(
+        {
+            "table_name": table,
+            "row_count": count,
+            "row_ids": id_list,
+            "details": dict(details) if details is not None else None,
+        }
+    )
+
+
+def base_summary(engine: Engine) -> dict[str, int]:
+    """Number of rows of each table of the base.
+
+    Examples
+    --------
+    >>> summary = base_summary(init_base("sqlite://"))
+    >>> summary["actors"], summary["schema_info"]
+    (0, 1)
+    """
+    with engine.connect() as conn:
+        return {
+            name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+            for name, table in metadata.tables.items()
+        }
+
+
+# --------------------------------------------------------------------------- bulk writers
+
+
+def _chunks(rows: Any, size: int) -> Iterator[list[dict[str, Any]]]:
+    """Lists of plain dicts (None for missing values) from a DataFrame or mappings."""
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas DataFrame
+        for start in range(0, len(rows), size):
+            part = rows.iloc[start : start + size].astype(object)
+            yield part.where(part.notna(), None).to_dict("records")
+        return
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(dict(row))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _execute_chunks(conn: Connection, statement: Any, chunks: Iterable[list[dict[str, Any]]]) -> int:
+    written = 0
+    for chunk in chunks:
+        result = conn.execute(statement, chunk)
+        written += max(result.rowcount, 0)
+    return written
+
+
+def insert_rows(
+    conn: Connection, table: sa.Table, rows: Any, *, chunk_size: int = CHUNK_SIZE
+) -> int:
+    """Insert many rows (``executemany`` by chunks of ``chunk_size``).
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        Connection in a transaction (see :func:`transaction`).
+    table : sqlalchemy.Table
+        Table of :data:`metadata`.
+    rows : pandas.DataFrame or iterable of mappings
+        Rows with the same keys; NaN/NA become NULL.
+
+    Returns
+    -------
+    int
+        Number of rows inserted.
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> with transaction(engine, action="exemple") as conn:
+    ...     insert_rows(conn, communities, [{"slug": "mer", "name": "Mer"}, {"slug": "montagne", "name": "Montagne"}])
+    2
+    """
+    return _execute_chunks(conn, table.insert(), _chunks(rows, chunk_size))
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Any,
+    *,
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+    update_where: Callable[[Any], Any] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> int:
+    """Insert rows, or update the existing row with the same ``key`` (idempotent).
+
+    Uses ``INSERT … ON CONFLICT (key) DO UPDATE`` on SQLite and PostgreSQL,
+    by chunks (``executemany``). An existing row is only updated when one of
+    the ``update`` columns differs (and ``update_where`` holds); then its
+    ``updated_at`` (if the table has one and the rows don't give it) is set
+    to now. Re-running the same upsert therefore writes nothing.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        Connection in a transaction.
+    table : sqlalchemy.Table
+        Table of :data:`metadata`.
+    rows : pandas.DataFrame or iterable of mappings
+        Rows with the same keys; NaN/NA become NULL.
+    key : sequence of str
+        Columns of a unique constraint of ``table`` (the natural key).
+    update : sequence of str, optional
+        Columns to update on conflict (default: every given column but the key,
+        ``id`` and ``created_at``).
+    update_where : callable, optional
+        ``f(excluded) -> condition``: extra condition for updating a row, with
+        ``excluded`` the incoming values and ``table.c`` the stored ones — e.g.
+        never re-subscribe a blocklisted contact.
+
+    Returns
+    -------
+    int
+        Rows inserted or changed (the rest were already identical).
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> rows = [{"slug": "mer", "name": "Mer"}, {"slug": "montagne", "name": "Montagne"}]
+    >>> with transaction(engine, action="exemple") as conn:
+    ...     upsert(conn, communities, rows, key=["slug"])
+    ...     upsert(conn, communities, rows, key=["slug"])
+    ...     upsert(conn, communities, [{"slug": "mer", "name": "La mer"}], key=["slug"])
+    2
+    0
+    1
+    """
+    chunks = _chunks(rows, chunk_size)
+    first = next(chunks, None)
+    if first is None:
+        return 0
+    columns = list(first[0])
+    unknown = [c for c in [*columns, *key] if c not in table.c]
+    if unknown:
+        raise StoreError(
+            f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}."
+        )
+    if update is None:
+        update = [c for c in columns if c not in key and c not in {"id", "created_at"}]
+    insert = (pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert)(table)
+    excluded = insert.excluded
+    if update:
+        changed = sa.or_(*(table.c[c].is_distinct_from(excluded[c]) for c in update))
+        condition = sa.and_(changed, update_where(excluded)) if update_where else changed
+        values: dict[str, Any] = {c: excluded[c] for c in update}
+        if "updated_at" in table.c and "updated_at" not in update:
+            values["updated_at"] = sa.bindparam("_carto_now", value=_utcnow(), type_=UTCDateTime)
+        statement = insert.on_conflict_do_update(index_elements=list(key), set_=values, where=condition)
+    else:
+        statement = insert.on_conflict_do_nothing(index_elements=list(key))
+    return _execute_chunks(conn, statement, itertools.chain([first], chunks))
