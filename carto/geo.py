@@ -194,7 +194,7 @@ _ARTICLES = ("LES", "LE", "LA", "L")
 # Trailing tokens that are not part of a commune name: "CEDEX 9", "2E ARRONDISSEMENT"…
 _TRAILING = re.compile(r"\d+|\d+(ER|E|EME|ND)|ARRONDISSEMENT|ARRDT|ARR|CEDEX|BP|CS|TSA")
 # "Vigan (Le)" → "Le Vigan"
-_ARTICLE_AFTER = re.compile(r"^(.*?)\s*\((LES|LE|LA|L)\)\s*$")
+_ARTICLE_AFTER = re.compile(r"^(.*?)\s*\(\s*(LES|LE|LA|L)\s*\)\s*$")
 # A postcode: 5 digits (or 4 when a spreadsheet dropped the leading zero), not inside a longer number.
 POSTCODE_PATTERN = r"(?<!\d)(\d{4,5})(?!\d)"
 _POSTCODE = re.compile(POSTCODE_PATTERN)
