@@ -29,6 +29,8 @@ from carto._errors import AssetError, BrowserError
 from carto.settings import PACKAGE_DIR
 
 __all__ = [
+    "CHROMIUM_CANDIDATES",
+    "CHROMIUM_FLAGS",
     "VENDOR_DIR",
     "VENDORED_FILES",
     "VendoredFile",
@@ -330,7 +332,7 @@ def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
         if re.search(r"<title>.*?</title>", page, re.DOTALL):
             page = re.sub(r"<title>.*?</title>", lambda _: tag, page, count=1, flags=re.DOTALL)
         else:
-            page = re.sub(r"<head>", lambda _: f'<head>\n<meta charset="utf-8" />\n{tag}', page, count=1)
+            page = re.sub(r"<head>", lambda _: f"<head>\n{tag}", page, count=1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
@@ -352,6 +354,10 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
 )
 
 
+#: Names (on the PATH) or paths tried, in order, by :func:`find_chromium`.
+CHROMIUM_CANDIDATES: tuple[str, ...] = ("chromium", "chromium-browser", "/usr/bin/chromium")
+
+
 def find_chromium() -> Path:
     """Path of the Chromium browser (``chromium`` on the PATH or ``/usr/bin/chromium``).
 
@@ -370,12 +376,10 @@ def find_chromium() -> Path:
     ...     print(True)
     True
     """
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
+    for candidate in CHROMIUM_CANDIDATES:
+        found = shutil.which(candidate)
         if found:
             return Path(found)
-    if Path("/usr/bin/chromium").is_file():
-        return Path("/usr/bin/chromium")
     raise BrowserError(
         "Chromium est introuvable (ni « chromium » dans le PATH, ni /usr/bin/chromium) : "
         "installez-le avec « apt-get install chromium » pour produire les images PNG des cartes."

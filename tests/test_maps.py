@@ -1,0 +1,149 @@
+"""Tests of carto.maps on a small synthetic fixture (no data files, no browser)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from carto import maps
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def departements() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["31", "34"], "nom": ["Haute-Garonne", "Hérault"]},
+        geometry=[box(0.5, 42.7, 2.0, 44.0), box(2.5, 43.2, 4.0, 44.0)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def communes() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["31555", "31069", "34172", "34003"], "nom": ["Toulouse", "Blagnac", "Montpellier", "Agde"]},
+        geometry=[box(0.5, 42.7, 1.4, 44.0), box(1.4, 42.7, 2.0, 44.0), box(2.5, 43.2, 3.2, 44.0),
+                  box(3.2, 43.2, 4.0, 44.0)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def organisations() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": ["O1", "O2", "O3", "O4", "O5"],
+        "nom": [HOSTILE, "=HYPERLINK(\"http://x\")", "Les Semeurs", "Mairie", "Sans lieu"],
+        "sigle": ["", "HL", None, "", ""],
+        "type": ["association", "collectif", "coopérative", "inconnu", "commune"],
+        "theme": ["mer", "citoyennete", "biodiversite", "mer", "mer"],
+        "code_commune": ["31555", "31069", "34172", "34003", "31555"],
+        "lon": [1.0, 1.7, 2.9, 3.6, None],
+        "lat": [43.5, 43.2, 43.6, 43.3, None],
+    })
+
+
+@pytest.fixture
+def events() -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": ["E1", "E2", "E3"],
+        "titre": ["Petit atelier", "Printemps citoyen <b>2024</b>", "Commission"],
+        "type": ["atelier de cartographie", "rencontre régionale annuelle", "commission citoyenne"],
+        "date": ["2024-05-02", "2024-04-13", "2023-11-20"],
+        "code_commune": ["31555", "34172", "34003"],
+        "lon": [1.1, 2.8, 3.5], "lat": [43.4, 43.7, 43.4],
+        "participants": [12, 300, 40],
+        "theme": ["mer", "citoyennete", "biodiversite"],
+    })
+
+
+@pytest.fixture
+def overview(organisations, events, communes, departements) -> folium.Map:
+    return maps.overview_map(organisations, events, title="Carte d'essai", data_date=date(2026, 11, 29),
+                             communes=communes, departements=departements)
+
+
+def _children(m: folium.Map, cls: type) -> list:
+    return [child for child in m._children.values() if isinstance(child, cls)]
+
+
+def _boxes(m: folium.Map, kind: str) -> list[str]:
+    return [child.html for child in _children(m, maps._Box) if child.kind == kind]
+
+
+def test_layers(overview):
+    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    assert set(points) == {"Organisations (4)", "Événements (3)"}  # the organisation with no position is left out
+    orgs, evts = points["Organisations (4)"], points["Événements (3)"]
+    assert orgs.cluster and orgs.shape == "square" and len(orgs.rows) == 4
+    assert not evts.cluster and evts.shape == "circle" and len(evts.rows) == 3
+    assert [row[2] for row in orgs.rows][:3] == ["#1b9e77", "#d95f02", "#7570b3"]
+    assert orgs.rows[3][2] == "#999999"  # unknown type → « Autre », grey
+    # biggest event first (drawn below the smaller ones) and bigger radius
+    assert evts.rows[0][0] == 43.7 and evts.rows[0][3] > evts.rows[-1][3]
+    assert len(_children(overview, folium.LayerControl)) == 1
+    assert not _children(overview, folium.TileLayer)  # offline: no tile server
+    assert overview.options["max_zoom"] == 16
+    background = _children(overview, maps._Background)[0]
+    assert background.n_communes == 4 and background.n_departements == 2
+    assert [label[2] for label in background.labels] == ["Haute-Garonne", "Hérault"]
+
+
+def test_title_and_legend(overview):
+    (title,) = _boxes(overview, "title")
+    assert "Carte d&#x27;essai" in title and "Données au 29/11/2026" in title
+    (legend,) = _boxes(overview, "legend")
+    for text in ("Organisations (4)", "Association (1)", "Collectif (1)", "Autre (1)", "Événements (3)",
+                 "Rencontre régionale annuelle (1)", "300 participants", "Taille du cercle",
+                 "Limite de département"):
+        assert text in legend, text
+    assert "Concertation" not in legend  # only the kinds present
+    page = overview.get_root().render()
+    assert "carto-legend" in page and "Données au 29/11/2026" in page
+
+
+def test_popups_are_escaped_cards(overview):
+    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    popups = [row[4] for row in points["Organisations (4)"].rows]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popups[0] and HOSTILE not in popups[0]
+    assert "Commune : Toulouse (31555)" in popups[0] and "Type : Association" in popups[0]
+    assert "=HYPERLINK(&quot;http://x&quot;) (HL)" in popups[1]
+    event = next(row[4] for row in points["Événements (3)"].rows if "Printemps" in row[4])
+    assert "Printemps citoyen &lt;b&gt;2024&lt;/b&gt;" in event
+    assert "Date : 13/04/2024" in event and "Participants : 300" in event
+    page = overview.get_root().render()
+    assert HOSTILE not in page and "<b>2024" not in page
+
+
+def test_inputs_not_mutated(organisations, events, communes, departements):
+    before = organisations.copy(), events.copy(), communes.copy()
+    maps.overview_map(organisations, events, title="t", data_date=date(2026, 1, 1),
+                      communes=communes, departements=departements)
+    pd.testing.assert_frame_equal(organisations, before[0])
+    pd.testing.assert_frame_equal(events, before[1])
+    pd.testing.assert_frame_equal(pd.DataFrame(communes), pd.DataFrame(before[2]))
+
+
+def test_missing_column_is_explained(organisations, events, communes, departements):
+    with pytest.raises(ValueError, match="Colonnes manquantes dans les organisations : lat"):
+        maps.overview_map(organisations.drop(columns="lat"), events, title="t", data_date=date(2026, 1, 1),
+                          communes=communes, departements=departements)
+
+
+def test_legend_helpers_reject_bad_values():
+    with pytest.raises(ValueError, match="Couleur invalide"):
+        maps.legend_html([maps.LegendSection("x", [maps.LegendEntry("a", "red")])])
+    with pytest.raises(ValueError, match="Position inconnue"):
+        maps.add_box(maps.base_map(), "x", position="middle")
+
+
+def test_background_is_rounded_and_shares_borders(communes):
+    geojson = maps._display_geojson(communes, tolerance_m=100, label="nom")
+    coords = geojson["features"][0]["geometry"]["coordinates"][0]
+    assert all(round(x, 5) == x and round(y, 5) == y for x, y in coords)
+    assert [f["properties"]["n"] for f in geojson["features"]] == ["Toulouse", "Blagnac", "Montpellier", "Agde"]
