@@ -842,6 +842,15 @@ def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine
     True
     """
     engine = connect(url)
+    try:
+        _create_or_upgrade(engine, who=who)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _create_or_upgrade(engine: Engine, *, who: str | None) -> None:
     head = schema_revision()
     with engine.connect() as probe:
         kind, current = _state(probe)
@@ -850,10 +859,12 @@ def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine
     if kind == "terreau":
         status = _revision_status(current)
         if status == "current":
-            return engine
+            return
         if status == "newer":
             raise _newer_error(engine, current)
-    with _write_connection(engine) as conn:
+    # SQLite: table rebuilds of an upgrade must not fire ON DELETE actions, so foreign
+    # keys are off during it and checked (PRAGMA foreign_key_check) before commit.
+    with _write_connection(engine, foreign_keys=kind == "empty") as conn:
         with _audited(conn, action="init", who=who):
             if kind == "empty":
                 metadata.create_all(conn)
@@ -877,9 +888,8 @@ def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine
     log.info(
         "Base %s : %s",
         _describe(engine),
-        "créée" if kind == "empty" else f"mise à niveau du schéma {current} vers {head}",
+        "créée" if kind == "empty" else f"schéma mis à niveau de {current} vers {head}",
     )
-    return engine
 
 
 def open_base(url: str | URL | None = None) -> Engine:
@@ -908,8 +918,12 @@ def open_base(url: str | URL | None = None) -> Engine:
 
     Examples
     --------
-    >>> engine = init_base("sqlite://")
-    >>> open_base(engine.url).dialect.name
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     init_base(f"sqlite:///{folder}/base.sqlite").dispose()
+    ...     engine = open_base(f"sqlite:///{folder}/base.sqlite")
+    ...     engine.dispose()
+    >>> engine.dialect.name
     'sqlite'
     """
     parsed = _normalise_url(url)
@@ -917,6 +931,15 @@ def open_base(url: str | URL | None = None) -> Engine:
     if path is not None and not path.exists():
         raise StoreError(f"Aucune base à « {path} » : lancez `carto init` pour la créer.")
     engine = connect(parsed)
+    try:
+        _check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _check_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         kind, current = _state(conn)
         if kind == "foreign":
@@ -932,7 +955,6 @@ def open_base(url: str | URL | None = None) -> Engine:
         )
     if status == "newer":
         raise _newer_error(engine, current)
-    return engine
 
 
 # --------------------------------------------------------------------------- transactions and audit
@@ -941,11 +963,18 @@ _PENDING: dict[int, list[dict[str, Any]]] = {}
 
 
 @contextmanager
-def _write_connection(engine: Engine) -> Iterator[Connection]:
+def _write_connection(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connection]:
     """A connection whose transactions take SQLite's write lock at BEGIN."""
     with engine.connect() as conn:
         conn.execution_options(carto_write=True)
-        yield conn
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite and not foreign_keys:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            yield conn
+        finally:
+            if sqlite and not foreign_keys:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -1111,10 +1140,15 @@ def _chunks(rows: Any, size: int) -> Iterator[list[dict[str, Any]]]:
 
 
 def _execute_chunks(conn: Connection, statement: Any, chunks: Iterable[list[dict[str, Any]]]) -> int:
+    """Execute ``statement`` once per chunk; number of rows it wrote.
+
+    Drivers' ``rowcount`` is unreliable for batched statements (psycopg gives -1),
+    so the statement returns one row per row written (``RETURNING``) and they
+    are counted.
+    """
     written = 0
     for chunk in chunks:
-        result = conn.execute(statement, chunk)
-        written += max(result.rowcount, 0)
+        written += len(conn.execute(statement, chunk).all())
     return written
 
 
@@ -1144,7 +1178,8 @@ def insert_rows(
     ...     insert_rows(conn, communities, [{"slug": "mer", "name": "Mer"}, {"slug": "montagne", "name": "Montagne"}])
     2
     """
-    return _execute_chunks(conn, table.insert(), _chunks(rows, chunk_size))
+    statement = table.insert().returning(*table.primary_key.columns)
+    return _execute_chunks(conn, statement, _chunks(rows, chunk_size))
 
 
 def upsert(
@@ -1223,4 +1258,5 @@ def upsert(
         statement = insert.on_conflict_do_update(index_elements=list(key), set_=values, where=condition)
     else:
         statement = insert.on_conflict_do_nothing(index_elements=list(key))
+    statement = statement.returning(*table.primary_key.columns)
     return _execute_chunks(conn, statement, itertools.chain([first], chunks))

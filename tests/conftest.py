@@ -1,0 +1,140 @@
+"""Shared fixtures of Terreau's tests.
+
+PostgreSQL
+----------
+``postgresql_server`` (session) starts a real, throw-away PostgreSQL server from
+Debian's binaries (``/usr/lib/postgresql/<version>/bin``, or ``initdb``/``pg_ctl``
+on the ``PATH``): ``initdb`` once per session in a temporary folder, trust
+authentication, localhost only, on a free port, durability off (fast); as root,
+through ``runuser -u postgres`` since PostgreSQL refuses to run as root. It is
+stopped at the end of the session.
+
+Without the binaries the PostgreSQL tests are skipped with a message saying what
+to install — except when the ``CI`` environment variable is set, where they fail:
+CI must run them.
+
+``base_url`` gives each test a fresh, empty base, once on SQLite (a file under
+``tmp_path``) and once on PostgreSQL (a new database, dropped after the test).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_INSTALL_HINT = (
+    "PostgreSQL introuvable (initdb, pg_ctl) : installez-le pour lancer ces tests "
+    "(Debian/Ubuntu : sudo apt-get install postgresql)."
+)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL server started for the test session."""
+
+    host: str
+    port: int
+    user: str
+
+    def url(self, database: str = "postgres") -> str:
+        """``postgresql://`` URL of ``database`` on this server."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        """Run one statement on the ``postgres`` database, outside a transaction."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+
+def _postgres_bin_dir() -> Path | None:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).parent
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgresServer]:
+    """Throw-away PostgreSQL server for the whole test session (see module docstring)."""
+    bin_dir = _postgres_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI : " + _INSTALL_HINT + " (.ci/run doit l'installer)", pytrace=False)
+        pytest.skip(_INSTALL_HINT)
+    as_root = os.geteuid() == 0
+    runner: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
+    folder = Path(tempfile.mkdtemp(prefix="terreau-pg-"))  # under /tmp: reachable by postgres
+    data = folder / "data"
+    if as_root:
+        shutil.chown(folder, user="postgres")
+    port = _free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*runner, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} a échoué :\n{done.stdout}\n{done.stderr}")
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+        "-E", "UTF8", "--no-sync", "--no-instructions")
+    settings = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port),
+        "unix_socket_directories": f"'{folder}'",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "50",
+    }
+    with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
+        conf.write("".join(f"{k} = {v}\n" for k, v in settings.items()))
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        yield PostgresServer(host="127.0.0.1", port=port, user="postgres")
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    name = f"terreau_{uuid.uuid4().hex[:12]}"
+    postgresql_server.admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgresql_server.url(name)
+    finally:
+        postgresql_server.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
+)
+def base_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a fresh, empty base: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'base.sqlite'}"
+    return str(request.getfixturevalue("postgresql_url"))

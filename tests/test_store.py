@@ -1,0 +1,444 @@
+"""Tests of carto.store, on SQLite and on a real PostgreSQL server (see conftest)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from carto import store
+from carto._errors import SchemaError, StoreError
+
+REVISION_0002 = '''"""Test revision: add actors.nickname (recreating the table on SQLite)."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    recreate = "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("actors", recreate=recreate) as batch:
+        batch.add_column(sa.Column("nickname", sa.Text))
+
+
+def downgrade():
+    with op.batch_alter_table("actors") as batch:
+        batch.drop_column("nickname")
+'''
+
+
+@pytest.fixture
+def engine(base_url: str) -> Any:
+    """A fresh base at the current schema."""
+    engine = store.init_base(base_url, who="test")
+    yield engine
+    engine.dispose()
+
+
+def content(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, ordered by primary key."""
+    with engine.connect() as conn:
+        tables = sa.MetaData()
+        tables.reflect(conn)
+        return {
+            name: [tuple(row) for row in conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
+            for name, t in sorted(tables.tables.items())
+        }
+
+
+def stored_records(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(store.source_records).order_by(store.source_records.c.id)).all()
+
+
+def add_actor(conn: sa.Connection, name: str = "Camille Martin", **values: Any) -> int:
+    row = {"kind": "personne", "display_name": name, **values}
+    return int(conn.execute(store.actors.insert().values(**row).returning(store.actors.c.id)).scalar_one())
+
+
+def add_batch(conn: sa.Connection) -> int:
+    statement = store.import_batches.insert().values(source="lreav", file_name="lreav.csv", who="test")
+    return int(conn.execute(statement.returning(store.import_batches.c.id)).scalar_one())
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def test_schema_created_matches_metadata(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        names = set(sa.inspect(conn).get_table_names())
+        assert names == set(store.metadata.tables) | {"alembic_version"}
+        assert MigrationContext.configure(conn).get_current_revision() == store.schema_revision()
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, store.metadata) == []
+    summary = store.base_summary(engine)
+    assert summary["schema_info"] == 1 and summary["audit_log"] == 1
+    assert sum(summary.values()) == 2
+    opened = store.open_base(engine.url)
+    assert opened.url == engine.url
+    opened.dispose()
+
+
+def test_init_is_idempotent_and_audited(engine: sa.Engine) -> None:
+    before = content(engine)
+    store.init_base(engine.url, who="autre").dispose()
+    assert content(engine) == before
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.audit_log)).one()
+    assert (row.who, row.action, row.table_name) == ("test", "init", "schema_info")
+    assert row.details == {"création": True, "schéma": store.schema_revision()}
+
+
+def test_sqlite_file_wal_and_foreign_keys(tmp_path: Path) -> None:
+    path = tmp_path / "sous" / "dossier" / "base.sqlite"
+    engine = store.init_base(f"sqlite:///{path}")
+    assert path.exists()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    engine.dispose()
+
+
+def test_postgresql_urls_use_psycopg3() -> None:
+    for url in ("postgresql://u:secret@localhost:5433/terreau", "postgres://u@localhost/terreau"):
+        engine = store.connect(url)  # no connection is made before the first use
+        assert engine.url.drivername == "postgresql+psycopg"
+        assert engine.url.database == "terreau"
+    assert store.connect("postgresql+psycopg://u@h/b").url.drivername == "postgresql+psycopg"
+    with pytest.raises(StoreError, match="non prise en charge"):
+        store.connect("mysql://u@h/b")
+
+
+def test_default_url_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTO_DATABASE_URL", f"sqlite:///{tmp_path / 'defaut.sqlite'}")
+    store.init_base().dispose()
+    assert (tmp_path / "defaut.sqlite").exists()
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def test_foreign_keys_and_checks_enforced(engine: sa.Engine) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction(engine, action="test") as conn:
+            conn.execute(store.memberships.insert().values(community_id=999, actor_id=999))
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction(engine, action="test") as conn:
+            add_actor(conn, kind="robot")
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction(engine, action="test") as conn:
+            add_actor(conn, siret="123")
+    with pytest.raises(sa.exc.IntegrityError):  # an override needs a reason, an author and a date
+        with store.transaction(engine, action="test") as conn:
+            community = conn.execute(
+                store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
+            ).scalar_one()
+            conn.execute(
+                store.memberships.insert().values(
+                    community_id=community, actor_id=add_actor(conn), override_circle=1
+                )
+            )
+    assert store.base_summary(engine)["actors"] == 0
+
+
+def test_on_delete_rules(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        person = add_actor(conn)
+        traced = add_actor(conn, "Alex Durand")
+        community = conn.execute(
+            store.communities.insert().values(slug="mer", name="Mer", jardinier_acteurs_id=person)
+            .returning(store.communities.c.id)
+        ).scalar_one()
+        conn.execute(store.memberships.insert().values(community_id=community, actor_id=person, computed_circle=2))
+        conn.execute(
+            store.source_records.insert().values(
+                source="lreav", source_key="1", batch_id=add_batch(conn), file_name="lreav.csv",
+                line=2, raw={"nom": "Durand"}, row_hash="h", actor_id=traced,
+            )
+        )
+    with store.transaction(engine, action="effacement") as conn:  # erasure cascades what describes
+        conn.execute(store.actors.delete().where(store.actors.c.id == person))
+    summary = store.base_summary(engine)
+    assert summary["memberships"] == 0 and summary["communities"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.communities.c.jardinier_acteurs_id)).scalar() is None
+    with pytest.raises(sa.exc.IntegrityError):  # source records block it
+        with store.transaction(engine, action="effacement") as conn:
+            conn.execute(store.actors.delete().where(store.actors.c.id == traced))
+
+
+def test_one_merge_in_force_per_absorbed_actor(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="fusion") as conn:
+        kept, absorbed, other = add_actor(conn), add_actor(conn), add_actor(conn)
+        merge = {"kept_id": kept, "absorbed_id": absorbed, "method": "rule", "who": "t", "snapshot": {}}
+        first = conn.execute(store.merges.insert().values(**merge).returning(store.merges.c.id)).scalar_one()
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction(engine, action="fusion") as conn:
+            conn.execute(store.merges.insert().values(**{**merge, "kept_id": other}))
+    with store.transaction(engine, action="annulation") as conn:
+        conn.execute(
+            store.merges.update().where(store.merges.c.id == first)
+            .values(undone_at=datetime.now(timezone.utc), undone_by="t")
+        )
+        conn.execute(store.merges.insert().values(**{**merge, "kept_id": other}))
+    assert store.base_summary(engine)["merges"] == 2
+
+
+def test_timestamps_are_aware_utc(engine: sa.Engine) -> None:
+    paris = timezone(timedelta(hours=2))
+    with store.transaction(engine, action="test") as conn:
+        add_actor(conn, consent_map=True, consent_map_at=datetime(2024, 6, 1, 14, 0, tzinfo=paris))
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(store.actors.c.consent_map_at)).scalar_one()
+    assert stored == datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    assert stored.tzinfo == timezone.utc
+    with pytest.raises(sa.exc.StatementError, match="fuseau"):
+        with store.transaction(engine, action="test") as conn:
+            add_actor(conn, consent_map_at=datetime(2024, 6, 1, 14, 0))
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def test_failure_mid_write_leaves_base_unchanged(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="préparation") as conn:
+        batch = add_batch(conn)
+        add_actor(conn)
+    before = content(engine)
+    rows = [
+        {"source": "lreav", "source_key": str(i), "batch_id": batch, "file_name": "lreav.csv",
+         "line": i + 2, "raw": {"n": i}, "row_hash": str(i)}
+        for i in range(250)
+    ]
+    rows[-1]["source_key"] = "0"  # duplicate natural key in the last chunk
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction(engine, action="import", who="camille") as conn:
+            conn.execute(store.actors.update().values(display_name="Modifié"))
+            conn.execute(store.communities.insert().values(slug="mer", name="Mer"))
+            store.audit(conn, table="communities", count=1)
+            store.insert_rows(conn, store.source_records, rows, chunk_size=100)
+    assert content(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(store.audit_log.c.action == "import")).scalar() == 0
+    # the base is usable afterwards
+    with store.transaction(engine, action="import") as conn:
+        assert store.insert_rows(conn, store.source_records, rows[:-1], chunk_size=100) == 249
+
+
+def test_exception_in_caller_code_rolls_back(engine: sa.Engine) -> None:
+    before = content(engine)
+    with pytest.raises(ZeroDivisionError):
+        with store.transaction(engine, action="test") as conn:
+            add_actor(conn)
+            1 / 0  # noqa: B018
+    assert content(engine) == before
+
+
+def test_audit_rows_on_success(engine: sa.Engine) -> None:
+    start = datetime.now(timezone.utc)
+    with store.transaction(engine, action="ajout", who="camille") as conn:
+        ids = [add_actor(conn), add_actor(conn)]
+        store.audit(conn, table="actors", ids=ids, details={"motif": "essai"})
+        store.audit(conn, table="communities", ids=range(store.AUDIT_MAX_IDS + 1))
+    end = datetime.now(timezone.utc)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(store.audit_log).where(store.audit_log.c.action == "ajout").order_by(store.audit_log.c.id)
+        ).all()
+    assert [(r.who, r.table_name, r.row_count) for r in rows] == [
+        ("camille", "actors", 2), ("camille", "communities", store.AUDIT_MAX_IDS + 1)
+    ]
+    assert rows[0].row_ids == ids and rows[0].details == {"motif": "essai"}
+    assert rows[1].row_ids is None
+    assert rows[0].transaction_id == rows[1].transaction_id
+    assert start <= rows[0].at <= end
+
+
+def test_default_author_and_plain_audit_row(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTO_USER", "dominique")
+    with store.transaction(engine, action="rien"):
+        pass
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.audit_log).where(store.audit_log.c.action == "rien")).one()
+    assert (row.who, row.table_name, row.row_count) == ("dominique", None, None)
+
+
+def test_transaction_misuse_is_refused(engine: sa.Engine) -> None:
+    with pytest.raises(StoreError, match="action"):
+        with store.transaction(engine, action=" "):
+            pass
+    with engine.connect() as conn, pytest.raises(StoreError, match="transaction"):
+        store.audit(conn, table="actors")
+
+
+# --------------------------------------------------------------------------- bulk writers
+
+
+def test_upsert_is_idempotent(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="import") as conn:
+        batch = add_batch(conn)
+    rows = pd.DataFrame(
+        {
+            "source": "lreav",
+            "source_key": [f"K{i}" for i in range(1200)],
+            "batch_id": batch,
+            "file_name": "lreav.csv",
+            "line": range(2, 1202),
+            "raw": [{"nom": f"Nom {i}", "ville": "Albi"} for i in range(1200)],
+            "row_hash": [f"h{i}" for i in range(1200)],
+            "reason": None,
+        }
+    )
+    key = ["source", "source_key"]
+    with store.transaction(engine, action="import") as conn:
+        assert store.upsert(conn, store.source_records, rows, key=key, chunk_size=500) == 1200
+    first = stored_records(engine)
+    with store.transaction(engine, action="import") as conn:
+        assert store.upsert(conn, store.source_records, rows, key=key, chunk_size=500) == 0
+    assert stored_records(engine) == first
+    changed = rows.copy()
+    changed.loc[:9, "raw"] = pd.Series([{"nom": "Autre", "ville": "Albi"}] * 10)
+    changed.loc[:9, "row_hash"] = "changé"
+    with store.transaction(engine, action="import") as conn:
+        assert store.upsert(conn, store.source_records, changed, key=key, chunk_size=500) == 10
+    stored = stored_records(engine)
+    assert len(stored) == 1200 and stored[0].raw == {"nom": "Autre", "ville": "Albi"}
+    assert stored[0].reason is None
+    assert stored[0].updated_at > first[0].updated_at  # changed rows: updated_at moves
+    assert stored[10] == first[10]  # unchanged rows are not touched at all
+    assert [r.id for r in stored] == [r.id for r in first]
+
+
+def test_upsert_where_protects_blocklisted_contacts(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="import") as conn:
+        a, b = add_actor(conn), add_actor(conn)
+        store.insert_rows(conn, store.subscriptions, [
+            {"actor_id": a, "list_name": "lettre-mer", "status": "blocklisted"},
+            {"actor_id": b, "list_name": "lettre-mer", "status": "subscribed"},
+        ])
+    incoming = [
+        {"actor_id": a, "list_name": "lettre-mer", "status": "subscribed"},
+        {"actor_id": b, "list_name": "lettre-mer", "status": "unsubscribed"},
+    ]
+    subs = store.subscriptions
+    with store.transaction(engine, action="import") as conn:
+        written = store.upsert(
+            conn, subs, incoming, key=["actor_id", "list_name"],
+            update_where=lambda new: sa.or_(subs.c.status == "subscribed", new.status != "subscribed"),
+        )
+    assert written == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(subs.c.status).order_by(subs.c.actor_id)).scalars().all() == [
+            "blocklisted", "unsubscribed"
+        ]
+
+
+def test_bulk_writers_edge_cases(engine: sa.Engine) -> None:
+    frame = pd.DataFrame({"slug": ["mer", "montagne"], "name": ["Mer", "Montagne"],
+                          "start_date": [date(2020, 1, 1), pd.NaT], "theme": ["mer", float("nan")]})
+    with store.transaction(engine, action="test") as conn:
+        assert store.insert_rows(conn, store.communities, frame) == 2
+        assert store.upsert(conn, store.communities, [], key=["slug"]) == 0
+        assert store.upsert(conn, store.communities, [{"slug": "mer", "name": "?"}], key=["slug"], update=[]) == 0
+        with pytest.raises(StoreError, match="inconnue"):
+            store.upsert(conn, store.communities, [{"slug": "mer", "couleur": "bleu"}], key=["slug"])
+    assert list(frame["theme"].isna()) == [False, True]  # input untouched
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.communities).order_by(store.communities.c.slug)).all()
+    assert [(r.start_date, r.theme) for r in rows] == [(date(2020, 1, 1), "mer"), (None, None)]
+
+
+# --------------------------------------------------------------------------- versions
+
+
+@pytest.fixture
+def newer_migrations(tmp_path: Path) -> Path:
+    """A copy of the migrations with one more revision (0002)."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(store.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / "0002_nickname.py").write_text(REVISION_0002, encoding="utf-8")
+    return folder
+
+
+def test_older_base_is_refused_then_upgraded_by_init(
+    engine: sa.Engine, newer_migrations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.transaction(engine, action="test") as conn:
+        person = add_actor(conn)
+        community = conn.execute(
+            store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
+        ).scalar_one()
+        conn.execute(store.memberships.insert().values(community_id=community, actor_id=person, computed_circle=1))
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
+    with pytest.raises(SchemaError, match=r"plus ancien .*lancez `carto init`"):
+        store.open_base(engine.url)
+    store.init_base(engine.url, who="admin").dispose()
+    store.open_base(engine.url).dispose()
+    with engine.connect() as conn:
+        assert "nickname" in {c["name"] for c in sa.inspect(conn).get_columns("actors")}
+        assert conn.execute(sa.select(store.memberships.c.actor_id)).scalars().all() == [person]
+        info = conn.execute(sa.select(store.schema_info)).one()
+        last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
+    assert info.schema_revision == "0002" and info.upgraded_at is not None
+    assert (last.who, last.action, last.details) == ("admin", "init", {"de": "0001", "vers": "0002"})
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    # back to this version of Terreau: the base is now newer than it
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", store.PACKAGE_DIR / "migrations")
+    with pytest.raises(SchemaError, match="plus récente.*Mettez Terreau à jour"):
+        store.open_base(engine.url)
+    with pytest.raises(SchemaError, match="Mettez Terreau à jour"):
+        store.init_base(engine.url)
+
+
+def test_failed_upgrade_leaves_base_unchanged(
+    engine: sa.Engine, newer_migrations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = REVISION_0002.replace('batch.add_column(sa.Column("nickname", sa.Text))',
+                                   'batch.add_column(sa.Column("nickname", sa.Text))\n    raise RuntimeError("panne")')
+    (newer_migrations / "versions" / "0002_nickname.py").write_text(broken, encoding="utf-8")
+    before = content(engine)
+    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
+    with pytest.raises(RuntimeError, match="panne"):
+        store.init_base(engine.url)
+    assert content(engine) == before
+    with engine.connect() as conn:
+        assert "nickname" not in {c["name"] for c in sa.inspect(conn).get_columns("actors")}
+
+
+def test_foreign_base_is_refused(base_url: str) -> None:
+    engine = store.connect(base_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE clients (id INTEGER PRIMARY KEY, nom TEXT)")
+    for opener in (store.open_base, store.init_base):
+        with pytest.raises(SchemaError, match="n'est pas une base Terreau.*clients"):
+            opener(base_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == ["clients"]
+    engine.dispose()
+
+
+def test_missing_or_empty_base_is_refused(base_url: str, tmp_path: Path) -> None:
+    if base_url.startswith("sqlite"):
+        missing = tmp_path / "absente.sqlite"
+        with pytest.raises(StoreError, match="Aucune base.*carto init"):
+            store.open_base(f"sqlite:///{missing}")
+        assert not missing.exists()
+        engine = store.connect(base_url)
+        engine.connect().close()  # an empty SQLite file
+        engine.dispose()
+    with pytest.raises(StoreError, match="vide.*carto init"):
+        store.open_base(base_url)
