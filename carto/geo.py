@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NoReturn
 from pathlib import Path
 
 import geopandas as gpd
@@ -400,7 +401,7 @@ def find_commune(*, postcode: object = None, name: object = None) -> str:
 
 
 def _raise_not_resolved(index: _Index, postcode: object, name: object, pc: str | None,
-                        key: str | None, candidates: tuple[str, ...]) -> None:
+                        key: str | None, candidates: tuple[str, ...]) -> NoReturn:
     """Raise the French error explaining why nothing (or several communes) matched."""
     given = " et ".join(part for part in (
         f"au code postal {postcode!r}" if postcode not in (None, "") else "",
