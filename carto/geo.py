@@ -193,14 +193,13 @@ def to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 _ABBREVIATIONS = {"ST": "SAINT", "STE": "SAINTE", "STS": "SAINTS", "STES": "SAINTES"}
 _ARTICLES = ("LES", "LE", "LA", "L")
 # Trailing tokens that are not part of a commune name: "CEDEX 9", "2E ARRONDISSEMENT"…
-_TRAILING = re.compile(r"\d+|\d+(ER|E|EME|ND)|ARRONDISSEMENT|ARRDT|ARR|CEDEX|BP|CS|TSA")
+_TRAILING = re.compile(r"\d+|\d+(ER|ERE|E|EME|ND)|ARRONDISSEMENT|ARRDT|ARR|CEDEX|BP|CS|TSA")
 # "Vigan (Le)" → "Le Vigan"
 _ARTICLE_AFTER = re.compile(r"^(.*?)\s*\(\s*(LES|LE|LA|L)\s*\)\s*$")
 # A postcode: 5 digits (or 4 when a spreadsheet dropped the leading zero), not inside a longer number.
-POSTCODE_PATTERN = r"(?<!\d)(\d{4,5})(?!\d)"
-_POSTCODE = re.compile(POSTCODE_PATTERN)
+_POSTCODE_PATTERN = r"(?<!\d)(\d{4,5})(?!\d)"
+_POSTCODE = re.compile(_POSTCODE_PATTERN)
 _THOUSANDS = re.compile(r"(?<=\d)[\s.](?=\d{3}(?!\d))")
-_THOUSANDS_PATTERN = _THOUSANDS.pattern
 _FLOAT_TAIL = r"\.0+$"
 
 
@@ -260,8 +259,8 @@ def normalise_postcode(value: object) -> str | None:
 def _normalise_postcodes(values: pd.Series) -> pd.Series:
     """Vectorised :func:`normalise_postcode`."""
     text = values.astype("string").str.strip().str.replace(_FLOAT_TAIL, "", regex=True)
-    text = text.str.replace(_THOUSANDS_PATTERN, "", regex=True)
-    return text.str.extract(POSTCODE_PATTERN, expand=False).str.zfill(5)
+    text = text.str.replace(_THOUSANDS.pattern, "", regex=True)
+    return text.str.extract(_POSTCODE_PATTERN, expand=False).str.zfill(5)
 
 
 # ---------------------------------------------------------------------------
