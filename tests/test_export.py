@@ -208,6 +208,9 @@ def test_page_works_offline_in_chromium(chromium, demo_map, tmp_path, monkeypatc
             var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
             window[name].eachLayer(function (l) { if (l.getPopup && l.getPopup() && l instanceof L.Marker
                 && l.getPopup().getContent().indexOf("alert") >= 0) { l.openPopup(); } });""")
-        assert HOSTILE in driver.find_element("css selector", ".leaflet-popup-content").text
+        content = WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+            "var p = document.querySelector('.leaflet-popup-content'); return p && p.textContent;"))
+        assert HOSTILE in content
+        assert driver.execute_script("return document.querySelectorAll('.leaflet-popup-content script').length") == 0
     finally:
         driver.quit()

@@ -147,3 +147,9 @@ def test_background_is_rounded_and_shares_borders(communes):
     coords = geojson["features"][0]["geometry"]["coordinates"][0]
     assert all(round(x, 5) == x and round(y, 5) == y for x, y in coords)
     assert [f["properties"]["n"] for f in geojson["features"]] == ["Toulouse", "Blagnac", "Montpellier", "Agde"]
+
+
+def test_background_with_epci_outlines(communes, departements):
+    m = maps.add_background(maps.base_map(), communes=communes, departements=departements, epci=departements)
+    background = _children(m, maps._Background)[0]
+    assert background.n_epci == 2 and "#8a8a8a" in m.get_root().render()
