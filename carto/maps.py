@@ -328,7 +328,7 @@ class _Background(MacroElement):
             var pane = map.createPane("cartoFond");
             pane.style.zIndex = 250;
             var labelPane = map.createPane("cartoEtiquettes");
-            labelPane.style.zIndex = 450;
+            labelPane.style.zIndex = 640;  // above markers, below tooltips and popups
             labelPane.style.pointerEvents = "none";
             var renderer = L.canvas({pane: "cartoFond", padding: 0.5});
             var group = L.featureGroup();
