@@ -50,7 +50,8 @@ def vendor(node_modules: Path = NODE_MODULES, target: Path = VENDOR_DIR) -> list
 def main() -> None:
     """Vendor the assets and print one French line of counts."""
     written = vendor()
-    print(f"{len(written)} fichiers copiés dans {VENDOR_DIR} ({', '.join(sorted(p.name for p in written if p.name.startswith('LICENCE')))})")
+    licences = ", ".join(sorted(p.name for p in written if p.name.startswith("LICENCE")))
+    print(f"{len(written)} fichiers copiés dans {VENDOR_DIR} (licences : {licences})")
 
 
 if __name__ == "__main__":
