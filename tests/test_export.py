@@ -135,6 +135,15 @@ def test_missing_chromium_is_a_french_browser_error(monkeypatch, tmp_path):
         export.save_png(tmp_path / "absente.html", tmp_path / "carte.png")
 
 
+def test_missing_browser_skips_only_outside_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        _missing("Chromium", "installez-le avec « apt-get install chromium »")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="doit tourner en CI"):
+        _missing("Chromium", "installez-le avec « apt-get install chromium »")
+
+
 # --------------------------------------------------------------------------- real browser
 
 
