@@ -442,3 +442,37 @@ def test_missing_or_empty_base_is_refused(base_url: str, tmp_path: Path) -> None
         engine.dispose()
     with pytest.raises(StoreError, match="vide.*carto init"):
         store.open_base(base_url)
+
+
+def test_unreadable_base_gives_a_french_error(base_url: str, tmp_path: Path) -> None:
+    if base_url.startswith("sqlite"):
+        garbage = tmp_path / "pas-une-base.sqlite"
+        garbage.write_bytes(b"ceci n'est pas une base SQLite" * 100)
+        bad = f"sqlite:///{garbage}"
+    else:
+        bad = base_url.rsplit("/", 1)[0] + "/base_inexistante"
+    for opener in (store.open_base, store.init_base):
+        with pytest.raises(StoreError, match="Impossible d'ouvrir la base.*CARTO_DATABASE_URL"):
+            opener(bad)
+
+
+def test_bulk_writers_round_trip_types_and_defaults(engine: sa.Engine) -> None:
+    moment = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+    rows = [
+        {"kind": "personne", "display_name": "Léa Dupré", "themes": ["mer", "biodiversite"],
+         "consent_map": True, "consent_map_at": moment, "lon": 1.44, "lat": 43.6, "commune_code": "31555"},
+        {"kind": "organisation", "display_name": "Collectif « L'Oasis »", "themes": [],
+         "consent_map": False, "consent_map_at": None, "lon": None, "lat": None, "commune_code": None},
+    ]
+    with store.transaction(engine, action="test") as conn:
+        assert store.insert_rows(conn, store.actors, rows, chunk_size=1) == 2
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(store.actors).order_by(store.actors.c.id)).all()
+    for row, back in zip(rows, stored):
+        assert {k: getattr(back, k) for k in row} == row
+        assert back.status == "active" and back.provenance == {} and back.consent_newsletter is False
+        assert back.created_at.tzinfo == timezone.utc
+    with pytest.raises(StoreError, match="même clé"):
+        with store.transaction(engine, action="test") as conn:
+            store.upsert(conn, store.communities, [{"slug": "a", "name": "A"}, {"slug": "a", "name": "B"}],
+                         key=["slug"])
