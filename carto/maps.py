@@ -120,7 +120,7 @@ _CSS = f"""
 .carto-card {{ font: 13px/1.45 {_FONT}; }}
 .carto-card strong {{ font-size: 14px; }}
 .leaflet-control-layers {{ font: 13px/1.4 {_FONT}; }}
-.leaflet-container {{ background: #dfe8ee; }}
+body .leaflet-container {{ background: #e4ebf0; }}
 </style>
 """
 
@@ -717,7 +717,7 @@ def overview_map(
         "popup": [_card(nom + (f" ({s})" if _esc(s) else ""), [
                       ("Type", label), ("Thème", themes.get(str(theme), theme)),
                       ("Commune", _place(code, names))])
-                  for nom, s, label, theme, code in zip(orgs["nom"].astype(str), sigles, org_labels,
+                  for nom, s, label, theme, code in zip(orgs["nom"].fillna("").astype(str), sigles, org_labels,
                                                         orgs["theme"], orgs["code_commune"], strict=True)],
         "tooltip": orgs["nom"].map(_esc),
     })
@@ -734,7 +734,7 @@ def overview_map(
                       ("Type", label), ("Date", f"{d:%d/%m/%Y}" if pd.notna(d) else ""),
                       ("Commune", _place(code, names)), ("Participants", _number(p)),
                       ("Thème", themes.get(str(theme), theme))])
-                  for titre, label, d, code, p, theme in zip(evts["titre"].astype(str), ev_labels, dates,
+                  for titre, label, d, code, p, theme in zip(evts["titre"].fillna("").astype(str), ev_labels, dates,
                                                              evts["code_commune"], participants, evts["theme"],
                                                              strict=True)],
         "tooltip": evts["titre"].map(_esc),
@@ -749,7 +749,7 @@ def overview_map(
         LegendSection(f"Organisations ({_number(len(orgs))})", _kind_entries(org_labels, org_colours,
                       ORGANISATION_TYPES, "square"), note="Regroupées quand elles sont proches (camembert des types)."),
         LegendSection(f"Événements ({_number(len(evts))})", [
-            *_kind_entries(ev_labels, ev_colours, EVENT_TYPES, "circle"), *_size_entries(top)],
+            *_kind_entries(ev_labels, ev_colours, EVENT_TYPES, "circle"), *(_size_entries(top) if len(evts) else [])],
             note="Taille du cercle : nombre de participants."),
         LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
                                LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
