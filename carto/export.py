@@ -39,6 +39,7 @@ __all__ = [
     "inline_assets",
     "save_html",
     "save_png",
+    "show",
 ]
 
 log = logging.getLogger(__name__)
@@ -338,6 +339,39 @@ def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
     path.write_text(page, encoding="utf-8")
     log.info("Page HTML hors ligne écrite : %s (%.1f Mo)", path, path.stat().st_size / 1e6)
     return path
+
+
+def show(m: Any, *, height: int = 650) -> Any:
+    """Display a map in a notebook, offline (same self-contained page as :func:`save_html`).
+
+    folium's own notebook display loads Leaflet from CDNs (a blank frame with no
+    internet); this one puts the inlined page in an ``<iframe srcdoc>``.
+
+    Parameters
+    ----------
+    m : folium.Map
+        The map (any branca element, or an HTML text).
+    height : int
+        Height of the frame in pixels.
+
+    Returns
+    -------
+    IPython.display.HTML
+        Shown by Jupyter when it is the last expression of a cell.
+
+    Examples
+    --------
+    >>> import folium
+    >>> from carto.export import show
+    >>> frame = show(folium.Map(tiles=None), height=400)
+    >>> '<iframe srcdoc="' in frame.data and "cdn.jsdelivr" not in frame.data
+    True
+    """
+    from IPython.display import HTML  # notebooks only
+
+    page = html.escape(inline_assets(_render(m)), quote=True)
+    return HTML(f'<div class="carto-carte"><iframe srcdoc="{page}" title="Carte" '
+                f'style="width:100%;height:{int(height)}px;border:none"></iframe></div>')
 
 
 #: Flags of every headless Chromium run (no network chatter, no profile reuse).
