@@ -1476,9 +1476,9 @@ def generate(
     Examples
     --------
     >>> import tempfile, datetime
-    >>> s = generate(tempfile.mkdtemp(), n_persons=300, today=datetime.date(2024, 6, 30))
-    >>> s.n_persons, s.n_organisations
-    (300, 75)
+    >>> s = generate(tempfile.mkdtemp(), n_persons=200, today=datetime.date(2019, 12, 31))
+    >>> s.n_persons, s.n_organisations, s.rows["newsletter"] > 0
+    (200, 50, True)
     """
     t0 = time.perf_counter()
     if n_persons < 10:

@@ -252,3 +252,18 @@ def test_themes_and_communities_config():
     c = synth.communities()
     assert set(c["theme"]) <= set(t["slug"])
     assert all(set(a) <= set(t["slug"]) for a in c["themes_associes"])
+
+
+def test_documented_rates_match_the_code():
+    from carto.settings import REPO_DIR
+
+    text = (REPO_DIR / "docs" / "sources.md").read_text(encoding="utf-8")
+    table = text.split("<!-- taux: début")[1].split("<!-- taux: fin")[0]
+    documented = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 6 and cells[0] in synth.DIRT_RATES:
+            documented[cells[0]] = [float(c.rstrip(" %").replace(",", ".")) / 100 for c in cells[1:6]]
+    assert set(documented) == set(synth.DIRT_RATES)
+    for code, rates in documented.items():
+        assert rates == pytest.approx([synth.DIRT_RATES[code][s] for s in synth.SOURCE_FILES]), code
