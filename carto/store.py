@@ -445,7 +445,10 @@ memberships = sa.Table(
     ),
     sa.CheckConstraint("charter_signed_on IS NULL OR charter_signed", name="charter"),
     sa.Index(None, "community_id", "computed_circle"),
-    comment="Actor × community: computed cercle, jardinier override (with reason), charter.",
+    comment=(
+        "Actor × community: computed cercle (NULL: left every cercle), jardinier override"
+        " (with reason, author, date; effective cercle = override if set), charter."
+    ),
 )
 
 membership_history = sa.Table(

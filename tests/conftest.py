@@ -111,7 +111,13 @@ def postgresql_server() -> Iterator[PostgresServer]:
     }
     with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
         conf.write("".join(f"{k} = {v}\n" for k, v in settings.items()))
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "start")
+    except RuntimeError as exc:
+        log_file = folder / "server.log"
+        server_log = log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeError(f"{exc}\nJournal du serveur :\n{server_log}") from exc
     try:
         yield PostgresServer(host="127.0.0.1", port=port, user="postgres")
     finally:
