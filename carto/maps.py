@@ -370,7 +370,7 @@ class _Background(MacroElement):
         self.communes_js = _js(communes)
         self.departements_js = _js(departements)
         self.labels_js = _js(labels)
-        self.attribution_js = _js(attribution)
+        self.attribution_js = _js(_esc(attribution))
 
 
 def _display_geojson(gdf: Any, *, tolerance_m: float, label: str | None = None) -> dict[str, Any]:
