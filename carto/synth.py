@@ -166,6 +166,8 @@ _HOSTILE = (
     '<img src=x onerror="alert(1)">',
 )
 _CHUNK_SIZE = 20_000
+#: Sign-in sheets longer than this come as a CSV export of the registration tool.
+_XLSX_MAX_ROWS = 500
 _FROZEN_ZIP_TIME = (2019, 9, 1, 0, 0, 0)
 
 
@@ -640,8 +642,12 @@ class _World:
     p_web: np.ndarray = field(default=None)
     p_brevo: np.ndarray = field(default=None)
     p_referent: np.ndarray = field(default=None)
+    p_mask_id: np.ndarray = field(default=None)
     orgs: pd.DataFrame = field(default=None)
     events: pd.DataFrame = field(default=None)
+    tables: dict = field(default_factory=dict)
+    contacts: dict = field(default_factory=dict)
+    seen_emails: list = field(default_factory=list)
 
     @property
     def span(self) -> int:
@@ -932,8 +938,9 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def _weights(w: _World, sl: slice) -> np.ndarray:
-    """Unnormalised propensity of each person of ``sl`` to attend each event."""
+def _prepare_weights(w: _World, rng: np.random.Generator) -> None:
+    """Event-level tables shared by every chunk: distance decay per commune, affinity
+    per theme combination, organisations present at each event."""
     ev = w.events
     kinds = ev["type"].to_numpy()
     n_ev = len(ev)
@@ -941,34 +948,44 @@ def _weights(w: _World, sl: slice) -> np.ndarray:
     com_bits = np.zeros(n_ev, dtype=np.int32)
     slug_index = {s: i for i, s in enumerate(w.theme_slugs)}
     for c in w.communities.itertuples():
-        bits = 0
-        for s in c.themes_associes:
-            if s in slug_index:
-                bits |= 1 << slug_index[s]
+        bits = sum(1 << slug_index[s] for s in c.themes_associes if s in slug_index)
         com_bits[ev["communaute"].to_numpy() == c.slug] = bits
-    mask = w.p_themes[sl][:, None]
-    aff = np.where((mask & th_bit) != 0, 1.0, np.where((mask & com_bits) != 0, 0.35, 0.04)).astype(np.float32)
+    masks, w.p_mask_id = np.unique(w.p_themes, return_inverse=True)
+    m = masks[:, None]
+    aff = np.where((m & th_bit) != 0, 1.0, np.where((m & com_bits) != 0, 0.35, 0.04)).astype(np.float32)
     aff[:, kinds == "commission citoyenne"] = 1.0
     regional = kinds == "rencontre régionale annuelle"
     aff[:, regional] = np.maximum(aff[:, regional], 0.3)
-    pc = w.p_commune[sl]
     ec = ev["commune"].to_numpy()
-    dist = np.hypot(w.c_x[pc][:, None] - w.c_x[ec][None, :], w.c_y[pc][:, None] - w.c_y[ec][None, :])
-    scale = np.array([_EVENT_TYPES[k][1] for k in kinds], dtype=np.float32)
-    decay = np.exp(-dist / scale[None, :]).astype(np.float32)
-    day = ev["_day"].to_numpy()
-    active = (w.p_join[sl][:, None] <= day[None, :]) & (day[None, :] <= w.p_leave[sl][:, None])
-    years = (day / 365.25).astype(np.float32)
-    act = w.p_activity[sl][:, None] * np.exp(w.p_trend[sl][:, None] * years[None, :])
-    concert = kinds == "concertation"
-    act[:, concert] = np.sqrt(act[:, concert]) * w.p_web[sl][:, None]
-    org = w.p_org[sl].astype(np.uint64)
-    e_idx = np.arange(n_ev, dtype=np.uint64)
-    h = (org[:, None] * np.uint64(2654435761) + e_idx[None, :] * np.uint64(97531) + np.uint64(w.seed)) % np.uint64(2**32)
+    dist = np.hypot(w.c_x[:, None] - w.c_x[ec][None, :], w.c_y[:, None] - w.c_y[ec][None, :])
+    scale = np.array([_EVENT_TYPES[k][1] for k in kinds])
     q = np.where(np.isin(kinds, ["lancement", "rencontre régionale annuelle"]), 0.3, 0.12)
-    present = (h.astype(np.float64) / 2**32 < q[None, :]) & (w.p_org[sl] >= 0)[:, None]
-    boost = np.where(present, 6.0, 1.0).astype(np.float32)
-    return act * aff * decay * boost * active
+    present = rng.random((len(w.orgs) + 1, n_ev), dtype=np.float32) < q[None, :]
+    present[-1] = False  # row of persons without organisation (index -1)
+    w.tables = {
+        "affinity": aff,
+        "decay": np.exp(-dist / scale[None, :]).astype(np.float32),
+        "present": present,
+        "day": ev["_day"].to_numpy(),
+        "years": (ev["_day"].to_numpy() / 365.25).astype(np.float32),
+        "concert": kinds == "concertation",
+    }
+
+
+def _weights(w: _World, sl: slice) -> np.ndarray:
+    """Unnormalised propensity of each person of ``sl`` to attend each event."""
+    t = w.tables
+    out = t["decay"][w.p_commune[sl]]
+    out *= t["affinity"][w.p_mask_id[sl]]
+    act = np.exp(np.outer(w.p_trend[sl], t["years"]))
+    act *= w.p_activity[sl][:, None]
+    concert = t["concert"]
+    act[:, concert] = np.sqrt(act[:, concert]) * w.p_web[sl][:, None]
+    out *= act
+    out[t["present"][w.p_org[sl]]] *= 6.0
+    day = t["day"]
+    out[(day[None, :] < w.p_join[sl][:, None]) | (day[None, :] > w.p_leave[sl][:, None])] = 0.0
+    return out
 
 
 def _event_targets(w: _World, n: int) -> np.ndarray:
@@ -1416,7 +1433,7 @@ def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame,
         e = int(part["e"].iloc[0])
         event = ev.iloc[e]
         sheet = part.assign(**{"Événement": event["titre"], "Lieu": w.c_nom[event["commune"]]})
-        xlsx = (e % 3 != 0) and len(part) <= 1500
+        xlsx = (e % 3 != 0) and len(part) <= _XLSX_MAX_ROWS
         name = f"{event['id']}_{event['day']:%Y-%m-%d}.{'xlsx' if xlsx else 'csv'}"
         if xlsx:
             sheet["Date"] = datetime.combine(event["day"], datetime.min.time())
@@ -1496,6 +1513,7 @@ def generate(
     w.orgs = _make_organisations(w, n_org, theme_weights, rng)
     _attach_members(w, rng)
     w.events = _make_events(w, rng)
+    _prepare_weights(w, np.random.default_rng([seed, 50]))
     for sub in ("sources", "verite"):
         shutil.rmtree(folder / sub, ignore_errors=True)
         (folder / sub).mkdir(parents=True)
@@ -1537,7 +1555,7 @@ def generate(
         act = w.p_activity[pi_abs]
         high = act > 4.0
         role = np.where(crng.random(len(pi)) < np.where(high, 0.2, 0.01), "organisateur", np.where(crng.random(len(pi)) < 0.02, "intervenant", "participant"))
-        ppl = _person_strings(w, sl, crng, w.__dict__.setdefault("_seen", []))
+        ppl = _person_strings(w, sl, crng, w.seen_emails)
         here = (w.p_referent >= sl.start) & (w.p_referent < sl.stop)
         for key in w.contacts:
             w.contacts[key][here] = ppl[key].to_numpy(object)[w.p_referent[here] - sl.start]
