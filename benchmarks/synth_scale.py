@@ -51,15 +51,21 @@ def run_one(n: int, folder: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Temps et mémoire de carto.synth selon la taille.")
-    parser.add_argument("tailles", nargs="*", type=int, default=[10_000, 100_000], help="nombres de personnes")
+    parser.add_argument(
+        "tailles", nargs="*", type=int, default=[10_000, 100_000], help="nombres de personnes"
+    )
     parser.add_argument("--dossier", type=Path, default=None, help="dossier de travail (temporaire sinon)")
     args = parser.parse_args(argv)
     base = args.dossier or Path(tempfile.mkdtemp(prefix="synth_scale_"))
-    print(f"{'personnes':>10} {'temps (s)':>10} {'mémoire max (Mo)':>17} {'disque (Mo)':>12}  lignes par source")
+    print(
+        f"{'personnes':>10} {'temps (s)':>10} {'mémoire max (Mo)':>17} {'disque (Mo)':>12}  lignes par source"
+    )
     for n in sorted(args.tailles):
         r = run_one(n, base / f"n{n}")
         rows = ", ".join(f"{k} {v}" for k, v in r["rows"].items())
-        print(f"{n:>10} {r['seconds']:>10.1f} {r['peak_mb']:>17.0f} {r['disk_mb']:>12.1f}  {rows}", flush=True)
+        print(
+            f"{n:>10} {r['seconds']:>10.1f} {r['peak_mb']:>17.0f} {r['disk_mb']:>12.1f}  {rows}", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ a million persons fit in bounded memory.
 from __future__ import annotations
 
 import csv
-import re
 import importlib.util
 import logging
+import re
 import shutil
 import time
 import tomllib
@@ -78,28 +78,34 @@ TRUTH_TABLES = (
 )
 
 _SOURCES = tuple(SOURCE_FILES)
+
+
+def _per_source(*rates: float) -> dict[str, float]:
+    return dict(zip(_SOURCES, rates, strict=True))
+
+
 #: Rate of each alteration, per source (share of data rows altered). The code of
 #: every alteration applied to a row is listed in ``correspondances.alterations``.
 #: ``saint_abrege`` applies only to rows whose commune name starts with
 #: Saint/Sainte; ``demenagement`` (4 % of persons move) is not a row rate.
 DIRT_RATES: dict[str, dict[str, float]] = {
     #                       lreav  jeparticipe dispositifs emargement newsletter
-    "faute_nom": dict(zip(_SOURCES, (0.03, 0.02, 0.02, 0.06, 0.01))),
-    "faute_prenom": dict(zip(_SOURCES, (0.02, 0.02, 0.01, 0.04, 0.01))),
-    "sans_accents": dict(zip(_SOURCES, (0.15, 0.10, 0.30, 0.20, 0.25))),
-    "majuscules": dict(zip(_SOURCES, (0.20, 0.08, 0.50, 0.35, 0.60))),
-    "inversion_nom_prenom": dict(zip(_SOURCES, (0.02, 0.03, 0.01, 0.04, 0.02))),
-    "courriel_casse": dict(zip(_SOURCES, (0.04, 0.04, 0.04, 0.06, 0.0))),
-    "courriel_points": dict(zip(_SOURCES, (0.02, 0.02, 0.02, 0.03, 0.02))),
-    "autre_courriel": dict(zip(_SOURCES, (0.10, 0.05, 0.15, 0.08, 0.08))),
-    "sigle_pour_nom": dict(zip(_SOURCES, (0.10, 0.0, 0.10, 0.35, 0.0))),
-    "structure_majuscules": dict(zip(_SOURCES, (0.0, 0.0, 0.40, 0.0, 0.0))),
-    "saint_abrege": dict(zip(_SOURCES, (0.50, 0.0, 0.50, 0.0, 0.0))),
-    "cedex": dict(zip(_SOURCES, (0.02, 0.0, 0.05, 0.0, 0.0))),
-    "champ_manquant": dict(zip(_SOURCES, (0.05, 0.08, 0.04, 0.15, 0.10))),
-    "contenu_hostile": dict(zip(_SOURCES, (0.003, 0.003, 0.0, 0.002, 0.0))),
-    "code_postal_invalide": dict(zip(_SOURCES, (0.003, 0.003, 0.003, 0.003, 0.0))),
-    "courriel_invalide": dict(zip(_SOURCES, (0.003, 0.003, 0.003, 0.003, 0.003))),
+    "faute_nom": _per_source(0.03, 0.02, 0.02, 0.06, 0.01),
+    "faute_prenom": _per_source(0.02, 0.02, 0.01, 0.04, 0.01),
+    "sans_accents": _per_source(0.15, 0.10, 0.30, 0.20, 0.25),
+    "majuscules": _per_source(0.20, 0.08, 0.50, 0.35, 0.60),
+    "inversion_nom_prenom": _per_source(0.02, 0.03, 0.01, 0.04, 0.02),
+    "courriel_casse": _per_source(0.04, 0.04, 0.04, 0.06, 0.0),
+    "courriel_points": _per_source(0.02, 0.02, 0.02, 0.03, 0.02),
+    "autre_courriel": _per_source(0.10, 0.05, 0.15, 0.08, 0.08),
+    "sigle_pour_nom": _per_source(0.10, 0.0, 0.10, 0.35, 0.0),
+    "structure_majuscules": _per_source(0.0, 0.0, 0.40, 0.0, 0.0),
+    "saint_abrege": _per_source(0.50, 0.0, 0.50, 0.0, 0.0),
+    "cedex": _per_source(0.02, 0.0, 0.05, 0.0, 0.0),
+    "champ_manquant": _per_source(0.05, 0.08, 0.04, 0.15, 0.10),
+    "contenu_hostile": _per_source(0.003, 0.003, 0.0, 0.002, 0.0),
+    "code_postal_invalide": _per_source(0.003, 0.003, 0.003, 0.003, 0.0),
+    "courriel_invalide": _per_source(0.003, 0.003, 0.003, 0.003, 0.003),
 }
 #: Alterations that make a row unimportable as is (issue 3 quarantines them).
 QUARANTINE_CODES = ("code_postal_invalide", "courriel_invalide")
@@ -393,7 +399,11 @@ def _luhn_complete(body: np.ndarray) -> np.ndarray:
 
 
 def _digits_to_str(digits: np.ndarray) -> np.ndarray:
-    return np.array(["".join(map(str, row)) for row in digits], dtype=object) if len(digits) else np.array([], dtype=object)
+    return (
+        np.array(["".join(map(str, row)) for row in digits], dtype=object)
+        if len(digits)
+        else np.array([], dtype=object)
+    )
 
 
 def _make_sirets(rng: np.random.Generator, n: int, *, commune_codes: np.ndarray | None = None) -> np.ndarray:
@@ -471,7 +481,9 @@ def _phone_formats(e164: pd.Series, rng: np.random.Generator) -> pd.Series:
 
 
 def _fmt_dates(days: np.ndarray, fmt: str) -> pd.Series:
-    return pd.Series((pd.Timestamp(START) + pd.to_timedelta(days, unit="D")).strftime(fmt).to_numpy(object), dtype=object)
+    return pd.Series(
+        (pd.Timestamp(START) + pd.to_timedelta(days, unit="D")).strftime(fmt).to_numpy(object), dtype=object
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -545,7 +557,9 @@ class _Dirt:
         email = self.apply(
             "courriel_points",
             email,
-            lambda x: x.str.split("@").str[0].str.replace(".", "", regex=False) + "@" + x.str.split("@").str[1],
+            lambda x: (
+                x.str.split("@").str[0].str.replace(".", "", regex=False) + "@" + x.str.split("@").str[1]
+            ),
             eligible=has_dot,
         )
         bad = self.rng.integers(0, 3, size=len(email))
@@ -583,7 +597,9 @@ class _Dirt:
     def hostile(self, s: pd.Series) -> pd.Series:
         pick = self.rng.integers(0, len(_HOSTILE), size=len(s))
         out = self.apply(
-            "contenu_hostile", s.fillna(""), lambda x: pd.Series([_HOSTILE[k] for k in pick[x.index]], index=x.index)
+            "contenu_hostile",
+            s.fillna(""),
+            lambda x: pd.Series([_HOSTILE[k] for k in pick[x.index]], index=x.index),
         )
         return out.where(out != "", None)
 
@@ -592,13 +608,17 @@ class _Dirt:
         return self.apply(
             "saint_abrege",
             commune,
-            lambda x: x.str.replace(r"\bSainte-", "Ste-", regex=True).str.replace(r"\bSaint-", "St-", regex=True),
+            lambda x: x.str.replace(r"\bSainte-", "Ste-", regex=True).str.replace(
+                r"\bSaint-", "St-", regex=True
+            ),
             eligible=eligible,
         )
 
     def cedex(self, commune: pd.Series) -> pd.Series:
         num = self.rng.integers(0, 10, size=len(commune))
-        suffix = pd.Series(np.where(num > 4, " CEDEX", np.char.add(" CEDEX ", (num + 1).astype(str))), dtype=object)
+        suffix = pd.Series(
+            np.where(num > 4, " CEDEX", np.char.add(" CEDEX ", (num + 1).astype(str))), dtype=object
+        )
         return self.apply("cedex", commune, lambda x: x.str.upper() + suffix[x.index])
 
 
@@ -710,7 +730,9 @@ def _initials(name: str) -> str:
     return "".join(x[0] for x in words).upper()[:6]
 
 
-def _org_names(w: _World, types: np.ndarray, theme: np.ndarray, commune: np.ndarray, rng) -> tuple[list, list]:
+def _org_names(
+    w: _World, types: np.ndarray, theme: np.ndarray, commune: np.ndarray, rng
+) -> tuple[list, list]:
     """Plausible names and acronyms per type and theme."""
     u = rng.random((len(types), 4))
     names, sigles = [], []
@@ -730,13 +752,30 @@ def _org_names(w: _World, types: np.ndarray, theme: np.ndarray, commune: np.ndar
                 f"Association Occitanie {mot}",
             )[k]
         elif ty == "collectif":
-            name = (f"Collectif {mot} {de}{place}", f"Collectif citoyen {de}{place}", f"Collectif {mot}", f"Les {place} en transition")[k]
+            name = (
+                f"Collectif {mot} {de}{place}",
+                f"Collectif citoyen {de}{place}",
+                f"Collectif {mot}",
+                f"Les {place} en transition",
+            )[k]
         elif ty == "coopérative":
-            name = (f"SCIC {mot.capitalize()} d'Occitanie", f"Coopérative {mot} {de}{place}", f"SCOP {mot.capitalize()} et Territoires", f"Coopérative {mot} du pays {de}{place}")[k]
+            name = (
+                f"SCIC {mot.capitalize()} d'Occitanie",
+                f"Coopérative {mot} {de}{place}",
+                f"SCOP {mot.capitalize()} et Territoires",
+                f"Coopérative {mot} du pays {de}{place}",
+            )[k]
         else:
-            name = (f"{mot.capitalize()} Solidaire", f"{mot.capitalize()} & Co", f"Atelier {mot} {de}{place}", f"{mot.capitalize()} Occitanie ESUS")[k]
+            name = (
+                f"{mot.capitalize()} Solidaire",
+                f"{mot.capitalize()} & Co",
+                f"Atelier {mot} {de}{place}",
+                f"{mot.capitalize()} Occitanie ESUS",
+            )[k]
         names.append(name)
-        wants = {"association": 0.5, "coopérative": 0.6, "entreprise de l'ESS": 0.3, "collectif": 0.2}.get(ty, 0.0)
+        wants = {"association": 0.5, "coopérative": 0.6, "entreprise de l'ESS": 0.3, "collectif": 0.2}.get(
+            ty, 0.0
+        )
         ini = _initials(name)
         sigles.append(ini if u[i, 2] < wants and len(ini) >= 2 else "")
     return names, sigles
@@ -773,7 +812,10 @@ def _make_organisations(w: _World, n_org: int, theme_weights: np.ndarray, rng) -
     commune = np.concatenate([com_communes, other_communes])
     other_types = ("association", "collectif", "coopérative", "entreprise de l'ESS")
     types = np.concatenate(
-        [np.full(n_com, "commune", dtype=object), _pick(rng, other_types, n_org - n_com, p=[0.62, 0.13, 0.09, 0.16])]
+        [
+            np.full(n_com, "commune", dtype=object),
+            _pick(rng, other_types, n_org - n_com, p=[0.62, 0.13, 0.09, 0.16]),
+        ]
     )
     perm = rng.permutation(n_org)
     commune, types = commune[perm], types[perm]
@@ -874,7 +916,9 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
 
     def add(kind: str, day: date, title: str, commune: int, community: str, theme: int) -> None:
         if START <= day <= w.today:
-            rows.append(dict(type=kind, day=day, titre=title, commune=commune, communaute=community, theme=theme))
+            rows.append(
+                dict(type=kind, day=day, titre=title, commune=commune, communaute=community, theme=theme)
+            )
 
     for com in w.communities.itertuples():
         launch = com.lancement
@@ -904,7 +948,13 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
             add("webinaire", day, "Printemps citoyen 2020 — édition en ligne", where, "", citizen)
         else:
             add("rencontre régionale annuelle", day, f"Printemps citoyen {year}", where, "", citizen)
-    per_year = {"formation-action": 5, "commission citoyenne": 3, "concertation": 8, "atelier de cartographie": 4, "webinaire": 5}
+    per_year = {
+        "formation-action": 5,
+        "commission citoyenne": 3,
+        "concertation": 8,
+        "atelier de cartographie": 4,
+        "webinaire": 5,
+    }
     nt = len(w.theme_slugs)
     for year in range(START.year, w.today.year + 1):
         for kind, k in per_year.items():
@@ -1063,7 +1113,9 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, *, title: str | None, when: dat
     return header_row
 
 
-def _correspondances(source: str, fichier: str, first_line: int, ent: np.ndarray, org: np.ndarray, dirt: pd.Series) -> pd.DataFrame:
+def _correspondances(
+    source: str, fichier: str, first_line: int, ent: np.ndarray, org: np.ndarray, dirt: pd.Series
+) -> pd.DataFrame:
     codes = dirt.fillna("").to_numpy(object)
     quarantine = pd.Series(codes).str.contains("|".join(QUARANTINE_CODES), regex=True).to_numpy(bool)
     return pd.DataFrame(
@@ -1105,14 +1157,18 @@ def _person_strings(w: _World, sl: slice, rng, seen_hashes: list[np.ndarray]) ->
         p_key + n_key.str[0] + num + yy,
         p_key + "." + n_key + yy,
     ]
-    local = pd.Series(np.select([pattern == k for k in range(8)], [c.to_numpy(object) for c in candidates]), dtype=object)
+    local = pd.Series(
+        np.select([pattern == k for k in range(8)], [c.to_numpy(object) for c in candidates]), dtype=object
+    )
     domains = list(_DOMAINS)
     dw = np.array(list(_DOMAINS.values()), dtype=float)
     domain = pd.Series(_pick(rng, domains, n, p=dw / dw.sum()))
     email = local + "@" + domain
     for attempt in range(6):  # make addresses unique across all chunks
         h = pd.util.hash_array(email.to_numpy(object))
-        dup = pd.Series(h).duplicated().to_numpy() | np.isin(h, np.concatenate(seen_hashes) if seen_hashes else [])
+        dup = pd.Series(h).duplicated().to_numpy() | np.isin(
+            h, np.concatenate(seen_hashes) if seen_hashes else []
+        )
         if not dup.any():
             break
         extra = pd.Series(rng.integers(2, 10 ** (2 + attempt), size=int(dup.sum()))).astype(str)
@@ -1123,11 +1179,17 @@ def _person_strings(w: _World, sl: slice, rng, seen_hashes: list[np.ndarray]) ->
     dep = np.array([d[:2] for d in w.c_dep[w.p_commune[sl]]])
     east = np.isin(dep, ["11", "30", "34", "48", "66"])
     mobile = rng.random(n) < 0.78
-    prefix = np.where(mobile, np.where(rng.random(n) < 0.7, "6", _pick(rng, ("75", "76", "77", "78"), n)), np.where(east, "4", "5"))
+    prefix = np.where(
+        mobile,
+        np.where(rng.random(n) < 0.7, "6", _pick(rng, ("75", "76", "77", "78"), n)),
+        np.where(east, "4", "5"),
+    )
     # first digit after the prefix: avoid the overseas ranges (0639, 069x, 059x)
     lead = _pick(rng, ("1", "2", "4", "5", "6", "7", "8"), n)
     rest7 = pd.Series(rng.integers(0, 10**7, size=n)).astype(str).str.zfill(7)
-    rest = pd.Series(np.where(np.isin(prefix, ["6", "4", "5"]), lead + rest7.to_numpy(object), rest7), dtype=object)
+    rest = pd.Series(
+        np.where(np.isin(prefix, ["6", "4", "5"]), lead + rest7.to_numpy(object), rest7), dtype=object
+    )
     phone = "+33" + pd.Series(prefix, dtype=object) + rest
     cp_now = _commune_postcodes(w, w.p_commune[sl], rng)
     old = w.p_old_commune[sl]
@@ -1163,7 +1225,9 @@ def _org_label(w: _World, org_idx: np.ndarray, dirt: _Dirt) -> pd.Series:
     return dirt.apply("sigle_pour_nom", name, lambda x: sigle[x.index], eligible=has)
 
 
-def _website_rows(w: _World, ppl: pd.DataFrame, parts: pd.DataFrame, rng, counter: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _website_rows(
+    w: _World, ppl: pd.DataFrame, parts: pd.DataFrame, rng, counter: int
+) -> tuple[pd.DataFrame, np.ndarray]:
     sel = w.p_web[ppl["_i"].to_numpy()]
     people = ppl[sel].reset_index(drop=True)
     twice = rng.random(len(people)) < 0.03
@@ -1191,7 +1255,9 @@ def _website_rows(w: _World, ppl: pd.DataFrame, parts: pd.DataFrame, rng, counte
         np.select(
             [pseudo_kind == 0, pseudo_kind == 1],
             [
-                (_ascii_key(people["prenom"]) + pd.Series(rng.integers(1, 999, size=n)).astype(str)).to_numpy(object),
+                (_ascii_key(people["prenom"]) + pd.Series(rng.integers(1, 999, size=n)).astype(str)).to_numpy(
+                    object
+                ),
                 (_ascii_key(people["prenom"]).str[:1] + _ascii_key(people["nom"])).to_numpy(object),
             ],
             None,
@@ -1210,17 +1276,23 @@ def _website_rows(w: _World, ppl: pd.DataFrame, parts: pd.DataFrame, rng, counte
             "Courriel": email,
             "Code postal": cp,
             "Date d'inscription": (
-                pd.Timestamp(START) + pd.to_timedelta(join, unit="D") + pd.to_timedelta(rng.integers(8 * 3600, 23 * 3600, size=n), unit="s")
+                pd.Timestamp(START)
+                + pd.to_timedelta(join, unit="D")
+                + pd.to_timedelta(rng.integers(8 * 3600, 23 * 3600, size=n), unit="s")
             ).strftime("%Y-%m-%d %H:%M:%S"),
             "Accepte la newsletter": np.where(accepts, "oui", "non"),
             "Démarches": dem.to_numpy(object),
         }
     ).iloc[order]
-    corr = pd.DataFrame({"ent": people["id"].to_numpy(object)[order], "dirt": dirt.codes.to_numpy(object)[order]})
+    corr = pd.DataFrame(
+        {"ent": people["id"].to_numpy(object)[order], "dirt": dirt.codes.to_numpy(object)[order]}
+    )
     return out.reset_index(drop=True), corr
 
 
-def _newsletter_rows(w: _World, ppl: pd.DataFrame, covered: np.ndarray, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _newsletter_rows(
+    w: _World, ppl: pd.DataFrame, covered: np.ndarray, rng
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     i_all = ppl["_i"].to_numpy()
     sel = w.p_brevo[i_all] | ~covered
     people = ppl[sel].reset_index(drop=True)
@@ -1256,7 +1328,9 @@ def _newsletter_rows(w: _World, ppl: pd.DataFrame, covered: np.ndarray, rng) -> 
         }
     )
     order = rng.permutation(n)
-    corr = pd.DataFrame({"ent": people["id"].to_numpy(object)[order], "dirt": dirt.codes.to_numpy(object)[order]})
+    corr = pd.DataFrame(
+        {"ent": people["id"].to_numpy(object)[order], "dirt": dirt.codes.to_numpy(object)[order]}
+    )
     return out.iloc[order].reset_index(drop=True), corr
 
 
@@ -1282,7 +1356,11 @@ def _emargement_rows(w: _World, ppl: pd.DataFrame, pairs: pd.DataFrame, rng) -> 
             "e": e,
             "k": rng.random(n),
             "ent": people["id"].to_numpy(object),
-            "org": np.where(structure.notna().to_numpy() & (org >= 0), w.orgs["id"].to_numpy(object)[np.maximum(org, 0)], ""),
+            "org": np.where(
+                structure.notna().to_numpy() & (org >= 0),
+                w.orgs["id"].to_numpy(object)[np.maximum(org, 0)],
+                "",
+            ),
             "Nom": nom,
             "Prénom": prenom,
             "Structure": structure,
@@ -1303,8 +1381,19 @@ def _org_rows(w: _World, sel: np.ndarray, source: str, rng) -> tuple[pd.DataFram
     commune = dirt.cedex(dirt.saint(commune))
     ref = w.p_referent[sel]
     c = w.contacts
-    prenom, nom = dirt.names(pd.Series(c["prenom"][sel], dtype=object), pd.Series(c["nom"][sel], dtype=object))
-    generic = "contact@" + orgs["nom"].map(unidecode).str.lower().str.replace(r"[^a-z0-9]+", "-", regex=True).str.strip("-").str[:30] + ".fr"
+    prenom, nom = dirt.names(
+        pd.Series(c["prenom"][sel], dtype=object), pd.Series(c["nom"][sel], dtype=object)
+    )
+    generic = (
+        "contact@"
+        + orgs["nom"]
+        .map(unidecode)
+        .str.lower()
+        .str.replace(r"[^a-z0-9]+", "-", regex=True)
+        .str.strip("-")
+        .str[:30]
+        + ".fr"
+    )
     email = dirt.email(pd.Series(c["courriel"][sel], dtype=object), generic)
     frame = pd.DataFrame(
         {
@@ -1330,7 +1419,10 @@ def _org_rows(w: _World, sel: np.ndarray, source: str, rng) -> tuple[pd.DataFram
 
 def _write_lreav(w: _World, folder: Path, rng) -> pd.DataFrame:
     orgs = w.orgs
-    eligible = np.flatnonzero(orgs["type"].isin(["association", "collectif", "coopérative"]).to_numpy() & (rng.random(len(orgs)) < 0.55))
+    eligible = np.flatnonzero(
+        orgs["type"].isin(["association", "collectif", "coopérative"]).to_numpy()
+        & (rng.random(len(orgs)) < 0.55)
+    )
     again = eligible[rng.random(len(eligible)) < 0.12]
     sel = np.concatenate([eligible, again])
     calls = np.array([date(2020, 5, 4), date(2022, 4, 11), date(2024, 4, 8)])
@@ -1345,10 +1437,25 @@ def _write_lreav(w: _World, folder: Path, rng) -> pd.DataFrame:
         lambda x: x + " (" + frame["sigle"][x.index] + ")",
         eligible=(frame["sigle"] != "").to_numpy(),
     )
-    words = [w.theme_words[t][int(u * len(w.theme_words[t]))] for t, u in zip(frame["_theme"], rng.random(n), strict=True)]
-    desc = pd.Series([f"Projet « {m} » : sensibiliser, réunir les habitants et agir ensemble." for m in words], dtype=object)
+    words = [
+        w.theme_words[t][int(u * len(w.theme_words[t]))]
+        for t, u in zip(frame["_theme"], rng.random(n), strict=True)
+    ]
+    desc = pd.Series(
+        [f"Projet « {m} » : sensibiliser, réunir les habitants et agir ensemble." for m in words],
+        dtype=object,
+    )
     day = np.array([(calls[k] - START).days for k in call]) + rng.integers(0, 40, size=n)
-    siret = frame["siret"].where(rng.random(n) > 0.1, frame["siret"].str[:3] + " " + frame["siret"].str[3:6] + " " + frame["siret"].str[6:9] + " " + frame["siret"].str[9:])
+    siret = frame["siret"].where(
+        rng.random(n) > 0.1,
+        frame["siret"].str[:3]
+        + " "
+        + frame["siret"].str[3:6]
+        + " "
+        + frame["siret"].str[6:9]
+        + " "
+        + frame["siret"].str[9:],
+    )
     out = pd.DataFrame(
         {
             "Nom de la structure": name,
@@ -1371,7 +1478,14 @@ def _write_lreav(w: _World, folder: Path, rng) -> pd.DataFrame:
     order = rng.permutation(n)
     appender = _CsvAppender(folder / "sources" / SOURCE_FILES["lreav"], sep=";", encoding="cp1252", crlf=True)
     appender.write(out.iloc[order])
-    return _correspondances("lreav", SOURCE_FILES["lreav"], 2, frame["ent"].to_numpy(object)[order], frame["org"].to_numpy(object)[order], dirt.codes.iloc[order].reset_index(drop=True))
+    return _correspondances(
+        "lreav",
+        SOURCE_FILES["lreav"],
+        2,
+        frame["ent"].to_numpy(object)[order],
+        frame["org"].to_numpy(object)[order],
+        dirt.codes.iloc[order].reset_index(drop=True),
+    )
 
 
 def _write_dispositifs(w: _World, folder: Path, rng) -> pd.DataFrame:
@@ -1383,8 +1497,16 @@ def _write_dispositifs(w: _World, folder: Path, rng) -> pd.DataFrame:
     frame, dirt = _org_rows(w, sel, "dispositifs", rng)
     n = len(frame)
     name = dirt.apply("structure_majuscules", frame["nom"], lambda x: x.str.upper())
-    name = dirt.apply("sigle_pour_nom", name, lambda x: frame["sigle"][x.index], eligible=(frame["sigle"] != "").to_numpy())
-    forms = pd.Series([_LEGAL_FORMS[t][int(u * len(_LEGAL_FORMS[t]))] for t, u in zip(frame["type"], rng.random(n), strict=True)], dtype=object)
+    name = dirt.apply(
+        "sigle_pour_nom", name, lambda x: frame["sigle"][x.index], eligible=(frame["sigle"] != "").to_numpy()
+    )
+    forms = pd.Series(
+        [
+            _LEGAL_FORMS[t][int(u * len(_LEGAL_FORMS[t]))]
+            for t, u in zip(frame["type"], rng.random(n), strict=True)
+        ],
+        dtype=object,
+    )
     amount = np.round(rng.lognormal(8.8, 0.9, size=n) / 50) * 50
     as_text = rng.random(n) < 0.05
     montant = pd.Series(amount, dtype=object).where(
@@ -1411,7 +1533,14 @@ def _write_dispositifs(w: _World, folder: Path, rng) -> pd.DataFrame:
     when = datetime.combine(w.today, datetime.min.time())
     title = f"Région Occitanie — Bénéficiaires des dispositifs régionaux (extraction du {w.today:%d/%m/%Y})"
     header = _write_xlsx(folder / "sources" / SOURCE_FILES["dispositifs"], out, title=title, when=when)
-    return _correspondances("dispositifs", SOURCE_FILES["dispositifs"], header + 1, frame["ent"].to_numpy(object), frame["org"].to_numpy(object), dirt.codes)
+    return _correspondances(
+        "dispositifs",
+        SOURCE_FILES["dispositifs"],
+        header + 1,
+        frame["ent"].to_numpy(object),
+        frame["org"].to_numpy(object),
+        dirt.codes,
+    )
 
 
 def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame, int, int]:
@@ -1437,13 +1566,24 @@ def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame,
         name = f"{event['id']}_{event['day']:%Y-%m-%d}.{'xlsx' if xlsx else 'csv'}"
         if xlsx:
             sheet["Date"] = datetime.combine(event["day"], datetime.min.time())
-            _write_xlsx(out_dir / name, sheet[cols], title=None, when=datetime.combine(w.today, datetime.min.time()))
+            _write_xlsx(
+                out_dir / name, sheet[cols], title=None, when=datetime.combine(w.today, datetime.min.time())
+            )
         else:
             sheet["Date"] = f"{event['day']:%d/%m/%Y}"
-            sheet[cols].to_csv(out_dir / name, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            sheet[cols].to_csv(
+                out_dir / name, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n"
+            )
         n_files += 1
         corr_parts.append(
-            _correspondances("emargement", f"{SOURCE_FILES['emargement']}/{name}", 2, part["ent"].to_numpy(object), part["org"].fillna("").to_numpy(object), part["dirt"].fillna(""))
+            _correspondances(
+                "emargement",
+                f"{SOURCE_FILES['emargement']}/{name}",
+                2,
+                part["ent"].to_numpy(object),
+                part["org"].fillna("").to_numpy(object),
+                part["dirt"].fillna(""),
+            )
         )
     corr = pd.concat(corr_parts, ignore_index=True) if corr_parts else pd.DataFrame()
     return corr, len(rows), n_files
@@ -1505,8 +1645,17 @@ def generate(
 
         communes = geo.communes()
     today = today or date.today()
+    if today < START + timedelta(days=30):
+        raise ConfigError(
+            f"Date des données trop ancienne : {today:%d/%m/%Y} ; le calendrier des communautés "
+            f"commence le {START:%d/%m/%Y}, choisissez une date postérieure au {START + timedelta(days=30):%d/%m/%Y}."
+        )
     folder = Path(folder)
-    n_org = int(n_organisations if n_organisations is not None else max(1, round(n_persons / _PERSONS_PER_ORGANISATION)))
+    n_org = int(
+        n_organisations
+        if n_organisations is not None
+        else max(1, round(n_persons / _PERSONS_PER_ORGANISATION))
+    )
     rng = np.random.default_rng([seed, 0])
     w, theme_weights = _prepare_world(communes, today=today, seed=seed)
     _make_persons_core(w, n_persons, theme_weights, rng)
@@ -1554,14 +1703,21 @@ def generate(
         counts += np.bincount(ei, minlength=len(counts))
         act = w.p_activity[pi_abs]
         high = act > 4.0
-        role = np.where(crng.random(len(pi)) < np.where(high, 0.2, 0.01), "organisateur", np.where(crng.random(len(pi)) < 0.02, "intervenant", "participant"))
+        role = np.where(
+            crng.random(len(pi)) < np.where(high, 0.2, 0.01),
+            "organisateur",
+            np.where(crng.random(len(pi)) < 0.02, "intervenant", "participant"),
+        )
         ppl = _person_strings(w, sl, crng, w.seen_emails)
         here = (w.p_referent >= sl.start) & (w.p_referent < sl.stop)
         for key in w.contacts:
             w.contacts[key][here] = ppl[key].to_numpy(object)[w.p_referent[here] - sl.start]
         i = ppl["_i"].to_numpy()
         masks = pd.Series(w.p_themes[sl])
-        labels = {m: "|".join(w.theme_slugs[[b for b in range(len(w.theme_slugs)) if m >> b & 1]]) for m in masks.unique()}
+        labels = {
+            m: "|".join(w.theme_slugs[[b for b in range(len(w.theme_slugs)) if m >> b & 1]])
+            for m in masks.unique()
+        }
         themes_str = masks.map(labels)
         truth = pd.DataFrame(
             {
@@ -1575,12 +1731,22 @@ def generate(
                 "code_commune": w.c_code[w.p_commune[sl]],
                 "lon": w.c_lon[w.p_commune[sl]],
                 "lat": w.c_lat[w.p_commune[sl]],
-                "organisation_id": np.where(w.p_org[sl] >= 0, w.orgs["id"].to_numpy(object)[np.maximum(w.p_org[sl], 0)], ""),
+                "organisation_id": np.where(
+                    w.p_org[sl] >= 0, w.orgs["id"].to_numpy(object)[np.maximum(w.p_org[sl], 0)], ""
+                ),
                 "themes": themes_str,
             }
         )
         out_persons.write(truth)
-        out_parts.write(pd.DataFrame({"personne_id": ppl["id"].to_numpy(object)[pi], "evenement_id": w.events["id"].to_numpy(object)[ei], "role": role}))
+        out_parts.write(
+            pd.DataFrame(
+                {
+                    "personne_id": ppl["id"].to_numpy(object)[pi],
+                    "evenement_id": w.events["id"].to_numpy(object)[ei],
+                    "role": role,
+                }
+            )
+        )
         parts = pd.DataFrame({"p": pi_abs, "e": ei})
         sheet_mask = signed[ei]
         pairs = pd.concat(
@@ -1595,12 +1761,30 @@ def generate(
         web, web_corr = _website_rows(w, ppl, parts, crng, out_web.rows)
         first = out_web.rows + 2
         out_web.write(web)
-        out_corr.write(_correspondances("jeparticipe", SOURCE_FILES["jeparticipe"], first, web_corr["ent"].to_numpy(object), np.full(len(web), "", dtype=object), web_corr["dirt"]))
+        out_corr.write(
+            _correspondances(
+                "jeparticipe",
+                SOURCE_FILES["jeparticipe"],
+                first,
+                web_corr["ent"].to_numpy(object),
+                np.full(len(web), "", dtype=object),
+                web_corr["dirt"],
+            )
+        )
         covered = w.p_web[i] | np.isin(i, pairs["p"].to_numpy())
         news, news_corr = _newsletter_rows(w, ppl, covered, crng)
         first = out_news.rows + 2
         out_news.write(news)
-        out_corr.write(_correspondances("newsletter", SOURCE_FILES["newsletter"], first, news_corr["ent"].to_numpy(object), np.full(len(news), "", dtype=object), news_corr["dirt"]))
+        out_corr.write(
+            _correspondances(
+                "newsletter",
+                SOURCE_FILES["newsletter"],
+                first,
+                news_corr["ent"].to_numpy(object),
+                np.full(len(news), "", dtype=object),
+                news_corr["dirt"],
+            )
+        )
     lreav = _write_lreav(w, folder, np.random.default_rng([seed, 200]))
     out_corr.write(lreav)
     disp = _write_dispositifs(w, folder, np.random.default_rng([seed, 300]))
@@ -1611,7 +1795,9 @@ def generate(
     shutil.rmtree(tmp_dir, ignore_errors=True)
 
     orgs = w.orgs
-    orgs[[c for c in orgs.columns if not c.startswith("_")]].to_csv(folder / "verite" / "organisations.csv", index=False)
+    orgs[[c for c in orgs.columns if not c.startswith("_")]].to_csv(
+        folder / "verite" / "organisations.csv", index=False
+    )
     ev = w.events
     pd.DataFrame(
         {

@@ -101,7 +101,8 @@ def test_points_and_postcodes_are_in_their_commune(folder):
 
         assert shapely.contains_xy(geoms, df["lon"].to_numpy(), df["lat"].to_numpy()).all()
     assert all(
-        cp in communes.at[c, "codes_postaux"] for cp, c in zip(orgs["code_postal"], orgs["code_commune"], strict=True)
+        cp in communes.at[c, "codes_postaux"]
+        for cp, c in zip(orgs["code_postal"], orgs["code_commune"], strict=True)
     )
 
 
@@ -133,9 +134,15 @@ def test_events_calendar(folder):
     assert counts["rencontre régionale annuelle"] == TODAY.year - 2020  # 2020 was online
     assert ev["titre"].str.startswith("Printemps citoyen").sum() == TODAY.year - 2019
     assert counts["rencontre de communauté"] > 100
-    assert set(ev["communaute"].dropna()) == {"engagement-citoyen", "alimentation-agriculture", "biodiversite"}
+    assert set(ev["communaute"].dropna()) == {
+        "engagement-citoyen",
+        "alimentation-agriculture",
+        "biodiversite",
+    }
     parts = synth.load_truth(folder, "participations")
-    assert (parts["evenement_id"].value_counts().reindex(ev["id"], fill_value=0).to_numpy() == ev["participants"]).all()
+    assert (
+        parts["evenement_id"].value_counts().reindex(ev["id"], fill_value=0).to_numpy() == ev["participants"]
+    ).all()
 
 
 def test_lreav_is_cp1252_semicolon_with_french_headers(folder):
@@ -173,7 +180,9 @@ def test_emargement_one_file_per_event(folder):
     assert {f.suffix for f in files} == {".csv", ".xlsx"}
     ev = synth.load_truth(folder, "evenements").set_index("id")
     assert {f.name.split("_")[0] for f in files} <= set(ev.index)
-    sheet = pd.read_csv(next(f for f in files if f.suffix == ".csv"), sep=";", encoding="utf-8-sig", dtype=str)
+    sheet = pd.read_csv(
+        next(f for f in files if f.suffix == ".csv"), sep=";", encoding="utf-8-sig", dtype=str
+    )
     assert list(sheet.columns) == [
         "Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Signature",
     ]  # fmt: skip
@@ -242,6 +251,10 @@ def test_load_truth_errors(tmp_path):
         synth.load_truth(tmp_path, "rien")
     with pytest.raises(ConfigError, match="générez"):
         synth.load_truth(tmp_path, "personnes")
+    with pytest.raises(ConfigError, match="trop ancienne"):
+        synth.generate(tmp_path, n_persons=50, today=date(2019, 9, 2))
+    with pytest.raises(ConfigError, match="trop petit"):
+        synth.generate(tmp_path, n_persons=3, today=TODAY)
 
 
 def test_themes_and_communities_config():
