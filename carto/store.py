@@ -1136,34 +1136,67 @@ def base_summary(engine: Engine) -> dict[str, int]:
 # --------------------------------------------------------------------------- bulk writers
 
 
-def _chunks(rows: Any, size: int, key: Sequence[str] = ()) -> Iterator[list[dict[str, Any]]]:
-    """Lists of plain dicts (None for missing values) from a DataFrame or mappings.
+def _prepared(
+    rows: Any, table: sa.Table, dialect: sa.Dialect, *, size: int, key: Sequence[str]
+) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+    """Columns of ``rows`` and chunks of their values, ready for the DB-API.
 
-    With ``key``, a row repeating the key of an earlier row raises StoreError.
+    Values go through the columns' bind processors (JSON, UTC timestamps,
+    dates), NaN/NA become None. A row repeating the ``key`` of an earlier row
+    raises StoreError. DataFrames are converted column by column.
     """
-    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas DataFrame
+    is_frame = hasattr(rows, "columns") and hasattr(rows, "iloc")
+    if is_frame:
+        columns = [str(c) for c in rows.columns]
+    else:
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if first is None:
+            return [], iter(())
+        columns = list(first)
+        rows = itertools.chain([first], iterator)
+    unknown = [c for c in [*columns, *key] if c not in table.c]
+    if unknown:
+        raise StoreError(f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}.")
+    processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+
+    def process(values: list[Any], processor: Any) -> list[Any]:
+        if processor is None:
+            return values
+        return [None if v is None else processor(v) for v in values]
+
+    def frame_chunks() -> Iterator[list[tuple[Any, ...]]]:
         if key and len(rows) and bool(rows.duplicated(subset=list(key)).any()):
-            first = rows[rows.duplicated(subset=list(key))].iloc[0]
-            _raise_duplicate(key, tuple(first[k] for k in key))
+            repeated = rows[rows.duplicated(subset=list(key))].iloc[0]
+            _raise_duplicate(key, tuple(repeated[k] for k in key))
         for start in range(0, len(rows), size):
-            part = rows.iloc[start : start + size].astype(object)
-            yield part.where(part.notna(), None).to_dict("records")
-        return
-    seen: set[tuple[Any, ...]] = set()
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        record = dict(row)
-        if key:
-            value = tuple(record.get(k) for k in key)
-            if value in seen:
-                _raise_duplicate(key, value)
-            seen.add(value)
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+            part = rows.iloc[start : start + size]
+            values = []
+            for column, processor in zip(columns, processors):
+                series = part[column].astype(object)
+                values.append(process(series.where(series.notna(), None).tolist(), processor))
+            yield list(zip(*values))
+
+    def mapping_chunks() -> Iterator[list[tuple[Any, ...]]]:
+        seen: set[tuple[Any, ...]] = set()
+        source = iter(rows)
+        for chunk in iter(lambda: list(itertools.islice(source, size)), []):
+            try:
+                values = [process([row[c] for row in chunk], p) for c, p in zip(columns, processors)]
+            except KeyError as exc:
+                raise StoreError(
+                    f"Une ligne n'a pas la colonne « {exc.args[0]} » : toutes les lignes écrites "
+                    "ensemble doivent avoir les mêmes colonnes."
+                ) from exc
+            if key:
+                for row in chunk:
+                    value = tuple(row[k] for k in key)
+                    if value in seen:
+                        _raise_duplicate(key, value)
+                    seen.add(value)
+            yield list(zip(*values))
+
+    return columns, frame_chunks() if is_frame else mapping_chunks()
 
 
 def _raise_duplicate(key: Sequence[str], value: tuple[Any, ...]) -> None:
@@ -1198,63 +1231,48 @@ def _write(
 ) -> int:
     """Insert ``rows`` by chunks with ``finish(insert, columns)`` (ON CONFLICT…); rows written.
 
-    SQLite: ``executemany``. PostgreSQL: each chunk is copied (COPY) into a
-    temporary table, then inserted from it in one statement — psycopg's
-    ``executemany`` or multi-row VALUES are 3-10 times slower. Both count the
-    rows written with ``RETURNING`` (drivers' ``rowcount`` is unreliable).
+    Each chunk is loaded into a temporary table with the driver's fastest bulk
+    path (SQLite ``executemany``, PostgreSQL ``COPY``), then inserted from it
+    in one ``INSERT … SELECT`` — several times faster than SQLAlchemy's
+    per-row parameter handling, and the same SQL on both dialects. The rows
+    written are counted with ``RETURNING`` (drivers' ``rowcount`` is
+    unreliable for batches).
     """
-    chunks = _chunks(rows, chunk_size, key)
-    first = next(chunks, None)
-    if first is None:
+    columns, chunks = _prepared(rows, table, conn.dialect, size=chunk_size, key=key)
+    if not columns:
         return 0
-    columns = list(first[0])
-    unknown = [c for c in [*columns, *key] if c not in table.c]
-    if unknown:
-        raise StoreError(f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}.")
-    all_chunks = itertools.chain([first], chunks)
-    returning = list(table.primary_key.columns)
-    if conn.dialect.name != "postgresql":
-        statement = finish(sqlite_dialect.insert(table), columns).returning(*returning)
-        return sum(len(conn.execute(statement, chunk).all()) for chunk in all_chunks)
-    return _write_postgresql(conn, table, columns, all_chunks, finish)
-
-
-def _write_postgresql(
-    conn: Connection,
-    table: sa.Table,
-    columns: list[str],
-    chunks: Iterable[list[dict[str, Any]]],
-    finish: Callable[[Any, list[str]], Any],
-) -> int:
+    postgresql = conn.dialect.name == "postgresql"
     stage_name = f"_carto_stage_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f'"{c}"' for c in columns)
-    conn.exec_driver_sql(
-        f'CREATE TEMPORARY TABLE "{stage_name}" ON COMMIT DROP AS '
-        f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
-    )
+    if postgresql:
+        conn.exec_driver_sql(
+            f'CREATE TEMPORARY TABLE "{stage_name}" ON COMMIT DROP AS '
+            f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
+        )
+    else:
+        conn.exec_driver_sql(f'CREATE TEMPORARY TABLE "{stage_name}" AS SELECT {quoted} FROM "{table.name}" WHERE 0')
     stage = sa.table(stage_name, *(sa.column(c) for c in columns))
     defaults = _default_values(table, columns)
     source = sa.select(
         *(stage.c[c] for c in columns),
         *(sa.literal(v, type_=table.c[c].type).label(c) for c, v in defaults.items()),
-    )
-    insert = pg_dialect.insert(table).from_select([*columns, *defaults], source)
-    statement = finish(insert, columns).returning(*table.primary_key.columns)
-    processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    ).where(sa.true())  # SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT
+    insert = (pg_dialect.insert if postgresql else sqlite_dialect.insert)(table)
+    statement = finish(insert.from_select([*columns, *defaults], source), columns)
+    statement = statement.returning(*table.primary_key.columns)
+    driver = conn.connection.driver_connection
     written = 0
-    try:
-        for chunk in chunks:
-            conn.exec_driver_sql(f'TRUNCATE "{stage_name}"')
-            with cursor.copy(f'COPY "{stage_name}" ({quoted}) FROM STDIN') as copy:
-                for row in chunk:
-                    copy.write_row(
-                        [p(row[c]) if p is not None and row[c] is not None else row[c]
-                         for c, p in zip(columns, processors)]
-                    )
-            written += len(conn.execute(statement).all())
-    finally:
-        cursor.close()
+    for chunk in chunks:
+        conn.exec_driver_sql(f'DELETE FROM "{stage_name}"')
+        if postgresql:
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(f'COPY "{stage_name}" ({quoted}) FROM STDIN') as copy:
+                    for row in chunk:
+                        copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            driver.executemany(f'INSERT INTO "{stage_name}" ({quoted}) VALUES ({marks})', chunk)  # type: ignore[union-attr]
+        written += len(conn.execute(statement).all())
     conn.exec_driver_sql(f'DROP TABLE "{stage_name}"')
     return written
 

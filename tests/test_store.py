@@ -464,11 +464,15 @@ def test_bulk_writers_round_trip_types_and_defaults(engine: sa.Engine) -> None:
         {"kind": "organisation", "display_name": "Collectif « L'Oasis »", "themes": [],
          "consent_map": False, "consent_map_at": None, "lon": None, "lat": None, "commune_code": None},
     ]
+    frame = pd.DataFrame(rows)
+    assert str(frame["consent_map_at"].dtype).startswith("datetime64")
     with store.transaction(engine, action="test") as conn:
         assert store.insert_rows(conn, store.actors, rows, chunk_size=1) == 2
+        assert store.insert_rows(conn, store.actors, frame) == 2
     with engine.connect() as conn:
         stored = conn.execute(sa.select(store.actors).order_by(store.actors.c.id)).all()
-    for row, back in zip(rows, stored):
+    assert len(stored) == 4
+    for row, back in zip(rows + rows, stored):
         assert {k: getattr(back, k) for k in row} == row
         assert back.status == "active" and back.provenance == {} and back.consent_newsletter is False
         assert back.created_at.tzinfo == timezone.utc
