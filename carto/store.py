@@ -52,6 +52,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -121,7 +122,9 @@ APPLICATION = "terreau"
 MIGRATIONS_DIR: Path = PACKAGE_DIR / "migrations"
 #: Largest number of row ids kept in one audit row (the count is always kept).
 AUDIT_MAX_IDS = 10_000
-#: Rows sent to the database per ``executemany`` by the bulk writers.
+#: PostgreSQL advisory lock taken by :func:`init_base` (serialises concurrent inits).
+_INIT_LOCK = 0x7E44EA0
+#: Rows sent to the database at once by the bulk writers.
 CHUNK_SIZE = 10_000
 
 ACTOR_KINDS = ("personne", "organisation")
@@ -879,10 +882,37 @@ def _create_or_upgrade(engine: Engine, *, who: str | None) -> None:
             return
         if status == "newer":
             raise _newer_error(engine, current)
+    try:
+        _create_or_upgrade_locked(engine, kind=kind, current=current, who=who)
+    except _AlreadyDone:  # another init did it meanwhile
+        return
+    log.info(
+        "Base %s : %s",
+        _describe(engine),
+        "créée" if kind == "empty" else f"schéma mis à niveau de {current} vers {head}",
+    )
+
+
+class _AlreadyDone(Exception):
+    """Raised to roll back an init that another process has done meanwhile."""
+
+
+def _create_or_upgrade_locked(engine: Engine, *, kind: str, current: str | None, who: str | None) -> None:
+    head = schema_revision()
     # SQLite: table rebuilds of an upgrade must not fire ON DELETE actions, so foreign
     # keys are off during it and checked (PRAGMA foreign_key_check) before commit.
     with _write_connection(engine, foreign_keys=kind == "empty") as conn:
         with _audited(conn, action="init", who=who):
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_INIT_LOCK)))
+            now = _state(conn)
+            if now == ("terreau", head):
+                raise _AlreadyDone
+            if now != (kind, current):
+                raise StoreError(
+                    f"La base « {_describe(engine)} » a changé pendant son initialisation "
+                    "(un autre `carto init` en même temps ?) : relancez `carto init`."
+                )
             if kind == "empty":
                 metadata.create_all(conn)
                 from alembic import command
@@ -902,11 +932,6 @@ def _create_or_upgrade(engine: Engine, *, who: str | None) -> None:
                     )
                 )
                 audit(conn, table="schema_info", details={"de": current, "vers": head})
-    log.info(
-        "Base %s : %s",
-        _describe(engine),
-        "créée" if kind == "empty" else f"schéma mis à niveau de {current} vers {head}",
-    )
 
 
 def open_base(url: str | URL | None = None) -> Engine:
@@ -976,19 +1001,45 @@ def _check_schema(engine: Engine) -> None:
 _PENDING: dict[int, list[dict[str, Any]]] = {}
 
 
+_OPEN = threading.local()
+
+
 @contextmanager
 def _write_connection(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connection]:
-    """A connection whose transactions take SQLite's write lock at BEGIN."""
+    """A connection whose transactions take SQLite's write lock at BEGIN.
+
+    One writer per base and thread: a nested one would wait for the outer one's
+    lock forever (SQLite) or commit separately from it (PostgreSQL).
+    """
+    base = engine.url.render_as_string(hide_password=False)
+    open_bases: set[str] = _OPEN.__dict__.setdefault("bases", set())
+    if base in open_bases:
+        raise StoreError(
+            "Transaction imbriquée sur la même base : passez la connexion de la transaction "
+            "en cours aux fonctions qui écrivent au lieu d'en ouvrir une autre."
+        )
+    open_bases.add(base)
+    try:
+        with _sqlite_foreign_keys(engine, on=foreign_keys) as conn:
+            yield conn
+    finally:
+        open_bases.discard(base)
+
+
+@contextmanager
+def _sqlite_foreign_keys(engine: Engine, *, on: bool) -> Iterator[Connection]:
+    """A writer connection; on SQLite, foreign keys off when ``on`` is false."""
     with engine.connect() as conn:
         conn.execution_options(carto_write=True)
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite and not foreign_keys:
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        switch = conn.dialect.name == "sqlite" and not on
+        driver = conn.connection.driver_connection
+        if switch:  # outside any transaction, where the pragma has an effect
+            driver.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
         try:
             yield conn
         finally:
-            if sqlite and not foreign_keys:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+            if switch:
+                driver.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -997,10 +1048,6 @@ def _audited(conn: Connection, *, action: str, who: str | None) -> Iterator[Conn
         raise StoreError("Toute écriture doit nommer son action (action=…) pour le journal d'audit.")
     author = who or get_settings().user
     key = id(conn)
-    if key in _PENDING:
-        raise StoreError(
-            "Transaction imbriquée : passez la connexion de la transaction en cours au lieu d'en ouvrir une autre."
-        )
     _PENDING[key] = []
     try:
         with conn.begin():

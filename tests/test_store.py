@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,26 @@ def test_init_is_idempotent_and_audited(engine: sa.Engine) -> None:
         row = conn.execute(sa.select(store.audit_log)).one()
     assert (row.who, row.action, row.table_name) == ("test", "init", "schema_info")
     assert row.details == {"création": True, "schéma": store.schema_revision()}
+
+
+def test_concurrent_inits_create_the_base_once(base_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            store.init_base(base_url, who="parallèle").dispose()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=init) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = store.open_base(base_url)
+    assert store.base_summary(engine)["audit_log"] == 1
+    engine.dispose()
 
 
 def test_sqlite_file_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -281,6 +302,14 @@ def test_transaction_misuse_is_refused(engine: sa.Engine) -> None:
             pass
     with engine.connect() as conn, pytest.raises(StoreError, match="transaction"):
         store.audit(conn, table="actors")
+    with pytest.raises(StoreError, match="imbriquée"):
+        with store.transaction(engine, action="dehors") as conn:
+            add_actor(conn)
+            with store.transaction(store.connect(engine.url), action="dedans"):
+                pass
+    assert store.base_summary(engine)["actors"] == 0
+    with store.transaction(engine, action="ensuite"):  # the base is free again
+        pass
 
 
 # --------------------------------------------------------------------------- bulk writers
