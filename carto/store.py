@@ -61,6 +61,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -660,7 +665,14 @@ def _json_dumps(value: Any) -> str:
 
 
 def _normalise_url(url: str | URL | None) -> URL:
-    parsed = make_url(url if url is not None else get_settings().database_url)
+    given = url if url is not None else get_settings().database_url
+    try:
+        parsed = make_url(given)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(
+            f"URL de base invalide : « {given} ». Exemples : sqlite:///data/base.sqlite, "
+            "postgresql://utilisateur@serveur/terreau (variable CARTO_DATABASE_URL)."
+        ) from exc
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -725,9 +737,7 @@ def connect(url: str | URL | None = None) -> Engine:
 # --------------------------------------------------------------------------- schema versions
 
 
-def _alembic_config(connection: Connection) -> Any:
-    from alembic.config import Config
-
+def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -735,9 +745,7 @@ def _alembic_config(connection: Connection) -> Any:
     return config
 
 
-def _script() -> Any:
-    from alembic.script import ScriptDirectory
-
+def _script() -> ScriptDirectory:
     return ScriptDirectory(str(MIGRATIONS_DIR))
 
 
@@ -756,8 +764,6 @@ def schema_revision() -> str:
 
 
 def _current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -806,8 +812,6 @@ def _foreign_error(engine: Engine, conn: Connection) -> SchemaError:
 
 def _revision_status(current: str | None) -> str:
     """"current", "older" or "newer" for a revision found in a Terreau base."""
-    from alembic.util import CommandError
-
     if current == schema_revision():
         return "current"
     try:
@@ -826,8 +830,6 @@ def _newer_error(engine: Engine, current: str | None) -> SchemaError:
 
 
 def _upgrade(conn: Connection) -> None:
-    from alembic import command
-
     command.upgrade(_alembic_config(conn), "head")
     if conn.dialect.name == "sqlite":
         problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -915,8 +917,6 @@ def _create_or_upgrade_locked(engine: Engine, *, kind: str, current: str | None,
                 )
             if kind == "empty":
                 metadata.create_all(conn)
-                from alembic import command
-
                 command.stamp(_alembic_config(conn), "head")
                 conn.execute(
                     schema_info.insert().values(

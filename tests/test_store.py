@@ -140,6 +140,8 @@ def test_postgresql_urls_use_psycopg3() -> None:
     assert store.connect("postgresql+psycopg://u@h/b").url.drivername == "postgresql+psycopg"
     with pytest.raises(StoreError, match="non prise en charge"):
         store.connect("mysql://u@h/b")
+    with pytest.raises(StoreError, match="URL de base invalide.*CARTO_DATABASE_URL"):
+        store.connect("base.sqlite")
 
 
 def test_default_url_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
