@@ -85,6 +85,7 @@ __all__ = [
     "insert_rows",
     "upsert",
     "schema_revision",
+    "SCHEMA_VERSION",
     "UTCDateTime",
     "APPLICATION",
     "ACTOR_KINDS",
@@ -761,6 +762,10 @@ def schema_revision() -> str:
     if head is None:  # pragma: no cover - broken installation
         raise SchemaError(f"Aucune révision de schéma dans « {MIGRATIONS_DIR} » : réinstallez Terreau.")
     return str(head)
+
+
+#: Schema revision written by this version of Terreau (see :func:`schema_revision`).
+SCHEMA_VERSION: str = schema_revision()
 
 
 def _current_revision(conn: Connection) -> str | None:
