@@ -748,7 +748,7 @@ def _org_names(
             name = (
                 f"Association {mot} {de}{place}",
                 f"Les Amis des {mot} {de}{place}" if mot.endswith("s") else f"Les Amis {de}{place} — {mot}",
-                f"{mot.capitalize()} en {place}",
+                f"{mot.capitalize()} à {place}",
                 f"Association Occitanie {mot}",
             )[k]
         elif ty == "collectif":
