@@ -6,8 +6,8 @@ run on files made here. :func:`generate` writes, under one folder:
 - ``sources/``: the five source files as the Région exports them (LREAV call
   CSV in cp1252, participatory website CSV, programmes XLSX with a title row,
   one sign-in sheet per event, Brevo newsletter export), with the dirt real
-  files have, at the rates of :data:`DIRT_RATES` (documented in
-  ``docs/sources.md``);
+  files have, at the rates of :data:`DIRT_RATES` (the formats, quirks and
+  rates are documented in French in ``docs/sources.md``);
 - ``verite/``: the ground truth (organisations, persons, events,
   participations, and ``correspondances.csv`` mapping every data row of every
   source file to the entity it names).
@@ -47,6 +47,7 @@ from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
 
 __all__ = [
     "DIRT_RATES",
+    "QUARANTINE_CODES",
     "SOURCE_FILES",
     "TRUTH_TABLES",
     "SynthSummary",
@@ -1594,6 +1595,103 @@ def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame,
 # ---------------------------------------------------------------------------
 
 
+def _write_chunk(
+    w: _World, sl: slice, crng: np.random.Generator, *, scale: np.ndarray, out: dict
+) -> np.ndarray:
+    """Persons ``sl``: their participations, truth rows and source rows; return counts per event."""
+    signed = np.array([_EVENT_TYPES[k][2] for k in w.events["type"]])
+    p = np.minimum(_weights(w, sl) * scale[None, :], 1.0)
+    u = crng.random(p.shape, dtype=np.float32)
+    pi, ei = np.nonzero(u < p)
+    pi_abs = pi + sl.start
+    absent_i, absent_e = np.nonzero((u >= p) & (u < p * 1.09) & signed[None, :])
+    act = w.p_activity[pi_abs]
+    high = act > 4.0
+    role = np.where(
+        crng.random(len(pi)) < np.where(high, 0.2, 0.01),
+        "organisateur",
+        np.where(crng.random(len(pi)) < 0.02, "intervenant", "participant"),
+    )
+    ppl = _person_strings(w, sl, crng, w.seen_emails)
+    here = (w.p_referent >= sl.start) & (w.p_referent < sl.stop)
+    for key in w.contacts:
+        w.contacts[key][here] = ppl[key].to_numpy(object)[w.p_referent[here] - sl.start]
+    i = ppl["_i"].to_numpy()
+    masks = pd.Series(w.p_themes[sl])
+    labels = {
+        m: "|".join(w.theme_slugs[[b for b in range(len(w.theme_slugs)) if m >> b & 1]])
+        for m in masks.unique()
+    }
+    themes_str = masks.map(labels)
+    truth = pd.DataFrame(
+        {
+            "id": ppl["id"],
+            "prenom": ppl["prenom"],
+            "nom": ppl["nom"],
+            "sexe": np.where(w.p_female[sl], "F", "M"),
+            "annee_naissance": w.p_year[sl],
+            "courriel": ppl["courriel"],
+            "telephone": ppl["telephone"],
+            "code_commune": w.c_code[w.p_commune[sl]],
+            "lon": w.c_lon[w.p_commune[sl]],
+            "lat": w.c_lat[w.p_commune[sl]],
+            "organisation_id": np.where(
+                w.p_org[sl] >= 0, w.orgs["id"].to_numpy(object)[np.maximum(w.p_org[sl], 0)], ""
+            ),
+            "themes": themes_str,
+        }
+    )
+    out["persons"].write(truth)
+    out["parts"].write(
+        pd.DataFrame(
+            {
+                "personne_id": ppl["id"].to_numpy(object)[pi],
+                "evenement_id": w.events["id"].to_numpy(object)[ei],
+                "role": role,
+            }
+        )
+    )
+    parts = pd.DataFrame({"p": pi_abs, "e": ei})
+    sheet_mask = signed[ei]
+    pairs = pd.concat(
+        [
+            pd.DataFrame({"p": pi_abs[sheet_mask], "e": ei[sheet_mask], "present": True}),
+            pd.DataFrame({"p": absent_i + sl.start, "e": absent_e, "present": False}),
+        ],
+        ignore_index=True,
+    )
+    em = _emargement_rows(w, ppl, pairs, crng)
+    out["em"].write(em)
+    web, web_corr = _website_rows(w, ppl, parts, crng, out["web"].rows)
+    first = out["web"].rows + 2
+    out["web"].write(web)
+    out["corr"].write(
+        _correspondances(
+            "jeparticipe",
+            SOURCE_FILES["jeparticipe"],
+            first,
+            web_corr["ent"].to_numpy(object),
+            np.full(len(web), "", dtype=object),
+            web_corr["dirt"],
+        )
+    )
+    covered = w.p_web[i] | np.isin(i, pairs["p"].to_numpy())
+    news, news_corr = _newsletter_rows(w, ppl, covered, crng)
+    first = out["news"].rows + 2
+    out["news"].write(news)
+    out["corr"].write(
+        _correspondances(
+            "newsletter",
+            SOURCE_FILES["newsletter"],
+            first,
+            news_corr["ent"].to_numpy(object),
+            np.full(len(news), "", dtype=object),
+            news_corr["dirt"],
+        )
+    )
+    return np.bincount(ei, minlength=len(w.events))
+
+
 def generate(
     folder: str | Path,
     *,
@@ -1677,16 +1775,17 @@ def generate(
     for sl in chunks:
         totals += _weights(w, sl).sum(axis=0, dtype=np.float64)
     scale = np.divide(targets, totals, out=np.zeros_like(targets), where=totals > 0).astype(np.float32)
-    signed = np.array([_EVENT_TYPES[k][2] for k in w.events["type"]])
 
     n_org_total = len(w.orgs)
     w.contacts = {k: np.empty(n_org_total, dtype=object) for k in ("prenom", "nom", "courriel", "telephone")}
-    out_persons = _CsvAppender(folder / "verite" / "personnes.csv")
-    out_parts = _CsvAppender(folder / "verite" / "participations.csv")
-    out_corr = _CsvAppender(folder / "verite" / "correspondances.csv")
-    out_web = _CsvAppender(folder / "sources" / SOURCE_FILES["jeparticipe"])
-    out_news = _CsvAppender(folder / "sources" / SOURCE_FILES["newsletter"], sep=";")
-    out_em = _CsvAppender(tmp_em)
+    out = {
+        "persons": _CsvAppender(folder / "verite" / "personnes.csv"),
+        "parts": _CsvAppender(folder / "verite" / "participations.csv"),
+        "corr": _CsvAppender(folder / "verite" / "correspondances.csv"),
+        "web": _CsvAppender(folder / "sources" / SOURCE_FILES["jeparticipe"]),
+        "news": _CsvAppender(folder / "sources" / SOURCE_FILES["newsletter"], sep=";"),
+        "em": _CsvAppender(tmp_em),
+    }
     counts = np.zeros(len(w.events), dtype=np.int64)
     iterator = chunks
     if verbose:
@@ -1694,104 +1793,14 @@ def generate(
 
         iterator = tqdm(chunks, desc="Génération des personnes", unit="lot")
     for k, sl in enumerate(iterator):
-        crng = np.random.default_rng([seed, 100, k])
-        p = np.minimum(_weights(w, sl) * scale[None, :], 1.0)
-        u = crng.random(p.shape, dtype=np.float32)
-        pi, ei = np.nonzero(u < p)
-        pi_abs = pi + sl.start
-        absent_i, absent_e = np.nonzero((u >= p) & (u < p * 1.09) & signed[None, :])
-        counts += np.bincount(ei, minlength=len(counts))
-        act = w.p_activity[pi_abs]
-        high = act > 4.0
-        role = np.where(
-            crng.random(len(pi)) < np.where(high, 0.2, 0.01),
-            "organisateur",
-            np.where(crng.random(len(pi)) < 0.02, "intervenant", "participant"),
-        )
-        ppl = _person_strings(w, sl, crng, w.seen_emails)
-        here = (w.p_referent >= sl.start) & (w.p_referent < sl.stop)
-        for key in w.contacts:
-            w.contacts[key][here] = ppl[key].to_numpy(object)[w.p_referent[here] - sl.start]
-        i = ppl["_i"].to_numpy()
-        masks = pd.Series(w.p_themes[sl])
-        labels = {
-            m: "|".join(w.theme_slugs[[b for b in range(len(w.theme_slugs)) if m >> b & 1]])
-            for m in masks.unique()
-        }
-        themes_str = masks.map(labels)
-        truth = pd.DataFrame(
-            {
-                "id": ppl["id"],
-                "prenom": ppl["prenom"],
-                "nom": ppl["nom"],
-                "sexe": np.where(w.p_female[sl], "F", "M"),
-                "annee_naissance": w.p_year[sl],
-                "courriel": ppl["courriel"],
-                "telephone": ppl["telephone"],
-                "code_commune": w.c_code[w.p_commune[sl]],
-                "lon": w.c_lon[w.p_commune[sl]],
-                "lat": w.c_lat[w.p_commune[sl]],
-                "organisation_id": np.where(
-                    w.p_org[sl] >= 0, w.orgs["id"].to_numpy(object)[np.maximum(w.p_org[sl], 0)], ""
-                ),
-                "themes": themes_str,
-            }
-        )
-        out_persons.write(truth)
-        out_parts.write(
-            pd.DataFrame(
-                {
-                    "personne_id": ppl["id"].to_numpy(object)[pi],
-                    "evenement_id": w.events["id"].to_numpy(object)[ei],
-                    "role": role,
-                }
-            )
-        )
-        parts = pd.DataFrame({"p": pi_abs, "e": ei})
-        sheet_mask = signed[ei]
-        pairs = pd.concat(
-            [
-                pd.DataFrame({"p": pi_abs[sheet_mask], "e": ei[sheet_mask], "present": True}),
-                pd.DataFrame({"p": absent_i + sl.start, "e": absent_e, "present": False}),
-            ],
-            ignore_index=True,
-        )
-        em = _emargement_rows(w, ppl, pairs, crng)
-        out_em.write(em)
-        web, web_corr = _website_rows(w, ppl, parts, crng, out_web.rows)
-        first = out_web.rows + 2
-        out_web.write(web)
-        out_corr.write(
-            _correspondances(
-                "jeparticipe",
-                SOURCE_FILES["jeparticipe"],
-                first,
-                web_corr["ent"].to_numpy(object),
-                np.full(len(web), "", dtype=object),
-                web_corr["dirt"],
-            )
-        )
-        covered = w.p_web[i] | np.isin(i, pairs["p"].to_numpy())
-        news, news_corr = _newsletter_rows(w, ppl, covered, crng)
-        first = out_news.rows + 2
-        out_news.write(news)
-        out_corr.write(
-            _correspondances(
-                "newsletter",
-                SOURCE_FILES["newsletter"],
-                first,
-                news_corr["ent"].to_numpy(object),
-                np.full(len(news), "", dtype=object),
-                news_corr["dirt"],
-            )
-        )
+        counts += _write_chunk(w, sl, np.random.default_rng([seed, 100, k]), scale=scale, out=out)
     lreav = _write_lreav(w, folder, np.random.default_rng([seed, 200]))
-    out_corr.write(lreav)
+    out["corr"].write(lreav)
     disp = _write_dispositifs(w, folder, np.random.default_rng([seed, 300]))
-    out_corr.write(disp)
+    out["corr"].write(disp)
     em_corr, em_rows, n_files = _write_emargement(w, folder, tmp_em)
     if len(em_corr):
-        out_corr.write(em_corr)
+        out["corr"].write(em_corr)
     shutil.rmtree(tmp_dir, ignore_errors=True)
 
     orgs = w.orgs
@@ -1821,10 +1830,10 @@ def generate(
         n_participations=int(counts.sum()),
         rows={
             "lreav": len(lreav),
-            "jeparticipe": out_web.rows,
+            "jeparticipe": out["web"].rows,
             "dispositifs": len(disp),
             "emargement": em_rows,
-            "newsletter": out_news.rows,
+            "newsletter": out["news"].rows,
         },
         n_emargement_files=n_files,
         seconds=time.perf_counter() - t0,

@@ -280,3 +280,17 @@ def test_documented_rates_match_the_code():
     assert set(documented) == set(synth.DIRT_RATES)
     for code, rates in documented.items():
         assert rates == pytest.approx([synth.DIRT_RATES[code][s] for s in synth.SOURCE_FILES]), code
+
+
+def test_lreav_clean_rows_resolve_to_the_organisation_commune(folder):
+    """Postcode and commune of clean rows (and of St-/CEDEX ones) give back the true commune."""
+    corr = synth.load_truth(folder, "correspondances")
+    corr = corr[corr["source"] == "lreav"].set_index("ligne")
+    lreav = pd.read_csv(folder / "sources" / "lreav.csv", sep=";", encoding="cp1252", dtype=str)
+    lreav.index = lreav.index + 2
+    orgs = synth.load_truth(folder, "organisations").set_index("id")
+    clean = ~corr["alterations"].fillna("").str.contains("code_postal_invalide")
+    rows = lreav[clean.reindex(lreav.index).to_numpy()]
+    found = [geo.find_commune(postcode=cp, name=name) for cp, name in zip(rows["Code postal"], rows["Commune"], strict=True)]
+    expected = orgs.loc[corr.loc[rows.index, "entite_organisation_id"], "code_commune"].to_numpy()
+    assert (np.array(found) == expected).all()
