@@ -1,3 +1,14 @@
-"""Terreau: actor-mapping workbench of Région Occitanie's communities of citizen engagement."""
+"""Terreau: actor-mapping workbench of Région Occitanie's communities of citizen engagement.
+
+Modules are used by name, e.g. ``carto.geo.communes()`` or ``carto.maps.overview_map(...)``.
+"""
 
 __version__ = "0.1.0"
+
+from carto import settings, _errors  # noqa: E402  (ground floor)
+from carto import geo, store  # noqa: E402
+from carto import synth  # noqa: E402
+from carto import maps, export  # noqa: E402
+from carto import demo  # noqa: E402
+
+__all__ = ["__version__", "settings", "geo", "store", "synth", "maps", "export", "demo"]
