@@ -291,6 +291,17 @@ def test_lreav_clean_rows_resolve_to_the_organisation_commune(folder):
     orgs = synth.load_truth(folder, "organisations").set_index("id")
     clean = ~corr["alterations"].fillna("").str.contains("code_postal_invalide")
     rows = lreav[clean.reindex(lreav.index).to_numpy()]
-    found = [geo.find_commune(postcode=cp, name=name) for cp, name in zip(rows["Code postal"], rows["Commune"], strict=True)]
+    found = [
+        geo.find_commune(postcode=cp, name=name)
+        for cp, name in zip(rows["Code postal"], rows["Commune"], strict=True)
+    ]
     expected = orgs.loc[corr.loc[rows.index, "entite_organisation_id"], "code_commune"].to_numpy()
     assert (np.array(found) == expected).all()
+
+
+def test_verbose_progress_and_one_log_line(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="carto.synth"):
+        s = synth.generate(tmp_path, n_persons=100, today=date(2019, 12, 31), verbose=True, chunk_size=40)
+    assert s.n_persons == 100
+    lines = [r.getMessage() for r in caplog.records if r.name == "carto.synth"]
+    assert len(lines) == 1 and "100 personnes" in lines[0]
