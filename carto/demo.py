@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 MAP_TITLE = "Acteurs et événements des communautés d'engagement citoyen — démonstration"
 
 
+def _n(value: int) -> str:
+    """French thousands separator (narrow no-break space)."""
+    return f"{value:,}".replace(",", "\u202f")
+
+
 @dataclass
 class DemoResult:
     """What :func:`run_demo` produced.
@@ -63,18 +68,20 @@ class DemoResult:
             "Terreau — démonstration",
             "=======================",
             f"Dossier : {self.out}",
-            f"Base : {self.database_url}",
+            f"Base de démonstration : {self.database_url}",
             "",
             "Sources synthétiques générées :",
             f"  {self.synth}",
             "",
             "Géographie de référence : "
-            f"{len(geo.communes()):,} communes, {len(geo.epci())} EPCI, "
-            f"{len(geo.departements())} départements".replace(",", "\u202f"),
+            f"{_n(len(geo.communes()))} communes, {_n(len(geo.epci()))} EPCI, "
+            f"{_n(len(geo.departements()))} départements",
             "",
-            "Base initialisée (lignes par table) :",
+            f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
+            f"{_n(sum(self.base_counts.values()))} lignes",
         ]
-        lines += [f"  {table} : {n}" for table, n in sorted(self.base_counts.items())]
+        filled = {table: n for table, n in sorted(self.base_counts.items()) if n}
+        lines += [f"  {table} : {_n(n)}" for table, n in filled.items()]
         lines += ["", "Fichiers produits :"]
         lines += [f"  {label} : {path}" for label, path in self.files.items()]
         if self.notes:
