@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installe
 ASSETS := carto/_vendor/.installe
 
-.PHONY: demo test lab setup assets reference clean
+.PHONY: demo test lab setup assets reference demo-data bench clean
 
 setup: $(STAMP) $(ASSETS)
 
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	-$(BIN)/nbstripout --install 2>/dev/null
 	touch $(STAMP)
 
 # JavaScript/CSS (Leaflet…) épinglés dans assets/package-lock.json, copiés dans carto/_vendor
@@ -35,6 +36,17 @@ lab: setup
 
 reference: setup
 	$(BIN)/python scripts/build_reference.py
+
+# Petites sources de démonstration versionnées (data/demo), pour les carnets
+demo-data: setup
+	rm -rf data/demo
+	$(BIN)/python -c "import datetime; from carto import synth; print(synth.generate('data/demo', n_persons=1500, today=datetime.date(2026, 11, 29)))"
+
+# Mesures de performance (chiffres imprimés, jamais d'assertion de durée dans les tests)
+bench: setup
+	$(BIN)/python benchmarks/geo_load.py
+	$(BIN)/python benchmarks/synth_scale.py
+	$(BIN)/python benchmarks/store_bulk.py
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out

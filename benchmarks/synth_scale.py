@@ -52,7 +52,7 @@ def run_one(n: int, folder: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Temps et mémoire de carto.synth selon la taille.")
     parser.add_argument(
-        "tailles", nargs="*", type=int, default=[10_000, 100_000], help="nombres de personnes"
+        "tailles", nargs="*", type=int, default=[10_000, 100_000, 1_000_000], help="nombres de personnes"
     )
     parser.add_argument("--dossier", type=Path, default=None, help="dossier de travail (temporaire sinon)")
     args = parser.parse_args(argv)

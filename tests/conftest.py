@@ -9,7 +9,12 @@ authentication, localhost only, on a free port, durability off (fast); as root,
 through ``runuser -u postgres`` since PostgreSQL refuses to run as root. It is
 stopped at the end of the session.
 
-Without the binaries the PostgreSQL tests are skipped with a message saying what
+Chromium
+--------
+``chromium`` gives the path of Debian's headless Chromium (with the vendored
+Leaflet in ``carto/_vendor``), for the tests that render maps in a real browser.
+
+Without the binaries the PostgreSQL and browser tests are skipped with a message saying what
 to install — except when the ``CI`` environment variable is set, where they fail:
 CI must run them.
 
@@ -32,10 +37,9 @@ from pathlib import Path
 
 import pytest
 
-_INSTALL_HINT = (
-    "PostgreSQL introuvable (initdb, pg_ctl) : installez-le pour lancer ces tests "
-    "(Debian/Ubuntu : sudo apt-get install postgresql)."
-)
+from carto import export
+from carto._errors import BrowserError
+
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,7 @@ def postgresql_server() -> Iterator[PostgresServer]:
     """Throw-away PostgreSQL server for the whole test session (see module docstring)."""
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI : " + _INSTALL_HINT + " (.ci/run doit l'installer)", pytrace=False)
-        pytest.skip(_INSTALL_HINT)
+        missing("PostgreSQL (initdb, pg_ctl)", "installez-le avec « sudo apt-get install postgresql »")
     as_root = os.geteuid() == 0
     runner: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
     folder = Path(tempfile.mkdtemp(prefix="terreau-pg-"))  # under /tmp: reachable by postgres
@@ -144,3 +146,25 @@ def base_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'base.sqlite'}"
     return str(request.getfixturevalue("postgresql_url"))
+
+
+def missing(what: str, install: str) -> None:
+    """Skip on a user's machine, fail in CI (where the test must run)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} est absent alors que CI est défini : ce test doit tourner en CI ({install}).")
+    pytest.skip(f"{what} est absent : {install} pour lancer ce test.")
+
+
+@pytest.fixture
+def vendored() -> None:
+    if not (export.VENDOR_DIR / "leaflet.js").is_file():
+        missing("carto/_vendor (Leaflet épinglé)", "lancez « make assets »")
+
+
+@pytest.fixture
+def chromium(vendored) -> Path:
+    try:
+        return export.find_chromium()
+    except BrowserError:
+        missing("Chromium", "installez-le avec « apt-get install chromium chromium-driver »")
+        raise  # pragma: no cover - unreachable (skip/fail raise)

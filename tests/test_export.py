@@ -18,32 +18,11 @@ from shapely.geometry import box
 
 from carto import export, maps
 from carto._errors import AssetError, BrowserError
+from conftest import missing as _missing
 
 HOSTILE = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://evil.example","clic")'
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-def _missing(what: str, install: str) -> None:
-    """Skip on a user's machine, fail in CI (where the test must run)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} est absent alors que CI est défini : ce test doit tourner en CI ({install}).")
-    pytest.skip(f"{what} est absent : {install} pour lancer ce test.")
-
-
-@pytest.fixture
-def vendored() -> None:
-    if not (export.VENDOR_DIR / "leaflet.js").is_file():
-        _missing("carto/_vendor (Leaflet épinglé)", "lancez « make assets »")
-
-
-@pytest.fixture
-def chromium(vendored) -> Path:
-    try:
-        return export.find_chromium()
-    except BrowserError:
-        _missing("Chromium", "installez-le avec « apt-get install chromium chromium-driver »")
-        raise  # pragma: no cover - unreachable (skip/fail raise)
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""The demo pipeline (``make demo``) and the committed demo sources."""
+
+from __future__ import annotations
+
+import datetime
+import filecmp
+from pathlib import Path
+
+from PIL import Image
+
+from carto import demo, store, synth
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_DATA = REPO / "data" / "demo"
+
+
+def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
+    result = demo.run_demo(tmp_path, n_persons=300, today=datetime.date(2026, 11, 29))
+    png = result.files["carte (image)"]
+    image = Image.open(png).convert("RGB")
+    assert image.size == (1400, 1000)
+    colours = image.getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50, "la carte semble vide"
+    summary = (tmp_path / "resume.txt").read_text(encoding="utf-8")
+    assert "300 personnes" in summary
+    assert "4\u202f446 communes" in summary
+    assert result.notes == []
+
+
+def test_demo_base_is_a_terreau_base(tmp_path: Path) -> None:
+    result = demo.run_demo(tmp_path, n_persons=200, png=False)
+    engine = store.open_base(result.database_url)
+    try:
+        counts = store.base_summary(engine)
+    finally:
+        engine.dispose()
+    assert counts["audit_log"] == 1  # the init, by "carto demo"
+
+
+def test_demo_never_touches_the_default_base(tmp_path: Path, monkeypatch) -> None:
+    real = tmp_path / "vraie-base.sqlite"
+    monkeypatch.setenv("CARTO_DATABASE_URL", f"sqlite:///{real}")
+    result = demo.run_demo(tmp_path / "out", n_persons=100, png=False)
+    assert not real.exists()
+    assert result.database_url.endswith("out/base-demo.sqlite")
+
+
+def test_committed_demo_sources_are_up_to_date(tmp_path: Path) -> None:
+    """data/demo is what `make demo-data` writes: regenerate and compare byte for byte."""
+    synth.generate(tmp_path, n_persons=1500, today=datetime.date(2026, 11, 29))
+    committed = sorted(p.relative_to(DEMO_DATA) for p in DEMO_DATA.rglob("*") if p.is_file())
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert committed == fresh, "data/demo est périmé : lancez « make demo-data »"
+    _, mismatch, errors = filecmp.cmpfiles(DEMO_DATA, tmp_path, [str(p) for p in fresh], shallow=False)
+    assert not mismatch and not errors, f"data/demo est périmé ({mismatch[:3]}…) : lancez « make demo-data »"
