@@ -1114,6 +1114,22 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, *, title: str | None, when: dat
     return header_row
 
 
+def _write_person_rows(out: dict, writer: str, source: str, rows: pd.DataFrame, corr: pd.DataFrame) -> None:
+    """Append rows naming persons only to a CSV source and their ground truth (header on line 1)."""
+    first = out[writer].rows + 2
+    out[writer].write(rows)
+    out["corr"].write(
+        _correspondances(
+            source,
+            SOURCE_FILES[source],
+            first,
+            corr["ent"].to_numpy(object),
+            np.full(len(rows), "", dtype=object),
+            corr["dirt"],
+        )
+    )
+
+
 def _correspondances(
     source: str, fichier: str, first_line: int, ent: np.ndarray, org: np.ndarray, dirt: pd.Series
 ) -> pd.DataFrame:
@@ -1663,32 +1679,10 @@ def _write_chunk(
     em = _emargement_rows(w, ppl, pairs, crng)
     out["em"].write(em)
     web, web_corr = _website_rows(w, ppl, parts, crng, out["web"].rows)
-    first = out["web"].rows + 2
-    out["web"].write(web)
-    out["corr"].write(
-        _correspondances(
-            "jeparticipe",
-            SOURCE_FILES["jeparticipe"],
-            first,
-            web_corr["ent"].to_numpy(object),
-            np.full(len(web), "", dtype=object),
-            web_corr["dirt"],
-        )
-    )
+    _write_person_rows(out, "web", "jeparticipe", web, web_corr)
     covered = w.p_web[i] | np.isin(i, pairs["p"].to_numpy())
     news, news_corr = _newsletter_rows(w, ppl, covered, crng)
-    first = out["news"].rows + 2
-    out["news"].write(news)
-    out["corr"].write(
-        _correspondances(
-            "newsletter",
-            SOURCE_FILES["newsletter"],
-            first,
-            news_corr["ent"].to_numpy(object),
-            np.full(len(news), "", dtype=object),
-            news_corr["dirt"],
-        )
-    )
+    _write_person_rows(out, "news", "newsletter", news, news_corr)
     return np.bincount(ei, minlength=len(w.events))
 
 
