@@ -21,8 +21,29 @@ from carto._errors import CartoError
 __all__ = ["build_parser", "main"]
 
 
+#: argparse's own messages, in French.
+_ARGPARSE_FR = {
+    "unrecognized arguments:": "option(s) inconnue(s) :",
+    "the following arguments are required:": "argument(s) obligatoire(s) manquant(s) :",
+    "invalid int value:": "nombre entier invalide :",
+    "invalid choice:": "choix invalide :",
+    "expected one argument": "une valeur est attendue",
+}
+
+
+class _FrenchFormatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        return super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
+
+
 class _FrenchParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # pragma: no cover - exercised via main
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", _FrenchFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        for english, french in _ARGPARSE_FR.items():
+            message = message.replace(english, french)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog} : erreur : {message}\n")
 
@@ -39,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"carto {__version__}", help="afficher la version"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="afficher la progression")
-    sub = parser.add_subparsers(dest="command", metavar="COMMANDE", parser_class=_FrenchParser)
+    parser._optionals.title = "options"
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMANDE", parser_class=_FrenchParser, title="commandes"
+    )
 
     init = sub.add_parser(
         "init", help="créer la base, ou la mettre à jour", add_help=False,
@@ -77,7 +101,10 @@ def _run(args: argparse.Namespace) -> int:
         engine = store.init_base(url)
         counts = store.base_summary(engine)
         engine.dispose()
-        print(f"Base prête : {url} ({len(counts)} tables, schéma version {store.SCHEMA_VERSION}).")
+        print(
+            f"Base prête : {store.display_url(url)} ({len(counts)} tables, "
+            f"schéma version {store.SCHEMA_VERSION})."
+        )
         return 0
     if args.command == "demo":
         from carto.demo import run_demo
@@ -99,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are in English
     try:
         return _run(args)
     except CartoError as exc:

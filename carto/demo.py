@@ -68,7 +68,7 @@ class DemoResult:
             "Terreau — démonstration",
             "=======================",
             f"Dossier : {self.out}",
-            f"Base de démonstration : {self.database_url}",
+            f"Base de démonstration : {store.display_url(self.database_url)}",
             "",
             "Sources synthétiques générées :",
             f"  {self.synth}",

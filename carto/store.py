@@ -91,6 +91,7 @@ __all__ = [
     "transaction",
     "audit",
     "base_summary",
+    "display_url",
     "insert_rows",
     "upsert",
     "schema_revision",
@@ -781,8 +782,16 @@ def _current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def _describe(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+def display_url(base: Engine | str) -> str:
+    """URL of a base as it may be shown to a user: the password is masked.
+
+    Examples
+    --------
+    >>> display_url("postgresql://agent:secret@serveur/terreau")
+    'postgresql://agent:***@serveur/terreau'
+    """
+    url = base.url if isinstance(base, Engine) else make_url(base)
+    return url.render_as_string(hide_password=True)
 
 
 def _state(conn: Connection) -> tuple[str, str | None]:
@@ -808,7 +817,7 @@ def _probe(engine: Engine) -> tuple[str, str | None]:
     except sa.exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         raise StoreError(
-            f"Impossible d'ouvrir la base « {_describe(engine)} » : {reason}. "
+            f"Impossible d'ouvrir la base « {display_url(engine)} » : {reason}. "
             "Vérifiez CARTO_DATABASE_URL (fichier SQLite valide ? serveur PostgreSQL démarré, base créée, "
             "droits d'accès ?)."
         ) from exc
@@ -819,7 +828,7 @@ def _foreign_error(engine: Engine, conn: Connection) -> SchemaError:
     names = sorted(sa.inspect(conn).get_table_names())
     shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
     return SchemaError(
-        f"« {_describe(engine)} » n'est pas une base Terreau (tables trouvées : {shown}). "
+        f"« {display_url(engine)} » n'est pas une base Terreau (tables trouvées : {shown}). "
         "Vérifiez CARTO_DATABASE_URL, ou lancez `carto init` sur une base vide."
     )
 
@@ -837,7 +846,7 @@ def _revision_status(current: str | None) -> str:
 
 def _newer_error(engine: Engine, current: str | None) -> SchemaError:
     return SchemaError(
-        f"La base « {_describe(engine)} » a été faite par une version plus récente de Terreau "
+        f"La base « {display_url(engine)} » a été faite par une version plus récente de Terreau "
         f"(schéma « {current} », inconnu de cette version {__version__}, qui connaît « {schema_revision()} »). "
         "Mettez Terreau à jour (git pull puis make setup) avant de l'ouvrir."
     )
@@ -904,7 +913,7 @@ def _create_or_upgrade(engine: Engine, *, who: str | None) -> None:
         return
     log.info(
         "Base %s : %s",
-        _describe(engine),
+        display_url(engine),
         "créée" if kind == "empty" else f"schéma mis à niveau de {current} vers {head}",
     )
 
@@ -926,7 +935,7 @@ def _create_or_upgrade_locked(engine: Engine, *, kind: str, current: str | None,
                 raise _AlreadyDone
             if now != (kind, current):
                 raise StoreError(
-                    f"La base « {_describe(engine)} » a changé pendant son initialisation "
+                    f"La base « {display_url(engine)} » a changé pendant son initialisation "
                     "(un autre `carto init` en même temps ?) : relancez `carto init`."
                 )
             if kind == "empty":
@@ -998,11 +1007,11 @@ def open_base(url: str | URL | None = None) -> Engine:
 def _check_schema(engine: Engine) -> None:
     kind, current = _probe(engine)
     if kind == "empty":
-        raise StoreError(f"La base « {_describe(engine)} » est vide : lancez `carto init` pour la créer.")
+        raise StoreError(f"La base « {display_url(engine)} » est vide : lancez `carto init` pour la créer.")
     status = _revision_status(current)
     if status == "older":
         raise SchemaError(
-            f"La base « {_describe(engine)} » a un schéma plus ancien (« {current} ») que celui de "
+            f"La base « {display_url(engine)} » a un schéma plus ancien (« {current} ») que celui de "
             f"cette version de Terreau (« {schema_revision()} ») : sauvegardez-la puis lancez "
             "`carto init` pour la mettre à niveau."
         )

@@ -20,7 +20,22 @@ def test_version(capsys):
 def test_unknown_option_in_french(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--taille-inconnue"])
-    assert "erreur" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "option(s) inconnue(s) : --taille-inconnue" in err
+    assert err.startswith("utilisation : carto")
+
+
+def test_bad_number_in_french(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--size", "abc"])
+    assert "nombre entier invalide : 'abc'" in capsys.readouterr().err
+
+
+def test_password_never_printed(tmp_path: Path, capsys):
+    assert main(["init", "--base", "postgresql://agent:motdepasse@127.0.0.1:1/terreau"]) == 1
+    captured = capsys.readouterr()
+    assert "motdepasse" not in captured.out + captured.err
+    assert "CARTO_DATABASE_URL" in captured.err
 
 
 def test_init_creates_base(tmp_path: Path, capsys):
