@@ -100,7 +100,10 @@ _CSS = f"""
 .carto-title p {{ margin: 0; color: #444; }}
 .carto-title p.carto-sources {{ font-size: 11px; color: #666; margin-top: 3px; }}
 .carto-legend h2 {{ font-size: 13px; margin: 7px 0 3px 0; }}
-.carto-legend h2:first-child {{ margin-top: 0; }}
+.carto-legend h2:first-of-type {{ margin-top: 4px; }}
+.carto-legend summary {{ cursor: pointer; font-weight: bold; font-size: 13px; }}
+.carto-legend details[open] summary {{ color: #666; font-weight: normal; font-size: 11px; }}
+.carto-legend {{ max-height: calc(100vh - 110px); overflow-y: auto; }}
 .carto-legend .carto-row {{ display: flex; align-items: center; gap: 7px; margin: 1px 0; }}
 .carto-legend .carto-sym {{ flex: none; display: flex; align-items: center; justify-content: center; width: 34px; }}
 .carto-legend .carto-note {{ font-size: 11px; color: #555; margin: 2px 0 0 0; }}
@@ -241,6 +244,11 @@ class _Box(MacroElement):
         {{ this.get_name() }}.onAdd = function () {
             var div = L.DomUtil.create("div", {{ this.css_class_js }});
             div.innerHTML = {{ this.html_js }};
+            {% if this.kind == "legend" %}
+            // A legend folds behind « Légende » when the map is too small to show it beside the data
+            var size = {{ this._parent.get_name() }}.getSize();
+            if (size.x < 960 || size.y < 600) { div.querySelector("details").open = false; }
+            {% endif %}
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
@@ -254,6 +262,8 @@ class _Box(MacroElement):
         self._name = "CartoBox"
         self.kind = kind
         self.html = html_text
+        if kind == "legend":
+            html_text = f'<details open><summary>Légende</summary>{html_text}</details>'
         self.position_js = _js(position)
         self.css_class_js = _js(f"carto-box carto-{kind}")
         self.html_js = _js(html_text)
@@ -298,10 +308,10 @@ def base_map(
     >>> m.options["max_zoom"], [name for name, _ in m.default_js]
     (16, ['leaflet'])
     """
-    m = folium.Map(tiles=None, location=[43.7, 2.3], zoom_start=7, min_zoom=6, control_scale=False,
+    m = folium.Map(tiles=None, location=[43.7, 2.3], zoom_start=7, min_zoom=5, control_scale=False,
                    prefer_canvas=True, zoom_control="bottomleft", width="100%", height="100%")
     m.options["max_zoom"] = _MAX_ZOOM  # MarkerCluster needs it when there are no tiles
-    m.options["min_zoom"] = 6
+    m.options["min_zoom"] = 5
     m.options["zoom_snap"] = 0.25
     m.default_js = [("leaflet", _LEAFLET_JS)]
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]

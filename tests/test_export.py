@@ -133,9 +133,9 @@ def _rgb(hex_colour: str) -> np.ndarray:
 @pytest.mark.browser
 def test_screenshot_is_not_blank(chromium, demo_map, tmp_path):
     html_path = export.save_html(demo_map, tmp_path / "carte.html")
-    png = export.save_png(html_path, tmp_path / "carte.png", width=900, height=700)
+    png = export.save_png(html_path, tmp_path / "carte.png", width=1200, height=800)
     image = np.asarray(Image.open(png).convert("RGB")).astype(int)
-    assert image.shape == (700, 900, 3)
+    assert image.shape == (800, 1200, 3)
     assert image.std() > 20  # not a blank page
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
 
@@ -185,6 +185,7 @@ def test_page_works_offline_in_chromium(chromium, demo_map, tmp_path, monkeypatc
         assert counts == {"circles": 2, "polygons": 4, "markers": 5}
         legend = driver.find_element("css selector", ".carto-legend").text
         assert "Organisations (3)" in legend and "Concertation (1)" in legend
+        assert driver.execute_script("return document.querySelector('.carto-legend details').open") is True
         assert "Données au 29/11/2026" in driver.find_element("css selector", ".carto-title").text
         resources = driver.execute_script(
             "return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
@@ -200,5 +201,32 @@ def test_page_works_offline_in_chromium(chromium, demo_map, tmp_path, monkeypatc
             "var p = document.querySelector('.leaflet-popup-content'); return p && p.textContent;"))
         assert HOSTILE in content
         assert driver.execute_script("return document.querySelectorAll('.leaflet-popup-content script').length") == 0
+    finally:
+        driver.quit()
+
+
+@pytest.mark.browser
+def test_legend_folds_on_a_small_map_and_opens_on_click(chromium, demo_map, tmp_path, monkeypatch):
+    if not CHROMEDRIVER.is_file():
+        _missing("chromedriver", "installez-le avec « apt-get install chromium-driver »")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+    html_path = export.save_html(demo_map, tmp_path / "carte.html")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profil'}", "--window-size=800,600"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(html_path.resolve().as_uri())
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+            "return document.querySelector('.carto-legend details') !== null"))
+        is_open = "return document.querySelector('.carto-legend details').open"
+        assert driver.execute_script(is_open) is False
+        driver.find_element("css selector", ".carto-legend summary").click()
+        assert driver.execute_script(is_open) is True
     finally:
         driver.quit()
