@@ -150,83 +150,84 @@ def test_screenshot_is_not_blank(chromium, demo_map, tmp_path):
     assert pixels(_rgb("#4a4a4a"), 30) > 50  # département borders and labels
 
 
-@pytest.mark.browser
-def test_page_works_offline_in_chromium(chromium, demo_map, tmp_path, monkeypatch):
+@pytest.fixture
+def offline_browser(chromium, tmp_path, monkeypatch):
+    """Factory of selenium drivers on Debian's Chromium with no network at all (dead proxy)."""
     if not CHROMEDRIVER.is_file():
         _missing("chromedriver", "installez-le avec « apt-get install chromium-driver »")
     monkeypatch.setenv("SE_AVOID_STATS", "true")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    html_path = export.save_html(demo_map, tmp_path / "carte.html")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profil'}", "--window-size=1200,900",
-                 "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):  # no network at all
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.get(html_path.as_uri())
-        WebDriverWait(driver, 20).until(lambda d: d.execute_script(
-            "return document.querySelectorAll('.carto-square').length === 3"))
-        assert driver.execute_script("return typeof L") == "object"
-        counts = driver.execute_script("""
-            var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
-            var counts = {circles: 0, polygons: 0, markers: 0};
-            window[name].eachLayer(function (layer) {
-                if (layer instanceof L.CircleMarker) { counts.circles += 1; }
-                else if (layer instanceof L.Polygon) { counts.polygons += 1; }
-                else if (layer instanceof L.Marker) { counts.markers += 1; }
-            });
-            return counts;""")
-        # 2 events; 2 communes + 2 départements; 3 organisations + 2 département labels
-        assert counts == {"circles": 2, "polygons": 4, "markers": 5}
-        legend = driver.find_element("css selector", ".carto-legend").text
-        assert "Organisations (3)" in legend and "Concertation (1)" in legend
-        assert driver.execute_script("return document.querySelector('.carto-legend details').open") is True
-        assert "Données au 29/11/2026" in driver.find_element("css selector", ".carto-title").text
-        resources = driver.execute_script(
-            "return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
-        assert all(url.startswith(("data:", "file:")) for url in resources), resources
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-        assert errors == []
-        # the hostile name shows as text in its popup, nothing was executed
-        driver.execute_script("""
-            var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
-            window[name].eachLayer(function (l) { if (l.getPopup && l.getPopup() && l instanceof L.Marker
-                && l.getPopup().getContent().indexOf("alert") >= 0) { l.openPopup(); } });""")
-        content = WebDriverWait(driver, 10).until(lambda d: d.execute_script(
-            "var p = document.querySelector('.leaflet-popup-content'); return p && p.textContent;"))
-        assert HOSTILE in content
-        assert driver.execute_script("return document.querySelectorAll('.leaflet-popup-content script').length") == 0
-    finally:
+    drivers = []
+
+    def start(width: int, height: int):
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(chromium)
+        for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profil{len(drivers)}'}",
+                     f"--window-size={width},{height}",
+                     "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        drivers.append(webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options))
+        return drivers[-1]
+
+    yield start
+    for driver in drivers:
         driver.quit()
 
 
 @pytest.mark.browser
-def test_legend_folds_on_a_small_map_and_opens_on_click(chromium, demo_map, tmp_path, monkeypatch):
-    if not CHROMEDRIVER.is_file():
-        _missing("chromedriver", "installez-le avec « apt-get install chromium-driver »")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+def test_page_works_offline_in_chromium(offline_browser, demo_map, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    monkeypatch.setenv("SE_AVOID_STATS", "true")
     html_path = export.save_html(demo_map, tmp_path / "carte.html")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profil'}", "--window-size=800,600"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.get(html_path.resolve().as_uri())
-        WebDriverWait(driver, 20).until(lambda d: d.execute_script(
-            "return document.querySelector('.carto-legend details') !== null"))
-        is_open = "return document.querySelector('.carto-legend details').open"
-        assert driver.execute_script(is_open) is False
-        driver.find_element("css selector", ".carto-legend summary").click()
-        assert driver.execute_script(is_open) is True
-    finally:
-        driver.quit()
+    driver = offline_browser(1200, 900)
+    driver.get(html_path.as_uri())
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('.carto-square').length === 3"))
+    assert driver.execute_script("return typeof L") == "object"
+    counts = driver.execute_script("""
+        var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
+        var counts = {circles: 0, polygons: 0, markers: 0};
+        window[name].eachLayer(function (layer) {
+            if (layer instanceof L.CircleMarker) { counts.circles += 1; }
+            else if (layer instanceof L.Polygon) { counts.polygons += 1; }
+            else if (layer instanceof L.Marker) { counts.markers += 1; }
+        });
+        return counts;""")
+    # 2 events; 2 communes + 2 départements; 3 organisations + 2 département labels
+    assert counts == {"circles": 2, "polygons": 4, "markers": 5}
+    legend = driver.find_element("css selector", ".carto-legend").text
+    assert "Organisations (3)" in legend and "Concertation (1)" in legend
+    assert driver.execute_script("return document.querySelector('.carto-legend details').open") is True
+    assert "Données au 29/11/2026" in driver.find_element("css selector", ".carto-title").text
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+    assert all(url.startswith(("data:", "file:")) for url in resources), resources
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    # the hostile name shows as text in its popup, nothing was executed
+    driver.execute_script("""
+        var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
+        window[name].eachLayer(function (l) { if (l.getPopup && l.getPopup() && l instanceof L.Marker
+            && l.getPopup().getContent().indexOf("alert") >= 0) { l.openPopup(); } });""")
+    content = WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "var p = document.querySelector('.leaflet-popup-content'); return p && p.textContent;"))
+    assert HOSTILE in content
+    assert driver.execute_script("return document.querySelectorAll('.leaflet-popup-content script').length") == 0
+
+
+@pytest.mark.browser
+def test_legend_folds_on_a_small_map_and_opens_on_click(offline_browser, demo_map, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    html_path = export.save_html(demo_map, tmp_path / "carte.html")
+    driver = offline_browser(800, 600)
+    driver.get(html_path.resolve().as_uri())
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+        "return document.querySelector('.carto-legend details') !== null"))
+    is_open = "return document.querySelector('.carto-legend details').open"
+    assert driver.execute_script(is_open) is False
+    driver.find_element("css selector", ".carto-legend summary").click()
+    assert driver.execute_script(is_open) is True
