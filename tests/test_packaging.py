@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 #: pip name -> conda-forge name, where they differ.
-CONDA_NAMES = {"psycopg[binary]": "psycopg"}
+CONDA_NAMES = {"psycopg[binary]": "psycopg", "duckdb": "python-duckdb"}
 
 
 def _pip_requirements() -> dict[str, str]:
@@ -55,7 +55,7 @@ def test_every_pin_is_installed():
     from importlib.metadata import version
 
     for name, pinned in _pip_requirements().items():
-        name = {"psycopg": "psycopg"}.get(name, name)
+        name = {conda: pip.split("[")[0] for pip, conda in CONDA_NAMES.items()}.get(name, name)
         assert version(name) == pinned, f"{name}: installé {version(name)}, épinglé {pinned}"
 
 
