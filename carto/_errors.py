@@ -17,6 +17,8 @@ __all__ = [
     "StoreError",
     "AssetError",
     "BrowserError",
+    "MappingError",
+    "SourceFileError",
 ]
 
 
@@ -54,3 +56,11 @@ class AssetError(CartoError):
 
 class BrowserError(CartoError):
     """Headless Chromium is missing or failed."""
+
+
+class MappingError(ConfigError):
+    """A source mapping file (TOML) is wrong; the message names the file and the key."""
+
+
+class SourceFileError(CartoError):
+    """A source file cannot be read (encoding, format, missing columns)."""
