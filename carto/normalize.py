@@ -1,0 +1,863 @@
+"""Normalisation of the values read from source files: names, emails, phones, postcodes, ids.
+
+Every function takes a :class:`pandas.Series` (any sequence is accepted and
+turned into one) and returns a new Series or DataFrame **with the same index**;
+inputs are never modified. Work is done once per *distinct* value
+(:func:`pandas.factorize`) and mapped back, so a million rows with a few
+hundred thousand distinct values take seconds (``benchmarks/normalize_rates.py``).
+
+Functions returning a DataFrame add an ``error`` column: a French sentence
+saying what is wrong with the value (without file, line or column: the caller
+prefixes them), ``<NA>`` when the value is fine or empty. Empty input
+(``None``, NaN, blank text) gives ``<NA>`` everywhere, never an error.
+
+Maintained libraries do the checking: ``email-validator`` (syntax only, never
+DNS), ``phonenumbers`` (region FR, E.164), ``python-stdnum`` (SIRET/SIREN
+Luhn keys), ``unidecode`` (matching keys) and :mod:`carto.geo` (postcode and
+commune name → INSEE code).
+
+Output dtypes: text columns are ``string`` (missing = ``<NA>``); ``dates``
+gives ``datetime.date`` objects (``object`` dtype); ``amounts`` gives
+``float64`` (NaN); ``booleans`` gives ``boolean``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
+from unidecode import unidecode
+
+from carto import geo
+
+__all__ = [
+    "text",
+    "is_hostile",
+    "person_names",
+    "name_keys",
+    "organisation_keys",
+    "ORGANISATION_STOPWORDS",
+    "emails",
+    "phones",
+    "postcodes",
+    "sirets",
+    "rnas",
+    "urls",
+    "dates",
+    "amounts",
+    "booleans",
+]
+
+log = logging.getLogger(__name__)
+
+_STRING = "string"
+Values = pd.Series | Sequence[object]
+
+
+# ---------------------------------------------------------------------------
+# Plumbing: one computation per distinct value
+# ---------------------------------------------------------------------------
+
+def _series(values: Values) -> pd.Series:
+    """The input as a Series (the caller's object is never modified)."""
+    if isinstance(values, pd.Series):
+        return values
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError("Donnez une colonne (pandas.Series ou liste de valeurs), "
+                        f"pas une valeur isolée : {values!r}.")
+    return pd.Series(list(values), dtype=object)
+
+
+def _by_distinct(values: pd.Series, compute: Callable[[pd.Series], pd.DataFrame]) -> pd.DataFrame:
+    """Run ``compute`` on the distinct non-missing values, map the result back to every row.
+
+    ``compute`` receives a Series of distinct values (RangeIndex) and returns a
+    DataFrame with one row per distinct value; missing inputs get missing rows.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    result = compute(pd.Series(uniques, dtype=uniques.dtype if hasattr(uniques, "dtype") else object))
+    result = result.reset_index(drop=True).reindex(codes)
+    result.index = values.index
+    return result
+
+
+def _to_str(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 31000.0 from a numeric spreadsheet cell
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _clean(uniques: pd.Series) -> pd.Series:
+    """:func:`text` on distinct values (no missing values in ``uniques``)."""
+    if not (pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object):
+        uniques = pd.Series([_to_str(v) for v in uniques], dtype=object)
+    out = (uniques.astype(_STRING).str.normalize("NFC").str.strip()
+           .str.replace(r"\s+", " ", regex=True))
+    return out.mask(out == "")
+
+
+def _text_frame(uniques: pd.Series) -> pd.DataFrame:
+    return _clean(uniques).to_frame("text")
+
+
+def _quote(values: pd.Series) -> pd.Series:
+    return "« " + values.astype(_STRING) + " »"
+
+
+def _errors(mask: pd.Series, shown: pd.Series, message: str | pd.Series) -> pd.Series:
+    """French error text ``« value » message`` where ``mask``, else NA."""
+    err = pd.Series(pd.NA, index=mask.index, dtype=_STRING)
+    mask = mask.fillna(False).astype(bool)
+    if mask.any():
+        msg = message[mask] if isinstance(message, pd.Series) else message
+        err[mask] = _quote(shown[mask]) + " " + msg
+    return err
+
+
+def _count(what: str, n: int, invalid: int) -> None:
+    log.debug("%s : %d valeurs, %d invalides.", what, n, invalid)
+
+
+# ---------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------
+
+def text(values: Values) -> pd.Series:
+    """Clean text: ``str``, Unicode NFC, stripped, inner whitespace collapsed, ``""`` → NA.
+
+    Numbers become text (``31000.0`` from a spreadsheet cell → ``"31000"``).
+    Hostile text (HTML, formulas) is kept verbatim: see :func:`is_hostile`.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Any values.
+
+    Returns
+    -------
+    pandas.Series
+        ``string`` dtype, same index.
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> normalize.text(["  Jean   Dupont ", "", None, 31000.0, "<b>x</b>"]).tolist()
+    ['Jean Dupont', <NA>, <NA>, '31000', '<b>x</b>']
+    """
+    values = _series(values)
+    return _by_distinct(values, _text_frame)["text"].astype(_STRING)
+
+
+_HOSTILE = re.compile(
+    r"<\s*/?\s*[a-z!][^>]*>"              # an HTML tag: <script>, <img …>, </b>, <!-- …
+    r"|<\s*(?:script|img|iframe|svg|object|embed|style|link|meta)\b"  # tag left open
+    r"|(?:java|vb)script\s*:|data\s*:\s*text/html"
+    r"|^[=+\-@]\s*[a-z(]"                 # spreadsheet formula: =HYPERLINK(, @SUM(, +cmd
+    r"|^[=+\-@].*\|",                     # DDE: +cmd|' /C calc'!A0
+    re.IGNORECASE,
+)
+
+
+def is_hostile(values: Values) -> pd.Series:
+    """Whether each value holds HTML/JavaScript or a spreadsheet formula.
+
+    Flags an HTML tag (``<script>``, ``<img src=x onerror=…>``, ``</b>``), a
+    ``javascript:``/``vbscript:``/``data:text/html`` URL, and a value whose first
+    character (after stripping) is ``=``, ``+``, ``-`` or ``@`` followed by a
+    letter or ``(`` (``=HYPERLINK(…)``, ``@SUM(…)``, ``+cmd|…``) or containing a
+    ``|`` (DDE). Phone numbers (``+33 6…``) and negative amounts (``-12``) are
+    not flagged. Such values are stored as plain text; views and exports must
+    escape them.
+
+    Returns
+    -------
+    pandas.Series
+        ``bool``, same index; ``False`` for missing values.
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> normalize.is_hostile(["<script>alert(1)</script>", "=HYPERLINK(\\"http://x\\")",
+    ...                       "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "+33 6 12 34 56 78",
+    ...                       "Jean-Pierre", None]).tolist()
+    [True, True, True, True, False, False, False]
+    """
+    values = _series(values)
+    clean = text(values)
+    return clean.str.contains(_HOSTILE, regex=True).fillna(False).astype(bool)
+
+
+# ---------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------
+
+#: Name particles written in lower case in a re-cased name (« JEAN DE LA FONTAINE »
+#: → « Jean de La Fontaine »), unless they are the whole name.
+NAME_PARTICLES = ("de", "du", "des", "van", "von", "der", "den", "di", "da", "del")
+_PARTICLE = re.compile(r"(?<=\w )(?:" + "|".join(p.title() for p in NAME_PARTICLES) + r")(?= )"
+                       r"|^(?:" + "|".join(p.title() for p in NAME_PARTICLES) + r")(?= \w)")
+_ELISION = re.compile(r"(?<![\w'’])D(?=['’]\w)")
+
+
+def person_names(values: Values) -> pd.Series:
+    """Display form of first names and surnames (accents kept).
+
+    A value written all in capitals or all in lower case is re-cased: each part
+    between spaces, hyphens and apostrophes gets a capital (« JEAN-PIERRE » →
+    « Jean-Pierre », « o'neil » → « O'Neil »), the particles of
+    :data:`NAME_PARTICLES` and the elided « d' » stay in lower case when more of
+    the name follows (« DE LA FONTAINE » → « de La Fontaine », « D'ARTAGNAN »
+    → « d'Artagnan »). A value in mixed case is kept as typed (« McDonald »).
+
+    Returns
+    -------
+    pandas.Series
+        ``string`` dtype, same index.
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> normalize.person_names(["JEAN-PIERRE", "élodie", "DE LA FONTAINE", "McDonald",
+    ...                         "D'ARTAGNAN", " ", None]).tolist()
+    ['Jean-Pierre', 'Élodie', 'de La Fontaine', 'McDonald', "d'Artagnan", <NA>, <NA>]
+    """
+    values = _series(values)
+
+    def compute(uniques: pd.Series) -> pd.DataFrame:
+        clean = _clean(uniques)
+        upper, lower = clean.str.upper(), clean.str.lower()
+        recase = ((clean == upper) | (clean == lower)) & (upper != lower)
+        titled = clean.str.title().str.replace(
+            _PARTICLE, lambda m: m[0].lower(), regex=True).str.replace(_ELISION, "d", regex=True)
+        return clean.where(~recase.fillna(False), titled).to_frame("name")
+
+    return _by_distinct(values, compute)["name"].astype(_STRING)
+
+
+def _keys(uniques: pd.Series) -> pd.Series:
+    clean = _clean(uniques)
+    ascii_ = pd.Series([unidecode(v) if isinstance(v, str) else v for v in clean], dtype=_STRING)
+    key = ascii_.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+    return key.mask(key == "")
+
+
+def name_keys(values: Values) -> pd.Series:
+    """Matching key of a name: ASCII (unidecode), lower case, punctuation → space, collapsed.
+
+    Returns
+    -------
+    pandas.Series
+        ``string`` dtype, same index; NA for an empty name.
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> normalize.name_keys(["Jean-Pierre", "JEAN PIERRE", "Hélène d'Aubigné", "--", None]).tolist()
+    ['jean pierre', 'jean pierre', 'helene d aubigne', <NA>, <NA>]
+    """
+    values = _series(values)
+    return _by_distinct(values, lambda u: _keys(u).to_frame("key"))["key"].astype(_STRING)
+
+
+#: Words dropped from organisation keys: legal forms and filler words.
+ORGANISATION_STOPWORDS = (
+    # legal forms
+    "association", "associations", "asso", "assoc", "sas", "sasu", "sarl", "eurl", "sa", "sci", "scic",
+    "scop", "scm", "gie", "gaec", "earl", "ess", "esus", "eirl", "ei", "ste", "societe", "cie",
+    "loi", "1901",
+    # articles and linking words
+    "les", "le", "la", "l", "de", "des", "du", "d", "et", "en", "au", "aux", "a", "pour", "sur",
+)
+_STOPWORDS = re.compile(r"\b(?:" + "|".join(ORGANISATION_STOPWORDS) + r")\b")
+_TRAILING_PARENTHESES = re.compile(r"^(.*?\w.*?)\s*\([^()]*\)\s*$")
+
+
+def organisation_keys(values: Values) -> pd.Series:
+    """Matching key of an organisation name: :func:`name_keys` without legal forms and filler words.
+
+    Drops a trailing parenthesised part (the acronym in « Les Amis des Haies
+    (LAH) ») and the words of :data:`ORGANISATION_STOPWORDS` (legal forms:
+    association, asso, SAS, SARL, SCIC, SCOP, SA, ESUS, loi 1901…; filler words:
+    les, le, la, l, de, des, du, d, et, en, au, aux, à, pour, sur). When nothing
+    would remain (« Association »), the plain name key is kept.
+
+    Returns
+    -------
+    pandas.Series
+        ``string`` dtype, same index; NA for an empty name.
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> normalize.organisation_keys(["Les Amis des Haies (LAH)", "LES AMIS DES HAIES",
+    ...                              "Association L'Épi d'Or", "SCIC SAS Énergies du Lot",
+    ...                              "Association", None]).tolist()
+    ['amis haies', 'amis haies', 'epi or', 'energies lot', 'association', <NA>]
+    """
+    values = _series(values)
+
+    def compute(uniques: pd.Series) -> pd.DataFrame:
+        clean = _clean(uniques)
+        key = _keys(clean.str.replace(_TRAILING_PARENTHESES, r"\1", regex=True))
+        short = (key.str.replace(_STOPWORDS, " ", regex=True)
+                 .str.replace(r"\s+", " ", regex=True).str.strip())
+        return short.where(short.fillna("") != "", key).to_frame("key")
+
+    return _by_distinct(values, compute)["key"].astype(_STRING)
+
+
+# ---------------------------------------------------------------------------
+# Emails and phones
+# ---------------------------------------------------------------------------
+
+def _email_reason(email: str, exc: EmailNotValidError) -> str:
+    """French reason for a syntax error found by email-validator."""
+    if "@" not in email:
+        return "n'est pas une adresse de courriel : il manque le « @ » (nom@domaine.fr)."
+    if email.count("@") > 1:
+        return "n'est pas une adresse de courriel valide : elle contient plusieurs « @ »."
+    domain = email.rsplit("@", 1)[1]
+    if not domain:
+        return "n'est pas une adresse de courriel valide : le domaine manque après le « @ »."
+    if "." not in domain:
+        return (f"n'est pas une adresse de courriel valide : le domaine « {domain} » n'a pas "
+                "d'extension (.fr, .com…).")
+    if "period" in str(exc) and ".." in email:
+        return "n'est pas une adresse de courriel valide : deux points se suivent."
+    return ("n'est pas une adresse de courriel valide : vérifiez l'orthographe "
+            "(lettres, chiffres et . _ - + seulement, de la forme nom@domaine.fr).")
+
+
+def _validate_emails(uniques: pd.Series) -> pd.DataFrame:
+    rows = []
+    for value in uniques:
+        try:
+            rows.append((validate_email(value, check_deliverability=False).normalized.lower(), pd.NA))
+        except EmailNotValidError as exc:
+            rows.append((pd.NA, _email_reason(value, exc)))
+    return pd.DataFrame(rows, columns=["email", "reason"], dtype=_STRING)
+
+
+def emails(values: Values) -> pd.DataFrame:
+    """Validate emails (syntax only: no DNS look-up) and build their matching key.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Emails as typed (``Jean.Dupont@Gmail.com``, `` a@b.fr ``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``email`` (validated by ``email-validator``, lower
+        case), ``email_key`` (lower case, local part without dots and without a
+        ``+tag``, ``googlemail.com`` read as ``gmail.com``: the same mailbox
+        typed differently gives the same key) and ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.emails(["Jean.Dupont+asso@Gmail.com", "jeandupont@googlemail.com",
+    ...                        "a@@b.fr", "jean.dupont.fr", None])
+    >>> df["email"].tolist()
+    ['jean.dupont+asso@gmail.com', 'jeandupont@googlemail.com', <NA>, <NA>, <NA>]
+    >>> df["email_key"].tolist()
+    ['jeandupont@gmail.com', 'jeandupont@gmail.com', <NA>, <NA>, <NA>]
+    >>> print(df.loc[3, "error"])
+    « jean.dupont.fr » n'est pas une adresse de courriel : il manque le « @ » (nom@domaine.fr).
+    """
+    values = _series(values)
+    clean = text(values)
+    lowered = clean.str.lower().str.removeprefix("mailto:")
+    result = _by_distinct(lowered, _validate_emails)
+    email = result["email"].astype(_STRING)
+    local, domain = email.str.rsplit("@", n=1).str[0], email.str.rsplit("@", n=1).str[-1]
+    local = local.str.split("+", n=1).str[0].str.replace(".", "", regex=False)
+    domain = domain.replace("googlemail.com", "gmail.com")
+    key = (local + "@" + domain).astype(_STRING)
+    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
+    _count("courriels", int(clean.notna().sum()), int(error.notna().sum()))
+    return pd.DataFrame({"email": email, "email_key": key, "error": error}, index=values.index)
+
+
+def _parse_phones(uniques: pd.Series) -> pd.DataFrame:
+    rows = []
+    for value in uniques:
+        try:
+            number = phonenumbers.parse(value, "FR")
+        except phonenumbers.NumberParseException:
+            rows.append((pd.NA, "n'est pas un numéro de téléphone."))
+            continue
+        if phonenumbers.is_valid_number(number):
+            rows.append((phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), pd.NA))
+        else:
+            rows.append((pd.NA, "n'est pas un numéro de téléphone valide (10 chiffres pour la France, "
+                                "ou +indicatif du pays)."))
+    return pd.DataFrame(rows, columns=["phone", "reason"], dtype=_STRING)
+
+
+def phones(values: Values) -> pd.DataFrame:
+    """Phone numbers → E.164 (``+33612345678``) with ``phonenumbers`` (region FR).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Numbers as typed: ``06 12 34 56 78``, ``0612345678``, ``+33612345678``,
+        ``06.12.34.56.78``, ``+33 6 12 34 56 78``, ``612345678`` (a spreadsheet
+        cell that lost its leading zero), foreign numbers with their ``+`` code.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``phone`` (E.164) and ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.phones(["06 12 34 56 78", "+33612345678", "06.12.34.56.78",
+    ...                        "+33 6 12 34 56 78", "06 12", None])
+    >>> df["phone"].tolist()
+    ['+33612345678', '+33612345678', '+33612345678', '+33612345678', <NA>, <NA>]
+    >>> print(df.loc[4, "error"])
+    « 06 12 » n'est pas un numéro de téléphone valide (10 chiffres pour la France, ou +indicatif du pays).
+    """
+    values = _series(values)
+    clean = text(values)
+    compact = clean.str.replace(r"[\s.\-/]", "", regex=True)  # one library call per number
+    result = _by_distinct(compact, _parse_phones)
+    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
+    _count("téléphones", int(clean.notna().sum()), int(error.notna().sum()))
+    return pd.DataFrame({"phone": result["phone"].astype(_STRING), "error": error}, index=values.index)
+
+
+# ---------------------------------------------------------------------------
+# Postcodes and communes
+# ---------------------------------------------------------------------------
+
+def _postcode_frame(uniques: pd.Series) -> pd.DataFrame:
+    found = [geo.normalise_postcode(v) for v in uniques]
+    # geo pads 4 digits with a zero (a number cell); here "3100" is an error, as the issue asks.
+    spaced = uniques.str.replace(r"\s", "", regex=True)
+    complete = [pc is not None and pc in s for pc, s in zip(found, spaced)]
+    postcode = pd.Series(found, dtype=_STRING).where(complete)
+    four = pd.Series([pc is not None and not ok for pc, ok in zip(found, complete)])
+    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
+    reason[four] = "n'est pas un code postal (5 chiffres attendus)."
+    reason[postcode.isna() & ~four] = "n'est pas un code postal (5 chiffres attendus, par exemple 31000)."
+    return pd.DataFrame({"postcode": postcode, "reason": reason})
+
+
+def postcodes(postcodes: Values, communes: Values | None = None, *,
+              shared: str = "largest") -> pd.DataFrame:
+    """Postcodes (and commune names) → 5-digit postcode and INSEE code of the commune.
+
+    The postcode is read with :func:`carto.geo.normalise_postcode` (« 31 000 »,
+    « 31037 CEDEX 1 », ``31000.0``); a value of 4 digits (« 3100 », a leading
+    zero lost) is an error. The commune is found by
+    :func:`carto.geo.find_communes` from the postcode and the name (« ST
+    GIRONS », « TOULOUSE CEDEX 9 »). A postcode shared by several communes and
+    given without a name resolves, with ``shared="largest"``, to the most
+    populous of them (the likeliest for a person); ``shared="error"`` makes it an
+    error instead.
+
+    Parameters
+    ----------
+    postcodes : pandas.Series
+        Postcodes as typed.
+    communes : pandas.Series, optional
+        Commune names, same length.
+    shared : {"largest", "error"}
+        What a shared postcode without a commune name gives.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index of ``postcodes``; columns ``postcode``, ``commune_code`` (INSEE),
+        ``error`` (French: bad postcode, outside Occitanie, no or several
+        communes for that postcode and name).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.postcodes(["31 000", "09200", "31037 CEDEX 1", "3100", "75001", None],
+    ...                          ["TOULOUSE", "ST GIRONS", "TOULOUSE CEDEX 1", "Toulouse", "Paris", None])
+    >>> df[["postcode", "commune_code"]].values.tolist()
+    [['31000', '31555'], ['09200', '09261'], ['31037', '31555'], [<NA>, <NA>], ['75001', <NA>], [<NA>, <NA>]]
+    >>> print(df.loc[3, "error"])
+    « 3100 » n'est pas un code postal (5 chiffres attendus).
+    >>> print(df.loc[4, "error"])
+    « 75001 » (Paris) : ce code postal n'est pas en Occitanie.
+    """
+    if shared not in ("largest", "error"):
+        raise ValueError(f"shared doit valoir « largest » ou « error », pas {shared!r}.")
+    pcs_in = _series(postcodes)
+    raw_pc = text(pcs_in)
+    if communes is None:
+        raw_name = pd.Series(pd.NA, index=pcs_in.index, dtype=_STRING)
+    else:
+        names_in = _series(communes)
+        if len(names_in) != len(pcs_in):
+            raise ValueError(f"Les colonnes code postal et commune n'ont pas la même longueur "
+                             f"({len(pcs_in)} et {len(names_in)}).")
+        raw_name = text(names_in).set_axis(pcs_in.index)
+    read = _by_distinct(raw_pc, _postcode_frame)
+    pc = read["postcode"].astype(_STRING)
+    error = _errors(read["reason"].notna(), raw_pc, read["reason"].astype(_STRING))
+
+    to_find = (pc.notna() | (raw_name.notna() & raw_pc.isna())).to_numpy()
+    code = pd.Series(pd.NA, index=pcs_in.index, dtype=_STRING)
+    if to_find.any():
+        found = geo.find_communes(pc[to_find].astype(object).where(pc[to_find].notna(), None),
+                                  raw_name[to_find].astype(object).where(raw_name[to_find].notna(), None))
+        code[to_find] = pd.Series(found, dtype=_STRING).to_numpy()
+
+    by_pc = geo.postcodes()
+    if shared == "largest":
+        population = geo.communes().set_index("code")["population"]
+        ranked = by_pc.assign(pop=by_pc["code"].map(population)).sort_values(
+            ["code_postal", "pop"], ascending=[True, False])
+        largest = ranked.drop_duplicates("code_postal").set_index("code_postal")["code"]
+        fill = code.isna() & pc.notna() & raw_name.isna()
+        code[fill] = pc[fill].map(largest).astype(_STRING)
+
+    unresolved = code.isna() & error.isna() & (pc.notna() | raw_name.notna())
+    if unresolved.any():
+        occitanie = set(geo.communes()["code_departement"])
+        outside = unresolved & pc.notna() & ~pc.str[:2].isin(occitanie).fillna(False)
+        known_pc = pc.isin(set(by_pc["code_postal"])).fillna(False)
+        message = pd.Series(
+            np.select(
+                [outside.to_numpy(),
+                 (raw_name.isna() & known_pc).to_numpy(),
+                 raw_name.isna().to_numpy(),
+                 raw_pc.isna().to_numpy()],
+                [": ce code postal n'est pas en Occitanie.",
+                 ": ce code postal est commun à plusieurs communes ; indiquez le nom de la commune.",
+                 ": ce code postal n'est celui d'aucune commune d'Occitanie (code CEDEX ?) ; "
+                 "indiquez le nom de la commune.",
+                 ": aucune commune d'Occitanie ne porte ce nom (ou plusieurs) ; vérifiez "
+                 "l'orthographe ou indiquez le code postal."],
+                default=": aucune commune d'Occitanie ne correspond à ce code postal et ce nom ; "
+                        "vérifiez l'un et l'autre."),
+            index=pcs_in.index, dtype=_STRING)
+        error[unresolved] = _unresolved_text(raw_pc, raw_name, message)[unresolved]
+    _count("codes postaux", int(raw_pc.notna().sum()), int(error.notna().sum()))
+    return pd.DataFrame({"postcode": pc, "commune_code": code, "error": error}, index=pcs_in.index)
+
+
+def _unresolved_text(raw_pc: pd.Series, raw_name: pd.Series, message: pd.Series) -> pd.Series:
+    """« 75001 » (Paris) : …, « 75001 » : … or « Paris » : …"""
+    pc_part = _quote(raw_pc)
+    name_part = _quote(raw_name)
+    both = pc_part + " (" + raw_name.astype(_STRING) + ")"
+    shown = both.fillna(pc_part).fillna(name_part)
+    return (shown + " " + message).astype(_STRING)
+
+
+# ---------------------------------------------------------------------------
+# Identifiers
+# ---------------------------------------------------------------------------
+
+def _check_siret(value: str) -> tuple[object, object, object]:
+    number = stdnum_siret.compact(value)
+    try:
+        if len(number) == 9:
+            return pd.NA, stdnum_siren.validate(number), pd.NA
+        number = stdnum_siret.validate(number)
+        return number, number[:9], pd.NA
+    except InvalidLength:
+        return pd.NA, pd.NA, ("n'est ni un SIRET (14 chiffres) ni un SIREN (9 chiffres) : "
+                              f"{len(number)} caractères.")
+    except InvalidFormat:
+        return pd.NA, pd.NA, "n'est pas un SIRET : seuls des chiffres sont attendus."
+    except (InvalidChecksum, InvalidComponent):
+        kind = "SIREN" if len(number) == 9 else "SIRET"
+        return pd.NA, pd.NA, f"n'est pas un {kind} valide (clé de contrôle fausse : faute de frappe ?)."
+    except ValidationError:  # pragma: no cover - any other stdnum refusal
+        return pd.NA, pd.NA, "n'est pas un SIRET valide."
+
+
+def sirets(values: Values) -> pd.DataFrame:
+    """SIRET (14 digits) and SIREN (9 digits) checked with ``python-stdnum``.
+
+    Spaces and dots are allowed (``123 456 789 00012``). A 9-digit value is a
+    SIREN: ``siret`` stays NA and ``siren`` is set. For a SIRET, ``siren`` is its
+    first 9 digits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``siret``, ``siren``, ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.sirets(["732 829 320 00074", "732829320", "73282932000075", None])
+    >>> df[["siret", "siren"]].values.tolist()
+    [['73282932000074', '732829320'], [<NA>, '732829320'], [<NA>, <NA>], [<NA>, <NA>]]
+    >>> print(df.loc[2, "error"])
+    « 73282932000075 » n'est pas un SIRET valide (clé de contrôle fausse : faute de frappe ?).
+    """
+    values = _series(values)
+    clean = text(values)
+
+    def compute(uniques: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame([_check_siret(v) for v in uniques], columns=["siret", "siren", "reason"],
+                            dtype=_STRING)
+
+    result = _by_distinct(clean, compute)
+    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
+    _count("SIRET", int(clean.notna().sum()), int(error.notna().sum()))
+    return pd.DataFrame({"siret": result["siret"].astype(_STRING), "siren": result["siren"].astype(_STRING),
+                         "error": error}, index=values.index)
+
+
+def rnas(values: Values) -> pd.DataFrame:
+    """Numéro RNA of an association: ``W`` + 9 digits (spaces and case tolerated, output upper case).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``rna`` and ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.rnas(["W313012345", "w 313 012 345", "W31301234", None])
+    >>> df["rna"].tolist()
+    ['W313012345', 'W313012345', <NA>, <NA>]
+    >>> print(df.loc[2, "error"])
+    « W31301234 » n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345).
+    """
+    values = _series(values)
+    clean = text(values)
+    compact = clean.str.upper().str.replace(r"[\s.\-]", "", regex=True)
+    ok = compact.str.fullmatch(r"W\d{9}").fillna(False).astype(bool)
+    rna = compact.where(ok).astype(_STRING)
+    error = _errors(clean.notna() & ~ok, clean,
+                    "n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345).")
+    return pd.DataFrame({"rna": rna, "error": error}, index=values.index)
+
+
+_HOST = re.compile(r"(?=.{4,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]*[a-z0-9]")
+
+
+def _check_url(value: str) -> tuple[object, object]:
+    scheme = re.match(r"^([a-z][a-z0-9+.\-]*):(?!\d)", value, re.IGNORECASE)  # not host:port
+    if scheme and scheme[1].lower() not in ("http", "https"):
+        return pd.NA, "n'est pas une adresse web (seules http:// et https:// sont acceptées)."
+    candidate = value if scheme else f"https://{value}"
+    try:
+        parts = urlsplit(candidate)
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+        port = parts.port
+    except (ValueError, UnicodeError):
+        return pd.NA, "n'est pas une adresse web valide."
+    if not _HOST.fullmatch(host) or parts.username or parts.password:
+        return pd.NA, "n'est pas une adresse web valide : nom de domaine incorrect (par exemple www.exemple.fr)."
+    netloc = host + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment)), pd.NA
+
+
+def urls(values: Values) -> pd.DataFrame:
+    """Web addresses: ``https://`` added when missing, scheme http(s) only, host checked.
+
+    The host must be a domain name with an extension (``www.exemple.fr``;
+    internationalised names accepted); scheme and host are lower-cased, the
+    path is kept as typed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``url`` and ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.urls(["www.Exemple.fr/Agenda", "http://asso.org", "javascript:alert(1)",
+    ...                      "pas une adresse", None])
+    >>> df["url"].tolist()
+    ['https://www.exemple.fr/Agenda', 'http://asso.org', <NA>, <NA>, <NA>]
+    >>> print(df.loc[2, "error"])
+    « javascript:alert(1) » n'est pas une adresse web (seules http:// et https:// sont acceptées).
+    """
+    values = _series(values)
+    clean = text(values)
+
+    def compute(uniques: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame([_check_url(v) for v in uniques], columns=["url", "reason"], dtype=_STRING)
+
+    result = _by_distinct(clean, compute)
+    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
+    return pd.DataFrame({"url": result["url"].astype(_STRING), "error": error}, index=values.index)
+
+
+# ---------------------------------------------------------------------------
+# Dates, amounts, booleans
+# ---------------------------------------------------------------------------
+
+_DATE_FORMATS = (
+    (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
+    (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
+    (r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
+    (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?", "ISO8601"),
+    (r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}(?::\d{2})?", "%d/%m/%Y %H:%M"),
+)
+
+
+def _parse_dates(uniques: pd.Series) -> pd.DataFrame:
+    out = pd.Series(pd.NA, index=uniques.index, dtype=object)
+    is_date = np.array([isinstance(v, (dt.date, np.datetime64)) for v in uniques], dtype=bool)
+    if is_date.any():
+        out[is_date] = [pd.Timestamp(v).date() for v in uniques[is_date]]
+    strings = _clean(uniques[~is_date].reset_index(drop=True)).set_axis(uniques.index[~is_date])
+    for pattern, fmt in _DATE_FORMATS:
+        if fmt == "%d/%m/%Y %H:%M":
+            strings = strings.str.replace(r"^(\S+) (\d{1,2}:\d{2})(?::\d{2})?$", r"\1 \2", regex=True)
+        match = strings.str.fullmatch(pattern).fillna(False).astype(bool) & out[strings.index].isna()
+        if match.any():
+            parsed = pd.to_datetime(strings[match], format=fmt, errors="coerce")
+            out[parsed.index] = [v.date() if not pd.isna(v) else pd.NA for v in parsed]
+    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
+    bad = out.isna()
+    known = pd.Series(False, index=uniques.index)
+    for pattern, _ in _DATE_FORMATS:
+        known[strings.index] |= strings.str.fullmatch(pattern).fillna(False).astype(bool)
+    reason[bad & known] = "n'est pas une date qui existe (jour ou mois hors limites)."
+    reason[bad & ~known] = "n'est pas une date (formats attendus : jj/mm/aaaa ou aaaa-mm-jj)."
+    return pd.DataFrame({"date": out, "reason": reason})
+
+
+def dates(values: Values) -> pd.DataFrame:
+    """Dates → ``datetime.date``: ``jj/mm/aaaa``, ``jj-mm-aaaa``, ``jj.mm.aaaa``, ISO, spreadsheet cells.
+
+    ISO dates may carry a time (``2021-03-04 18:30:00``, dropped). Date and
+    datetime objects (spreadsheet date cells, ``pandas.Timestamp``) are taken as
+    they are. Day first everywhere except ISO (``aaaa-mm-jj``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``date`` (``datetime.date``, object dtype) and
+        ``error`` (French).
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from carto import normalize
+    >>> df = normalize.dates(["04/03/2021", "04-03-2021", "2021-03-04 18:30:00",
+    ...                       datetime.datetime(2021, 3, 4, 9, 0), "31/02/2021", "demain", None])
+    >>> [str(d) for d in df["date"]]
+    ['2021-03-04', '2021-03-04', '2021-03-04', '2021-03-04', '<NA>', '<NA>', '<NA>']
+    >>> print(df.loc[4, "error"])
+    « 31/02/2021 » n'est pas une date qui existe (jour ou mois hors limites).
+    """
+    values = _series(values)
+    result = _by_distinct(values, _parse_dates)
+    date = result["date"].astype(object).where(result["date"].notna(), pd.NA)
+    shown = text(values)
+    error = _errors(result["reason"].notna(), shown, result["reason"].astype(_STRING))
+    return pd.DataFrame({"date": date, "error": error}, index=values.index)
+
+
+def _parse_amounts(uniques: pd.Series) -> pd.DataFrame:
+    is_number = np.array([isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                          for v in uniques], dtype=bool)
+    amount = pd.Series(np.nan, index=uniques.index, dtype="float64")
+    amount[is_number] = uniques[is_number].astype("float64")
+    strings = _clean(uniques[~is_number].reset_index(drop=True)).set_axis(uniques.index[~is_number])
+    s = strings.str.replace(r"(?i)\s*(?:€|eur(?:os?)?)\s*$", "", regex=True)
+    s = s.str.replace(r"[\s\u00a0\u202f']", "", regex=True)
+    # Both separators: the last one is the decimal separator.
+    both = s.str.contains(",").fillna(False) & s.str.contains(r"\.").fillna(False)
+    comma_last = both & (s.str.rfind(",") > s.str.rfind("."))
+    s = s.mask(comma_last, s.str.replace(".", "", regex=False))
+    s = s.mask(both & ~comma_last, s.str.replace(",", "", regex=False))
+    s = s.str.replace(",", ".", regex=False)
+    ok = s.str.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)").fillna(False).astype(bool)
+    amount[strings.index[ok.to_numpy()]] = pd.to_numeric(s[ok]).astype("float64")
+    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
+    reason[strings.index[~ok.to_numpy()]] = "n'est pas un montant (par exemple 12 500,00 €)."
+    return pd.DataFrame({"amount": amount, "reason": reason})
+
+
+def amounts(values: Values) -> pd.DataFrame:
+    """Amounts → float: « 12 500,00 € », « 12500.5 », « 1.250,5 », numbers.
+
+    Spaces (including non-breaking ones) group thousands; a lone ``,`` is the
+    decimal separator; with both ``,`` and ``.``, the last one is the decimal
+    separator. « € » / « EUR » at the end is dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``amount`` (float64, NaN when missing or wrong) and
+        ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.amounts(["12 500,00 €", "12500.5", 3000, "1.250,5", "beaucoup", None])
+    >>> df["amount"].tolist()
+    [12500.0, 12500.5, 3000.0, 1250.5, nan, nan]
+    >>> print(df.loc[4, "error"])
+    « beaucoup » n'est pas un montant (par exemple 12 500,00 €).
+    """
+    values = _series(values)
+    result = _by_distinct(values, _parse_amounts)
+    error = _errors(result["reason"].notna(), text(values), result["reason"].astype(_STRING))
+    return pd.DataFrame({"amount": result["amount"].astype("float64"), "error": error}, index=values.index)
+
+
+_TRUE = ("oui", "o", "yes", "y", "vrai", "true", "1", "x", "coché", "coche")
+_FALSE = ("non", "n", "no", "faux", "false", "0")
+
+
+def booleans(values: Values, *, empty: bool | None = None) -> pd.DataFrame:
+    """Yes/no values: oui/non, yes/no, vrai/faux, true/false, 1/0, x (case-insensitive).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Values as typed (also Python booleans and the numbers 1 and 0).
+    empty : bool, optional
+        Value given to empty cells: NA by default; ``False`` for a column where
+        a box is ticked with « x » and left empty otherwise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; columns ``value`` (``boolean`` dtype) and ``error`` (French).
+
+    Examples
+    --------
+    >>> from carto import normalize
+    >>> df = normalize.booleans(["Oui", "non", "X", 1, "peut-être", None], empty=False)
+    >>> df["value"].tolist()
+    [True, False, True, True, <NA>, False]
+    >>> print(df.loc[4, "error"])
+    « peut-être » n'est pas une réponse oui/non (attendu : oui, non, vrai, faux, 1, 0 ou x).
+    """
+    values = _series(values)
+    clean = text(values)
+    lowered = clean.str.lower()
+    value = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    value[lowered.isin(_TRUE).fillna(False).astype(bool)] = True
+    value[lowered.isin(_FALSE).fillna(False).astype(bool)] = False
+    error = _errors(clean.notna() & value.isna(), clean,
+                    "n'est pas une réponse oui/non (attendu : oui, non, vrai, faux, 1, 0 ou x).")
+    if empty is not None:
+        value[clean.isna()] = empty
+    return pd.DataFrame({"value": value, "error": error}, index=values.index)
