@@ -109,12 +109,15 @@ __all__ = [
     "RELATION_PROVENANCES",
     "INFLUENCE_STANCES",
     "SUBSCRIPTION_STATUSES",
+    "REVIEW_STATUSES",
+    "REVIEW_DECISIONS",
     "LOCATION_PRECISIONS",
     "import_batches",
     "source_records",
     "actors",
     "merges",
     "not_duplicates",
+    "review_pairs",
     "communities",
     "memberships",
     "membership_history",
@@ -166,6 +169,8 @@ PARTICIPATION_ROLES = ("participant", "organisateur", "intervenant")
 RELATION_PROVENANCES = ("workshop", "declared", "inferred")
 INFLUENCE_STANCES = ("supports", "neutral", "opposes")
 SUBSCRIPTION_STATUSES = ("subscribed", "unsubscribed", "blocklisted")
+REVIEW_STATUSES = ("pending", "decided")
+REVIEW_DECISIONS = ("meme", "differents")
 
 
 # --------------------------------------------------------------------------- types
@@ -417,6 +422,39 @@ not_duplicates = sa.Table(
     sa.UniqueConstraint("actor_a_id", "actor_b_id"),
     sa.CheckConstraint("actor_a_id < actor_b_id", name="ordered"),
     comment="Pairs declared distinct by a person: never proposed again (smaller id first).",
+)
+
+review_pairs = sa.Table(
+    "review_pairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("actor_a_id", "actors.id", ondelete="CASCADE", nullable=False, index=False),
+    _fk_column("actor_b_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("details", JSONType, nullable=False, default=dict),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Column("decision", sa.String(16)),
+    sa.Column("who", sa.String(128)),
+    sa.Column("queued_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("decided_at", UTCDateTime),
+    _fk_column("merge_id", "merges.id", ondelete="SET NULL"),
+    sa.UniqueConstraint("actor_a_id", "actor_b_id"),
+    sa.CheckConstraint("actor_a_id < actor_b_id", name="ordered"),
+    _one_of("kind", ACTOR_KINDS),
+    _one_of("status", REVIEW_STATUSES),
+    _one_of("decision", REVIEW_DECISIONS),
+    sa.CheckConstraint("score >= 0 AND score <= 1", name="score"),
+    sa.CheckConstraint(
+        "(status = 'pending' AND decision IS NULL AND decided_at IS NULL)"
+        " OR (status = 'decided' AND decision IS NOT NULL AND decided_at IS NOT NULL AND who IS NOT NULL)",
+        name="decided",
+    ),
+    sa.Index(None, "status", "queued_at"),
+    comment=(
+        "Pairs of actors linkage is unsure about (smaller id first), waiting for a person's"
+        " decision (meme / differents); queued_at orders the queue (« passer » moves a pair to the end)."
+    ),
 )
 
 communities = sa.Table(
