@@ -661,11 +661,12 @@ def _check_url(value: str) -> tuple[object, object]:
     candidate = value if scheme else f"https://{value}"
     try:
         parts = urlsplit(candidate)
-        host = (parts.hostname or "").encode("idna").decode("ascii")
+        host = parts.hostname or ""
+        ascii_host = host.encode("idna").decode("ascii")
         port = parts.port
     except (ValueError, UnicodeError):
         return pd.NA, "n'est pas une adresse web valide."
-    if not _HOST.fullmatch(host) or parts.username or parts.password:
+    if not _HOST.fullmatch(ascii_host) or parts.username or parts.password:
         return pd.NA, "n'est pas une adresse web valide : nom de domaine incorrect (par exemple www.exemple.fr)."
     netloc = host + (f":{port}" if port else "")
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment)), pd.NA
@@ -675,7 +676,7 @@ def urls(values: Values) -> pd.DataFrame:
     """Web addresses: ``https://`` added when missing, scheme http(s) only, host checked.
 
     The host must be a domain name with an extension (``www.exemple.fr``;
-    internationalised names accepted); scheme and host are lower-cased, the
+    internationalised names accepted and kept readable); scheme and host are lower-cased, the
     path is kept as typed.
 
     Returns
