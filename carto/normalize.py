@@ -126,8 +126,33 @@ def _errors(mask: pd.Series, shown: pd.Series, message: str | pd.Series) -> pd.S
     return err
 
 
-def _count(what: str, n: int, invalid: int) -> None:
-    log.debug("%s : %d valeurs, %d invalides.", what, n, invalid)
+def _checked(values: pd.Series, check: Callable[[pd.Series, pd.Series], pd.DataFrame],
+             what: str) -> pd.DataFrame:
+    """Run a validator once per distinct value and build the French ``error`` column there too.
+
+    ``check(raw, clean)`` receives the distinct raw values and their
+    :func:`text` form (same RangeIndex; ``clean`` is NA for blank values) and
+    returns the output columns plus ``reason`` (end of the French sentence,
+    NA when the value is fine or empty).
+    """
+    def compute(raw: pd.Series) -> pd.DataFrame:
+        clean = _clean(raw)
+        result = check(raw, clean)
+        reason = result.pop("reason").astype(_STRING)
+        result["error"] = _errors(reason.notna(), clean, reason)
+        return result
+
+    out = _by_distinct(values, compute)
+    log.debug("%s : %d valeurs, %d invalides.", what, int(values.notna().sum()), int(out["error"].notna().sum()))
+    return out
+
+
+def _per_value(clean: pd.Series, func: Callable[[str], tuple[object, ...]],
+               columns: list[str]) -> pd.DataFrame:
+    """Apply a scalar library check to each non-missing value (the values are distinct)."""
+    present = clean.dropna()
+    rows = pd.DataFrame([func(v) for v in present], columns=columns, index=present.index, dtype=_STRING)
+    return rows.reindex(clean.index)
 
 
 # ---------------------------------------------------------------------------
@@ -340,14 +365,21 @@ def _email_reason(email: str, exc: EmailNotValidError) -> str:
             "(lettres, chiffres et . _ - + seulement, de la forme nom@domaine.fr).")
 
 
-def _validate_emails(uniques: pd.Series) -> pd.DataFrame:
-    rows = []
-    for value in uniques:
-        try:
-            rows.append((validate_email(value, check_deliverability=False).normalized.lower(), pd.NA))
-        except EmailNotValidError as exc:
-            rows.append((pd.NA, _email_reason(value, exc)))
-    return pd.DataFrame(rows, columns=["email", "reason"], dtype=_STRING)
+def _validate_email(value: str) -> tuple[object, object]:
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower(), pd.NA
+    except EmailNotValidError as exc:
+        return pd.NA, _email_reason(value, exc)
+
+
+def _check_emails(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+    lowered = clean.str.lower().str.removeprefix("mailto:")
+    result = _per_value(lowered, _validate_email, ["email", "reason"])
+    parts = result["email"].str.rsplit("@", n=1)
+    local = parts.str[0].str.split("+", n=1).str[0].str.replace(".", "", regex=False)
+    domain = parts.str[-1].replace("googlemail.com", "gmail.com")
+    return pd.DataFrame({"email": result["email"], "email_key": (local + "@" + domain).astype(_STRING),
+                         "reason": result["reason"]})
 
 
 def emails(values: Values) -> pd.DataFrame:
@@ -378,34 +410,23 @@ def emails(values: Values) -> pd.DataFrame:
     >>> print(df.loc[3, "error"])
     « jean.dupont.fr » n'est pas une adresse de courriel : il manque le « @ » (nom@domaine.fr).
     """
-    values = _series(values)
-    clean = text(values)
-    lowered = clean.str.lower().str.removeprefix("mailto:")
-    result = _by_distinct(lowered, _validate_emails)
-    email = result["email"].astype(_STRING)
-    local, domain = email.str.rsplit("@", n=1).str[0], email.str.rsplit("@", n=1).str[-1]
-    local = local.str.split("+", n=1).str[0].str.replace(".", "", regex=False)
-    domain = domain.replace("googlemail.com", "gmail.com")
-    key = (local + "@" + domain).astype(_STRING)
-    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
-    _count("courriels", int(clean.notna().sum()), int(error.notna().sum()))
-    return pd.DataFrame({"email": email, "email_key": key, "error": error}, index=values.index)
+    return _checked(_series(values), _check_emails, "courriels")
 
 
-def _parse_phones(uniques: pd.Series) -> pd.DataFrame:
-    rows = []
-    for value in uniques:
-        try:
-            number = phonenumbers.parse(value, "FR")
-        except phonenumbers.NumberParseException:
-            rows.append((pd.NA, "n'est pas un numéro de téléphone."))
-            continue
-        if phonenumbers.is_valid_number(number):
-            rows.append((phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), pd.NA))
-        else:
-            rows.append((pd.NA, "n'est pas un numéro de téléphone valide (10 chiffres pour la France, "
-                                "ou +indicatif du pays)."))
-    return pd.DataFrame(rows, columns=["phone", "reason"], dtype=_STRING)
+def _parse_phone(value: str) -> tuple[object, object]:
+    try:
+        number = phonenumbers.parse(value, "FR")
+    except phonenumbers.NumberParseException:
+        return pd.NA, "n'est pas un numéro de téléphone."
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), pd.NA
+    return pd.NA, ("n'est pas un numéro de téléphone valide (10 chiffres pour la France, "
+                   "ou +indicatif du pays).")
+
+
+def _check_phones(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+    compact = clean.str.replace(r"[\s.\-/]", "", regex=True)  # one library call per number
+    return _by_distinct(compact, lambda u: _per_value(u, _parse_phone, ["phone", "reason"]))
 
 
 def phones(values: Values) -> pd.DataFrame:
@@ -433,30 +454,27 @@ def phones(values: Values) -> pd.DataFrame:
     >>> print(df.loc[4, "error"])
     « 06 12 » n'est pas un numéro de téléphone valide (10 chiffres pour la France, ou +indicatif du pays).
     """
-    values = _series(values)
-    clean = text(values)
-    compact = clean.str.replace(r"[\s.\-/]", "", regex=True)  # one library call per number
-    result = _by_distinct(compact, _parse_phones)
-    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
-    _count("téléphones", int(clean.notna().sum()), int(error.notna().sum()))
-    return pd.DataFrame({"phone": result["phone"].astype(_STRING), "error": error}, index=values.index)
+    return _checked(_series(values), _check_phones, "téléphones")
 
 
 # ---------------------------------------------------------------------------
 # Postcodes and communes
 # ---------------------------------------------------------------------------
 
-def _postcode_frame(uniques: pd.Series) -> pd.DataFrame:
-    found = [geo.normalise_postcode(v) for v in uniques]
+def _read_postcodes(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+    found = pd.Series([geo.normalise_postcode(v) if isinstance(v, str) else None for v in clean],
+                      index=clean.index, dtype=object)
     # geo pads 4 digits with a zero (a number cell); here "3100" is an error, as the issue asks.
-    spaced = uniques.str.replace(r"\s", "", regex=True)
-    complete = [pc is not None and pc in s for pc, s in zip(found, spaced)]
-    postcode = pd.Series(found, dtype=_STRING).where(complete)
-    four = pd.Series([pc is not None and not ok for pc, ok in zip(found, complete)])
-    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
+    spaced = clean.str.replace(r"\s", "", regex=True)
+    complete = pd.Series([pc is not None and pc in s for pc, s in zip(found, spaced.fillna(""))],
+                         index=clean.index, dtype=bool)
+    postcode = found.astype(_STRING).where(complete)
+    four = found.notna() & ~complete
+    reason = pd.Series(pd.NA, index=clean.index, dtype=_STRING)
     reason[four] = "n'est pas un code postal (5 chiffres attendus)."
-    reason[postcode.isna() & ~four] = "n'est pas un code postal (5 chiffres attendus, par exemple 31000)."
-    return pd.DataFrame({"postcode": postcode, "reason": reason})
+    reason[postcode.isna() & ~four & clean.notna()] = ("n'est pas un code postal (5 chiffres attendus, "
+                                                         "par exemple 31000).")
+    return pd.DataFrame({"postcode": postcode, "reason": reason, "text": clean})
 
 
 def postcodes(postcodes: Values, communes: Values | None = None, *,
@@ -503,7 +521,6 @@ def postcodes(postcodes: Values, communes: Values | None = None, *,
     if shared not in ("largest", "error"):
         raise ValueError(f"shared doit valoir « largest » ou « error », pas {shared!r}.")
     pcs_in = _series(postcodes)
-    raw_pc = text(pcs_in)
     if communes is None:
         raw_name = pd.Series(pd.NA, index=pcs_in.index, dtype=_STRING)
     else:
@@ -512,9 +529,8 @@ def postcodes(postcodes: Values, communes: Values | None = None, *,
             raise ValueError(f"Les colonnes code postal et commune n'ont pas la même longueur "
                              f"({len(pcs_in)} et {len(names_in)}).")
         raw_name = text(names_in).set_axis(pcs_in.index)
-    read = _by_distinct(raw_pc, _postcode_frame)
-    pc = read["postcode"].astype(_STRING)
-    error = _errors(read["reason"].notna(), raw_pc, read["reason"].astype(_STRING))
+    read = _checked(pcs_in, _read_postcodes, "codes postaux")
+    pc, raw_pc, error = (read[c].astype(_STRING) for c in ("postcode", "text", "error"))
 
     to_find = (pc.notna() | (raw_name.notna() & raw_pc.isna())).to_numpy()
     code = pd.Series(pd.NA, index=pcs_in.index, dtype=_STRING)
@@ -553,7 +569,6 @@ def postcodes(postcodes: Values, communes: Values | None = None, *,
                         "vérifiez l'un et l'autre."),
             index=pcs_in.index, dtype=_STRING)
         error[unresolved] = _unresolved_text(raw_pc, raw_name, message)[unresolved]
-    _count("codes postaux", int(raw_pc.notna().sum()), int(error.notna().sum()))
     return pd.DataFrame({"postcode": pc, "commune_code": code, "error": error}, index=pcs_in.index)
 
 
@@ -610,18 +625,8 @@ def sirets(values: Values) -> pd.DataFrame:
     >>> print(df.loc[2, "error"])
     « 73282932000075 » n'est pas un SIRET valide (clé de contrôle fausse : faute de frappe ?).
     """
-    values = _series(values)
-    clean = text(values)
-
-    def compute(uniques: pd.Series) -> pd.DataFrame:
-        return pd.DataFrame([_check_siret(v) for v in uniques], columns=["siret", "siren", "reason"],
-                            dtype=_STRING)
-
-    result = _by_distinct(clean, compute)
-    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
-    _count("SIRET", int(clean.notna().sum()), int(error.notna().sum()))
-    return pd.DataFrame({"siret": result["siret"].astype(_STRING), "siren": result["siren"].astype(_STRING),
-                         "error": error}, index=values.index)
+    return _checked(_series(values),
+                    lambda raw, clean: _per_value(clean, _check_siret, ["siret", "siren", "reason"]), "SIRET")
 
 
 def rnas(values: Values) -> pd.DataFrame:
@@ -641,14 +646,14 @@ def rnas(values: Values) -> pd.DataFrame:
     >>> print(df.loc[2, "error"])
     « W31301234 » n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345).
     """
-    values = _series(values)
-    clean = text(values)
-    compact = clean.str.upper().str.replace(r"[\s.\-]", "", regex=True)
-    ok = compact.str.fullmatch(r"W\d{9}").fillna(False).astype(bool)
-    rna = compact.where(ok).astype(_STRING)
-    error = _errors(clean.notna() & ~ok, clean,
-                    "n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345).")
-    return pd.DataFrame({"rna": rna, "error": error}, index=values.index)
+    def check(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+        compact = clean.str.upper().str.replace(r"[\s.\-]", "", regex=True)
+        ok = compact.str.fullmatch(r"W\d{9}").fillna(False).astype(bool)
+        reason = pd.Series(pd.NA, index=clean.index, dtype=_STRING)
+        reason[clean.notna() & ~ok] = "n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345)."
+        return pd.DataFrame({"rna": compact.where(ok).astype(_STRING), "reason": reason})
+
+    return _checked(_series(values), check, "RNA")
 
 
 _HOST = re.compile(r"(?=.{4,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]*[a-z0-9]")
@@ -694,15 +699,8 @@ def urls(values: Values) -> pd.DataFrame:
     >>> print(df.loc[2, "error"])
     « javascript:alert(1) » n'est pas une adresse web (seules http:// et https:// sont acceptées).
     """
-    values = _series(values)
-    clean = text(values)
-
-    def compute(uniques: pd.Series) -> pd.DataFrame:
-        return pd.DataFrame([_check_url(v) for v in uniques], columns=["url", "reason"], dtype=_STRING)
-
-    result = _by_distinct(clean, compute)
-    error = _errors(result["reason"].notna(), clean, result["reason"].astype(_STRING))
-    return pd.DataFrame({"url": result["url"].astype(_STRING), "error": error}, index=values.index)
+    return _checked(_series(values), lambda raw, clean: _per_value(clean, _check_url, ["url", "reason"]),
+                    "adresses web")
 
 
 # ---------------------------------------------------------------------------
@@ -718,12 +716,12 @@ _DATE_FORMATS = (
 )
 
 
-def _parse_dates(uniques: pd.Series) -> pd.DataFrame:
-    out = pd.Series(pd.NA, index=uniques.index, dtype=object)
-    is_date = np.array([isinstance(v, (dt.date, np.datetime64)) for v in uniques], dtype=bool)
+def _parse_dates(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+    out = pd.Series(pd.NA, index=raw.index, dtype=object)
+    is_date = np.array([isinstance(v, (dt.date, np.datetime64)) for v in raw], dtype=bool)
     if is_date.any():
-        out[is_date] = [pd.Timestamp(v).date() for v in uniques[is_date]]
-    strings = _clean(uniques[~is_date].reset_index(drop=True)).set_axis(uniques.index[~is_date])
+        out[is_date] = [pd.Timestamp(v).date() for v in raw[is_date]]
+    strings = clean[~is_date]
     for pattern, fmt in _DATE_FORMATS:
         if fmt == "%d/%m/%Y %H:%M":
             strings = strings.str.replace(r"^(\S+) (\d{1,2}:\d{2})(?::\d{2})?$", r"\1 \2", regex=True)
@@ -731,9 +729,9 @@ def _parse_dates(uniques: pd.Series) -> pd.DataFrame:
         if match.any():
             parsed = pd.to_datetime(strings[match], format=fmt, errors="coerce")
             out[parsed.index] = [v.date() if not pd.isna(v) else pd.NA for v in parsed]
-    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
-    bad = out.isna()
-    known = pd.Series(False, index=uniques.index)
+    reason = pd.Series(pd.NA, index=raw.index, dtype=_STRING)
+    bad = out.isna() & clean.notna()
+    known = pd.Series(False, index=raw.index)
     for pattern, _ in _DATE_FORMATS:
         known[strings.index] |= strings.str.fullmatch(pattern).fillna(False).astype(bool)
     reason[bad & known] = "n'est pas une date qui existe (jour ou mois hors limites)."
@@ -765,20 +763,17 @@ def dates(values: Values) -> pd.DataFrame:
     >>> print(df.loc[4, "error"])
     « 31/02/2021 » n'est pas une date qui existe (jour ou mois hors limites).
     """
-    values = _series(values)
-    result = _by_distinct(values, _parse_dates)
-    date = result["date"].astype(object).where(result["date"].notna(), pd.NA)
-    shown = text(values)
-    error = _errors(result["reason"].notna(), shown, result["reason"].astype(_STRING))
-    return pd.DataFrame({"date": date, "error": error}, index=values.index)
+    result = _checked(_series(values), _parse_dates, "dates")
+    result["date"] = result["date"].astype(object).where(result["date"].notna(), pd.NA)
+    return result
 
 
-def _parse_amounts(uniques: pd.Series) -> pd.DataFrame:
+def _parse_amounts(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
     is_number = np.array([isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                          for v in uniques], dtype=bool)
-    amount = pd.Series(np.nan, index=uniques.index, dtype="float64")
-    amount[is_number] = uniques[is_number].astype("float64")
-    strings = _clean(uniques[~is_number].reset_index(drop=True)).set_axis(uniques.index[~is_number])
+                          for v in raw], dtype=bool)
+    amount = pd.Series(np.nan, index=raw.index, dtype="float64")
+    amount[is_number] = raw[is_number].astype("float64")
+    strings = clean[~is_number].dropna()
     s = strings.str.replace(r"(?i)\s*(?:€|eur(?:os?)?)\s*$", "", regex=True)
     s = s.str.replace(r"[\s\u00a0\u202f']", "", regex=True)
     # Both separators: the last one is the decimal separator.
@@ -789,7 +784,7 @@ def _parse_amounts(uniques: pd.Series) -> pd.DataFrame:
     s = s.str.replace(",", ".", regex=False)
     ok = s.str.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)").fillna(False).astype(bool)
     amount[strings.index[ok.to_numpy()]] = pd.to_numeric(s[ok]).astype("float64")
-    reason = pd.Series(pd.NA, index=uniques.index, dtype=_STRING)
+    reason = pd.Series(pd.NA, index=raw.index, dtype=_STRING)
     reason[strings.index[~ok.to_numpy()]] = "n'est pas un montant (par exemple 12 500,00 €)."
     return pd.DataFrame({"amount": amount, "reason": reason})
 
@@ -816,10 +811,9 @@ def amounts(values: Values) -> pd.DataFrame:
     >>> print(df.loc[4, "error"])
     « beaucoup » n'est pas un montant (par exemple 12 500,00 €).
     """
-    values = _series(values)
-    result = _by_distinct(values, _parse_amounts)
-    error = _errors(result["reason"].notna(), text(values), result["reason"].astype(_STRING))
-    return pd.DataFrame({"amount": result["amount"].astype("float64"), "error": error}, index=values.index)
+    result = _checked(_series(values), _parse_amounts, "montants")
+    result["amount"] = result["amount"].astype("float64")
+    return result
 
 
 _TRUE = ("oui", "o", "yes", "y", "vrai", "true", "1", "x", "coché", "coche")
@@ -851,14 +845,18 @@ def booleans(values: Values, *, empty: bool | None = None) -> pd.DataFrame:
     >>> print(df.loc[4, "error"])
     « peut-être » n'est pas une réponse oui/non (attendu : oui, non, vrai, faux, 1, 0 ou x).
     """
-    values = _series(values)
-    clean = text(values)
-    lowered = clean.str.lower()
-    value = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    value[lowered.isin(_TRUE).fillna(False).astype(bool)] = True
-    value[lowered.isin(_FALSE).fillna(False).astype(bool)] = False
-    error = _errors(clean.notna() & value.isna(), clean,
-                    "n'est pas une réponse oui/non (attendu : oui, non, vrai, faux, 1, 0 ou x).")
+    def check(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
+        lowered = clean.str.lower()
+        value = pd.Series(pd.NA, index=clean.index, dtype="boolean")
+        value[lowered.isin(_TRUE).fillna(False).astype(bool)] = True
+        value[lowered.isin(_FALSE).fillna(False).astype(bool)] = False
+        reason = pd.Series(pd.NA, index=clean.index, dtype=_STRING)
+        reason[clean.notna() & value.isna()] = ("n'est pas une réponse oui/non "
+                                                "(attendu : oui, non, vrai, faux, 1, 0 ou x).")
+        return pd.DataFrame({"value": value, "reason": reason})
+
+    result = _checked(_series(values), check, "réponses oui/non")
+    result["value"] = result["value"].astype("boolean")
     if empty is not None:
-        value[clean.isna()] = empty
-    return pd.DataFrame({"value": value, "error": error}, index=values.index)
+        result.loc[result["value"].isna() & result["error"].isna(), "value"] = empty
+    return result
