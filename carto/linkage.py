@@ -43,13 +43,17 @@ normalised (:mod:`carto.normalize`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
+from carto import store
 from carto._errors import CartoError
 
 __all__ = [
@@ -535,3 +539,1139 @@ def clusters(ids: Iterable[Any], pairs: pd.DataFrame, *, threshold: float) -> pd
     ids_array = index.to_numpy()
     smallest = pd.Series(ids_array).groupby(labels).transform("min")
     return pd.Series(smallest.to_numpy(), index=index, name="cluster")
+
+
+# --------------------------------------------------------------------------- the base
+
+#: Default probability from which a pair is merged without asking anyone.
+AUTO_THRESHOLD = 0.95
+#: Default uncertain band: pairs scored in [low, high) go to the review queue.
+REVIEW_BAND = (0.5, 0.95)
+#: Default source priority of survivorship (first wins; unlisted sources come after).
+SOURCE_PRIORITY = ("lreav", "dispositifs", "jeparticipe", "newsletter", "emargement")
+#: Restrictiveness of subscription statuses (the higher wins a merge).
+_SUBSCRIPTION_RANK = {"subscribed": 0, "unsubscribed": 1, "blocklisted": 2}
+#: Decisions of the review queue.
+DECISIONS = ("meme", "differents", "passer")
+
+#: Record part → actor columns fed by it, per kind.
+_PART_FIELDS = {
+    "personne": {
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "first_name_key": "first_name_key",
+        "last_name_key": "last_name_key",
+        "email": "email",
+        "email_key": "email_key",
+        "phone": "phone",
+        "postcode": "postcode",
+        "commune_code": "commune_code",
+    },
+    "organisation": {
+        "name": "organisation_name",
+        "name_key": "name_key",
+        "acronym": "acronym",
+        "siret": "siret",
+        "siren": "siren",
+        "rna": "rna",
+        "org_type": "org_type",
+        "address": "address",
+        "postcode": "postcode",
+        "commune_code": "commune_code",
+        "url": "url",
+        "email": "email",
+        "email_key": "email_key",
+        "phone": "phone",
+        "themes": "themes",
+    },
+}
+#: Actor columns that survivorship computes (from records, then the actors' own values).
+_GOLDEN = {
+    "personne": (
+        "first_name", "last_name", "first_name_key", "last_name_key", "name_key", "email", "email_key",
+        "phone", "postcode", "commune_code", "organisation_id", "organisation_name", "description", "url",
+        "address",
+    ),
+    "organisation": (
+        "organisation_name", "name_key", "acronym", "siret", "siren", "rna", "org_type", "address",
+        "postcode", "commune_code", "url", "email", "email_key", "phone", "description", "themes",
+    ),
+}
+#: Actor columns never touched by survivorship besides the golden ones and the merge bookkeeping.
+_MERGE_BOOKKEEPING = ("status", "merged_into_id", "updated_at")
+
+
+@dataclass
+class LinkReport:
+    """What :func:`link` did.
+
+    Attributes
+    ----------
+    units : dict
+        Records (and record-less actors) compared, per kind.
+    pairs : dict
+        Pairs of distinct actors scored at least the low end of the review band, per kind.
+    merges_rule, merges_probabilistic : int
+        Merges made by an exact rule / by the probabilistic model.
+    to_review : int
+        Pairs waiting in the review queue after the run.
+    refused : int
+        Pairs above the threshold not merged because a person declared them distinct.
+    merge_ids : list of int
+        Ids of the merges made.
+    seconds : float
+        Wall time.
+    """
+
+    units: dict[str, int] = field(default_factory=dict)
+    pairs: dict[str, int] = field(default_factory=dict)
+    merges_rule: int = 0
+    merges_probabilistic: int = 0
+    to_review: int = 0
+    refused: int = 0
+    merge_ids: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def merges(self) -> int:
+        """Number of merges made."""
+        return self.merges_rule + self.merges_probabilistic
+
+    def __str__(self) -> str:
+        units = sum(self.units.values())
+        return (
+            f"{_fr(units)} enregistrements comparés, {_fr(self.merges)} fusions "
+            f"({_fr(self.merges_rule)} par règle, {_fr(self.merges_probabilistic)} probabilistes), "
+            f"{_fr(self.to_review)} paires à revoir, {_fr(self.refused)} écartées (« différents »)"
+        )
+
+
+def _fr(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
+
+
+# ---------------------------------------------------------------- reading units
+
+
+def _actor_frame(conn: Any, where: Any = None) -> pd.DataFrame:
+    query = store.actors.select()
+    if where is not None:
+        query = query.where(where)
+    result = conn.execute(query.order_by(store.actors.c.id))
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _roots(actors: pd.DataFrame) -> pd.Series:
+    """Active actor each actor id ends up in (following ``merged_into_id``)."""
+    target = actors.set_index("id")["merged_into_id"]
+    root = pd.Series(actors["id"].to_numpy(), index=actors["id"].to_numpy())
+    for _ in range(64):
+        following = target.reindex(root.to_numpy())
+        moved = following.notna().to_numpy()
+        if not moved.any():
+            return root
+        root = root.where(~moved, following.to_numpy())
+    raise CartoError("Chaîne de fusions circulaire dans la table actors : la base est incohérente.")
+
+
+def _records(conn: Any) -> pd.DataFrame:
+    sr = store.source_records
+    result = conn.execute(
+        sa.select(sr.c.id, sr.c.source, sr.c.fields, sr.c.actor_id, sr.c.organisation_actor_id)
+        .where(sr.c.status == "ok")
+        .order_by(sr.c.id)
+    )
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _units(records: pd.DataFrame, actors: pd.DataFrame, *, kind: str) -> pd.DataFrame:
+    """Units of linkage of ``kind``: record parts, then the record-less active actors.
+
+    Columns: ``unit`` (record id, or minus the actor id), ``actor`` (active
+    actor), ``source``, ``date``, the compared columns and the part's fields
+    (actor column names) for survivorship.
+    """
+    roots = _roots(actors) if len(actors) else pd.Series(dtype=int)
+    part_name = "personne" if kind == "personne" else "organisation"
+    mapping = _PART_FIELDS[kind]
+    frames = []
+    if len(records):
+        fields = records["fields"].map(lambda f: f if isinstance(f, dict) else {})
+        parts = fields.map(lambda f: f.get(part_name) or None)
+        has = parts.notna()
+        if kind == "organisation":
+            owner = records["organisation_actor_id"].where(
+                records["organisation_actor_id"].notna(), records["actor_id"]
+            )
+        else:
+            owner = records["actor_id"]
+        has &= owner.notna()
+        if has.any():
+            chosen = parts[has]
+            table = pd.DataFrame.from_records(chosen.tolist(), index=chosen.index)
+            out = pd.DataFrame(index=chosen.index)
+            out["unit"] = records.loc[has, "id"].astype("int64")
+            out["actor"] = roots.reindex(owner[has].astype("int64").to_numpy()).to_numpy()
+            out["source"] = records.loc[has, "source"]
+            out["date"] = fields[has].map(lambda f: f.get("date"))
+            for key, column in mapping.items():
+                out[column] = table[key] if key in table.columns else None
+            if kind == "personne":
+                organisations = fields[has].map(lambda f: (f.get("organisation") or {}).get("name_key"))
+                out["organisation_key"] = organisations
+                organisation = records.loc[has, "organisation_actor_id"]
+                known = organisation.notna()
+                out["organisation_id"] = None
+                out.loc[known, "organisation_id"] = roots.reindex(
+                    organisation[known].astype("int64").to_numpy()).to_numpy()
+            frames.append(out)
+    linked = set(pd.concat(frames)["actor"].dropna().astype("int64")) if frames else set()
+    own = actors[(actors["kind"] == kind) & (actors["status"] == "active") & ~actors["id"].isin(linked)]
+    if len(own):
+        out = pd.DataFrame(
+            {"unit": -own["id"].astype("int64").to_numpy(), "actor": own["id"].to_numpy(), "source": None,
+             "date": None}
+        )
+        for column in set(mapping.values()):
+            out[column] = own[column].to_numpy()
+        if kind == "personne":
+            out["organisation_key"] = None
+            out["organisation_id"] = own["organisation_id"].to_numpy()
+        frames.append(out)
+    if not frames:
+        return pd.DataFrame(columns=["unit", "actor", "source", "date", *mapping.values()])
+    units = pd.concat(frames, ignore_index=True)
+    units["actor"] = units["actor"].astype("int64")
+    return units.sort_values("unit", ignore_index=True)
+
+
+# ---------------------------------------------------------------- pairs of actors and groups
+
+
+def _actor_edges(pairs: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of units lifted to pairs of distinct actors (``a < b``), best pair kept."""
+    owner = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
+    left = owner.reindex(pairs["id_l"].to_numpy()).to_numpy()
+    right = owner.reindex(pairs["id_r"].to_numpy()).to_numpy()
+    edges = pairs.assign(a=np.minimum(left, right), b=np.maximum(left, right))
+    edges = edges[edges["a"] != edges["b"]]
+    edges = edges.assign(_by_rule=edges["rule"].notna())
+    edges = edges.sort_values(["a", "b", "_by_rule", "probability"], ascending=[True, True, False, False])
+    edges = edges.drop_duplicates(["a", "b"], keep="first").drop(columns=["_by_rule", "id_l", "id_r"])
+    edges["a"] = edges["a"].astype("int64")
+    edges["b"] = edges["b"].astype("int64")
+    return edges.reset_index(drop=True)
+
+
+def _details(edges: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON details of each edge: rule and level of each comparison."""
+    gammas = [c for c in edges.columns if c.startswith("gamma_")]
+    levels = edges[gammas].rename(columns=lambda c: c[len("gamma_"):]).astype("Int64")
+    records = levels.to_dict("records")
+    rules = edges["rule"].tolist()
+    return [
+        {"regle": rule, "niveaux": {k: int(v) for k, v in record.items() if not pd.isna(v)}}
+        for rule, record in zip(rules, records)
+    ]
+
+
+def _groups(
+    edges: pd.DataFrame, *, threshold: float, forbidden: set[tuple[int, int]]
+) -> tuple[dict[int, int], int]:
+    """Greedy grouping of actors by decreasing score; never joins two actors declared distinct.
+
+    Returns the root (smallest id of its group) of every actor in a group of
+    two or more, and the number of pairs refused because of ``forbidden``.
+    """
+    strong = edges[edges["probability"] >= threshold]
+    strong = strong.assign(_by_rule=strong["rule"].notna()).sort_values(
+        ["_by_rule", "probability", "a", "b"], ascending=[False, False, True, True]
+    )
+    parent: dict[int, int] = {}
+    members: dict[int, set[int]] = {}
+    banned: dict[int, set[int]] = {}
+    for a, b in forbidden:
+        banned.setdefault(a, set()).add(b)
+        banned.setdefault(b, set()).add(a)
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    refused = 0
+    for a, b in zip(strong["a"].tolist(), strong["b"].tolist()):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        group_a, group_b = members.get(ra, {ra}), members.get(rb, {rb})
+        if banned and (banned.get(ra, set()) & group_b or banned.get(rb, set()) & group_a):
+            refused += 1
+            continue
+        root, other = (ra, rb) if ra < rb else (rb, ra)
+        parent[other] = root
+        parent.setdefault(root, root)
+        members[root] = group_a | group_b
+        members.pop(other, None)
+        if banned:
+            banned[root] = banned.get(ra, set()) | banned.get(rb, set())
+    return {x: find(x) for x in list(parent)}, refused
+
+
+def _plan(edges: pd.DataFrame, roots: dict[int, int]) -> pd.DataFrame:
+    """One merge per absorbed actor: kept, absorbed, method, rule, score, round."""
+    columns = ["kept_id", "absorbed_id", "method", "rule", "score", "round"]
+    absorbed = {x: r for x, r in roots.items() if x != r}
+    if not absorbed:
+        return pd.DataFrame(columns=columns)
+    root_of = pd.Series(roots)
+    inside = edges[
+        edges["a"].map(root_of).eq(edges["b"].map(root_of)) & edges["a"].isin(root_of.index)
+    ]
+    incident = pd.concat(
+        [inside[["a", "probability", "rule"]].rename(columns={"a": "actor"}),
+         inside[["b", "probability", "rule"]].rename(columns={"b": "actor"})],
+        ignore_index=True,
+    )
+    incident = incident.assign(_by_rule=incident["rule"].notna()).sort_values(
+        ["actor", "_by_rule", "probability"], ascending=[True, False, False]
+    ).drop_duplicates("actor")
+    best = incident.set_index("actor")
+    plan = pd.DataFrame({"absorbed_id": list(absorbed), "kept_id": list(absorbed.values())})
+    plan = plan.sort_values(["kept_id", "absorbed_id"], ignore_index=True)
+    plan["rule"] = best["rule"].reindex(plan["absorbed_id"]).to_numpy()
+    plan["score"] = best["probability"].reindex(plan["absorbed_id"]).clip(0, 1).to_numpy()
+    plan["method"] = np.where(plan["rule"].notna(), "rule", "probabilistic")
+    plan["round"] = plan.groupby("kept_id").cumcount()
+    plan["rule"] = plan["rule"].astype(object).where(plan["rule"].notna(), None)
+    return plan[columns]
+
+
+# ---------------------------------------------------------------- merging
+
+
+@dataclass(frozen=True)
+class _Dependent:
+    """A table whose rows hang on actors, and how a merge re-points them."""
+
+    table: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...] | None = None  # unique with the actor column: conflicts possible
+    partial: bool = False  # snapshot only id + actor columns (the rows are never deleted)
+
+
+#: Every foreign key to ``actors.id`` a merge re-points (``merges``, ``not_duplicates``,
+#: ``review_pairs`` and ``actors.merged_into_id`` describe linkage itself).
+_DEPENDENTS = (
+    _Dependent("participations", ("actor_id",), ("event_id", "role")),
+    _Dependent("subscriptions", ("actor_id",), ("list_name",)),
+    _Dependent("memberships", ("actor_id",), ("community_id",)),
+    _Dependent("workshop_actors", ("actor_id",), ("workshop_id",)),
+    _Dependent("workshop_influence", ("actor_id",), ("goal_id",)),
+    _Dependent("membership_history", ("actor_id",), partial=True),
+    _Dependent("relations", ("source_id", "target_id")),
+    _Dependent("communities", ("jardinier_acteurs_id",), partial=True),
+    _Dependent("actors", ("organisation_id",), partial=True),
+    _Dependent("source_records", ("actor_id", "organisation_actor_id"), partial=True),
+)
+#: Foreign keys to actors that merges leave alone.
+_LINKAGE_COLUMNS = {
+    ("actors", "merged_into_id"),
+    ("merges", "kept_id"),
+    ("merges", "absorbed_id"),
+    ("not_duplicates", "actor_a_id"),
+    ("not_duplicates", "actor_b_id"),
+    ("review_pairs", "actor_a_id"),
+    ("review_pairs", "actor_b_id"),
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float, list, dict)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _row_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(None if _is_na(v) else v) for k, v in row.items()}
+
+
+def _is_na(value: Any) -> bool:
+    return not isinstance(value, (list, dict)) and bool(pd.isna(value))
+
+
+def _row_values(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Snapshot row → values to write (dates and timestamps parsed back)."""
+    values = {}
+    for name, value in data.items():
+        column = table.c[name]
+        if isinstance(value, str) and isinstance(column.type, store.UTCDateTime):
+            value = datetime.fromisoformat(value)
+        elif isinstance(value, str) and isinstance(column.type, sa.Date):
+            value = date.fromisoformat(value)
+        values[name] = value
+    return values
+
+
+def _fetch(conn: Any, table: sa.Table, columns: Sequence[str] | None, where: Any) -> pd.DataFrame:
+    selected = [table.c[c] for c in columns] if columns is not None else list(table.c)
+    result = conn.execute(sa.select(*selected).where(where).order_by(table.c.id))
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _in(column: Any, values: Iterable[int]) -> Any:
+    """``column IN values``, chunked so that SQLite's parameter limit is never hit."""
+    values = sorted({int(v) for v in values})
+    if not values:
+        return sa.false()
+    chunks = [values[i : i + 5000] for i in range(0, len(values), 5000)]
+    return sa.or_(*(column.in_(chunk) for chunk in chunks))
+
+
+def _update_rows(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """UPDATE rows by id (executemany); every row gives the same columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    for columns, group in by_columns.items():
+        if not columns:
+            continue
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({c: sa.bindparam(f"_v_{c}", type_=table.c[c].type) for c in columns})
+        )
+        conn.execute(statement, [{"_id": r["id"], **{f"_v_{c}": r[c] for c in columns}} for r in group])
+
+
+_SIGNED_ORDER = {True: 2, False: 1}
+
+
+def _combine(dependent: _Dependent, kept_row: dict[str, Any], absorbed_row: dict[str, Any]) -> dict[str, Any]:
+    """Values of the kept actor's row after absorbing a conflicting row (only what changes)."""
+    changes: dict[str, Any] = {}
+    if dependent.table == "subscriptions":
+        if _SUBSCRIPTION_RANK[absorbed_row["status"]] > _SUBSCRIPTION_RANK[kept_row["status"]]:
+            for column in ("status", "status_at", "source", "source_record_id", "consent_proof", "consent_at"):
+                changes[column] = absorbed_row[column]
+    elif dependent.table == "participations":
+        values = [v for v in (kept_row["signed"], absorbed_row["signed"]) if v is not None and not _is_na(v)]
+        if values:
+            signed = max(values, key=lambda v: _SIGNED_ORDER[bool(v)])
+            if signed != kept_row["signed"]:
+                changes["signed"] = bool(signed)
+    elif dependent.table == "memberships":
+        if absorbed_row["charter_signed"] and not kept_row["charter_signed"]:
+            changes["charter_signed"] = True
+            changes["charter_signed_on"] = absorbed_row["charter_signed_on"]
+    return {k: (None if _is_na(v) else v) for k, v in changes.items()}
+
+
+def _repoint(
+    conn: Any, dependent: _Dependent, mapping: dict[int, int], merge_of: dict[int, int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Re-point the rows of one table from absorbed to kept actors; snapshot rows per merge.
+
+    ``mapping``: absorbed → kept; ``merge_of``: absorbed or kept actor → merge id.
+    """
+    table = store.metadata.tables[dependent.table]
+    kept = set(mapping.values())
+    watched = set(mapping) | (kept if dependent.key else set())
+    columns = ["id", *dependent.columns] if dependent.partial else None
+    where = sa.or_(*(_in(table.c[c], watched) for c in dependent.columns))
+    rows = _fetch(conn, table, columns, where)
+    snapshots: dict[int, list[dict[str, Any]]] = {}
+    if rows.empty:
+        return snapshots
+    records = [_row_json(r) for r in rows.to_dict("records")]
+    deletes: list[int] = []
+    updates: list[dict[str, Any]] = []
+    kept_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if dependent.key:
+        (actor_column,) = dependent.columns
+        for record in records:
+            if record[actor_column] in kept:
+                kept_rows[(record[actor_column], *(record[k] for k in dependent.key))] = record
+    kept_changes: dict[int, dict[str, Any]] = {}
+    for record in records:
+        moved = {c: mapping[record[c]] for c in dependent.columns if record[c] in mapping}
+        if not moved:
+            continue
+        owner = next(record[c] for c in dependent.columns if record[c] in mapping)
+        snapshots.setdefault(merge_of[owner], []).append(record)
+        new = {**record, **moved}
+        if dependent.table == "relations" and new["source_id"] == new["target_id"]:
+            deletes.append(record["id"])
+            continue
+        if dependent.key:
+            conflict = kept_rows.get((new[actor_column], *(new[k] for k in dependent.key)))
+            if conflict is not None:
+                deletes.append(record["id"])
+                current = {**conflict, **kept_changes.get(conflict["id"], {})}
+                change = _combine(dependent, current, record)
+                if change:
+                    kept_changes.setdefault(conflict["id"], {}).update(change)
+                continue
+        updates.append({"id": record["id"], **moved})
+    for row_id, change in kept_changes.items():
+        original = next(r for r in kept_rows.values() if r["id"] == row_id)
+        snapshots.setdefault(merge_of[original[dependent.columns[0]]], []).append(original)
+        updates.append({"id": row_id, **change})
+    if deletes:
+        conn.execute(table.delete().where(_in(table.c.id, deletes)))
+    _update_rows(conn, table, [_row_values(table, u) | {"id": u["id"]} for u in updates])
+    return snapshots
+
+
+def _golden(
+    units: pd.DataFrame, members: pd.DataFrame, *, kind: str, priority: Sequence[str]
+) -> pd.DataFrame:
+    """Golden values of each group: survivorship over its records, then its actors' own values.
+
+    ``units`` carry ``group``; ``members`` are the actor rows with ``group``.
+    Order of preference: source rank in ``priority`` (unlisted sources after,
+    actors' own values last), most recent ``date``, most complete record,
+    smallest id. Returns one row per group with the golden columns and
+    ``provenance`` (field → source).
+    """
+    columns = list(_GOLDEN[kind])
+    rank = {name: i for i, name in enumerate(priority)}
+    records = units.copy()
+    for column in columns:
+        if column not in records.columns:
+            records[column] = None
+    records["_rank"] = records["source"].map(rank).fillna(len(priority)).astype(int)
+    records["_order"] = records["unit"]
+    own = members.copy()
+    own["source"] = own["provenance"].map(lambda p: p if isinstance(p, dict) else {})
+    own["_rank"] = len(priority) + 1
+    own["date"] = None
+    own["_order"] = own["id"]
+    candidates = pd.concat(
+        [records[["group", "source", "date", "_rank", "_order", *columns]],
+         own[["group", "source", "date", "_rank", "_order", *columns]]],
+        ignore_index=True,
+    )
+    if "themes" in columns:
+        candidates["themes"] = candidates["themes"].map(lambda t: t if isinstance(t, list) and t else None)
+    candidates["_date"] = pd.to_datetime(candidates["date"], errors="coerce")
+    candidates["_complete"] = -candidates[columns].notna().sum(axis=1)
+    candidates = candidates.sort_values(
+        ["group", "_rank", "_date", "_complete", "_order"],
+        ascending=[True, True, False, True, True],
+        na_position="last",
+    )
+    golden = candidates.groupby("group", sort=True)[columns].first()
+    provenance: dict[int, dict[str, str]] = {g: {} for g in golden.index}
+    for column in columns:
+        present = candidates[candidates[column].notna()]
+        sources = present.groupby("group", sort=True)["source"].first()
+        for group, source in sources.items():
+            if isinstance(source, dict):  # an actor's own value: keep its recorded provenance
+                source = source.get(column)
+            if source:
+                provenance[group][column] = source
+    golden["provenance"] = pd.Series(provenance)
+    golden = golden.astype(object).where(golden.notna(), None)
+    return golden
+
+
+def _points(conn: Any, kept: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """lon, lat, location_precision of each kept actor for its golden commune."""
+    out = kept[["group", "commune_code"]].copy()
+    located = members[members["lon"].notna()].sort_values("id")
+    known = located.drop_duplicates(["group", "commune_code"]).set_index(["group", "commune_code"])
+    index = pd.MultiIndex.from_frame(out[["group", "commune_code"]])
+    for column in ("lon", "lat", "location_precision"):
+        out[column] = known[column].reindex(index).to_numpy()
+    missing = out["lon"].isna() & out["commune_code"].notna()
+    if missing.any():
+        from carto import geo
+
+        points = geo.communes().set_index("code")
+        codes = out.loc[missing, "commune_code"]
+        out.loc[missing, "lon"] = points["lon"].reindex(codes).to_numpy()
+        out.loc[missing, "lat"] = points["lat"].reindex(codes).to_numpy()
+        out.loc[missing & out["lon"].notna(), "location_precision"] = "commune"
+    return out.astype(object).where(out.notna(), None)
+
+
+def _display_name(row: Mapping[str, Any], kind: str, fallback: str) -> str:
+    if kind == "personne":
+        name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+    else:
+        name = row.get("organisation_name") or ""
+    return name or fallback
+
+
+def _apply_plan(
+    conn: Any,
+    plan: pd.DataFrame,
+    *,
+    kind: str,
+    units: pd.DataFrame,
+    priority: Sequence[str],
+    who: str,
+) -> list[int]:
+    """Make the merges of ``plan`` round by round; returns the merge ids."""
+    actors = store.actors
+    merges_table = store.merges
+    owner: dict[int, int] = {}
+    merge_ids: list[int] = []
+    for _, batch in plan.groupby("round", sort=True):
+        mapping = dict(zip(batch["absorbed_id"].astype(int), batch["kept_id"].astype(int)))
+        involved = set(mapping) | set(mapping.values())
+        before = _fetch(conn, actors, None, _in(actors.c.id, involved)).set_index("id", drop=False)
+        active = before["status"] == "active"
+        if len(before) != len(involved) or not active.all() or (before["kind"] != kind).any():
+            raise CartoError(
+                "Fusion impossible : les deux acteurs doivent exister, être actifs et du même type "
+                f"(acteurs {sorted(involved)})."
+            )
+        now = datetime.now(timezone.utc)
+        rows = [
+            {"kept_id": k, "absorbed_id": a, "method": m, "rule": r, "score": None if _is_na(s) else float(s),
+             "who": who, "merged_at": now, "snapshot": {}}
+            for a, k, m, r, s in zip(batch["absorbed_id"].astype(int), batch["kept_id"].astype(int),
+                                     batch["method"], batch["rule"], batch["score"])
+        ]
+        ids = conn.execute(
+            merges_table.insert().returning(merges_table.c.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        merge_of: dict[int, int] = {}
+        snapshots: dict[int, dict[str, Any]] = {}
+        for row, merge_id in zip(rows, ids):
+            merge_of[row["absorbed_id"]] = merge_of[row["kept_id"]] = merge_id
+            snapshots[merge_id] = {
+                "actors": [_row_json(before.loc[row["kept_id"]].to_dict()),
+                           _row_json(before.loc[row["absorbed_id"]].to_dict())]
+            }
+        for dependent in _DEPENDENTS:
+            found = _repoint(conn, dependent, mapping, merge_of)
+            for merge_id, records in found.items():
+                snapshots[merge_id][f"{dependent.table}:{'+'.join(dependent.columns)}"] = records
+        owner.update(mapping)  # kept actors are never absorbed later: no chains
+        _write_golden(conn, kind=kind, kept=sorted(set(mapping.values())), owner=owner, units=units,
+                      priority=priority, now=now)
+        conn.execute(
+            actors.update()
+            .where(_in(actors.c.id, mapping))
+            .values(status="merged", updated_at=now,
+                    merged_into_id=sa.case(mapping, value=actors.c.id))
+        )
+        conn.execute(
+            merges_table.update().where(merges_table.c.id == sa.bindparam("_id"))
+            .values(snapshot=sa.bindparam("_snapshot", type_=merges_table.c.snapshot.type)),
+            [{"_id": m, "_snapshot": snapshot} for m, snapshot in snapshots.items()],
+        )
+        merge_ids.extend(int(i) for i in ids)
+    return merge_ids
+
+
+def _write_golden(
+    conn: Any,
+    *,
+    kind: str,
+    kept: list[int],
+    owner: dict[int, int],
+    units: pd.DataFrame,
+    priority: Sequence[str],
+    now: datetime,
+) -> None:
+    """Recompute and write the golden record of each ``kept`` actor from its group."""
+    actors = store.actors
+    group_of = {x: r for x, r in owner.items() if r in set(kept)} | {k: k for k in kept}
+    members = _fetch(conn, actors, None, _in(actors.c.id, group_of))
+    members["group"] = members["id"].map(group_of)
+    mine = units[units["actor"].map(lambda a: a in group_of)].copy()
+    mine["group"] = mine["actor"].map(group_of)
+    golden = _golden(mine, members, kind=kind, priority=priority).reset_index()
+    current = members.set_index("id").loc[golden["group"]]
+    points = _points(conn, golden, members)
+    rows = []
+    for position, row in enumerate(golden.to_dict("records")):
+        before = current.iloc[position]
+        provenance = dict(before["provenance"] or {}) | row.pop("provenance")
+        values = {c: row[c] for c in _GOLDEN[kind]}
+        values["display_name"] = _display_name(values, kind, before["display_name"])
+        values.update({c: points.iloc[position][c] for c in ("lon", "lat", "location_precision")})
+        if kind == "organisation" and values["themes"] is None:
+            values["themes"] = []
+        rows.append({"id": int(row["group"]), **values, "provenance": provenance, "updated_at": now})
+    _update_rows(conn, actors, rows)
+
+
+# ---------------------------------------------------------------- public API on the base
+
+
+def _who(who: str | None) -> str:
+    from carto.settings import get_settings
+
+    return who or get_settings().user
+
+
+def _forbidden(conn: Any) -> set[tuple[int, int]]:
+    nd = store.not_duplicates
+    rows = conn.execute(sa.select(nd.c.actor_a_id, nd.c.actor_b_id)).all()
+    return {(int(a), int(b)) for a, b in rows}
+
+
+def _check_band(auto_threshold: float, review_band: tuple[float, float]) -> None:
+    low, high = review_band
+    if not (0 <= low <= high <= 1 and 0 < auto_threshold <= 1 and high <= auto_threshold):
+        raise CartoError(
+            f"Seuils incohérents : bande à revoir {review_band}, fusion automatique à {auto_threshold}. "
+            "Il faut 0 ≤ bas ≤ haut ≤ seuil de fusion ≤ 1 (par exemple (0.5, 0.95) et 0.95)."
+        )
+
+
+def link(
+    engine: sa.Engine,
+    *,
+    who: str | None = None,
+    auto_threshold: float = AUTO_THRESHOLD,
+    review_band: tuple[float, float] = REVIEW_BAND,
+    priority: Sequence[str] = SOURCE_PRIORITY,
+    kinds: Sequence[Kind] = ("organisation", "personne"),
+    verbose: bool = False,
+) -> LinkReport:
+    """Link the imported records: merge sure duplicates, queue the uncertain ones.
+
+    For each kind (organisations, then persons), the units of linkage (see
+    the module docstring) are scored with :func:`predict`; pairs of distinct
+    actors scored at least ``auto_threshold`` (or matched by an exact rule)
+    are grouped — never joining two actors declared distinct — and merged into
+    the group's oldest actor (method ``rule`` or ``probabilistic``), its golden
+    record recomputed by survivorship; pairs in ``review_band`` go to the
+    review queue unless a person already decided them. One transaction with
+    its audit rows; a second run on the same records merges nothing.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    who : str, optional
+        Author in the audit log and the merges (default: ``settings.user``).
+    auto_threshold : float
+        Probability from which a pair is merged without review.
+    review_band : (float, float)
+        Probabilities ``[low, high)`` of the pairs sent to the review queue.
+    priority : sequence of str
+        Source names by decreasing priority for survivorship.
+    kinds : sequence of {"personne", "organisation"}
+        Kinds of actors to link.
+    verbose : bool
+        Show progress.
+
+    Returns
+    -------
+    LinkReport
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> print(link(engine))
+    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir, 0 écartées (« différents »)
+    """
+    _check_band(auto_threshold, review_band)
+    author = _who(who)
+    report = LinkReport()
+    started = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    with store.transaction(engine, action="liaison", who=author) as conn:
+        for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
+            _link_kind(conn, kind=kind, auto_threshold=auto_threshold, review_band=review_band,
+                       priority=priority, who=author, report=report)
+        report.to_review = int(conn.execute(
+            sa.select(sa.func.count()).select_from(store.review_pairs)
+            .where(store.review_pairs.c.status == "pending")
+        ).scalar_one())
+        store.audit(conn, table="merges", ids=report.merge_ids, details={
+            "fusions par règle": report.merges_rule,
+            "fusions probabilistes": report.merges_probabilistic,
+            "paires à revoir": report.to_review,
+            "écartées": report.refused,
+            "seuil": auto_threshold,
+            "bande à revoir": list(review_band),
+        })
+    report.seconds = time.perf_counter() - started
+    log.info("Liaison : %s (%.1f s)", report, report.seconds)
+    return report
+
+
+def _link_kind(
+    conn: Any,
+    *,
+    kind: Kind,
+    auto_threshold: float,
+    review_band: tuple[float, float],
+    priority: Sequence[str],
+    who: str,
+    report: LinkReport,
+) -> None:
+    actors = _actor_frame(conn)
+    units = _units(_records(conn), actors, kind=kind)
+    report.units[kind] = len(units)
+    if len(units) < 2:
+        report.pairs[kind] = 0
+        return
+    pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0])
+    edges = _actor_edges(pairs, units)
+    report.pairs[kind] = len(edges)
+    forbidden = _forbidden(conn)
+    roots, refused = _groups(edges, threshold=auto_threshold, forbidden=forbidden)
+    report.refused += refused
+    plan = _plan(edges, roots)
+    if len(plan):
+        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+        report.merges_rule += int((plan["method"] == "rule").sum())
+        report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
+    _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
+           forbidden=forbidden)
+
+
+def _queue(
+    conn: Any,
+    edges: pd.DataFrame,
+    *,
+    roots: dict[int, int],
+    kind: str,
+    review_band: tuple[float, float],
+    auto_threshold: float,
+    forbidden: set[tuple[int, int]],
+) -> None:
+    """Queue the uncertain pairs (on the actors they now belong to), forget stale pending ones."""
+    rp = store.review_pairs
+    actors = store.actors
+    # pending pairs of actors merged since: no longer a question
+    inactive = sa.select(actors.c.id).where(actors.c.status != "active").scalar_subquery()
+    conn.execute(rp.delete().where(rp.c.status == "pending", rp.c.kind == kind,
+                                   sa.or_(rp.c.actor_a_id.in_(inactive), rp.c.actor_b_id.in_(inactive))))
+    low, high = review_band
+    band = edges[(edges["probability"] >= low) & (edges["probability"] < min(high, auto_threshold))
+                 & edges["rule"].isna()]
+    if band.empty:
+        return
+    a = band["a"].map(lambda x: roots.get(x, x))
+    b = band["b"].map(lambda x: roots.get(x, x))
+    band = band.assign(a=np.minimum(a, b), b=np.maximum(a, b))
+    band = band[band["a"] != band["b"]]
+    band = band.sort_values("probability", ascending=False).drop_duplicates(["a", "b"])
+    decided = {
+        (int(x), int(y)) for x, y in conn.execute(
+            sa.select(rp.c.actor_a_id, rp.c.actor_b_id).where(rp.c.status == "decided")
+        ).all()
+    }
+    band = band[[((x, y) not in forbidden and (x, y) not in decided)
+                 for x, y in zip(band["a"].tolist(), band["b"].tolist())]]
+    if band.empty:
+        return
+    rows = pd.DataFrame({
+        "actor_a_id": band["a"].astype("int64").to_numpy(),
+        "actor_b_id": band["b"].astype("int64").to_numpy(),
+        "kind": kind,
+        "score": band["probability"].clip(0, 1).round(6).to_numpy(),
+        "details": _details(band),
+        "status": "pending",
+    })
+    store.upsert(conn, rp, rows, key=["actor_a_id", "actor_b_id"], update=["score", "details"],
+                 update_where=lambda excluded: rp.c.status == "pending")
+
+
+def _merge_in(
+    conn: Any, kept_id: int, absorbed_id: int, *, method: str, score: float | None, rule: str | None,
+    who: str, priority: Sequence[str],
+) -> int:
+    if method not in store.MERGE_METHODS:
+        raise CartoError(f"Méthode de fusion inconnue : « {method} » (attendu : {', '.join(store.MERGE_METHODS)}).")
+    if kept_id == absorbed_id:
+        raise CartoError(f"Un acteur ne peut pas être fusionné avec lui-même (acteur {kept_id}).")
+    kinds = dict(conn.execute(
+        sa.select(store.actors.c.id, store.actors.c.kind).where(store.actors.c.id.in_([kept_id, absorbed_id]))
+    ).all())
+    if len(kinds) != 2:
+        missing = sorted({kept_id, absorbed_id} - set(kinds))
+        raise CartoError(f"Acteur(s) introuvable(s) : {missing}. Vérifiez les identifiants.")
+    kind = kinds[kept_id]
+    actors = _actor_frame(conn, store.actors.c.kind == kind)
+    records = _records(conn)
+    units = _units(records, actors, kind=kind)
+    plan = pd.DataFrame({"kept_id": [kept_id], "absorbed_id": [absorbed_id], "method": [method],
+                         "rule": [rule], "score": [score], "round": [0]})
+    (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+    return merge_id
+
+
+def merge(
+    engine: sa.Engine,
+    kept_id: int,
+    absorbed_id: int,
+    *,
+    method: str = "manual",
+    score: float | None = None,
+    rule: str | None = None,
+    who: str | None = None,
+    priority: Sequence[str] = SOURCE_PRIORITY,
+) -> int:
+    """Merge actor ``absorbed_id`` into ``kept_id`` (both active, same kind); returns the merge id.
+
+    What hangs on the absorbed actor (participations, subscriptions,
+    relations, memberships and their history, workshop placements, source
+    records, persons of an absorbed organisation) is re-pointed to the kept
+    one; rows that would then repeat one of the kept actor's are folded into
+    it (a participation signed by either is signed; for a newsletter list the
+    most restrictive status wins: blocklisted > unsubscribed > subscribed).
+    The kept actor's golden record is recomputed. Everything changed is kept
+    in ``merges.snapshot`` for :func:`undo_merge`.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": n} for n in ("Ana", "Ana R.")])
+    >>> merge(engine, 1, 2, who="camille")
+    1
+    """
+    author = _who(who)
+    with store.transaction(engine, action="fusion", who=author) as conn:
+        merge_id = _merge_in(conn, kept_id, absorbed_id, method=method, score=score, rule=rule, who=author,
+                             priority=priority)
+        store.audit(conn, table="merges", ids=[merge_id],
+                    details={"conservé": kept_id, "absorbé": absorbed_id, "méthode": method})
+    return merge_id
+
+
+def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> None:
+    """Undo a merge: the rows it changed get back exactly the values they had before it.
+
+    The absorbed actor is active again; participations, subscriptions,
+    relations, memberships, source records… are restored from the merge's
+    snapshot (rows folded into the kept actor's are re-created with their
+    ids). Merges made later on the same actors must be undone first (latest
+    first). A pair merged from the review queue goes back to the queue.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": n} for n in ("Ana", "Ana R.")])
+    >>> undo_merge(engine, merge(engine, 1, 2))
+    >>> merges(engine)["annulée"].tolist()
+    [True]
+    """
+    author = _who(who)
+    m = store.merges
+    with store.transaction(engine, action="annulation de fusion", who=author) as conn:
+        row = conn.execute(sa.select(m).where(m.c.id == merge_id)).one_or_none()
+        if row is None:
+            raise CartoError(f"Fusion {merge_id} introuvable : voyez la liste avec `carto merges list`.")
+        if row.undone_at is not None:
+            raise CartoError(f"La fusion {merge_id} a déjà été annulée le {row.undone_at:%d/%m/%Y %H:%M}.")
+        later = conn.execute(
+            sa.select(m.c.id).where(
+                m.c.id > merge_id, m.c.undone_at.is_(None),
+                sa.or_(m.c.kept_id.in_([row.kept_id, row.absorbed_id]), m.c.absorbed_id == row.kept_id),
+            ).order_by(m.c.id.desc())
+        ).scalars().all()
+        if later:
+            raise CartoError(
+                f"La fusion {merge_id} a été suivie d'autres fusions des mêmes acteurs "
+                f"({', '.join(map(str, later))}) : annulez-les d'abord, de la plus récente à la plus ancienne."
+            )
+        _restore(conn, row.snapshot)
+        conn.execute(m.update().where(m.c.id == merge_id)
+                     .values(undone_at=datetime.now(timezone.utc), undone_by=author))
+        rp = store.review_pairs
+        conn.execute(rp.update().where(rp.c.merge_id == merge_id).values(
+            status="pending", decision=None, who=None, decided_at=None, merge_id=None))
+        store.audit(conn, table="merges", ids=[merge_id],
+                    details={"conservé": row.kept_id, "absorbé": row.absorbed_id})
+
+
+def _restore(conn: Any, snapshot: Mapping[str, Any]) -> None:
+    """Write back the rows of a merge snapshot (update existing ids, re-insert deleted ones)."""
+    for key, rows in snapshot.items():
+        table = store.metadata.tables[key.split(":")[0]]
+        if not rows:
+            continue
+        ids = [r["id"] for r in rows]
+        existing = set(conn.execute(sa.select(table.c.id).where(_in(table.c.id, ids))).scalars())
+        values = [_row_values(table, r) for r in rows]
+        _update_rows(conn, table, [v for v in values if v["id"] in existing])
+        missing = [v for v in values if v["id"] not in existing]
+        if missing:
+            conn.execute(table.insert(), missing)
+
+
+def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
+    """Merges of the base, most recent first, with the names of both actors (French columns).
+
+    Examples
+    --------
+    >>> list(merges(store.init_base("sqlite://")).columns)[:4]
+    ['fusion', 'conservé', 'nom conservé', 'absorbé']
+    """
+    m = store.merges
+    kept = store.actors.alias("kept")
+    absorbed = store.actors.alias("absorbed")
+    query = (
+        sa.select(
+            m.c.id.label("fusion"), m.c.kept_id.label("conservé"), kept.c.display_name.label("nom conservé"),
+            m.c.absorbed_id.label("absorbé"), absorbed.c.display_name.label("nom absorbé"),
+            m.c.method.label("méthode"), m.c.rule.label("règle"), m.c.score.label("score"),
+            m.c.who.label("par"), m.c.merged_at.label("le"), m.c.undone_at.label("annulée le"),
+        )
+        .join_from(m, kept, kept.c.id == m.c.kept_id)
+        .join(absorbed, absorbed.c.id == m.c.absorbed_id)
+        .order_by(m.c.id.desc())
+    )
+    if not include_undone:
+        query = query.where(m.c.undone_at.is_(None))
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame["méthode"] = frame["méthode"].map(_METHODS_FR)
+    frame["annulée"] = frame["annulée le"].notna()
+    return frame
+
+
+_METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "manuelle"}
+
+
+# ---------------------------------------------------------------- review queue
+
+#: French names of the comparisons shown in the review queue.
+_COMPARISONS_FR = {
+    "noms": "noms", "first_name_key": "prénom", "last_name_key": "nom", "email_key": "e-mail",
+    "phone": "téléphone", "lieu": "lieu", "name_key": "nom de l'organisation", "acronym": "sigle",
+    "siren": "SIREN", "organisation_key": "organisation", "birth_date": "date de naissance",
+    "identifier": "identifiant", "address": "adresse", "locality": "localité",
+}
+#: Actor columns shown side by side in the review queue (French name).
+_SHOWN = {
+    "display_name": "nom", "email": "e-mail", "phone": "téléphone", "postcode": "code postal",
+    "commune_code": "commune", "organisation_name": "organisation", "siret": "SIRET", "rna": "RNA",
+}
+
+
+def _top_levels() -> dict[str, int]:
+    """Highest level of each comparison (the « identical » one)."""
+    columns = [*PERSON_COLUMNS, *ORGANISATION_COLUMNS, "names_sorted"]
+    top = {}
+    for comparison in _comparisons(columns):
+        built = comparison.get_comparison("duckdb")
+        top[built.output_column_name] = max(level.comparison_vector_value for level in built.comparison_levels)
+    return top
+
+
+def _describe_levels(details: Mapping[str, Any] | None, top: Mapping[str, int]) -> str:
+    details = details or {}
+    if details.get("regle"):
+        return f"règle exacte : {details['regle']}"
+    parts = []
+    for name, level in (details.get("niveaux") or {}).items():
+        if level < 0:
+            word = "inconnu"
+        elif level == 0:
+            word = "différent"
+        elif level >= top.get(name, level):
+            word = "identique"
+        else:
+            word = "proche"
+        parts.append(f"{_COMPARISONS_FR.get(name, name)} : {word}")
+    return " ; ".join(parts)
+
+
+def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame:
+    """Pairs waiting for a decision, in queue order, both actors side by side (French columns).
+
+    Columns: ``paire`` (id for :func:`decide`), ``type``, ``score``,
+    ``acteur A``, ``acteur B``, then ``<champ> A`` / ``<champ> B`` for the
+    name, e-mail, phone, postcode, commune, organisation, SIRET and RNA, and
+    ``correspondances`` (what matches: identique / proche / différent /
+    inconnu for each comparison).
+
+    Examples
+    --------
+    >>> review_queue(store.init_base("sqlite://")).empty
+    True
+    """
+    rp = store.review_pairs
+    a = store.actors.alias("a")
+    b = store.actors.alias("b")
+    shown = [(a.c[c].label(f"{label} A"), b.c[c].label(f"{label} B")) for c, label in _SHOWN.items()]
+    query = (
+        sa.select(rp.c.id.label("paire"), rp.c.kind.label("type"), rp.c.score.label("score"),
+                  rp.c.actor_a_id.label("acteur A"), rp.c.actor_b_id.label("acteur B"),
+                  *[col for pair in shown for col in pair], rp.c.details)
+        .join_from(rp, a, a.c.id == rp.c.actor_a_id)
+        .join(b, b.c.id == rp.c.actor_b_id)
+        .where(rp.c.status == "pending")
+        .order_by(rp.c.queued_at, rp.c.id)
+    )
+    if kind is not None:
+        query = query.where(rp.c.kind == kind)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    top = _top_levels() if len(frame) else {}
+    frame["correspondances"] = [_describe_levels(d, top) for d in frame["details"]]
+    return frame.drop(columns="details")
+
+
+_DECISION_ALIASES = {"meme": "meme", "même": "meme", "differents": "differents", "différents": "differents",
+                     "passer": "passer"}
+
+
+def decide(engine: sa.Engine, pair_id: int, decision: str, *, who: str | None = None) -> int | None:
+    """Record a person's decision on a pair of the review queue.
+
+    ``"meme"`` merges the two actors (method ``manual``, into the older one)
+    and returns the merge id; ``"differents"`` records them in
+    ``not_duplicates``: the pair is never proposed again; ``"passer"`` leaves
+    the pair pending, at the end of the queue.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> decide(engine, 1, "peut-être")
+    Traceback (most recent call last):
+    ...
+    carto._errors.CartoError: Décision inconnue : « peut-être » (attendu : meme, differents ou passer).
+    """
+    chosen = _DECISION_ALIASES.get(str(decision).strip().lower())
+    if chosen is None:
+        raise CartoError(f"Décision inconnue : « {decision} » (attendu : meme, differents ou passer).")
+    author = _who(who)
+    rp = store.review_pairs
+    now = datetime.now(timezone.utc)
+    with store.transaction(engine, action="revue de paire", who=author) as conn:
+        pair = conn.execute(sa.select(rp).where(rp.c.id == pair_id)).one_or_none()
+        if pair is None:
+            raise CartoError(f"Paire {pair_id} introuvable dans la file de revue.")
+        if pair.status != "pending":
+            raise CartoError(f"La paire {pair_id} a déjà été tranchée (« {pair.decision} ») par {pair.who}.")
+        merge_id = None
+        if chosen == "passer":
+            conn.execute(rp.update().where(rp.c.id == pair_id).values(queued_at=now))
+        else:
+            if chosen == "meme":
+                merge_id = _merge_in(conn, pair.actor_a_id, pair.actor_b_id, method="manual", score=pair.score,
+                                     rule=None, who=author, priority=SOURCE_PRIORITY)
+            else:
+                nd = store.not_duplicates
+                store.upsert(conn, nd, [{"actor_a_id": pair.actor_a_id, "actor_b_id": pair.actor_b_id,
+                                          "who": author, "reason": "file de revue"}],
+                             key=["actor_a_id", "actor_b_id"], update=[])
+            conn.execute(rp.update().where(rp.c.id == pair_id).values(
+                status="decided", decision=chosen, who=author, decided_at=now, merge_id=merge_id))
+        store.audit(conn, table="review_pairs", ids=[pair_id], details={"décision": chosen, "fusion": merge_id})
+    return merge_id
