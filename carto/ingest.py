@@ -1,0 +1,1279 @@
+"""Import of source files into the base: read, normalise, quarantine, write.
+
+One call imports one file (or a folder of files of one source, such as the
+sign-in sheets) described by a mapping (:mod:`carto.sources`):
+
+1. **Read** (:func:`read_table`): the encoding is sniffed (UTF-8, UTF-8 with
+   BOM, else cp1252, else latin-1), the delimiter too (``;``, ``,``, tab,
+   ``|``: the most regular count over the first lines); XLSX is read with
+   openpyxl (dates as ISO dates). The header is the first row holding every
+   (non-optional) column of the mapping, under any title rows; entirely empty
+   rows and unnamed empty columns are ignored. Every value is kept as text in
+   ``source_records.raw``; ``line`` is the line number a spreadsheet shows.
+2. **Normalise** with :mod:`carto.normalize` (vectorised, once per distinct
+   value) into the canonical ``fields`` (see the contract in
+   :mod:`carto.sources` and ``docs/mappings.md``).
+3. **Quarantine**: a row with a missing required value, or an invalid value
+   in a column whose policy is ``quarantine`` (by default: e-mail addresses
+   and postcodes — a 4-digit postcode, an address without ``@``), is stored
+   with ``status = 'quarantined'`` and a French reason « fichier F, ligne N,
+   colonne « X » : … »; it creates no actor. An invalid value elsewhere
+   (phone, SIRET, RNA, URL, amount, date, yes/no; a postcode whose commune
+   cannot be found) is dropped and a warning is kept in
+   ``fields.extra.avertissements``. Text holding HTML or a spreadsheet
+   formula is stored verbatim (with a warning): it is data, never markup.
+4. **Write**, in **one transaction** (a failure leaves the base unchanged):
+   the import batch, the source records (upsert on ``(source, source_key)``:
+   a re-import of the same file writes nothing; a changed row updates its
+   record and its actor unless linkage merged it), one provisional actor per
+   new record and part (person, organisation), events and participations,
+   subscriptions. A blocklisted or unsubscribed contact (actor, or any actor
+   with the same e-mail key) is never set back to subscribed by an import.
+   Quarantined records of the file that are no longer in it (a fixed row
+   whose key changed) are deleted: the fixed row replaces them.
+
+Every row read is accounted for: ``lus = nouveaux + mis_a_jour + inchanges +
+en_quarantaine`` (:class:`ImportReport`).
+
+Examples
+--------
+>>> from carto import ingest, store
+>>> from carto.settings import REPO_DIR
+>>> engine = store.init_base("sqlite://")
+>>> report = ingest.import_file(engine, REPO_DIR / "data/demo/sources/lreav.csv", source="lreav")
+>>> print(report)
+lreav.csv : 176 lignes lues, 172 importées (172 nouvelles, 0 mises à jour, 0 inchangées), 4 en quarantaine ; 344 acteurs créés
+>>> print(ingest.import_file(engine, REPO_DIR / "data/demo/sources/lreav.csv", source="lreav"))
+lreav.csv : 176 lignes lues, 172 importées (0 nouvelles, 0 mises à jour, 172 inchangées), 4 en quarantaine
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields as dc_fields
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from carto import normalize, store
+from carto._errors import SourceFileError
+from carto.sources import Column, Mapping, load_mapping
+
+__all__ = [
+    "ImportReport",
+    "import_file",
+    "import_folder",
+    "quarantine",
+    "read_table",
+    "SUBSCRIPTION_RANK",
+]
+
+log = logging.getLogger(__name__)
+
+#: Restrictiveness of subscription statuses: an import never lowers it.
+SUBSCRIPTION_RANK = {"subscribed": 0, "unsubscribed": 1, "blocklisted": 2}
+_DELIMITERS = (";", ",", "\t", "|")
+_HEADER_SCAN = 50
+_IN_CHUNK = 5000
+_SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
+_TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+_PERSON_FIELDS = ("first_name", "last_name", "first_name_key", "last_name_key", "email", "email_key",
+                  "phone", "postcode", "commune_code", "pseudo")
+_ORG_FIELDS = ("name", "name_key", "acronym", "siret", "siren", "rna", "org_type", "address", "postcode",
+               "commune_code", "url", "email", "email_key", "phone", "themes")
+#: Fields whose presence makes a person / an organisation (else the part is null).
+_PERSON_CORE = ("first_name", "last_name", "email", "phone")
+_ORG_CORE = ("name", "siret", "siren", "rna", "acronym")
+_HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut"
+
+
+def _fr(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
+
+
+@dataclass
+class ImportReport:
+    """What one import did. ``lus = nouveaux + mis_a_jour + inchanges + en_quarantaine``.
+
+    Examples
+    --------
+    >>> r = ImportReport(file="a.csv", source="lreav", lus=3, nouveaux=1, mis_a_jour=1, inchanges=0,
+    ...                  en_quarantaine=1)
+    >>> print(r)
+    a.csv : 3 lignes lues, 2 importées (1 nouvelles, 1 mises à jour, 0 inchangées), 1 en quarantaine
+    """
+
+    file: str
+    source: str
+    lus: int = 0
+    nouveaux: int = 0
+    mis_a_jour: int = 0
+    inchanges: int = 0
+    en_quarantaine: int = 0
+    avertissements: int = 0
+    acteurs: int = 0
+    evenements: int = 0
+    participations: int = 0
+    inscriptions: int = 0
+    seconds: float = 0.0
+    batch_id: int | None = None
+
+    @property
+    def importees(self) -> int:
+        """Rows imported (not quarantined)."""
+        return self.nouveaux + self.mis_a_jour + self.inchanges
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.file} : {_fr(self.lus)} lignes lues, {_fr(self.importees)} importées "
+            f"({_fr(self.nouveaux)} nouvelles, {_fr(self.mis_a_jour)} mises à jour, "
+            f"{_fr(self.inchanges)} inchangées), {_fr(self.en_quarantaine)} en quarantaine"
+        )
+        extra = [
+            f"{_fr(n)} {label}"
+            for n, label in ((self.acteurs, "acteurs créés"), (self.evenements, "événements écrits"),
+                             (self.participations, "participations écrites"),
+                             (self.inscriptions, "inscriptions écrites"))
+            if n
+        ]
+        return text + (" ; " + ", ".join(extra) if extra else "")
+
+    @classmethod
+    def combine(cls, reports: Sequence[ImportReport], *, file: str) -> ImportReport:
+        """Sum of several reports of one source (e.g. every sign-in sheet)."""
+        total = cls(file=file, source=reports[0].source if reports else "")
+        for report in reports:
+            for f in dc_fields(cls):
+                if f.name not in ("file", "source", "batch_id"):
+                    setattr(total, f.name, getattr(total, f.name) + getattr(report, f.name))
+        return total
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _norm_header(value: object) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(value)).split()).casefold()
+
+
+def _decode(data: bytes, encoding: str, name: str) -> str:
+    if encoding != "auto":
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise SourceFileError(
+                f"{name} : impossible de lire le fichier en {encoding} ({exc}). "
+                "Corrigez « encoding » dans la correspondance ou mettez « auto »."
+            ) from exc
+    for candidate in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter whose count is the most regular (and largest) over the sample lines."""
+    best, best_score = ",", (0, 0)
+    for delimiter in _DELIMITERS:
+        counts = [line.count(delimiter) for line in lines if line.strip()]
+        counts = [c for c in counts if c > 0]
+        if not counts:
+            continue
+        values, freq = np.unique(counts, return_counts=True)
+        k = int(np.argmax(freq))
+        score = (int(freq[k]), int(values[k]))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _find_header(rows: list[list[str]], expected: Sequence[str], name: str) -> int:
+    """Index of the first row holding every expected column (French error naming the missing ones)."""
+    wanted = {_norm_header(c): c for c in expected}
+    best, best_found = 0, -1
+    for i, row in enumerate(rows[:_HEADER_SCAN]):
+        cells = {_norm_header(c) for c in row if c is not None and str(c).strip()}
+        found = len(wanted.keys() & cells)
+        if found == len(wanted):
+            return i
+        if found > best_found:
+            best, best_found = i, found
+    if best_found <= 0:
+        raise SourceFileError(
+            f"{name} : aucune ligne d'en-tête ne contient les colonnes attendues "
+            f"({', '.join('« ' + c + ' »' for c in expected)}). Vérifiez que le fichier est bien "
+            "de cette source, ou adaptez la correspondance."
+        )
+    cells = {_norm_header(c) for c in rows[best] if c is not None}
+    missing = [c for k, c in wanted.items() if k not in cells]
+    raise SourceFileError(
+        f"{name} : colonne(s) manquante(s) dans l'en-tête (ligne {best + 1}) : "
+        f"{', '.join('« ' + c + ' »' for c in missing)}. Ajoutez-les au fichier, ou marquez-les "
+        "« optional = true » dans la correspondance."
+    )
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_rows_xlsx(path: Path, sheet: str | None) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        raise SourceFileError(
+            f"{path.name} : classeur XLSX illisible ({type(exc).__name__} : {exc}). "
+            "Ouvrez-le dans un tableur et enregistrez-le à nouveau au format .xlsx."
+        ) from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise SourceFileError(
+                f"{path.name} : pas de feuille « {sheet} » (feuilles : {', '.join(workbook.sheetnames)})."
+            )
+        ws = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        return [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = None) -> pd.DataFrame:
+    """Read a CSV or XLSX source file into a DataFrame of text, indexed by spreadsheet line.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (any of UTF-8, UTF-8 with BOM, cp1252, latin-1; ``;``, ``,``,
+        tab or ``|``) or XLSX file.
+    mapping : Mapping or str
+        The mapping (or built-in source name) whose columns locate the header.
+    fmt : {"csv", "xlsx"}, optional
+        Format (default: the mapping's, else from the file extension).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns as named in the file, every value a ``str`` (``""`` when
+        empty); index ``ligne``: the line number a spreadsheet shows.
+        Entirely empty rows and unnamed empty columns are dropped.
+
+    Raises
+    ------
+    SourceFileError
+        Unreadable file, or columns of the mapping missing from the header.
+
+    Examples
+    --------
+    >>> from carto.settings import REPO_DIR
+    >>> t = read_table(REPO_DIR / "data/demo/sources/dispositifs.xlsx", "dispositifs")
+    >>> int(t.index[0]), t.iloc[0]["Date de décision"][:2]
+    (4, '20')
+    """
+    path = Path(path)
+    if isinstance(mapping, str):
+        mapping = load_mapping(mapping)
+    if not path.is_file():
+        raise SourceFileError(f"Fichier introuvable : « {path} ».")
+    fmt = fmt or (mapping.format if mapping.format != "auto" else None)
+    if fmt is None:
+        fmt = "xlsx" if path.suffix.lower() in _SPREADSHEET_SUFFIXES else "csv"
+    if fmt == "csv" and path.suffix.lower() in _SPREADSHEET_SUFFIXES:
+        fmt = "xlsx"  # a sign-in sheet folder mixes both: trust the extension for workbooks
+    if fmt == "xlsx" and path.suffix.lower() in _TEXT_SUFFIXES:
+        fmt = "csv"
+    expected = [c.name for c in mapping.columns.values() if not c.optional]
+    if fmt == "xlsx":
+        rows = _read_rows_xlsx(path, mapping.sheet)
+        h = _find_header(rows, expected, path.name)
+        header, body = rows[h], rows[h + 1 :]
+        width = max([len(header), *map(len, body)]) if body else len(header)
+        frame = pd.DataFrame([r + [""] * (width - len(r)) for r in body], columns=range(width), dtype=object)
+        header = header + [""] * (width - len(header))
+    else:
+        text = _decode(path.read_bytes(), mapping.encoding, path.name)
+        if "\x00" in text[:4096]:
+            raise SourceFileError(
+                f"{path.name} : ce n'est pas un fichier texte CSV (octets nuls). "
+                "Un classeur ? Donnez-lui l'extension .xlsx."
+            )
+        reader_lines = text.splitlines()[: _HEADER_SCAN * 2]
+        delimiter = mapping.delimiter if mapping.delimiter != "auto" else _sniff_delimiter(reader_lines)
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+        head: list[list[str]] = []
+        physical: list[int] = []
+        try:
+            for row in reader:
+                physical.append(reader.line_num)
+                head.append(row)
+                if len(head) >= _HEADER_SCAN:
+                    break
+        except csv.Error as exc:
+            raise SourceFileError(f"{path.name} : CSV illisible ({exc}).") from exc
+        h = _find_header(head, expected, path.name)
+        skip = physical[h - 1] if h else 0
+        header = head[h]
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text), sep=delimiter, header=None, skiprows=skip + 1, names=range(len(header)),
+                dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                engine="c", index_col=False,
+            )
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise SourceFileError(
+                f"{path.name} : CSV illisible après l'en-tête ({exc}). Une ligne a-t-elle plus de "
+                f"colonnes que l'en-tête (séparateur « {delimiter} ») ?"
+            ) from exc
+    frame.index = pd.RangeIndex(h + 2, h + 2 + len(frame), name="ligne")
+    frame = frame.astype(object).where(frame.notna(), "").astype(str)
+    names = [str(c).strip() for c in header]
+    keep = [i for i, n in enumerate(names) if n or (frame[i] != "").any()]
+    frame = frame[keep]
+    frame.columns = [names[i] or f"Colonne {i + 1}" for i in keep]
+    if frame.columns.duplicated().any():
+        repeated = frame.columns[frame.columns.duplicated()][0]
+        raise SourceFileError(f"{path.name} : la colonne « {repeated} » apparaît deux fois dans l'en-tête.")
+    empty = (frame == "").all(axis=1)
+    return frame[~empty]
+
+
+# --------------------------------------------------------------------------- normalising
+
+
+@dataclass
+class _Parsed:
+    """Canonical values of a table, and its blocking errors and warnings (per row)."""
+
+    values: dict[str, pd.Series] = field(default_factory=dict)
+    blocking: list[pd.Series] = field(default_factory=list)
+    warnings: list[pd.Series] = field(default_factory=list)
+
+
+def _located(table: pd.DataFrame, files: pd.Series, column: str, errors: pd.Series) -> pd.Series:
+    """« fichier F, ligne N, colonne « X » : error » where ``errors`` is set."""
+    errors = errors.astype("string")
+    line = pd.Series(table.index.astype(str), index=table.index)
+    return ("fichier " + files + ", ligne " + line + f", colonne « {column} » : " + errors).astype("string")
+
+
+def _na(series: pd.Series) -> pd.Series:
+    return series.astype("string").where(series.notna(), pd.NA)
+
+
+def _split_full_name(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """« Prénom NOM » → (prénom, nom): the trailing upper-case words are the surname, else the last word."""
+    clean = normalize.text(values)
+    caps = clean.str.extract(r"^(?P<first>.+?)\s+(?P<last>[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ' -]+)$")
+    plain = clean.str.extract(r"^(?P<first>.+)\s+(?P<last>\S+)$")
+    first = caps["first"].fillna(plain["first"])
+    last = caps["last"].fillna(plain["last"]).fillna(clean.where(first.isna()))
+    return first.astype("string"), last.astype("string")
+
+
+def _parse(table: pd.DataFrame, mapping: Mapping, files: pd.Series) -> _Parsed:
+    out = _Parsed()
+    present = {c.field: c for c in mapping.columns.values() if c.name in table.columns}
+    by_field_raw = {f: table[c.name].where(table[c.name] != "", None) for f, c in present.items()}
+
+    def flag(column: Column, error: pd.Series, *, blocking: bool | None = None) -> None:
+        error = error.astype("string")
+        if not error.notna().any():
+            return
+        located = _located(table, files, column.name, error)
+        if blocking if blocking is not None else column.on_error == "quarantine":
+            out.blocking.append(located)
+        else:
+            out.warnings.append(located)
+
+    for target, column in present.items():
+        raw = by_field_raw[target]
+        part, _, name = target.rpartition(".")
+        prefix = f"{part}." if part else ""
+        values = out.values
+        if column.required:
+            flag(column, pd.Series(np.where(normalize.text(raw).isna(), "valeur obligatoire manquante.", None),
+                                   index=table.index), blocking=True)
+        parser = column.parser
+        if parser in ("text", "commune", "list", "person_name", "organisation_name", "full_name"):
+            hostile = normalize.is_hostile(raw).fillna(False).astype(bool)
+            if hostile.any():
+                flag(column, pd.Series(np.where(hostile, _HOSTILE_WARNING, None), index=table.index),
+                     blocking=False)
+        if parser in ("text", "commune"):
+            values[target] = normalize.text(raw)
+        elif parser == "list":
+            clean = normalize.text(raw)
+            values[target] = clean.str.split(column.separator.strip() or column.separator, regex=False).map(
+                lambda items: [s.strip() for s in items if s.strip()] if isinstance(items, list) else None
+            )
+        elif parser == "person_name":
+            values[target] = normalize.person_names(raw)
+            values[f"{target}_key"] = normalize.name_keys(raw)
+        elif parser == "full_name":
+            first, last = _split_full_name(raw)
+            for sub, series in (("first_name", first), ("last_name", last)):
+                values[f"{prefix}{sub}"] = normalize.person_names(series)
+                values[f"{prefix}{sub}_key"] = normalize.name_keys(series)
+        elif parser == "organisation_name":
+            clean = normalize.text(raw)
+            acronym = clean.str.extract(r"\(([A-Z0-9][A-Z0-9&.\-]{1,11})\)\s*$")[0]
+            values[target] = clean
+            values[f"{prefix}name_key"] = normalize.organisation_keys(clean)
+            values[f"{prefix}_acronym_in_name"] = acronym.astype("string")
+        elif parser == "email":
+            frame = normalize.emails(raw)
+            values[target] = frame["email"]
+            values[f"{target}_key"] = frame["email_key"]
+            flag(column, frame["error"])
+        elif parser == "phone":
+            frame = normalize.phones(raw)
+            values[target] = frame["phone"]
+            flag(column, frame["error"])
+        elif parser == "postcode":
+            commune_column = present.get(f"{prefix}commune")
+            names = by_field_raw[commune_column.field] if commune_column is not None else None
+            frame = normalize.postcodes(raw, names)
+            values[target] = frame["postcode"]
+            values[f"{prefix}commune_code"] = frame["commune_code"]
+            bad = frame["postcode"].isna()
+            error = frame["error"].astype("string")
+            flag(column, error.where(bad))
+            flag(column, error.where(~bad), blocking=False)
+        elif parser == "siret":
+            frame = normalize.sirets(raw)
+            values[f"{prefix}siret"] = frame["siret"]
+            values[f"{prefix}siren"] = frame["siren"]
+            flag(column, frame["error"])
+        elif parser == "rna":
+            frame = normalize.rnas(raw)
+            values[target] = frame["rna"]
+            flag(column, frame["error"])
+        elif parser == "url":
+            frame = normalize.urls(raw)
+            values[target] = frame["url"]
+            flag(column, frame["error"])
+        elif parser == "date":
+            frame = normalize.dates(raw)
+            values[target] = frame["date"].map(lambda d: d.isoformat() if isinstance(d, date) else None)
+            flag(column, frame["error"])
+        elif parser == "amount":
+            frame = normalize.amounts(raw)
+            values[target] = frame["amount"]
+            flag(column, frame["error"])
+        elif parser == "boolean":
+            frame = normalize.booleans(raw)
+            values[target] = frame["value"]
+            flag(column, frame["error"])
+        else:  # pragma: no cover - carto.sources validates parsers
+            raise AssertionError(parser)
+    if "organisation._acronym_in_name" in out.values:
+        found = out.values.pop("organisation._acronym_in_name")
+        acronym = out.values.get("organisation.acronym")
+        out.values["organisation.acronym"] = found if acronym is None else acronym.fillna(found)
+    return out
+
+
+def _joined(series_list: list[pd.Series], index: pd.Index, sep: str) -> pd.Series:
+    """Row-wise join of the non-missing texts of several Series (NA when none)."""
+    result = pd.Series(pd.NA, index=index, dtype="string")
+    for series in series_list:
+        series = series.astype("string")
+        result = (result + sep + series).fillna(result).fillna(series)
+    return result
+
+
+def _key_value(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, target: str, stems: pd.Series) -> pd.Series:
+    if target == "fichier":
+        return stems.astype("string")
+    values = parsed.values
+    preferred = {"personne.first_name": "personne.first_name_key", "personne.last_name": "personne.last_name_key",
+                 "organisation.name": "organisation.name_key"}.get(target, target)
+    series = values.get(preferred, values.get(target))
+    column = mapping.fields.get(target)
+    raw = normalize.text(table[column.name]) if column is not None and column.name in table else None
+    if series is None:
+        return raw if raw is not None else pd.Series(pd.NA, index=table.index, dtype="string")
+    series = series.map(lambda v: v.isoformat() if isinstance(v, date) else v) if series.dtype == object else series
+    series = _na(series)
+    return series.fillna(raw.str.lower()) if raw is not None else series
+
+
+def _keys(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, stems: pd.Series) -> pd.Series:
+    parts = []
+    for part in mapping.key:
+        value = pd.Series(pd.NA, index=table.index, dtype="string")
+        for alternative in part.split("|"):
+            value = value.fillna(_key_value(parsed, table, mapping, alternative, stems))
+        parts.append(value.fillna(""))
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "|" + part
+    occurrence = key.groupby(key.to_numpy()).cumcount()
+    return key.where(occurrence == 0, key + "#" + (occurrence + 1).astype(str)).astype(str)
+
+
+def _canonical_raw(table: pd.DataFrame) -> pd.Series:
+    """Canonical JSON of each row (sorted keys), built column by column."""
+    result = pd.Series("{", index=table.index, dtype=object)
+    for i, column in enumerate(sorted(table.columns)):
+        uniques = pd.unique(table[column])
+        escaped = table[column].map(dict(zip(uniques, (json.dumps(u, ensure_ascii=False) for u in uniques))))
+        result = result + (("," if i else "") + json.dumps(column, ensure_ascii=False) + ": ") + escaped
+    return result + "}"
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    frame = frame.astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")
+
+
+def _part(parsed: _Parsed, prefix: str, names: Sequence[str], core: Sequence[str], index: pd.Index) -> pd.DataFrame:
+    """One part (personne / organisation) as a DataFrame, plus a ``_present`` flag."""
+    columns = {}
+    for name in names:
+        series = parsed.values.get(f"{prefix}.{name}")
+        columns[name] = series.astype(object) if series is not None else pd.Series(None, index=index, dtype=object)
+    frame = pd.DataFrame(columns, index=index)
+    frame = frame.where(frame.notna(), None)
+    frame["_present"] = frame[[c for c in core if c in frame]].notna().any(axis=1)
+    return frame
+
+
+# --------------------------------------------------------------------------- base helpers
+
+
+def _reserve_ids(conn: Connection, table: sa.Table, n: int) -> np.ndarray:
+    """``n`` fresh primary keys of ``table`` (PostgreSQL: from its sequence; SQLite: after max(id))."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if conn.dialect.name == "postgresql":
+        seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+        ids = conn.execute(sa.text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n}).scalars()
+        return np.array(sorted(ids), dtype=np.int64)
+    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return np.arange(start + 1, start + 1 + n, dtype=np.int64)
+
+
+def _select_in(conn: Connection, statement: Any, column: Any, values: Sequence[Any]) -> pd.DataFrame:
+    """Rows of ``statement`` where ``column`` is in ``values`` (by chunks), as a DataFrame."""
+    frames = []
+    values = list(values)
+    for start in range(0, len(values), _IN_CHUNK):
+        result = conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK])))
+        frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+    if not frames:
+        result = conn.execute(statement.where(sa.false()))
+        return pd.DataFrame(columns=list(result.keys()))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _communes_points() -> pd.DataFrame:
+    from carto import geo
+
+    return geo.communes().set_index("code")[["lon", "lat"]]
+
+
+def _actor_rows(part: pd.DataFrame, kind: str, source: str, ids: np.ndarray) -> pd.DataFrame:
+    """Actor rows (golden fields copied from the record) of the rows of ``part``."""
+    points = _communes_points()
+    p = part
+    if kind == "personne":
+        names = _joined([p["first_name"], p["last_name"]], p.index, " ")
+        display = names.fillna(p["email"].astype("string")).fillna(p["pseudo"].astype("string"))
+        name_key = _joined([p["first_name_key"], p["last_name_key"]], p.index, " ")
+        fields = {"first_name": p["first_name"], "last_name": p["last_name"], "name_key": name_key,
+                  "first_name_key": p["first_name_key"], "last_name_key": p["last_name_key"],
+                  "themes": pd.Series([[] for _ in range(len(p))], index=p.index, dtype=object)}
+    else:
+        display = p["name"].astype("string").fillna(p["acronym"].astype("string")).fillna(
+            p["siret"].astype("string")).fillna(p["rna"].astype("string"))
+        fields = {"organisation_name": p["name"], "name_key": p["name_key"], "acronym": p["acronym"],
+                  "org_type": p["org_type"], "siret": p["siret"], "siren": p["siren"], "rna": p["rna"],
+                  "url": p["url"], "address": p["address"],
+                  "themes": p["themes"].map(lambda t: t if isinstance(t, list) else [])}
+    code = p["commune_code"].astype("string")
+    rows = pd.DataFrame(
+        {
+            "id": ids,
+            "kind": kind,
+            "status": "active",
+            "display_name": display.fillna("(sans nom)").to_numpy(object),
+            **{k: pd.Series(v, index=p.index).to_numpy(object) for k, v in fields.items()},
+            "email": p["email"].to_numpy(object),
+            "email_key": p["email_key"].to_numpy(object),
+            "phone": p["phone"].to_numpy(object),
+            "postcode": p["postcode"].to_numpy(object),
+            "commune_code": code.to_numpy(object),
+            "lon": code.map(points["lon"]).astype("Float64").to_numpy(object),
+            "lat": code.map(points["lat"]).astype("Float64").to_numpy(object),
+            "location_precision": np.where(code.notna(), "commune", None),
+        },
+        index=p.index,
+    )
+    provenance_cols = [c for c in rows.columns if c not in {"id", "kind", "status", "display_name",
+                                                             "location_precision", "themes"}]
+    notna = rows[provenance_cols].notna().to_numpy()
+    names_arr = np.array(provenance_cols, dtype=object)
+    rows["provenance"] = [{name: source for name in names_arr[mask]} for mask in notna]
+    rows = rows.astype(object).where(rows.notna(), None)
+    return rows
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _resolve_mapping(source: str | None, mapping: Mapping | str | Path | None) -> Mapping:
+    if mapping is not None and source is not None:
+        raise SourceFileError("Donnez soit une source intégrée (source=…), soit une correspondance (mapping=…), pas les deux.")
+    if mapping is None and source is None:
+        raise SourceFileError(
+            "Dites quelle source importer : source=lreav|jeparticipe|dispositifs|emargement|newsletter, "
+            "ou mapping=chemin/ma_source.toml."
+        )
+    if isinstance(mapping, Mapping):
+        return mapping
+    return load_mapping(mapping if mapping is not None else str(source))
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _SPREADSHEET_SUFFIXES | _TEXT_SUFFIXES
+                       and not p.name.startswith((".", "~$")))
+        if not found:
+            raise SourceFileError(f"Dossier sans fichier CSV ni XLSX : « {path} ».")
+        return found
+    if not path.exists():
+        raise SourceFileError(f"Fichier introuvable : « {path} ».")
+    return [path]
+
+
+def import_file(
+    engine: Engine,
+    path: str | Path,
+    *,
+    source: str | None = None,
+    mapping: Mapping | str | Path | None = None,
+    who: str | None = None,
+    verbose: bool = False,
+) -> ImportReport:
+    """Import one source file (or a folder of files of one source) into the base, in one transaction.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base (:func:`carto.store.open_base`).
+    path : str or Path
+        CSV or XLSX file; or a folder whose CSV/XLSX files are all of this
+        source (e.g. the sign-in sheets), imported together.
+    source : str, optional
+        Built-in source: ``lreav``, ``jeparticipe``, ``dispositifs``,
+        ``emargement``, ``newsletter``.
+    mapping : Mapping or str or Path, optional
+        Instead of ``source``: a mapping file (``ma_source.toml``).
+    who : str, optional
+        Author written in the audit log (default: ``settings.user``).
+    verbose : bool
+        Progress bar over the files and the steps.
+
+    Returns
+    -------
+    ImportReport
+        Counts (``lus = nouveaux + mis_a_jour + inchanges + en_quarantaine``).
+
+    Raises
+    ------
+    SourceFileError
+        Unreadable file or missing columns (nothing is written).
+    MappingError
+        Wrong mapping file.
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> from carto.settings import REPO_DIR
+    >>> engine = store.init_base("sqlite://")
+    >>> r = import_file(engine, REPO_DIR / "data/demo/sources/newsletter.csv", source="newsletter")
+    >>> r.lus == r.nouveaux + r.mis_a_jour + r.inchanges + r.en_quarantaine, r.en_quarantaine
+    (True, 3)
+    """
+    t0 = time.perf_counter()
+    the_mapping = _resolve_mapping(source, mapping)
+    path = Path(path)
+    files = _files(path)
+    iterator: Any = files
+    if verbose and len(files) > 1:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(files, desc=f"Lecture ({the_mapping.name})", unit="fichier")
+    tables, digests = [], []
+    for file in iterator:
+        table = read_table(file, the_mapping)
+        label = file.name if len(files) == 1 else f"{path.name}/{file.name}"
+        tables.append(table.assign(_fichier=label, _stem=file.stem))
+        digests.append(hashlib.sha256(file.read_bytes()).hexdigest())
+    table = pd.concat(tables) if len(tables) > 1 else tables[0]
+    files_col = table.pop("_fichier").astype("string")
+    stems = table.pop("_stem").astype("string")
+    table = table.fillna("")  # columns absent from some files of a folder
+    lines = table.index.to_numpy()
+    table = table.reset_index(drop=True)
+    files_col, stems = files_col.set_axis(table.index), stems.set_axis(table.index)
+    display_lines = pd.Series(lines, index=table.index)
+    report = _import_table(
+        engine, table, display_lines, files_col, stems, the_mapping,
+        file_label=path.name, sha=digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest(),
+        who=who, verbose=verbose,
+    )
+    report.seconds = time.perf_counter() - t0
+    log.info("%s", report)
+    return report
+
+
+def _import_table(
+    engine: Engine,
+    table: pd.DataFrame,
+    lines: pd.Series,
+    files: pd.Series,
+    stems: pd.Series,
+    mapping: Mapping,
+    *,
+    file_label: str,
+    sha: str,
+    who: str | None,
+    verbose: bool,
+) -> ImportReport:
+    source = mapping.name
+    # the spreadsheet line numbers are the index while parsing (for the reasons)
+    located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
+    parsed = _parse(located, mapping, files.set_axis(located.index))
+    for values in (parsed.values, ):
+        for name in list(values):
+            values[name] = values[name].set_axis(table.index)
+    blocking = [s.set_axis(table.index) for s in parsed.blocking]
+    warnings = [s.set_axis(table.index) for s in parsed.warnings]
+    reason = _joined(blocking, table.index, " ; ")
+    warning_text = _joined(warnings, table.index, "\n")
+    status = np.where(reason.notna(), "quarantined", "ok")
+    keys = _keys(parsed, table, mapping, stems)
+    canonical = _canonical_raw(table)
+    row_hash = np.array([hashlib.sha256(s.encode("utf-8")).hexdigest() for s in canonical], dtype=object)
+
+    person = _part(parsed, "personne", _PERSON_FIELDS, _PERSON_CORE, table.index)
+    org = _part(parsed, "organisation", _ORG_FIELDS, _ORG_CORE, table.index)
+    extra_names = [n for n in parsed.values if n.startswith("extra.")]
+    extra = pd.DataFrame({n[6:]: parsed.values[n].astype(object) for n in extra_names}, index=table.index)
+    extra = extra.where(extra.notna(), None)
+    extra["avertissements"] = warning_text.str.split("\n").astype(object)
+    extra["avertissements"] = extra["avertissements"].where(warning_text.notna(), None)
+    row_date = parsed.values.get("date", pd.Series(None, index=table.index, dtype=object))
+    person_records = _records(person.drop(columns="_present"))
+    org_records = _records(org.drop(columns="_present"))
+    extra_records = [{k: v for k, v in r.items() if v is not None} for r in _records(extra)]
+    date_values = row_date.astype(object).where(row_date.notna(), None).tolist()
+    fields_json = [
+        {"personne": p if has_p else None, "organisation": o if has_o else None, "date": d, "extra": e}
+        for p, o, d, e, has_p, has_o in zip(person_records, org_records, date_values, extra_records,
+                                            person["_present"], org["_present"])
+    ]
+    raw = table.to_dict("records")
+    records = pd.DataFrame(
+        {
+            "source": source,
+            "source_key": keys.to_numpy(object),
+            "file_name": files.to_numpy(object),
+            "line": lines.to_numpy(),
+            "raw": raw,
+            "row_hash": row_hash,
+            "fields": pd.Series(fields_json, index=table.index, dtype=object).where(status == "ok", None),
+            "status": status,
+            "reason": reason.astype(object).where(reason.notna(), None).to_numpy(object),
+        },
+        index=table.index,
+    )
+    report = ImportReport(file=file_label, source=source, lus=len(table),
+                          avertissements=int(warning_text.notna().sum()))
+    with store.transaction(engine, action="import", who=who) as conn:
+        batch_id = conn.execute(
+            store.import_batches.insert().returning(store.import_batches.c.id),
+            {"source": source, "file_name": file_label, "file_sha256": sha, "mapping": mapping.text,
+             "who": who or _who(), "n_read": len(table)},
+        ).scalar_one()
+        report.batch_id = batch_id
+        _write(conn, records, person, org, parsed, mapping, report, batch_id=batch_id, stems=stems,
+               files=files, row_date=row_date)
+        conn.execute(
+            store.import_batches.update().where(store.import_batches.c.id == batch_id).values(
+                finished_at=datetime.now(timezone.utc), n_new=report.nouveaux, n_updated=report.mis_a_jour,
+                n_unchanged=report.inchanges, n_quarantined=report.en_quarantaine,
+                details={"fichiers": sorted(set(files)), "avertissements": report.avertissements,
+                         "acteurs": report.acteurs, "evenements": report.evenements,
+                         "participations": report.participations, "inscriptions": report.inscriptions},
+            )
+        )
+        store.audit(conn, table="import_batches", ids=[batch_id],
+                    details={"source": source, "fichier": file_label, "lus": report.lus,
+                             "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
+                             "inchanges": report.inchanges, "en_quarantaine": report.en_quarantaine})
+    assert report.lus == report.nouveaux + report.mis_a_jour + report.inchanges + report.en_quarantaine
+    return report
+
+
+def _who() -> str:
+    from carto.settings import get_settings
+
+    return get_settings().user
+
+
+def _write(
+    conn: Connection,
+    records: pd.DataFrame,
+    person: pd.DataFrame,
+    org: pd.DataFrame,
+    parsed: _Parsed,
+    mapping: Mapping,
+    report: ImportReport,
+    *,
+    batch_id: int,
+    stems: pd.Series,
+    files: pd.Series,
+    row_date: pd.Series,
+) -> None:
+    source = mapping.name
+    sr, actors = store.source_records, store.actors
+    person_actor = actors.alias("person_actor")
+    org_actor = actors.alias("org_actor")
+    lookup = (
+        sa.select(sr.c.id, sr.c.source_key, sr.c.row_hash, sr.c.status, sr.c.line, sr.c.file_name,
+                  sr.c.actor_id, sr.c.organisation_actor_id, person_actor.c.kind.label("actor_kind"))
+        .select_from(sr.outerjoin(person_actor, person_actor.c.id == sr.c.actor_id))
+        .where(sr.c.source == source)
+    )
+    existing = _select_in(conn, lookup, sr.c.source_key, records["source_key"].tolist())
+    existing = existing.set_index("source_key")
+    key = records["source_key"]
+    known = key.isin(existing.index).to_numpy()
+    old = existing.reindex(key.to_numpy())
+    old.index = records.index
+    ok = (records["status"] == "ok").to_numpy()
+    same_hash = known & (old["row_hash"].to_numpy(object) == records["row_hash"].to_numpy(object))
+    same_status = known & (old["status"].to_numpy(object) == records["status"].to_numpy(object))
+    unchanged = same_hash & same_status
+    new_ok = ok & ~known
+    changed_ok = ok & known & ~unchanged
+    report.en_quarantaine = int((~ok).sum())
+    report.nouveaux = int(new_ok.sum())
+    report.mis_a_jour = int(changed_ok.sum())
+    report.inchanges = int((ok & unchanged).sum())
+
+    # actors already linked to each record
+    old_kind = old["actor_kind"].to_numpy(object)
+    old_actor = pd.to_numeric(old["actor_id"], errors="coerce").to_numpy(float)
+    old_org = pd.to_numeric(old["organisation_actor_id"], errors="coerce").to_numpy(float)
+    person_id = np.where(old_kind == "personne", old_actor, np.nan)
+    org_id = np.where(old_kind == "organisation", old_actor, old_org)
+    # new actors: ok rows whose part is present and has no actor yet
+    need_person = ok & person["_present"].to_numpy() & np.isnan(person_id)
+    need_org = ok & org["_present"].to_numpy() & np.isnan(org_id)
+    reserved = _reserve_ids(conn, actors, int(need_org.sum()) + int(need_person.sum()))
+    new_org_ids, new_person_ids = reserved[: int(need_org.sum())], reserved[int(need_org.sum()) :]
+    person_id[need_person] = new_person_ids
+    org_id[need_org] = new_org_ids
+    org_rows = _actor_rows(org[need_org], "organisation", source, new_org_ids)
+    person_rows = _actor_rows(person[need_person], "personne", source, new_person_ids)
+    person_rows["organisation_id"] = pd.Series(org_id[need_person], index=person_rows.index).astype(object).where(
+        ~np.isnan(org_id[need_person]), None)
+    created = 0
+    if len(org_rows):
+        created += store.insert_rows(conn, actors, org_rows)
+    if len(person_rows):
+        created += store.insert_rows(conn, actors, person_rows)
+    if conn.dialect.name == "postgresql" and created:
+        conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('actors', 'id'), "
+                             "GREATEST((SELECT max(id) FROM actors), 1))"))
+    report.acteurs = created
+    if created:
+        store.audit(conn, table="actors", ids=[*new_org_ids.tolist(), *new_person_ids.tolist()],
+                    details={"lot": batch_id, "motif": "acteurs provisoires créés par l'import"})
+
+    _update_actors(conn, changed_ok & ~need_person, person, person_id, "personne", source, batch_id)
+    _update_actors(conn, changed_ok & ~need_org, org, org_id, "organisation", source, batch_id)
+
+    # source records: new, changed, or moved (line / file)
+    has_person = ~np.isnan(person_id)
+    records = records.copy()
+    records["batch_id"] = batch_id
+    records["actor_id"] = pd.Series(np.where(has_person, person_id, org_id), index=records.index)
+    records["organisation_actor_id"] = pd.Series(np.where(has_person, org_id, np.nan), index=records.index)
+    for column in ("actor_id", "organisation_actor_id"):
+        records[column] = records[column].astype("Int64").astype(object).where(records[column].notna(), None)
+    moved = known & ((old["line"].to_numpy(object) != records["line"].to_numpy(object))
+                     | (old["file_name"].to_numpy(object) != records["file_name"].to_numpy(object)))
+    to_write = ~unchanged | moved
+    if to_write.any():
+        store.upsert(conn, sr, records[to_write], key=["source", "source_key"],
+                     update=[c for c in records.columns if c not in ("source", "source_key")])
+        store.audit(conn, table="source_records", count=int(to_write.sum()),
+                    details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
+                             "en_quarantaine": report.en_quarantaine})
+    # quarantined records of these files that the files no longer hold (fixed rows whose key changed)
+    stale = (
+        sa.select(sr.c.id).where(sr.c.source == source, sr.c.status == "quarantined",
+                                 sr.c.file_name.in_(sorted(set(files))))
+    )
+    stale_ids = [i for i, k in conn.execute(stale.add_columns(sr.c.source_key)).all()
+                 if k not in set(records["source_key"])]
+    if stale_ids:
+        for start in range(0, len(stale_ids), _IN_CHUNK):
+            conn.execute(sr.delete().where(sr.c.id.in_(stale_ids[start : start + _IN_CHUNK])))
+        store.audit(conn, table="source_records", ids=stale_ids,
+                    details={"lot": batch_id, "motif": "quarantaine levée : ligne corrigée dans le fichier"})
+
+    if mapping.events is None and mapping.subscriptions is None:
+        return
+    ids = _select_in(conn, sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source), sr.c.source_key,
+                     records["source_key"].tolist()).set_index("source_key")["id"]
+    record_id = records["source_key"].map(ids).to_numpy()
+    # the person actor of each ok row, followed through a merge (linkage may have absorbed it)
+    actor = pd.Series(np.where(ok & has_person, person_id, np.nan), index=records.index)
+    actor = _follow_merges(conn, actor)
+    if mapping.events is not None:
+        _write_events(conn, mapping, parsed, records, actor, record_id, stems, files, row_date, report, batch_id)
+    if mapping.subscriptions is not None:
+        _write_subscriptions(conn, mapping, parsed, records, actor, record_id, person, row_date, report, batch_id)
+
+
+def _follow_merges(conn: Connection, actor: pd.Series) -> pd.Series:
+    wanted = sorted({int(a) for a in actor.dropna()})
+    if not wanted:
+        return actor
+    a = store.actors
+    merged = _select_in(conn, sa.select(a.c.id, a.c.merged_into_id).where(a.c.merged_into_id.is_not(None)),
+                        a.c.id, wanted)
+    if merged.empty:
+        return actor
+    target = merged.set_index("id")["merged_into_id"]
+    return actor.map(lambda v: float(target.get(int(v), v)) if pd.notna(v) else v)
+
+
+def _update_actors(conn: Connection, mask: np.ndarray, part: pd.DataFrame, actor_id: np.ndarray,
+                   kind: str, source: str, batch_id: int) -> None:
+    """Refresh the golden fields of the actors of changed rows, unless linkage merged them."""
+    mask = mask & part["_present"].to_numpy() & ~np.isnan(actor_id)
+    if not mask.any():
+        return
+    ids = actor_id[mask].astype(np.int64)
+    a, m = store.actors, store.merges
+    involved = set(_select_in(conn, sa.select(m.c.kept_id.label("id")).where(m.c.undone_at.is_(None)),
+                              m.c.kept_id, ids.tolist())["id"].astype(int))
+    state = _select_in(conn, sa.select(a.c.id, a.c.status), a.c.id, ids.tolist()).set_index("id")["status"]
+    free = np.array([int(i) not in involved and state.get(int(i)) == "active" for i in ids], dtype=bool)
+    if not free.any():
+        return
+    rows = _actor_rows(part[mask][free], kind, source, ids[free])
+    if kind == "personne":
+        rows = rows.drop(columns=["themes"])
+    # two rows of one file may name the same actor: keep the last
+    rows = rows.drop_duplicates("id", keep="last")
+    written = store.upsert(conn, a, rows, key=["id"], update=[c for c in rows.columns if c not in ("id", "kind")])
+    if written:
+        store.audit(conn, table="actors", ids=rows["id"].tolist(),
+                    details={"lot": batch_id, "motif": "ligne source modifiée"})
+
+
+def _event_kind(titles: pd.Series, mapping: Mapping) -> pd.Series:
+    events = mapping.events
+    assert events is not None
+    kind = pd.Series(events.default_kind, index=titles.index, dtype=object)
+    lowered = titles.astype("string").str.casefold()
+    decided = pd.Series(False, index=titles.index)
+    for word, value in events.kinds:
+        hit = lowered.str.contains(word, regex=False).fillna(False).astype(bool) & ~decided
+        kind[hit] = value
+        decided |= hit
+    return kind
+
+
+def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: pd.DataFrame, actor: pd.Series,
+                  record_id: np.ndarray, stems: pd.Series, files: pd.Series, row_date: pd.Series,
+                  report: ImportReport, batch_id: int) -> None:
+    events = mapping.events
+    assert events is not None
+    values = parsed.values
+    e = store.events
+    if events.mode == "file":
+        title = values[events.title].astype("string") if events.title else None
+        when = values[events.date] if events.date else None
+        place = values[events.place].astype("string") if events.place else None
+        frame = pd.DataFrame({"key": stems.to_numpy(object),
+                              "title": title.to_numpy(object) if title is not None else None,
+                              "date": when.to_numpy(object) if when is not None else None,
+                              "place": place.to_numpy(object) if place is not None else None},
+                             index=records.index)
+        per_file = frame.groupby("key", sort=True).first()
+        per_file = per_file[per_file["title"].notna() & per_file["date"].notna()]
+        if per_file.empty:
+            return
+        from carto import geo
+
+        code = geo.find_communes(names=per_file["place"].astype(object).where(per_file["place"].notna(), None))
+        points = _communes_points()
+        rows = pd.DataFrame({
+            "source": mapping.name, "source_key": per_file.index.to_numpy(object),
+            "title": per_file["title"].to_numpy(object),
+            "kind": _event_kind(per_file["title"], mapping).to_numpy(object),
+            "starts_on": [date.fromisoformat(d) for d in per_file["date"]],
+            "place": per_file["place"].astype(object).where(per_file["place"].notna(), None).to_numpy(object),
+            "commune_code": code.to_numpy(object),
+            "lon": code.map(points["lon"]).to_numpy(object), "lat": code.map(points["lat"]).to_numpy(object),
+        })
+        rows = rows.astype(object).where(rows.notna(), None)
+        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"])
+        event_key = frame["key"]
+        signed = values[events.signed].astype("boolean") if events.signed else pd.Series(pd.NA, index=records.index,
+                                                                                         dtype="boolean")
+        parts = pd.DataFrame({"event_key": event_key, "actor_id": actor, "signed": signed,
+                              "source_record_id": record_id}, index=records.index)
+    else:
+        titles = values[events.titles]
+        exploded = pd.DataFrame({"title": titles, "actor_id": actor, "date": row_date,
+                                 "source_record_id": record_id}, index=records.index).explode("title")
+        exploded = exploded[exploded["title"].notna() & exploded["actor_id"].notna()]
+        if exploded.empty:
+            return
+        first = exploded.groupby("title")["date"].min()
+        today = datetime.now(timezone.utc).date()
+        rows = pd.DataFrame({
+            "source": mapping.name, "source_key": first.index.to_numpy(object),
+            "title": first.index.to_numpy(object),
+            "kind": _event_kind(pd.Series(first.index, index=first.index), mapping).to_numpy(object),
+            "starts_on": [date.fromisoformat(d) if isinstance(d, str) else today for d in first],
+        })
+        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"], update=[])
+        parts = pd.DataFrame({"event_key": exploded["title"], "actor_id": exploded["actor_id"],
+                              "signed": pd.Series(pd.NA, index=exploded.index, dtype="boolean"),
+                              "source_record_id": exploded["source_record_id"]})
+    parts = parts[parts["actor_id"].notna()]
+    if parts.empty:
+        return
+    event_ids = _select_in(conn, sa.select(e.c.id, e.c.source_key).where(e.c.source == mapping.name), e.c.source_key,
+                           sorted(set(parts["event_key"]))).set_index("source_key")["id"]
+    parts = parts.assign(event_id=parts["event_key"].map(event_ids)).dropna(subset=["event_id"])
+    parts = (parts.assign(signed_rank=parts["signed"].astype("Float64").fillna(-1))
+             .sort_values(["signed_rank", "source_record_id"], ascending=[False, True])
+             .drop_duplicates(["event_id", "actor_id"]))
+    rows = pd.DataFrame({
+        "event_id": parts["event_id"].astype("int64").to_numpy(object),
+        "actor_id": parts["actor_id"].astype("int64").to_numpy(object),
+        "role": "participant",
+        "signed": parts["signed"].astype(object).where(parts["signed"].notna(), None).to_numpy(object),
+        "source_record_id": parts["source_record_id"].astype("int64").to_numpy(object),
+    })
+    written = store.upsert(conn, store.participations, rows, key=["event_id", "actor_id", "role"])
+    report.participations += written
+    if report.evenements or written:
+        store.audit(conn, table="participations", count=written,
+                    details={"lot": batch_id, "evenements": report.evenements})
+
+
+def _rank_case(column: Any) -> Any:
+    return sa.case({k: v for k, v in SUBSCRIPTION_RANK.items()}, value=column, else_=0)
+
+
+def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, records: pd.DataFrame,
+                         actor: pd.Series, record_id: np.ndarray, person: pd.DataFrame, row_date: pd.Series,
+                         report: ImportReport, batch_id: int) -> None:
+    spec = mapping.subscriptions
+    assert spec is not None
+    values = parsed.values
+    index = records.index
+
+    def flag(name: str | None) -> pd.Series:
+        if name is None:
+            return pd.Series(False, index=index)
+        return values[name].astype("boolean").fillna(False).astype(bool)
+
+    blocked, unsub = flag(spec.blocklisted), flag(spec.unsubscribed)
+    status = pd.Series(np.select([blocked, unsub], ["blocklisted", "unsubscribed"], "subscribed"), index=index)
+    if spec.lists is not None:
+        lists = values[spec.lists].map(lambda v: v if isinstance(v, list) else [])
+        if spec.list:
+            lists = lists.map(lambda v: v or [spec.list])
+    else:
+        wanted = flag(spec.when) if spec.when else pd.Series(True, index=index)
+        lists = pd.Series([[spec.list] if w else [] for w in wanted], index=index, dtype=object)
+    restrictive = status != "subscribed"
+    if spec.default_list:
+        lists = lists.where(~(restrictive & (lists.map(len) == 0)), pd.Series([[spec.default_list]] * len(index),
+                                                                             index=index, dtype=object))
+    when = pd.to_datetime(row_date, errors="coerce").dt.tz_localize("UTC")
+    frame = pd.DataFrame({"actor_id": actor, "list_name": lists, "status": status,
+                          "status_at": when, "source_record_id": record_id,
+                          "email_key": person["email_key"],
+                          "proof": records["file_name"].astype(str) + ", ligne " + records["line"].astype(str)},
+                         index=index).explode("list_name")
+    frame = frame[frame["actor_id"].notna() & frame["list_name"].notna()]
+    if frame.empty:
+        return
+    frame["rank"] = frame["status"].map(SUBSCRIPTION_RANK)
+    # protection by e-mail: a blocklisted address (any list) or an unsubscribed (address, list) elsewhere in the base
+    a, s = store.actors, store.subscriptions
+    emails = sorted({k for k in frame["email_key"].dropna()})
+    known = _select_in(
+        conn,
+        sa.select(a.c.email_key, s.c.list_name, s.c.status, s.c.actor_id).select_from(s.join(a, a.c.id == s.c.actor_id)),
+        a.c.email_key, emails,
+    )
+    if not known.empty:
+        known["rank"] = known["status"].map(SUBSCRIPTION_RANK)
+        blocked_emails = set(known.loc[known["status"] == "blocklisted", "email_key"])
+        per_list = known.groupby(["email_key", "list_name"])["rank"].max()
+        pair_rank = pd.Series(list(zip(frame["email_key"], frame["list_name"])), index=frame.index).map(per_list)
+        floor = np.maximum(pair_rank.fillna(0).to_numpy(), np.where(frame["email_key"].isin(blocked_emails), 2, 0))
+        frame["rank"] = np.maximum(frame["rank"].to_numpy(), floor)
+    # within the file, and between rows naming the same actor: the most restrictive wins
+    frame = frame.sort_values("rank", ascending=False).drop_duplicates(["actor_id", "list_name"])
+    names = {v: k for k, v in SUBSCRIPTION_RANK.items()}
+    frame["status"] = frame["rank"].map(names)
+    subscribed = frame["status"] == "subscribed"
+    at = frame["status_at"].astype(object).where(frame["status_at"].notna(), datetime.now(timezone.utc))
+    rows = pd.DataFrame({
+        "actor_id": frame["actor_id"].astype("int64").to_numpy(object),
+        "list_name": frame["list_name"].to_numpy(object),
+        "status": frame["status"].to_numpy(object),
+        "status_at": [t.to_pydatetime() if isinstance(t, pd.Timestamp) else t for t in at],
+        "consent_proof": np.where(subscribed, mapping.label + " : " + frame["proof"], None),
+        "consent_at": [t.to_pydatetime() if (ok and isinstance(t, pd.Timestamp)) else None
+                       for t, ok in zip(frame["status_at"], subscribed)],
+        "source": mapping.name,
+        "source_record_id": frame["source_record_id"].astype("int64").to_numpy(object),
+    })
+    # never lower a status: subscribed < unsubscribed < blocklisted; update only when the status changes
+    written = store.upsert(
+        conn, s, rows, key=["actor_id", "list_name"],
+        update_where=lambda excluded: sa.and_(excluded.status != s.c.status,
+                                              _rank_case(excluded.status) >= _rank_case(s.c.status)),
+    )
+    # the same address under another actor (not yet linked) gets the restriction too
+    restricted = frame[frame["rank"] > 0]
+    if not known.empty and not restricted.empty:
+        others = known[known["email_key"].isin(set(restricted["email_key"]))]
+        worst_list = restricted.groupby(["email_key", "list_name"])["rank"].max()
+        blocked_now = set(restricted.loc[restricted["rank"] == 2, "email_key"])
+        rank_other = pd.Series(list(zip(others["email_key"], others["list_name"])), index=others.index).map(worst_list)
+        target = np.maximum(rank_other.fillna(0).to_numpy(), np.where(others["email_key"].isin(blocked_now), 2, 0))
+        lower = others[target > others["rank"].to_numpy()].assign(new=target[target > others["rank"].to_numpy()])
+        if not lower.empty:
+            down = pd.DataFrame({"actor_id": lower["actor_id"].astype("int64").to_numpy(object),
+                                 "list_name": lower["list_name"].to_numpy(object),
+                                 "status": lower["new"].map(names).to_numpy(object),
+                                 "status_at": datetime.now(timezone.utc)}).drop_duplicates(["actor_id", "list_name"])
+            written += store.upsert(conn, s, down, key=["actor_id", "list_name"],
+                                    update_where=lambda excluded: _rank_case(excluded.status) > _rank_case(s.c.status))
+    report.inscriptions += written
+    if written:
+        store.audit(conn, table="subscriptions", count=written, details={"lot": batch_id})
+
+
+# --------------------------------------------------------------------------- folder, quarantine
+
+
+def import_folder(engine: Engine, folder: str | Path, *, who: str | None = None,
+                  verbose: bool = False) -> list[ImportReport]:
+    """Import the five built-in sources of a folder written by :func:`carto.synth.generate`.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    folder : str or Path
+        The folder holding ``sources/`` (or the ``sources/`` folder itself).
+    who : str, optional
+        Author in the audit log.
+    verbose : bool
+        Progress bars.
+
+    Returns
+    -------
+    list of ImportReport
+        One per source, in the order lreav, jeparticipe, dispositifs,
+        emargement (all sheets in one transaction), newsletter; sources whose
+        file is absent are skipped.
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> from carto.settings import REPO_DIR
+    >>> reports = import_folder(store.init_base("sqlite://"), REPO_DIR / "data/demo")
+    >>> [r.source for r in reports]
+    ['lreav', 'jeparticipe', 'dispositifs', 'emargement', 'newsletter']
+    """
+    from carto.synth import SOURCE_FILES
+
+    folder = Path(folder)
+    base = folder / "sources" if (folder / "sources").is_dir() else folder
+    reports = []
+    for source, relative in SOURCE_FILES.items():
+        path = base / relative
+        if path.exists():
+            reports.append(import_file(engine, path, source=source, who=who, verbose=verbose))
+    if not reports:
+        raise SourceFileError(f"Aucun fichier source dans « {base} » (attendus : {', '.join(SOURCE_FILES.values())}).")
+    return reports
+
+
+def quarantine(engine: Engine, *, source: str | None = None) -> pd.DataFrame:
+    """The quarantined rows, with their French reason.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    source : str, optional
+        Only this source.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source``, ``fichier``, ``ligne``, ``raison``, sorted.
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> from carto.settings import REPO_DIR
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = import_file(engine, REPO_DIR / "data/demo/sources/lreav.csv", source="lreav")
+    >>> q = quarantine(engine)
+    >>> list(q.columns), len(q)
+    (['source', 'fichier', 'ligne', 'raison'], 4)
+    """
+    sr = store.source_records
+    statement = sa.select(sr.c.source, sr.c.file_name.label("fichier"), sr.c.line.label("ligne"),
+                          sr.c.reason.label("raison")).where(sr.c.status == "quarantined")
+    if source is not None:
+        statement = statement.where(sr.c.source == source)
+    with engine.connect() as conn:
+        result = conn.execute(statement.order_by(sr.c.source, sr.c.file_name, sr.c.line))
+        return pd.DataFrame(result.fetchall(), columns=["source", "fichier", "ligne", "raison"])
