@@ -44,6 +44,7 @@ __all__ = [
     "text",
     "is_hostile",
     "person_names",
+    "NAME_PARTICLES",
     "name_keys",
     "organisation_keys",
     "ORGANISATION_STOPWORDS",
@@ -102,7 +103,7 @@ def _to_str(value: object) -> str:
 def _clean(uniques: pd.Series) -> pd.Series:
     """:func:`text` on distinct values (no missing values in ``uniques``)."""
     if not (pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object):
-        uniques = pd.Series([_to_str(v) for v in uniques], dtype=object)
+        uniques = pd.Series([_to_str(v) for v in uniques], index=uniques.index, dtype=object)
     out = (uniques.astype(_STRING).str.normalize("NFC").str.strip()
            .str.replace(r"\s+", " ", regex=True))
     return out.mask(out == "")
@@ -273,7 +274,8 @@ def person_names(values: Values) -> pd.Series:
 
 def _keys(uniques: pd.Series) -> pd.Series:
     clean = _clean(uniques)
-    ascii_ = pd.Series([unidecode(v) if isinstance(v, str) else v for v in clean], dtype=_STRING)
+    ascii_ = pd.Series([unidecode(v) if isinstance(v, str) else v for v in clean], index=clean.index,
+                       dtype=_STRING)
     key = ascii_.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
     return key.mask(key == "")
 
@@ -474,7 +476,7 @@ def _read_postcodes(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
     reason[four] = "n'est pas un code postal (5 chiffres attendus)."
     reason[postcode.isna() & ~four & clean.notna()] = ("n'est pas un code postal (5 chiffres attendus, "
                                                          "par exemple 31000).")
-    return pd.DataFrame({"postcode": postcode, "reason": reason, "text": clean})
+    return pd.DataFrame({"postcode": postcode, "reason": reason})
 
 
 def postcodes(postcodes: Values, communes: Values | None = None, *,
@@ -529,11 +531,27 @@ def postcodes(postcodes: Values, communes: Values | None = None, *,
             raise ValueError(f"Les colonnes code postal et commune n'ont pas la même longueur "
                              f"({len(pcs_in)} et {len(names_in)}).")
         raw_name = text(names_in).set_axis(pcs_in.index)
-    read = _checked(pcs_in, _read_postcodes, "codes postaux")
-    pc, raw_pc, error = (read[c].astype(_STRING) for c in ("postcode", "text", "error"))
+    # One resolution per distinct (postcode, name) pair as typed.
+    raw_pc = text(pcs_in)
+    pair = (raw_pc.fillna(_NONE) + _SEP + raw_name.fillna(_NONE)).mask(raw_pc.isna() & raw_name.isna())
+    out = _by_distinct(pair, lambda pairs: _resolve_pairs(pairs, shared))
+    log.debug("codes postaux : %d valeurs, %d invalides.", int(pair.notna().sum()), int(out["error"].notna().sum()))
+    return out
+
+
+_SEP, _NONE = "\x1f", "\x00"
+
+
+def _resolve_pairs(pairs: pd.Series, shared: str) -> pd.DataFrame:
+    """:func:`postcodes` on distinct ``postcode␟name`` pairs."""
+    split = pairs.str.split(_SEP, n=1, regex=False)
+    raw_pc, raw_name = (split.str[i].astype(_STRING).replace(_NONE, pd.NA) for i in (0, 1))
+    read = _read_postcodes(raw_pc, raw_pc)
+    pc = read["postcode"]
+    error = _errors(read["reason"].notna(), raw_pc, read["reason"])
 
     to_find = (pc.notna() | (raw_name.notna() & raw_pc.isna())).to_numpy()
-    code = pd.Series(pd.NA, index=pcs_in.index, dtype=_STRING)
+    code = pd.Series(pd.NA, index=pairs.index, dtype=_STRING)
     if to_find.any():
         found = geo.find_communes(pc[to_find].astype(object).where(pc[to_find].notna(), None),
                                   raw_name[to_find].astype(object).where(raw_name[to_find].notna(), None))
@@ -567,9 +585,9 @@ def postcodes(postcodes: Values, communes: Values | None = None, *,
                  "l'orthographe ou indiquez le code postal."],
                 default=": aucune commune d'Occitanie ne correspond à ce code postal et ce nom ; "
                         "vérifiez l'un et l'autre."),
-            index=pcs_in.index, dtype=_STRING)
+            index=pairs.index, dtype=_STRING)
         error[unresolved] = _unresolved_text(raw_pc, raw_name, message)[unresolved]
-    return pd.DataFrame({"postcode": pc, "commune_code": code, "error": error}, index=pcs_in.index)
+    return pd.DataFrame({"postcode": pc, "commune_code": code, "error": error}, index=pairs.index)
 
 
 def _unresolved_text(raw_pc: pd.Series, raw_name: pd.Series, message: pd.Series) -> pd.Series:
