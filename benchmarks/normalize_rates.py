@@ -63,6 +63,8 @@ def main(n_rows: int = 1_000_000, n_distinct: int = 200_000) -> None:
         "postcodes": lambda: normalize.postcodes(data["postcodes"], data["communes"]),
         "name_keys": lambda: normalize.name_keys(data["name_keys"]),
         "person_names": lambda: normalize.person_names(data["name_keys"]),
+        "organisation_keys": lambda: normalize.organisation_keys(data["name_keys"]),
+        "is_hostile": lambda: normalize.is_hostile(data["name_keys"]),
         "text": lambda: normalize.text(data["name_keys"]),
     }
     for name, run in runs.items():
@@ -71,7 +73,7 @@ def main(n_rows: int = 1_000_000, n_distinct: int = 200_000) -> None:
         seconds = time.perf_counter() - start
         errors = int(out["error"].notna().sum()) if isinstance(out, pd.DataFrame) else 0
         distinct = data["communes" if name == "postcodes" else name if name in data else "name_keys"].nunique()
-        print(f"{name:<13} {seconds:6.2f} s  {_fr(n_rows / seconds):>10} lignes/s  "
+        print(f"{name:<17} {seconds:6.2f} s  {_fr(n_rows / seconds):>10} lignes/s  "
               f"({_fr(distinct)} distinctes, {_fr(errors)} erreurs)")
 
 

@@ -73,6 +73,8 @@ def _series(values: Values) -> pd.Series:
     """The input as a Series (the caller's object is never modified)."""
     if isinstance(values, pd.Series):
         return values
+    if isinstance(values, pd.DataFrame):
+        raise TypeError("Donnez une seule colonne (pandas.Series), pas un tableau entier.")
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise TypeError("Donnez une colonne (pandas.Series ou liste de valeurs), "
                         f"pas une valeur isolée : {values!r}.")
@@ -220,9 +222,9 @@ def is_hostile(values: Values) -> pd.Series:
     ...                       "Jean-Pierre", None]).tolist()
     [True, True, True, True, False, False, False]
     """
-    values = _series(values)
-    clean = text(values)
-    return clean.str.contains(_HOSTILE, regex=True).fillna(False).astype(bool)
+    flagged = _by_distinct(_series(values),
+                           lambda u: _clean(u).str.contains(_HOSTILE, regex=True).to_frame("hostile"))
+    return flagged["hostile"].fillna(False).astype(bool)
 
 
 # ---------------------------------------------------------------------------

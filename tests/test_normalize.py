@@ -57,6 +57,8 @@ def test_lists_accepted_scalars_refused(func):
     assert len(func(["a", None])) == 2
     with pytest.raises(TypeError, match="colonne"):
         func("a")
+    with pytest.raises(TypeError, match="colonne"):
+        func(pd.DataFrame({"a": ["x"]}))
 
 
 @pytest.mark.parametrize("func", _frame_functions(), ids=lambda f: f.__name__)
@@ -271,6 +273,18 @@ def test_postcode_shared_without_name():
         normalize.postcodes(pd.Series([pc]), shared="au hasard")
 
 
+def test_postcodes_inputs_untouched_and_duplicates_mapped_back():
+    pcs = pd.Series(["31000", "3100", None, "31000", 31000.0] * 4, index=range(100, 120), dtype=object)
+    names = pd.Series(["TOULOUSE", "Toulouse", "Albi", "Toulouse", None] * 4, index=range(100, 120), dtype=object)
+    before = pcs.copy(), names.copy()
+    out = normalize.postcodes(pcs, names)
+    pd.testing.assert_series_equal(pcs, before[0])
+    pd.testing.assert_series_equal(names, before[1])
+    assert out.index.equals(pcs.index)
+    assert out["commune_code"].tolist() == ["31555", pd.NA, "81004", "31555", "31555"] * 4
+    assert out["error"].notna().tolist() == [False, True, False, False, False] * 4
+
+
 def test_postcodes_name_only_and_length_mismatch():
     out = normalize.postcodes(pd.Series([None, None], index=[7, 8]), pd.Series(["Albi", None], index=[1, 2]))
     assert out.index.tolist() == [7, 8]
@@ -364,5 +378,5 @@ def test_booleans():
     assert out["value"].tolist() == [True, False] * 4 + [True, True, True, False, True, pd.NA, pd.NA, pd.NA]
     assert out["value"].dtype == "boolean"
     assert out["error"].notna().tolist() == [False] * 13 + [True, False, False]
-    ticked = normalize.booleans(pd.Series(["x", None, ""]), empty=False)
-    assert ticked["value"].tolist() == [True, False, False]
+    ticked = normalize.booleans(pd.Series(["x", None, "", "  ", "?"]), empty=False)
+    assert ticked["value"].tolist() == [True, False, False, False, pd.NA]
