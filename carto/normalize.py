@@ -351,29 +351,32 @@ def organisation_keys(values: Values) -> pd.Series:
 # Emails and phones
 # ---------------------------------------------------------------------------
 
-def _email_reason(email: str, exc: EmailNotValidError) -> str:
-    """French reason for a syntax error found by email-validator."""
+def _email_reason(email: str) -> str:
+    """French reason for an address that email-validator refused (it says why in English)."""
+    invalid = "n'est pas une adresse de courriel valide : "
     if "@" not in email:
         return "n'est pas une adresse de courriel : il manque le « @ » (nom@domaine.fr)."
     if email.count("@") > 1:
-        return "n'est pas une adresse de courriel valide : elle contient plusieurs « @ »."
-    domain = email.rsplit("@", 1)[1]
+        return invalid + "elle contient plusieurs « @ »."
+    local, domain = email.rsplit("@", 1)
+    if not local:
+        return invalid + "le nom manque avant le « @ »."
     if not domain:
-        return "n'est pas une adresse de courriel valide : le domaine manque après le « @ »."
+        return invalid + "le domaine manque après le « @ »."
     if "." not in domain:
-        return (f"n'est pas une adresse de courriel valide : le domaine « {domain} » n'a pas "
-                "d'extension (.fr, .com…).")
-    if "period" in str(exc) and ".." in email:
-        return "n'est pas une adresse de courriel valide : deux points se suivent."
-    return ("n'est pas une adresse de courriel valide : vérifiez l'orthographe "
-            "(lettres, chiffres et . _ - + seulement, de la forme nom@domaine.fr).")
+        return invalid + f"le domaine « {domain} » n'a pas d'extension (.fr, .com…)."
+    if ".." in email or local.startswith(".") or local.endswith("."):
+        return invalid + "un point est mal placé (deux points qui se suivent, ou au début ou à la fin du nom)."
+    if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
+        return invalid + f"le domaine « {domain} » est mal formé (un tiret au début ou à la fin d'une partie)."
+    return invalid + "vérifiez l'orthographe (lettres, chiffres et . _ - + seulement, de la forme nom@domaine.fr)."
 
 
 def _validate_email(value: str) -> tuple[object, object]:
     try:
         return validate_email(value, check_deliverability=False).normalized.lower(), pd.NA
-    except EmailNotValidError as exc:
-        return pd.NA, _email_reason(value, exc)
+    except EmailNotValidError:
+        return pd.NA, _email_reason(value)
 
 
 def _check_emails(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:

@@ -176,7 +176,10 @@ def test_emails_typical_and_dirty():
     ("a@@b.fr", "plusieurs « @ »"),
     ("jean.dupont.fr", "il manque le « @ »"),
     ("x@domaine", "le domaine « domaine » n'a pas d'extension"),
-    ("jean..dupont@x.fr", "deux points se suivent"),
+    ("jean..dupont@x.fr", "deux points qui se suivent"),
+    (".jean@x.fr", "un point est mal placé"),
+    ("@x.fr", "le nom manque"),
+    ("contact@les-amis-.fr", "le domaine « les-amis-.fr » est mal formé"),
     ("jean dupont@x.fr", "vérifiez l'orthographe"),
     ("jean@", "le domaine manque"),
 ])
