@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -485,7 +486,7 @@ def _read_postcodes(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
 
 
 def postcodes(postcodes: Values, communes: Values | None = None, *,
-              shared: str = "largest") -> pd.DataFrame:
+              shared: Literal["largest", "error"] = "largest") -> pd.DataFrame:
     """Postcodes (and commune names) → 5-digit postcode and INSEE code of the commune.
 
     The postcode is read with :func:`carto.geo.normalise_postcode` (« 31 000 »,
