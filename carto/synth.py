@@ -1407,8 +1407,8 @@ def _org_rows(w: _World, sel: np.ndarray, source: str, rng) -> tuple[pd.DataFram
         .map(unidecode)
         .str.lower()
         .str.replace(r"[^a-z0-9]+", "-", regex=True)
-        .str.strip("-")
         .str[:30]
+        .str.strip("-")  # after the cut too: a domain label never ends with "-"
         + ".fr"
     )
     email = dirt.email(pd.Series(c["courriel"][sel], dtype=object), generic)
