@@ -105,6 +105,8 @@ EXACT_RULES: tuple[tuple[str, str, str], ...] = (
 SEED = 20190901
 #: Pairs sampled to estimate the *u* probabilities.
 U_MAX_PAIRS = 2e6
+#: Fewest pairs a blocking rule must give to train the model by EM.
+MIN_TRAINING_PAIRS = 3
 _PAIR_COLUMNS = ["id_l", "id_r", "probability", "match_weight", "rule"]
 
 
@@ -317,42 +319,54 @@ def _blocking_rules(columns: Sequence[str]) -> list[Any]:
     return rules
 
 
-def _training_rules(columns: Sequence[str]) -> list[Any]:
-    """EM blocking rules: together they let every comparison be estimated."""
+def _training_rules(tables: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[Any]:
+    """EM blocking rules: together they let every comparison be estimated.
+
+    One rule on the names (or the organisation name) trains the other
+    comparisons; one rule on the first other column that gives enough pairs
+    trains the names.
+    """
     from splink import block_on
 
     present = set(columns)
-    rules: list[Any] = []
     if {"first_name_key", "last_name_key"} <= present:
-        rules.append(block_on("first_name_key", "last_name_key"))
-        for other in ("email_key", "birth_date", "identifier", "phone", "postcode", "commune_code"):
-            if other in present:
-                rules.append(block_on(other))
-                break
+        names: list[str] = ["first_name_key", "last_name_key"]
+        others = ("email_key", "birth_date", "identifier", "phone", "postcode", "commune_code")
     elif "name_key" in present:
-        rules.append(block_on("name_key"))
-        for other in ("siren", "email_key", "phone", "commune_code", "postcode"):
-            if other in present:
-                rules.append(block_on(other))
+        names = ["name_key"]
+        others = ("siren", "email_key", "phone", "commune_code", "postcode")
+    else:
+        return []
+    rules = []
+    for candidate in [names, *([o] for o in others if o in present)]:
+        if _pair_count(tables, candidate) >= MIN_TRAINING_PAIRS:
+            rules.append(block_on(*candidate))
+            if candidate is not names:
                 break
     return rules
 
 
-def _deterministic_rules(columns: Sequence[str]) -> list[Any]:
-    """Rules that admit almost no false pair (estimate how often two records match)."""
-    from splink import block_on
+def _pair_count(tables: Sequence[pd.DataFrame], columns: list[str]) -> int:
+    """Number of pairs of records with the same (non-empty) ``columns``."""
+    sizes = [t.dropna(subset=columns).groupby(columns).size() for t in tables]
+    if len(sizes) == 1:
+        return int((sizes[0] * (sizes[0] - 1) // 2).sum())
+    left, right = sizes
+    return int((left * right.reindex(left.index, fill_value=0)).sum())
 
+
+def _prior(tables: Sequence[pd.DataFrame], columns: Sequence[str], n_pairs: float) -> float:
+    """Probability that two random records match, from near-certain rules (recall 0.8 assumed)."""
     present = set(columns)
-    rules: list[Any] = []
+    rules: list[list[str]] = []
     if {"first_name_key", "last_name_key"} <= present:
-        for other in ("email_key", "phone", "birth_date", "identifier", "commune_code", "postcode"):
-            if other in present:
-                rules.append(block_on("first_name_key", "last_name_key", other))
+        rules += [["first_name_key", "last_name_key", o]
+                  for o in ("email_key", "phone", "birth_date", "identifier", "commune_code", "postcode")
+                  if o in present]
     if "name_key" in present:
-        for other in ("commune_code", "postcode", "siren"):
-            if other in present:
-                rules.append(block_on("name_key", other))
-    return rules
+        rules += [["name_key", o] for o in ("commune_code", "postcode", "siren") if o in present]
+    found = max((_pair_count(tables, rule) for rule in rules), default=0)
+    return float(min(max(found / 0.8, 1.0) / max(n_pairs, 1.0), 0.5))
 
 
 def predict(
@@ -437,6 +451,7 @@ def _splink_pairs(
     """Splink predictions (without exact rules), or None when there is nothing to compare."""
     import duckdb
     from splink import DuckDBAPI, Linker, SettingsCreator
+    from splink.internals.exceptions import EMTrainingException
 
     tables = [_prepared(df, kind=kind, id_column=id_column)]
     if other is not None:
@@ -457,26 +472,28 @@ def _splink_pairs(
         connection.execute("SET threads TO 2")
         api = DuckDBAPI(connection)
         registered = [api.register(t, table_name=f"records_{i}") for i, t in enumerate(tables)]
+        n_pairs = (n_records * (n_records - 1) / 2 if other is None
+                   else float(len(tables[0])) * float(len(tables[1])))
         settings = SettingsCreator(
+            probability_two_random_records_match=_prior(tables, columns, n_pairs),
             link_type="dedupe_only" if other is None else "link_only",
             comparisons=comparisons,
             blocking_rules_to_generate_predictions=blocking,
-            retain_matching_columns=False,
+            retain_matching_columns=True,
             retain_intermediate_calculation_columns=False,
             max_iterations=20,
         )
         linker = Linker(registered if other is not None else registered[0], settings, log_level=logging.ERROR)
-        n_pairs = n_records * (n_records - 1) / 2
-        deterministic = _deterministic_rules(columns)
-        if deterministic:
-            linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
         linker.training.estimate_u_using_random_sampling(
             max_pairs=min(U_MAX_PAIRS, max(n_pairs, 1.0)), seed=seed, min_count_per_level=None
         )
-        for rule in _training_rules(columns):
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True
-            )
+        for rule in _training_rules(tables, columns):
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=True
+                )
+            except (ValueError, EMTrainingException) as exc:  # too few pairs to train on
+                log.debug("Apprentissage EM ignoré (%s) : %s", rule, exc)
         result = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     finally:
         connection.close()

@@ -1,0 +1,439 @@
+"""Tests of carto.linkage: pure core on DataFrames, and linkage on the base (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from carto import linkage, store
+from carto._errors import CartoError
+
+# --------------------------------------------------------------------------- data
+
+FIRST = ["camille", "louis", "manon", "hugo", "ines", "lucas", "jade", "nathan", "lea", "tom",
+         "chloe", "enzo", "sarah", "theo", "emma", "noah", "alice", "jules", "zoe", "paul"]
+LAST = ["martin", "bernard", "dubois", "thomas", "robert", "richard", "petit", "durand", "leroy", "moreau",
+        "simon", "laurent", "lefebvre", "michel", "garcia", "david", "bertrand", "roux", "vincent", "fournier"]
+COMMUNES = [("31555", "31000"), ("34172", "34000"), ("30189", "30000"), ("66136", "66000"), ("81004", "81000")]
+
+
+def people(n: int = 60) -> pd.DataFrame:
+    """``n`` distinct persons with keys, e-mail, phone and place (deterministic)."""
+    rows = []
+    for i in range(n):
+        first, last = FIRST[i % 20], LAST[(i * 7 + i // 20) % 20]
+        commune, postcode = COMMUNES[i % 5]
+        rows.append({
+            "id": i, "first_name_key": first, "last_name_key": last,
+            "email_key": f"{first}{last}{i}@exemple.fr", "phone": f"+336{(i * 48271 + 12345) % 10**8:08d}",
+            "postcode": postcode, "commune_code": commune,
+        })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+def test_exact_rules_for_organisations_and_persons() -> None:
+    orgs = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5],
+        "siret": ["12345678900011", "12345678900011", None, None, None],
+        "siren": ["123456789", "123456789", "987654321", "987654321", None],
+        "rna": [None, None, None, "W313000001", "W313000001"],
+    })
+    pairs = linkage.exact_pairs(orgs, kind="organisation")
+    assert pairs[["id_l", "id_r", "rule"]].values.tolist() == [[1, 2, "siret"], [3, 4, "siren"], [4, 5, "rna"]]
+    assert (pairs["probability"] == 1.0).all()
+    persons = pd.DataFrame({"id": ["a", "b", "c"], "email_key": ["x@y.fr", "z@y.fr", "x@y.fr"]})
+    assert linkage.exact_pairs(persons, kind="personne")[["id_l", "id_r"]].values.tolist() == [["a", "c"]]
+    other = pd.DataFrame({"id": ["d"], "email_key": ["z@y.fr"]})
+    linked = linkage.exact_pairs(persons, kind="personne", other=other)
+    assert linked[["id_l", "id_r"]].values.tolist() == [["b", "d"]]
+    assert linkage.exact_pairs(persons.drop(columns="email_key"), kind="personne").empty
+    with pytest.raises(CartoError, match="Type d'acteur inconnu"):
+        linkage.exact_pairs(persons, kind="chat")  # type: ignore[arg-type]
+
+
+def test_predict_finds_obvious_duplicates_and_is_deterministic() -> None:
+    base = people(60)
+    duplicates = base.iloc[[3, 10, 25, 40]].copy()
+    duplicates["id"] = [100, 101, 102, 103]
+    duplicates["email_key"] = None  # no exact rule: Splink must find them
+    duplicates = duplicates.reset_index(drop=True)
+    duplicates.loc[0, "first_name_key"] = duplicates.loc[0, "first_name_key"][:-1] + "e"  # typo
+    duplicates.loc[1, ["first_name_key", "last_name_key"]] = duplicates.loc[1, ["last_name_key", "first_name_key"]].to_numpy()  # swapped
+    df = pd.concat([base, duplicates], ignore_index=True)
+    before = df.copy()
+    pairs = linkage.predict(df, kind="personne")
+    pd.testing.assert_frame_equal(df, before)  # input untouched
+    strong = pairs[pairs["probability"] >= 0.95]
+    assert set(zip(strong["id_l"], strong["id_r"])) == {(3, 100), (10, 101), (25, 102), (40, 103)}
+    assert strong["rule"].isna().all()
+    assert any(c.startswith("gamma_") for c in pairs.columns)
+    again = linkage.predict(df, kind="personne")
+    pd.testing.assert_frame_equal(pairs, again)
+    groups = linkage.clusters(df["id"], pairs, threshold=0.95)
+    assert groups[100] == 3 and groups[101] == 10 and groups[0] == 0
+
+
+def test_predict_links_two_tables() -> None:
+    left = people(40)
+    right = left.iloc[[1, 2, 30]].copy()
+    right["id"] = [1001, 1002, 1030]
+    right["email_key"] = None
+    pairs = linkage.predict(left, kind="personne", other=right)
+    strong = pairs[pairs["probability"] >= 0.95]
+    assert set(zip(strong["id_l"], strong["id_r"])) == {(1, 1001), (2, 1002), (30, 1030)}
+
+
+def test_predict_refuses_bad_ids() -> None:
+    df = people(5)
+    df.loc[1, "id"] = 0
+    with pytest.raises(CartoError, match="unique"):
+        linkage.predict(df, kind="personne")
+
+
+def test_clusters_refuses_unknown_ids() -> None:
+    pairs = pd.DataFrame({"id_l": [1], "id_r": [9], "probability": [1.0]})
+    with pytest.raises(CartoError, match="absents"):
+        linkage.clusters([1, 2], pairs, threshold=0.5)
+
+
+# --------------------------------------------------------------------------- base helpers
+
+
+@pytest.fixture
+def engine(base_url: str) -> Any:
+    engine = store.init_base(base_url, who="test")
+    yield engine
+    engine.dispose()
+
+
+class Seeder:
+    """Writes source records and their provisional actors like carto.ingest does."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.batches: dict[str, int] = {}
+        self.count = 0
+
+    def batch(self, source: str) -> int:
+        if source not in self.batches:
+            self.batches[source] = self.conn.execute(
+                store.import_batches.insert().values(source=source, file_name=f"{source}.csv", who="test")
+                .returning(store.import_batches.c.id)
+            ).scalar_one()
+        return self.batches[source]
+
+    def actor(self, kind: str, part: dict[str, Any], source: str) -> int:
+        if kind == "personne":
+            values = {k: part.get(k) for k in ("first_name", "last_name", "first_name_key", "last_name_key",
+                                                "email", "email_key", "phone", "postcode", "commune_code")}
+            name = " ".join(p for p in (part.get("first_name"), part.get("last_name")) if p)
+        else:
+            values = {"organisation_name": part.get("name"), "name_key": part.get("name_key"),
+                      **{k: part.get(k) for k in ("acronym", "siret", "siren", "rna", "postcode", "commune_code",
+                                                  "email", "email_key", "phone")}}
+            name = part.get("name") or "?"
+        provenance = {k: source for k, v in values.items() if v is not None}
+        return int(self.conn.execute(
+            store.actors.insert().values(kind=kind, display_name=name, provenance=provenance, **values)
+            .returning(store.actors.c.id)
+        ).scalar_one())
+
+    def record(self, source: str, *, personne: dict[str, Any] | None = None,
+               organisation: dict[str, Any] | None = None, when: str = "2024-01-01") -> tuple[int | None, int | None]:
+        """One ok source record; returns (person actor, organisation actor)."""
+        self.count += 1
+        person_actor = self.actor("personne", personne, source) if personne else None
+        org_actor = self.actor("organisation", organisation, source) if organisation else None
+        if person_actor and org_actor:
+            self.conn.execute(store.actors.update().where(store.actors.c.id == person_actor)
+                              .values(organisation_id=org_actor))
+        fields = {"personne": personne, "organisation": organisation, "date": when, "extra": {}}
+        raw = {"ligne": str(self.count)}
+        self.conn.execute(store.source_records.insert().values(
+            source=source, source_key=f"{source}-{self.count}", batch_id=self.batch(source),
+            file_name=f"{source}.csv", line=self.count + 1, raw=raw,
+            row_hash=hashlib.sha256(json.dumps(raw).encode()).hexdigest(), fields=fields, status="ok",
+            actor_id=person_actor or org_actor, organisation_actor_id=org_actor if person_actor else None,
+        ))
+        return person_actor, org_actor
+
+
+def person(first: str, last: str, *, email: str | None = None, phone: str | None = None,
+           commune: tuple[str, str] = COMMUNES[0], display: tuple[str, str] | None = None) -> dict[str, Any]:
+    shown = display or (first.title(), last.title())
+    return {
+        "first_name": shown[0], "last_name": shown[1], "first_name_key": first, "last_name_key": last,
+        "email": email, "email_key": email, "phone": phone, "postcode": commune[1], "commune_code": commune[0],
+        "pseudo": None,
+    }
+
+
+def crowd(seed: Seeder, n: int = 40, *, seen_twice: int = 10) -> list[int]:
+    """``n`` distinct persons from the website, the first ``seen_twice`` also on the newsletter.
+
+    Gives the model data to train on; the repeated ones share their e-mail (exact rule).
+    """
+    ids = []
+    for i, row in enumerate(people(n).to_dict("records")):
+        commune = next(c for c in COMMUNES if c[0] == row["commune_code"])
+        values = person(row["first_name_key"], row["last_name_key"], email=row["email_key"], phone=row["phone"],
+                        commune=commune)
+        actor, _ = seed.record("jeparticipe", personne=values)
+        if i < seen_twice:
+            seed.record("newsletter", personne={**values, "phone": None})
+        ids.append(actor)
+    return ids
+
+
+def dump(engine: sa.Engine, *, skip: tuple[str, ...] = ("audit_log", "merges")) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {
+            name: [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key.columns))]
+            for name, t in store.metadata.tables.items() if name not in skip
+        }
+
+
+def actor(engine: sa.Engine, actor_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(store.actors).where(store.actors.c.id == actor_id)).one()
+
+
+def count(engine: sa.Engine, table: sa.Table, *where: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_every_foreign_key_to_actors_is_handled_by_merges() -> None:
+    handled = {(d.table, c) for d in linkage._DEPENDENTS for c in d.columns} | linkage._LINKAGE_COLUMNS
+    found = {
+        (table.name, fk.parent.name)
+        for table in store.metadata.tables.values()
+        for fk in table.foreign_keys
+        if fk.column.table.name == "actors"
+    }
+    assert found == handled
+
+
+def test_revision_0002_upgrades_a_0001_base(base_url: str) -> None:
+    engine = store.init_base(base_url)
+    with engine.begin() as conn:  # back to what a 0001 base looks like
+        store.review_pairs.drop(conn)
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    store.init_base(base_url).dispose()
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
+        assert conn.execute(sa.select(store.schema_info.c.schema_revision)).scalar_one() == "0002"
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------- link on the base
+
+
+def test_exact_rules_merge_organisations_and_persons(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        crowd(seed, 20)
+        asso = {"name": "Les Jardins du Lez", "name_key": "jardins lez", "siret": "12345678900011",
+                "siren": "123456789", "rna": None, "postcode": "34000", "commune_code": "34172"}
+        p1, o1 = seed.record("lreav", personne=person("anne", "vidal", email="anne.vidal@lez.fr"), organisation=asso)
+        other = {**asso, "name": "Jardins du Lez (asso)", "siret": None}
+        p2, o2 = seed.record("dispositifs", personne=person("annie", "vidale", email="anne.vidal@lez.fr"),
+                             organisation=other, when="2025-03-01")
+    report = linkage.link(engine, who="camille")
+    assert report.merges_rule >= 2
+    assert actor(engine, o2).merged_into_id == o1 and actor(engine, p2).merged_into_id == p1
+    with engine.connect() as conn:
+        rules = dict(conn.execute(sa.select(store.merges.c.absorbed_id, store.merges.c.rule)).all())
+        methods = set(conn.execute(sa.select(store.merges.c.method)).scalars())
+        persons_org = conn.execute(sa.select(store.actors.c.organisation_id)
+                                   .where(store.actors.c.id.in_([p1, p2]))).scalars().all()
+        records = conn.execute(sa.select(store.source_records.c.actor_id, store.source_records.c.organisation_actor_id)
+                               .where(store.source_records.c.source.in_(["lreav", "dispositifs"]))).all()
+        last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
+    assert rules[o2] == "siren" and rules[p2] == "email" and methods == {"rule"}
+    assert persons_org == [o1, o1]  # the absorbed person still points at the kept organisation
+    assert set(records) == {(p1, o1)}
+    assert (last.action, last.who) == ("liaison", "camille")
+    assert "fusions" in str(report) and "paires à revoir" in str(report)
+
+
+def test_probabilistic_merge_and_idempotent_relink(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        ids = crowd(seed, 40)
+        # the same persons seen on sign-in sheets: no e-mail, a typo, swapped names
+        phones = people(40)["phone"]
+        dup1, _ = seed.record("emargement", personne=person("camile", "martin", phone=phones[0]))
+        dup2, _ = seed.record("emargement", personne=person("moreau", "nathan", phone=phones[7],
+                                                            commune=COMMUNES[2]))
+    first = linkage.link(engine)
+    assert actor(engine, dup1).merged_into_id == ids[0]
+    assert actor(engine, dup2).merged_into_id == ids[7]
+    assert first.merges_probabilistic >= 2
+    before = dump(engine)
+    second = linkage.link(engine)
+    assert second.merges == 0
+    assert dump(engine) == before
+
+
+def test_review_band_decisions_and_memory(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        crowd(seed, 40)
+        a, _ = seed.record("newsletter", personne=person("margot", "fabre", commune=COMMUNES[0]))
+        b, _ = seed.record("emargement", personne=person("margaux", "fabre", commune=COMMUNES[0]))
+        c, _ = seed.record("newsletter", personne=person("yanis", "morel", commune=COMMUNES[3]))
+        d, _ = seed.record("emargement", personne=person("yannis", "morel", commune=COMMUNES[3]))
+    report = linkage.link(engine, review_band=(0.05, 0.95))
+    queue = linkage.review_queue(engine)
+    pairs = {(r["acteur A"], r["acteur B"]): r["paire"] for _, r in queue.iterrows()}
+    assert (a, b) in pairs and (c, d) in pairs and report.to_review == len(queue)
+    assert {"paire", "score", "nom A", "nom B", "commune A", "commune B", "correspondances"} <= set(queue.columns)
+    row = queue[queue["paire"] == pairs[(a, b)]].iloc[0]
+    assert (row["nom A"], row["nom B"]) == ("Margot Fabre", "Margaux Fabre")
+    assert "noms : proche" in row["correspondances"] and "lieu : identique" in row["correspondances"]
+    assert "e-mail : inconnu" in row["correspondances"]
+    # « passer »: same pair, now last
+    linkage.decide(engine, pairs[(a, b)], "passer", who="lea")
+    assert linkage.review_queue(engine)["paire"].iloc[-1] == pairs[(a, b)]
+    # « différents »: remembered, never proposed again
+    assert linkage.decide(engine, pairs[(a, b)], "différents", who="lea") is None
+    assert count(engine, store.not_duplicates, store.not_duplicates.c.actor_a_id == a) == 1
+    with pytest.raises(CartoError, match="déjà été tranchée"):
+        linkage.decide(engine, pairs[(a, b)], "meme")
+    # « même »: merged by hand
+    merge_id = linkage.decide(engine, pairs[(c, d)], "meme", who="lea")
+    assert actor(engine, d).merged_into_id == c
+    with engine.connect() as conn:
+        made = conn.execute(sa.select(store.merges).where(store.merges.c.id == merge_id)).one()
+    assert (made.method, made.who) == ("manual", "lea")
+    linkage.link(engine, review_band=(0.05, 0.95))
+    again = linkage.review_queue(engine)
+    assert not {(a, b), (c, d)} & set(zip(again["acteur A"], again["acteur B"]))
+    # even a sure match is not merged against a « différents »
+    linkage.link(engine, auto_threshold=0.3, review_band=(0.05, 0.3))
+    assert actor(engine, b).status == "active"
+    # undoing a merge made from the queue puts the pair back in the queue
+    linkage.undo_merge(engine, merge_id)
+    assert pairs[(c, d)] in linkage.review_queue(engine)["paire"].tolist()
+
+
+def test_merge_undo_is_exact(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        kept, org = seed.record("lreav", personne=person("lou", "garnier", email="lou@a.fr"),
+                                organisation={"name": "Asso A", "name_key": "asso a", "postcode": "31000",
+                                              "commune_code": "31555"})
+        absorbed, _ = seed.record("emargement", personne=person("lou", "garnier", phone="+33611111111",
+                                                                commune=COMMUNES[1]), when="2025-06-01")
+        friend, _ = seed.record("jeparticipe", personne=person("eli", "roy"))
+        event_ids = conn.execute(store.events.insert().returning(store.events.c.id), [
+            {"title": "Printemps citoyen", "kind": "rencontre régionale annuelle", "starts_on": date(2024, 4, 1)},
+            {"title": "Atelier", "kind": "atelier de cartographie", "starts_on": date(2024, 5, 1)},
+        ]).scalars().all()
+        conn.execute(store.participations.insert(), [
+            {"event_id": event_ids[0], "actor_id": kept, "signed": False},
+            {"event_id": event_ids[0], "actor_id": absorbed, "signed": True},  # same event: folded
+            {"event_id": event_ids[1], "actor_id": absorbed, "signed": None},  # re-pointed
+        ])
+        conn.execute(store.subscriptions.insert(), [
+            {"actor_id": kept, "list_name": "regionale", "status": "subscribed", "source": "jeparticipe"},
+            {"actor_id": absorbed, "list_name": "regionale", "status": "blocklisted", "source": "newsletter"},
+            {"actor_id": absorbed, "list_name": "biodiversite", "status": "subscribed", "source": "newsletter"},
+        ])
+        community = conn.execute(store.communities.insert().values(slug="mer", name="Mer")
+                                 .returning(store.communities.c.id)).scalar_one()
+        conn.execute(store.memberships.insert(), [
+            {"community_id": community, "actor_id": absorbed, "computed_circle": 2}])
+        conn.execute(store.relations.insert(), [
+            {"source_id": absorbed, "target_id": friend, "type": "connaît", "provenance": "declared", "who": "t"},
+            {"source_id": kept, "target_id": absorbed, "type": "connaît", "provenance": "declared", "who": "t"},
+        ])
+    before = dump(engine)
+    merge_id = linkage.merge(engine, kept, absorbed, who="lea")
+    with engine.connect() as conn:
+        parts = conn.execute(sa.select(store.participations.c.event_id, store.participations.c.actor_id,
+                                       store.participations.c.signed).order_by(store.participations.c.event_id)).all()
+        subs = dict(conn.execute(sa.select(store.subscriptions.c.list_name, store.subscriptions.c.status)
+                                 .where(store.subscriptions.c.actor_id == kept)).all())
+        n_subs = conn.execute(sa.select(sa.func.count()).select_from(store.subscriptions)).scalar_one()
+        rels = conn.execute(sa.select(store.relations.c.source_id, store.relations.c.target_id)).all()
+        member = conn.execute(sa.select(store.memberships.c.actor_id)).scalar_one()
+    assert parts == [(event_ids[0], kept, True), (event_ids[1], kept, None)]
+    assert subs == {"regionale": "blocklisted", "biodiversite": "subscribed"} and n_subs == 2
+    assert rels == [(kept, friend)] and member == kept
+    golden = actor(engine, kept)
+    assert (golden.email, golden.phone) == ("lou@a.fr", "+33611111111")
+    assert golden.organisation_id == org and actor(engine, absorbed).status == "merged"
+    assert golden.provenance["phone"] == "emargement" and golden.provenance["email"] == "lreav"
+    linkage.undo_merge(engine, merge_id, who="lea")
+    assert dump(engine) == before
+    frame = linkage.merges(engine)
+    assert frame.loc[0, "annulée"] and frame.loc[0, "méthode"] == "manuelle"
+    with pytest.raises(CartoError, match="déjà été annulée"):
+        linkage.undo_merge(engine, merge_id)
+
+
+def test_undo_refuses_out_of_order_and_bad_merges(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        a, org = seed.record("lreav", personne=person("lou", "garnier"), organisation={"name": "Asso"})
+        b, _ = seed.record("emargement", personne=person("lou", "garnier"))
+        c, _ = seed.record("emargement", personne=person("lou", "garnie"))
+    before = dump(engine)
+    first = linkage.merge(engine, a, b)
+    second = linkage.merge(engine, a, c)
+    with pytest.raises(CartoError, match=f"suivie d'autres fusions.*{second}"):
+        linkage.undo_merge(engine, first)
+    with pytest.raises(CartoError, match="actifs et du même type"):
+        linkage.merge(engine, a, b)
+    with pytest.raises(CartoError, match="actifs et du même type"):
+        linkage.merge(engine, a, org)
+    with pytest.raises(CartoError, match="introuvable"):
+        linkage.undo_merge(engine, 999)
+    linkage.undo_merge(engine, second)
+    linkage.undo_merge(engine, first)
+    assert dump(engine) == before
+
+
+def test_golden_record_survivorship_and_provenance(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        crowd(seed, 20)
+        old, _ = seed.record("newsletter", when="2023-01-01", personne=person(
+            "rose", "lambert", email="rose@l.fr", phone="+33622222222", commune=COMMUNES[3]))
+        new, _ = seed.record("emargement", when="2025-01-01", personne=person(
+            "rose", "lambert", email="rose@l.fr", phone="+33633333333", commune=COMMUNES[4],
+            display=("Rose", "LAMBERT-Test")))
+        top, _ = seed.record("lreav", when="2020-01-01", personne={
+            **person("rose", "lambert", email="rose@l.fr", commune=COMMUNES[2]), "phone": None})
+    linkage.link(engine, priority=("lreav", "emargement", "newsletter"))
+    golden = actor(engine, old)
+    assert actor(engine, new).merged_into_id == old and actor(engine, top).merged_into_id == old
+    # lreav first (even though oldest), then the most recent for what lreav lacks
+    assert golden.commune_code == "30189" and golden.phone == "+33633333333"
+    assert golden.provenance["commune_code"] == "lreav" and golden.provenance["phone"] == "emargement"
+    assert golden.lon is not None and golden.location_precision == "commune"
+    linkage.link(engine, priority=("newsletter",))  # already merged: nothing recomputed
+    assert actor(engine, old).phone == "+33633333333"
+
+
+def test_bad_thresholds_and_decisions(engine: sa.Engine) -> None:
+    with pytest.raises(CartoError, match="Seuils incohérents"):
+        linkage.link(engine, auto_threshold=0.8, review_band=(0.5, 0.9))
+    with pytest.raises(CartoError, match="introuvable"):
+        linkage.decide(engine, 42, "meme")
