@@ -1,0 +1,399 @@
+"""Tests of carto.ingest: readers, quarantine, idempotence, updates, blocklist, user mappings, atomicity.
+
+The base tests run on SQLite and PostgreSQL (``base_url`` fixture). Small
+hand-made files are in ``tests/data`` (see its README); the demo sources in
+``data/demo`` are compared with their ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from carto import ingest, store
+from carto._errors import SourceFileError
+from carto.settings import REPO_DIR
+from carto.sources import load_mapping
+
+DATA = Path(__file__).parent / "data"
+DEMO = REPO_DIR / "data" / "demo"
+
+
+
+def _explained_differences(got: set, expected: set, truth: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+    """The only accepted differences between the quarantine and the truth's « quarantaine = oui » rows.
+
+    - missing: the generator made the address invalid, then erased it (``champ_manquant:Courriel``),
+      so the row holds no invalid value any more;
+    - extra: an address whose domain is not a valid name (a label ending with « - », as in
+      « contact@association-occitanie-jardins-.fr », a generic address cut at 30 characters).
+    """
+    codes = truth.set_index(["fichier", truth["ligne"].astype(int)])["alterations"]
+    for row in expected - got:
+        assert "champ_manquant:Courriel" in codes[row] and "code_postal_invalide" not in codes[row], row
+    reasons = quarantined.set_index(["fichier", quarantined["ligne"].astype(int)])["raison"]
+    for row in got - expected:
+        assert re.search(r"colonne « Courriel » : « [^»]*-\.[a-z]+ »", reasons[row]), reasons[row]
+
+
+@pytest.fixture
+def engine(base_url):
+    """A fresh base (SQLite, then PostgreSQL), disposed after the test."""
+    engine = store.init_base(base_url, who="test")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def memory():
+    """A fresh in-memory SQLite base."""
+    engine = store.init_base("sqlite://", who="test")
+    yield engine
+    engine.dispose()
+
+
+def _rows(engine, table: sa.Table, *where) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).where(*where))]
+
+
+def _counts_add_up(report: ingest.ImportReport) -> bool:
+    return report.lus == report.nouveaux + report.mis_a_jour + report.inchanges + report.en_quarantaine
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def test_read_cp1252_semicolon_crlf():
+    table = ingest.read_table(DATA / "lreav_cp1252.csv", "lreav")
+    assert table.index.tolist() == [2, 3, 4]
+    assert table.loc[2, "Prénom du contact"] == "Hélène"
+    assert table.loc[3, "N° RNA"] == ""
+    assert table.loc[3, "Description du projet"] == '=HYPERLINK("http://exemple.invalid";"Cliquez ici")'
+    assert (table.map(type) == str).all().all()
+
+
+def test_read_utf8_bom_semicolon():
+    table = ingest.read_table(DATA / "E90001_2024-04-15.csv", "emargement")
+    assert list(table.columns)[0] == "Événement"  # the BOM is not part of the first column name
+    assert table.loc[2, "Prénom"] == "Jean-Pierre"
+
+
+def test_read_comma_quoted_values():
+    table = ingest.read_table(DATA / "jeparticipe_virgule.csv", "jeparticipe")
+    assert table.loc[2, "Démarches"].startswith("Concertation : les haies, les mares")
+    assert table.loc[2, "Pseudo"] == '<img src=x onerror="alert(1)">'
+
+
+def test_read_tab_title_rows_and_trailing_empties():
+    mapping = load_mapping(DATA / "jardins.toml")
+    table = ingest.read_table(DATA / "jardins.tsv", mapping)
+    assert list(table.columns) == ["N° adhérent", "Jardin", "Référent", "Mail", "CP", "Ville"]
+    assert table.index.tolist() == [5, 6, 7]  # header on line 4 under two title rows and a blank one
+
+
+def test_read_xlsx_title_rows_dates_and_numbers(tmp_path, memory):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Région Occitanie — Bénéficiaires (extraction du 01/03/2025)"])
+    ws.append([])
+    header = ["Bénéficiaire", "SIRET", "Forme juridique", "Dispositif", "Direction", "Montant (€)",
+              "Date de décision", "Adresse", "Code postal", "Commune", "Contact", "Courriel", None]
+    ws.append(header)
+    ws.append(["LES AMIS DES HAIES", "31534168500214", "Association déclarée", "Pass ESS", "Direction X",
+               12500, datetime(2024, 3, 5), "1 rue A", "31000", "Toulouse", "Hélène LEFÈVRE",
+               "contact@amis-haies.fr", None])
+    ws.append(["Collectif B", "31534168500214", None, "Pass ESS", None, "12 500,00 €", datetime(2024, 3, 6),
+               None, "09200", "St-Girons", "Jean-Pierre DE LA FONTAINE", None])
+    ws.append([None] * 12)
+    path = tmp_path / "dispositifs.xlsx"
+    wb.save(path)
+    table = ingest.read_table(path, "dispositifs")
+    assert table.index.tolist() == [4, 5]
+    assert table.loc[4, "Date de décision"] == "2024-03-05"
+    assert table.loc[4, "Montant (€)"] == "12500"
+    report = ingest.import_file(memory, path, source="dispositifs")
+    assert (report.lus, report.nouveaux, report.en_quarantaine) == (2, 2, 0)
+    fields = {r["line"]: r["fields"] for r in _rows(memory, store.source_records)}
+    assert fields[4]["date"] == "2024-03-05"
+    assert fields[4]["extra"]["montant"] == 12500.0 and fields[5]["extra"]["montant"] == 12500.0
+    assert (fields[5]["personne"]["first_name"], fields[5]["personne"]["last_name"]) == \
+        ("Jean-Pierre", "de La Fontaine")
+    assert fields[5]["organisation"]["commune_code"] == "09261"
+
+
+def test_missing_column_error_names_file_and_column(tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("EMAIL;NOM;PRENOM;LISTES;DATE_INSCRIPTION;BLOCKLISTE\na@b.fr;A;B;L;01-01-2024;Non\n",
+                    encoding="utf-8")
+    with pytest.raises(SourceFileError, match=r"contacts\.csv.*« DESINSCRIT »"):
+        ingest.read_table(path, "newsletter")
+
+
+def test_unreadable_file_error(tmp_path, memory):
+    path = tmp_path / "abime.xlsx"
+    path.write_bytes(b"PK\x03\x04 pas vraiment un classeur")
+    with pytest.raises(SourceFileError, match=r"abime\.xlsx : classeur XLSX illisible"):
+        ingest.read_table(path, "dispositifs")
+    with pytest.raises(SourceFileError, match="introuvable"):
+        ingest.import_file(memory, tmp_path / "absent.csv", source="lreav")
+    other = tmp_path / "autre.csv"
+    other.write_text("a;b\n1;2\n", encoding="utf-8")
+    with pytest.raises(SourceFileError, match="aucune ligne d'en-tête"):
+        ingest.read_table(other, "lreav")
+
+
+def test_canonical_raw_is_json_with_sorted_keys():
+    import json
+
+    table = pd.DataFrame({"b": ['x"y', "é"], "a": ["", "<script>"]})
+    expected = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in table.to_dict("records")]
+    assert ingest._canonical_raw(table).tolist() == expected
+
+
+# --------------------------------------------------------------------------- demo sources
+
+
+@pytest.fixture(scope="module")
+def truth() -> pd.DataFrame:
+    return pd.read_csv(DEMO / "verite" / "correspondances.csv", dtype=str, keep_default_na=False)
+
+
+def test_demo_sources_counts_and_quarantine_match_truth(engine, truth):
+    reports = ingest.import_folder(engine, DEMO)
+    assert [r.source for r in reports] == ["lreav", "jeparticipe", "dispositifs", "emargement", "newsletter"]
+    rows_per_source = truth.groupby("source").size()
+    for report in reports:
+        assert _counts_add_up(report), str(report)
+        assert report.lus == rows_per_source[report.source]
+    quarantined = ingest.quarantine(engine)
+    got = set(zip(quarantined["fichier"], quarantined["ligne"].astype(int)))
+    marked = truth[truth["quarantaine"] == "oui"]
+    expected = set(zip(marked["fichier"], marked["ligne"].astype(int)))
+    _explained_differences(got, expected, truth, quarantined)
+    assert len(got ^ expected) <= 3
+    assert sum(r.en_quarantaine for r in reports) == len(got)
+    for raison in quarantined["raison"]:
+        assert raison.startswith("fichier ") and ", ligne " in raison and ", colonne « " in raison
+    # quarantined rows create no actor; ok rows have one
+    with engine.connect() as conn:
+        sr = store.source_records
+        assert conn.execute(sa.select(sa.func.count()).where(sr.c.status == "quarantined",
+                                                             sr.c.actor_id.is_not(None))).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).where(sr.c.status == "ok",
+                                                             sr.c.actor_id.is_(None))).scalar_one() == 0
+        kinds = dict(conn.execute(sa.select(store.events.c.kind, sa.func.count()).group_by(store.events.c.kind)).all())
+    assert kinds["concertation"] > 0 and kinds["rencontre régionale annuelle"] > 0
+    assert kinds["formation-action"] > 0 and kinds["atelier de cartographie"] > 0
+
+
+def test_idempotent_reimport(engine):
+    folder = DEMO / "sources"
+    first = [ingest.import_file(engine, folder / name, source=source)
+             for source, name in (("lreav", "lreav.csv"), ("jeparticipe", "jeparticipe.csv"),
+                                  ("newsletter", "newsletter.csv"))]
+    before = store.base_summary(engine)
+    with engine.connect() as conn:
+        records_before = conn.execute(sa.select(store.source_records.c.id, store.source_records.c.updated_at)
+                                      .order_by(store.source_records.c.id)).all()
+    again = [ingest.import_file(engine, folder / r.file, source=r.source) for r in first]
+    after = store.base_summary(engine)
+    for one, two in zip(first, again):
+        assert _counts_add_up(two)
+        assert (two.nouveaux, two.mis_a_jour, two.inchanges) == (0, 0, one.nouveaux)
+        assert two.en_quarantaine == one.en_quarantaine
+        assert (two.acteurs, two.evenements, two.participations, two.inscriptions) == (0, 0, 0, 0)
+    # only the trace of the runs is added: one import batch and one audit row each
+    changed = {k: after[k] - before[k] for k in before if after[k] != before[k]}
+    assert changed == {"import_batches": 3, "audit_log": 3}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.source_records.c.id, store.source_records.c.updated_at)
+                            .order_by(store.source_records.c.id)).all() == records_before
+
+
+def _newsletter(path: Path, rows: list[str]) -> Path:
+    header = "EMAIL;NOM;PRENOM;LISTES;DATE_INSCRIPTION;BLOCKLISTE;DESINSCRIT"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_changed_row_updates_record_and_actor(engine, tmp_path):
+    path = _newsletter(tmp_path / "brevo.csv", [
+        "anne.roy@free.fr;ROY;Anne;Lettre A;01-02-2024;Non;Non",
+        "paul.petit@orange.fr;PETIT;Paul;Lettre A;02-02-2024;Non;Non",
+    ])
+    ingest.import_file(engine, path, source="newsletter")
+    _newsletter(path, [
+        "anne.roy@free.fr;ROY-MARTIN;Anne;Lettre A;01-02-2024;Non;Non",
+        "paul.petit@orange.fr;PETIT;Paul;Lettre A;02-02-2024;Non;Non",
+    ])
+    report = ingest.import_file(engine, path, source="newsletter", who="camille")
+    assert (report.nouveaux, report.mis_a_jour, report.inchanges) == (0, 1, 1)
+    record = _rows(engine, store.source_records, store.source_records.c.source_key == "anne.roy@free.fr")[0]
+    assert record["raw"]["NOM"] == "ROY-MARTIN" and record["batch_id"] == report.batch_id
+    actor = _rows(engine, store.actors, store.actors.c.id == record["actor_id"])[0]
+    assert actor["last_name"] == "Roy-Martin" and actor["display_name"] == "Anne Roy-Martin"
+    audit = _rows(engine, store.audit_log, store.audit_log.c.who == "camille", store.audit_log.c.table_name == "actors")
+    assert audit and audit[0]["row_ids"] == [record["actor_id"]]
+
+
+def test_merged_actor_is_not_overwritten(engine, tmp_path):
+    path = _newsletter(tmp_path / "brevo.csv", ["anne.roy@free.fr;ROY;Anne;Lettre A;01-02-2024;Non;Non",
+                                                "a.roy@free.fr;ROY;Anne;Lettre A;01-02-2024;Non;Non"])
+    ingest.import_file(engine, path, source="newsletter")
+    ids = sorted(r["actor_id"] for r in _rows(engine, store.source_records))
+    with store.transaction(engine, action="merge", who="test") as conn:  # what linkage does, minimally
+        conn.execute(store.merges.insert().values(kept_id=ids[0], absorbed_id=ids[1], method="manual",
+                                                  who="test", snapshot={}))
+        conn.execute(store.actors.update().where(store.actors.c.id == ids[1])
+                     .values(status="merged", merged_into_id=ids[0]))
+    _newsletter(path, ["anne.roy@free.fr;ROY-MARTIN;Anne;Lettre A;01-02-2024;Non;Non",
+                       "a.roy@free.fr;ROYY;Anne;Lettre A;01-02-2024;Non;Non"])
+    report = ingest.import_file(engine, path, source="newsletter")
+    assert report.mis_a_jour == 2
+    names = {r["id"]: r["last_name"] for r in _rows(engine, store.actors)}
+    assert names == {ids[0]: "Roy", ids[1]: "Roy"}  # golden records are linkage's job
+
+
+def test_quarantine_cleared_after_fix(engine, tmp_path):
+    sheet = tmp_path / "inscrits.csv"
+    header = "Identifiant,Pseudo,Prénom,Nom,Courriel,Code postal,Date d'inscription,Accepte la newsletter,Démarches"
+    sheet.write_text(f"{header}\n7,,Paul,Petit,paul.petit@orange.fr,3100,2023-02-05 09:15:00,non,\n", encoding="utf-8")
+    brevo = _newsletter(tmp_path / "brevo.csv", ["anne.roy@@free.fr;ROY;Anne;Lettre A;01-02-2024;Non;Non"])
+    assert ingest.import_file(engine, sheet, source="jeparticipe").en_quarantaine == 1
+    assert ingest.import_file(engine, brevo, source="newsletter").en_quarantaine == 1
+    q = ingest.quarantine(engine)
+    assert len(q) == 2 and "« 3100 » n'est pas un code postal" in q.loc[q["source"] == "jeparticipe", "raison"].iloc[0]
+    assert q.loc[q["source"] == "jeparticipe", "raison"].iloc[0].startswith(
+        "fichier inscrits.csv, ligne 2, colonne « Code postal » : ")
+    sheet.write_text(f"{header}\n7,,Paul,Petit,paul.petit@orange.fr,31000,2023-02-05 09:15:00,non,\n",
+                     encoding="utf-8")
+    _newsletter(brevo, ["anne.roy@free.fr;ROY;Anne;Lettre A;01-02-2024;Non;Non"])
+    fixed = ingest.import_file(engine, sheet, source="jeparticipe")
+    assert (fixed.mis_a_jour, fixed.en_quarantaine) == (1, 0)  # same key (site id): the record is updated
+    assert ingest.import_file(engine, brevo, source="newsletter").nouveaux == 1  # new key: the old row goes
+    assert ingest.quarantine(engine).empty
+    records = _rows(engine, store.source_records)
+    assert len(records) == 2 and all(r["status"] == "ok" and r["actor_id"] for r in records)
+
+
+def _statuses(engine, email_key: str) -> set[tuple[str, str]]:
+    a, s = store.actors, store.subscriptions
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(s.c.list_name, s.c.status).select_from(s.join(a, a.c.id == s.c.actor_id))
+                                .where(a.c.email_key == email_key)).all())
+
+
+REGIONAL = "Lettre régionale de la participation citoyenne"
+
+
+def _website(path: Path, newsletter: str) -> Path:
+    header = "Identifiant,Pseudo,Prénom,Nom,Courriel,Code postal,Date d'inscription,Accepte la newsletter,Démarches"
+    path.write_text(f"{header}\n42,,Anne,Roy,Anne.Roy@free.fr,31000,2024-05-01 10:00:00,{newsletter},\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_blocklisted_contact_never_resubscribed(engine, tmp_path):
+    brevo = _newsletter(tmp_path / "brevo.csv", [f"anne.roy@free.fr;ROY;Anne;{REGIONAL};01-02-2024;Oui;Non",
+                                                 "paul.petit@orange.fr;PETIT;Paul;;02-02-2024;Non;Oui"])
+    ingest.import_file(engine, brevo, source="newsletter")
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
+    assert _statuses(engine, "paulpetit@orange.fr") == {(REGIONAL, "unsubscribed")}
+    ingest.import_file(engine, _website(tmp_path / "site.csv", "oui"), source="jeparticipe")
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}  # two actors, both blocklisted
+    # the same Brevo contact back as subscribed: still blocklisted / unsubscribed
+    _newsletter(brevo, [f"anne.roy@free.fr;ROY;Anne;{REGIONAL};01-02-2024;Non;Non",
+                        f"paul.petit@orange.fr;PETIT;Paul;{REGIONAL};02-02-2024;Non;Non"])
+    ingest.import_file(engine, brevo, source="newsletter")
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
+    assert _statuses(engine, "paulpetit@orange.fr") == {(REGIONAL, "unsubscribed")}
+
+
+def test_blocklist_after_subscription_wins(engine, tmp_path):
+    ingest.import_file(engine, _website(tmp_path / "site.csv", "oui"), source="jeparticipe")
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "subscribed")}
+    brevo = _newsletter(tmp_path / "brevo.csv", [f"anne.roy@free.fr;ROY;Anne;{REGIONAL};01-02-2024;Oui;Non"])
+    ingest.import_file(engine, brevo, source="newsletter")
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
+
+
+def test_user_mapping_for_a_new_source(engine):
+    report = ingest.import_file(engine, DATA / "jardins.tsv", mapping=DATA / "jardins.toml")
+    assert (report.source, report.lus, report.nouveaux, report.en_quarantaine) == ("jardins", 3, 2, 1)
+    records = {r["source_key"]: r for r in _rows(engine, store.source_records)}
+    assert set(records) == {"J-001", "J-002", "J-003"}
+    second = records["J-002"]
+    assert second["line"] == 6 and second["raw"]["Référent"] == "Pierre DE LA FONTAINE"
+    person, organisation = second["fields"]["personne"], second["fields"]["organisation"]
+    assert (person["first_name"], person["last_name"]) == ("Pierre", "de La Fontaine")
+    assert organisation["commune_code"] == "09261"  # « St-Girons »
+    actors = {r["id"]: r for r in _rows(engine, store.actors)}
+    assert actors[second["actor_id"]]["organisation_id"] == second["organisation_actor_id"]
+    assert actors[second["organisation_actor_id"]]["location_precision"] == "commune"
+    assert records["J-003"]["reason"] == (
+        "fichier jardins.tsv, ligne 7, colonne « CP » : « 3400 » n'est pas un code postal (5 chiffres attendus).")
+
+
+def test_hostile_text_stored_verbatim(engine):
+    ingest.import_file(engine, DATA / "lreav_cp1252.csv", source="lreav")
+    ingest.import_file(engine, DATA / "jeparticipe_virgule.csv", source="jeparticipe")
+    records = {(r["source"], r["line"]): r for r in _rows(engine, store.source_records)}
+    formula = records[("lreav", 3)]
+    assert formula["raw"]["Description du projet"] == '=HYPERLINK("http://exemple.invalid";"Cliquez ici")'
+    assert formula["fields"]["extra"]["description"] == '=HYPERLINK("http://exemple.invalid";"Cliquez ici")'
+    assert any("contenu suspect" in w for w in formula["fields"]["extra"]["avertissements"])
+    tag = records[("jeparticipe", 2)]
+    assert tag["fields"]["personne"]["pseudo"] == '<img src=x onerror="alert(1)">'
+
+
+def test_sign_in_sheet_event_and_participations(engine, tmp_path):
+    folder = tmp_path / "emargement"
+    folder.mkdir()
+    shutil.copy(DATA / "E90001_2024-04-15.csv", folder)
+    report = ingest.import_file(engine, folder, source="emargement")
+    assert (report.lus, report.en_quarantaine, report.evenements, report.participations) == (3, 1, 1, 2)
+    event = _rows(engine, store.events)[0]
+    assert (event["source_key"], event["kind"], event["starts_on"], event["commune_code"]) == (
+        "E90001_2024-04-15", "rencontre régionale annuelle", date(2024, 4, 15), "34172")
+    assert sorted(p["signed"] for p in _rows(engine, store.participations)) == [False, True]
+    assert ingest.quarantine(engine)["fichier"].tolist() == ["emargement/E90001_2024-04-15.csv"]
+    again = ingest.import_file(engine, folder, source="emargement")
+    assert (again.inchanges, again.evenements, again.participations) == (2, 0, 0)
+
+
+def test_failure_mid_import_leaves_base_unchanged(engine, monkeypatch):
+    ingest.import_file(engine, DATA / "lreav_cp1252.csv", source="lreav")
+    before = store.base_summary(engine)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("panne simulée")
+
+    monkeypatch.setattr(ingest, "_write_subscriptions", boom)
+    with pytest.raises(RuntimeError, match="panne simulée"):
+        ingest.import_file(engine, DATA / "jeparticipe_virgule.csv", source="jeparticipe")
+    assert store.base_summary(engine) == before
+
+
+def test_one_of_source_or_mapping(memory):
+    engine = memory
+    with pytest.raises(SourceFileError, match="Dites quelle source"):
+        ingest.import_file(engine, DATA / "lreav_cp1252.csv")
+    with pytest.raises(SourceFileError, match="pas les deux"):
+        ingest.import_file(engine, DATA / "jardins.tsv", source="lreav", mapping=DATA / "jardins.toml")
+
+
+def test_report_text_and_combine():
+    a = ingest.ImportReport(file="a", source="emargement", lus=3, nouveaux=2, en_quarantaine=1, participations=2)
+    b = ingest.ImportReport(file="b", source="emargement", lus=1200, inchanges=1200)
+    total = ingest.ImportReport.combine([a, b], file="emargement")
+    assert (total.lus, total.importees, total.en_quarantaine) == (1203, 1202, 1)
+    assert str(total).startswith("emargement : 1\u202f203 lignes lues, 1\u202f202 importées")
