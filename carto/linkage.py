@@ -84,6 +84,7 @@ PERSON_COLUMNS = (
 )
 #: Columns compared for organisations (those present in the data are used).
 ORGANISATION_COLUMNS = (
+    "organisation_name",
     "name_key",
     "acronym",
     "siren",
@@ -94,12 +95,13 @@ ORGANISATION_COLUMNS = (
     "postcode",
     "commune_code",
 )
-#: Deterministic rules, in order: (kind, rule name, column).
-EXACT_RULES: tuple[tuple[str, str, str], ...] = (
-    ("organisation", "siret", "siret"),
-    ("organisation", "siren", "siren"),
-    ("organisation", "rna", "rna"),
-    ("personne", "email", "email_key"),
+#: Deterministic rules, in order: (kind, rule name, column, columns that must not disagree).
+EXACT_RULES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("organisation", "siret", "siret", ()),
+    ("organisation", "siren", "siren", ()),
+    ("organisation", "rna", "rna", ()),
+    ("organisation", "nom", "full_name_key", ("siren", "rna", "commune_code")),
+    ("personne", "email", "email_key", ()),
 )
 #: Seed of the random sampling that estimates the *u* probabilities.
 SEED = 20190901
@@ -144,7 +146,42 @@ def _prepared(df: pd.DataFrame, *, kind: str, id_column: str) -> pd.DataFrame:
         high = last.where(first <= last, first)
         sorted_names = (low + " " + high).str.strip()
         out["names_sorted"] = sorted_names.mask(sorted_names == "")
+    if kind == "organisation":
+        out = _organisation_keys(df, out)
     return out.reset_index(drop=True)
+
+
+#: Words left out of an organisation's initials (articles and linking words).
+_NOT_IN_INITIALS = frozenset({"les", "le", "la", "l", "de", "des", "du", "d", "et", "en", "au", "aux", "a",
+                              "pour", "sur", "un", "une"})
+
+
+def _organisation_keys(df: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+    """Add ``full_name_key`` (the whole name, filler words kept) and ``alias_key``.
+
+    The alias is how an organisation may be named for short: its acronym when
+    known, else the initials of a name of two words or more (« Association
+    Occitanie Vivre Ensemble » → « aove »), else its name key.
+    """
+    from carto import normalize
+
+    if "organisation_name" in df.columns:
+        full = normalize.name_keys(df["organisation_name"]).set_axis(out.index)
+        out["full_name_key"] = full
+        words = full.fillna("").str.split()
+        initials = words.map(lambda ws: "".join(w[0] for w in ws if w not in _NOT_IN_INITIALS) if len(ws) > 1 else "")
+        initials = initials.astype("string").mask(initials == "")
+    else:
+        initials = pd.Series(pd.NA, index=out.index, dtype="string")
+    alias = pd.Series(pd.NA, index=out.index, dtype="string")
+    if "acronym" in out.columns:
+        alias = out["acronym"].str.lower().str.replace(r"[^0-9a-z]+", "", regex=True)
+        alias = alias.mask(alias == "")
+    alias = alias.fillna(initials)
+    if "name_key" in out.columns:
+        alias = alias.fillna(out["name_key"])
+    out["alias_key"] = alias
+    return out
 
 
 # --------------------------------------------------------------------------- exact rules
@@ -188,19 +225,26 @@ def exact_pairs(
        id_l  id_r   rule
     0     1     3  email
     """
-    rules = [(name, column) for k, name, column in EXACT_RULES if k == kind]
+    rules = [(name, column, guards) for k, name, column, guards in EXACT_RULES if k == kind]
     _columns_for(kind)
+    if kind == "organisation":
+        df = _organisation_keys(df, df.copy())
+        other = None if other is None else _organisation_keys(other, other.copy())
     found = []
-    for name, column in rules:
-        left = _keyed(df, column, id_column)
+    for name, column, guards in rules:
+        left = _keyed(df, column, id_column, guards)
         if left is None:
             continue
-        right = left if other is None else _keyed(other, column, id_column)
+        right = left if other is None else _keyed(other, column, id_column, guards)
         if right is None:
             continue
         pairs = left.merge(right, on="key", suffixes=("_l", "_r"))
         if other is None:
             pairs = pairs[pairs["id_l"] < pairs["id_r"]]
+        for guard in guards:
+            if f"{guard}_l" in pairs and f"{guard}_r" in pairs:
+                l, r = pairs[f"{guard}_l"], pairs[f"{guard}_r"]
+                pairs = pairs[l.isna() | r.isna() | (l == r)]
         found.append(pairs[["id_l", "id_r"]].assign(rule=name))
     if not found:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
@@ -210,21 +254,30 @@ def exact_pairs(
     return pairs[_PAIR_COLUMNS].sort_values(["id_l", "id_r"], ignore_index=True)
 
 
-def _keyed(df: pd.DataFrame, column: str, id_column: str) -> pd.DataFrame | None:
+def _keyed(df: pd.DataFrame, column: str, id_column: str, guards: Sequence[str] = ()) -> pd.DataFrame | None:
     if column not in df.columns:
         return None
     values = df[column].astype("string").str.strip()
     keep = values.notna() & (values != "")
     if not keep.any():
         return None
-    return pd.DataFrame({"id": df.loc[keep, id_column].to_numpy(), "key": values[keep].to_numpy()})
+    out = pd.DataFrame({"id": df.loc[keep, id_column].to_numpy(), "key": values[keep].to_numpy()})
+    for guard in guards:
+        if guard in df.columns:
+            out[guard] = df.loc[keep, guard].astype("string").to_numpy()
+    return out
 
 
 # --------------------------------------------------------------------------- Splink model
 
 
 def _comparisons(columns: Sequence[str]) -> list[Any]:
-    """Splink comparisons for the compared ``columns`` present."""
+    """Splink comparisons for the compared ``columns`` present.
+
+    Each comparison carries starting *m* probabilities (what share of true
+    matches falls in each level, from experience with contact files): EM
+    refines them when the data allow, and they stand when they don't.
+    """
     import splink.comparison_library as cl
     import splink.comparison_level_library as cll
 
@@ -237,57 +290,68 @@ def _comparisons(columns: Sequence[str]) -> list[Any]:
                 output_column_name="noms",
                 comparison_levels=[
                     cll.And(cll.NullLevel(first), cll.NullLevel(last)),
-                    cll.And(cll.ExactMatchLevel(first), cll.ExactMatchLevel(last)).configure(
-                        label_for_charts="prénom et nom identiques"
-                    ),
-                    cll.ExactMatchLevel("names_sorted").configure(label_for_charts="prénom et nom inversés"),
-                    cll.And(cll.JaroWinklerLevel(first, 0.92), cll.JaroWinklerLevel(last, 0.92)).configure(
-                        label_for_charts="prénom et nom très proches"
-                    ),
+                    cll.And(cll.ExactMatchLevel(first), cll.ExactMatchLevel(last)),
+                    cll.ExactMatchLevel("names_sorted"),
+                    cll.And(cll.JaroWinklerLevel(first, 0.92), cll.JaroWinklerLevel(last, 0.92)),
                     cll.And(
                         cll.Or(cll.ExactMatchLevel(last), cll.DamerauLevenshteinLevel(last, 1)),
                         cll.Or(cll.JaroWinklerLevel(first, 0.8), cll.DamerauLevenshteinLevel(first, 2)),
-                    ).configure(label_for_charts="prénom et nom proches"),
-                    cll.ExactMatchLevel(last).configure(label_for_charts="même nom"),
-                    cll.ExactMatchLevel(first).configure(label_for_charts="même prénom"),
-                    cll.And(cll.JaroWinklerLevel(first, 0.8), cll.JaroWinklerLevel(last, 0.8)).configure(
-                        label_for_charts="prénom et nom ressemblants"
                     ),
+                    cll.ExactMatchLevel(last),
+                    cll.ExactMatchLevel(first),
+                    cll.And(cll.JaroWinklerLevel(first, 0.8), cll.JaroWinklerLevel(last, 0.8)),
                     cll.ElseLevel(),
                 ],
-            )
+            ).configure(m_probabilities=[0.8, 0.03, 0.08, 0.04, 0.015, 0.01, 0.01, 0.015])
         )
     else:
         for column in ("first_name_key", "last_name_key"):
             if column in present:
-                comparisons.append(cl.JaroWinklerAtThresholds(column, [0.92, 0.8]))
-    if "email_key" in present:
-        comparisons.append(cl.LevenshteinAtThresholds("email_key", [2]))
-    if "phone" in present:
-        comparisons.append(cl.LevenshteinAtThresholds("phone", [1]))
+                comparisons.append(
+                    cl.JaroWinklerAtThresholds(column, [0.92, 0.8]).configure(m_probabilities=[0.85, 0.08, 0.04, 0.03])
+                )
     if "name_key" in present:
-        comparisons.append(cl.JaroWinklerAtThresholds("name_key", [0.95, 0.88, 0.75]))
-    if "acronym" in present:
-        comparisons.append(cl.ExactMatch("acronym"))
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="nom_organisation",
+                comparison_levels=[
+                    cll.NullLevel("name_key"),
+                    *([cll.ExactMatchLevel("full_name_key")] if "full_name_key" in present else []),
+                    cll.ExactMatchLevel("name_key"),
+                    cll.ExactMatchLevel("alias_key"),
+                    cll.JaroWinklerLevel("name_key", 0.95),
+                    cll.JaroWinklerLevel("name_key", 0.88),
+                    cll.JaroWinklerLevel("name_key", 0.75),
+                    cll.ElseLevel(),
+                ],
+            ).configure(m_probabilities=[*([0.6] if "full_name_key" in present else []),
+                                         0.1 if "full_name_key" in present else 0.7, 0.1, 0.08, 0.05, 0.03, 0.04])
+        )
+    tail = {
+        "email_key": (cl.LevenshteinAtThresholds, [2], [0.85, 0.05, 0.1]),
+        "phone": (cl.LevenshteinAtThresholds, [1], [0.85, 0.03, 0.12]),
+        "organisation_key": (cl.JaroWinklerAtThresholds, [0.9], [0.7, 0.1, 0.2]),
+        "birth_date": (cl.DamerauLevenshteinAtThresholds, [1, 2], [0.9, 0.05, 0.02, 0.03]),
+        "identifier": (cl.DamerauLevenshteinAtThresholds, [1, 2], [0.9, 0.05, 0.02, 0.03]),
+        "address": (cl.JaroWinklerAtThresholds, [0.95, 0.85], [0.8, 0.1, 0.05, 0.05]),
+        "locality": (cl.JaroWinklerAtThresholds, [0.92], [0.85, 0.05, 0.1]),
+    }
+    for column, (creator, thresholds, m) in tail.items():
+        if column in present:
+            comparisons.append(creator(column, thresholds).configure(m_probabilities=m))
     if "siren" in present:
-        comparisons.append(cl.ExactMatch("siren"))
-    if "organisation_key" in present:
-        comparisons.append(cl.JaroWinklerAtThresholds("organisation_key", [0.9]))
-    if "birth_date" in present:
-        comparisons.append(cl.DamerauLevenshteinAtThresholds("birth_date", [1, 2]))
-    if "identifier" in present:
-        comparisons.append(cl.DamerauLevenshteinAtThresholds("identifier", [1, 2]))
-    if "address" in present:
-        comparisons.append(cl.JaroWinklerAtThresholds("address", [0.95, 0.85]))
-    if "locality" in present:
-        comparisons.append(cl.JaroWinklerAtThresholds("locality", [0.92]))
+        comparisons.append(cl.ExactMatch("siren").configure(m_probabilities=[0.95, 0.05]))
     place = [c for c in ("commune_code", "postcode") if c in present]
     if place:
         levels: list[Any] = [cll.And(*(cll.NullLevel(c) for c in place))]
-        levels += [cll.ExactMatchLevel(c).configure(label_for_charts=f"même {c}") for c in place]
-        levels.append(cll.LevenshteinLevel(place[-1], 1).configure(label_for_charts="lieu voisin"))
+        levels += [cll.ExactMatchLevel(c) for c in place]
+        levels.append(cll.LevenshteinLevel(place[-1], 1))
         levels.append(cll.ElseLevel())
-        comparisons.append(cl.CustomComparison(output_column_name="lieu", comparison_levels=levels))
+        m = [0.8, 0.05][: len(place)] if len(place) == 2 else [0.85]
+        comparisons.append(
+            cl.CustomComparison(output_column_name="lieu", comparison_levels=levels)
+            .configure(m_probabilities=[*m, 0.05, 0.1])
+        )
     return comparisons
 
 
@@ -314,8 +378,7 @@ def _blocking_rules(columns: Sequence[str]) -> list[Any]:
         for other in ("commune_code", "postcode"):
             if other in present:
                 rules.append(block_on("substr(name_key, 1, 4)", other))
-        if "acronym" in present:
-            rules.append(block_on("acronym"))
+        rules.append(block_on("alias_key"))
     return rules
 
 
@@ -483,17 +546,19 @@ def _splink_pairs(
             retain_intermediate_calculation_columns=False,
             max_iterations=20,
         )
-        linker = Linker(registered if other is not None else registered[0], settings, log_level=logging.ERROR)
-        linker.training.estimate_u_using_random_sampling(
-            max_pairs=min(U_MAX_PAIRS, max(n_pairs, 1.0)), seed=seed, min_count_per_level=None
-        )
-        for rule in _training_rules(tables, columns):
-            try:
+        inputs = registered if other is not None else registered[0]
+        model = _u_trained(api, tables, settings, n_pairs=n_pairs, seed=seed)
+        linker = Linker(inputs, model, log_level=logging.ERROR)
+        try:
+            for rule in _training_rules(tables, columns):
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     rule, estimate_without_term_frequencies=True
                 )
-            except (ValueError, EMTrainingException) as exc:  # too few pairs to train on
-                log.debug("Apprentissage EM ignoré (%s) : %s", rule, exc)
+        except (ValueError, EMTrainingException) as exc:
+            # Splink 5's EM fails when a level is seen only among non-matches (m = 0) and may
+            # leave the model half-updated: start again from the starting m probabilities.
+            log.debug("Apprentissage EM abandonné, probabilités m de départ conservées : %s", exc)
+            linker = Linker(inputs, model, log_level=logging.ERROR)
         result = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     finally:
         connection.close()
@@ -516,6 +581,38 @@ def _splink_pairs(
         swap = (result["source_dataset_l"] != "records_0").to_numpy()
         pairs.loc[swap, ["id_l", "id_r"]] = pairs.loc[swap, ["id_r", "id_l"]].to_numpy()
     return pairs.drop_duplicates(["id_l", "id_r"], ignore_index=True)
+
+
+def _u_trained(api: Any, tables: list[pd.DataFrame], settings: Any, *, n_pairs: float, seed: int) -> dict[str, Any]:
+    """Settings with *u* probabilities estimated by random sampling (fixed seed).
+
+    Random pairs are assumed to be non-matches; in a deduplication where each
+    actor appears several times (sign-in sheets), that inflates the *u* of the
+    agreeing levels and drowns true duplicates. So *u* is estimated on the
+    records left once obvious repeats are set aside: one record per e-mail key,
+    per phone, and per name and place (organisations: per full name and per SIREN).
+    """
+    from splink import Linker
+
+    sample = tables
+    if len(tables) == 1:
+        table = tables[0]
+        keep = pd.Series(True, index=table.index)
+        for subset in (["email_key"], ["phone"], ["first_name_key", "last_name_key", "commune_code"],
+                       ["first_name_key", "last_name_key", "postcode"], ["full_name_key"], ["siren"]):
+            if all(c in table.columns for c in subset):
+                known = table[subset].notna().all(axis=1)
+                keep &= ~(known & table.duplicated(subset=subset))
+        if keep.sum() >= 2:
+            sample = [table[keep]]
+    registered = [api.register(t, table_name=f"u_sample_{i}") for i, t in enumerate(sample)]
+    linker = Linker(registered if len(registered) > 1 else registered[0], settings, log_level=logging.ERROR)
+    n = sum(len(t) for t in sample)
+    pairs = n * (n - 1) / 2 if len(sample) == 1 else float(len(sample[0])) * float(len(sample[1]))
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=min(U_MAX_PAIRS, max(pairs, 1.0)), seed=seed, min_count_per_level=None
+    )
+    return linker.misc.save_model_to_json()
 
 
 def clusters(ids: Iterable[Any], pairs: pd.DataFrame, *, threshold: float) -> pd.Series:
@@ -1568,7 +1665,7 @@ _METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "man
 #: French names of the comparisons shown in the review queue.
 _COMPARISONS_FR = {
     "noms": "noms", "first_name_key": "prénom", "last_name_key": "nom", "email_key": "e-mail",
-    "phone": "téléphone", "lieu": "lieu", "name_key": "nom de l'organisation", "acronym": "sigle",
+    "phone": "téléphone", "lieu": "lieu", "nom_organisation": "nom de l'organisation",
     "siren": "SIREN", "organisation_key": "organisation", "birth_date": "date de naissance",
     "identifier": "identifiant", "address": "adresse", "locality": "localité",
 }
