@@ -34,8 +34,11 @@ Columns of the pure core
 Persons: ``first_name_key``, ``last_name_key``, ``email_key``, ``phone``,
 ``postcode``, ``commune_code``, ``organisation_key`` and, when present,
 ``birth_date``, ``identifier``, ``address``, ``locality`` (free text, used by
-the FEBRL benchmarks). Organisations: ``name_key``, ``acronym``, ``siren``,
-``siret``, ``rna``, ``email_key``, ``phone``, ``postcode``, ``commune_code``.
+the FEBRL benchmarks). Organisations: ``organisation_name`` (display name:
+gives the full-name key and the initials), ``name_key``, ``acronym``,
+``siren``, ``siret``, ``rna``, ``email_key``, ``phone``, ``postcode``,
+``commune_code`` and ``contact_key`` (who named the organisation: two mentions
+by the same contact under the same name or alias are the same organisation).
 Missing columns are simply not compared; every value must already be
 normalised (:mod:`carto.normalize`).
 """
@@ -85,6 +88,7 @@ PERSON_COLUMNS = (
 #: Columns compared for organisations (those present in the data are used).
 ORGANISATION_COLUMNS = (
     "organisation_name",
+    "contact_key",
     "name_key",
     "acronym",
     "siren",
@@ -95,13 +99,19 @@ ORGANISATION_COLUMNS = (
     "postcode",
     "commune_code",
 )
-#: Deterministic rules, in order: (kind, rule name, column, columns that must not disagree).
-EXACT_RULES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("organisation", "siret", "siret", ()),
-    ("organisation", "siren", "siren", ()),
-    ("organisation", "rna", "rna", ()),
-    ("organisation", "nom", "full_name_key", ("siren", "rna", "commune_code")),
-    ("personne", "email", "email_key", ()),
+#: Values two records of one organisation cannot disagree on (else: two homonyms).
+_ORGANISATION_GUARDS = ("siren", "rna", "commune_code", "address_key")
+#: Deterministic rules, in order: (kind, rule name, columns that must be equal, columns that must
+#: not disagree). « contact »: two mentions of organisations by the same contact person, under
+#: the same name or alias (« AOVE » / « Association Occitanie Vivre Ensemble »).
+EXACT_RULES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("organisation", "siret", ("siret",), ()),
+    ("organisation", "siren", ("siren",), ()),
+    ("organisation", "rna", ("rna",), ()),
+    ("organisation", "nom", ("full_name_key",), _ORGANISATION_GUARDS),
+    ("organisation", "contact", ("contact_key", "name_key"), _ORGANISATION_GUARDS),
+    ("organisation", "contact", ("contact_key", "alias_key"), _ORGANISATION_GUARDS),
+    ("personne", "email", ("email_key",), ()),
 )
 #: Seed of the random sampling that estimates the *u* probabilities.
 SEED = 20190901
@@ -181,6 +191,8 @@ def _organisation_keys(df: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     if "name_key" in out.columns:
         alias = alias.fillna(out["name_key"])
     out["alias_key"] = alias
+    if "address" in df.columns:
+        out["address_key"] = normalize.name_keys(df["address"]).set_axis(out.index)
     return out
 
 
@@ -231,21 +243,11 @@ def exact_pairs(
         df = _organisation_keys(df, df.copy())
         other = None if other is None else _organisation_keys(other, other.copy())
     found = []
-    for name, column, guards in rules:
-        left = _keyed(df, column, id_column, guards)
-        if left is None:
+    for name, columns, guards in rules:
+        pairs = _key_pairs(df, other, columns, id_column, guards)
+        if pairs is None:
             continue
-        right = left if other is None else _keyed(other, column, id_column, guards)
-        if right is None:
-            continue
-        pairs = left.merge(right, on="key", suffixes=("_l", "_r"))
-        if other is None:
-            pairs = pairs[pairs["id_l"] < pairs["id_r"]]
-        for guard in guards:
-            if f"{guard}_l" in pairs and f"{guard}_r" in pairs:
-                l, r = pairs[f"{guard}_l"], pairs[f"{guard}_r"]
-                pairs = pairs[l.isna() | r.isna() | (l == r)]
-        found.append(pairs[["id_l", "id_r"]].assign(rule=name))
+        found.append(pairs[~_disagree(pairs, guards)][["id_l", "id_r"]].assign(rule=name))
     if not found:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
                              zip(_PAIR_COLUMNS, [df[id_column].dtype, df[id_column].dtype, float, float, object])})
@@ -254,14 +256,69 @@ def exact_pairs(
     return pairs[_PAIR_COLUMNS].sort_values(["id_l", "id_r"], ignore_index=True)
 
 
-def _keyed(df: pd.DataFrame, column: str, id_column: str, guards: Sequence[str] = ()) -> pd.DataFrame | None:
-    if column not in df.columns:
+def homonyms(df: pd.DataFrame, *, id_column: str = "id") -> pd.DataFrame:
+    """Pairs of organisations with the same full name that cannot be one (``id_l < id_r``).
+
+    Same full-name key, but a SIREN, RNA, commune or address that disagrees:
+    two homonyms, which linkage must never put in one group, even through a
+    third record that matches both.
+
+    Examples
+    --------
+    >>> orgs = pd.DataFrame({"id": [1, 2, 3], "organisation_name": ["Les Amis", "LES AMIS", "Les amis"],
+    ...                      "commune_code": ["31555", "34172", None]})
+    >>> homonyms(orgs)[["id_l", "id_r"]].values.tolist()
+    [[1, 2]]
+    """
+    keyed = _organisation_keys(df, df.copy())
+    pairs = _key_pairs(keyed, None, ("full_name_key",), id_column, _ORGANISATION_GUARDS)
+    if pairs is None:
+        return pd.DataFrame({"id_l": pd.Series(dtype=df[id_column].dtype), "id_r": pd.Series(dtype=df[id_column].dtype)})
+    return pairs[_disagree(pairs, _ORGANISATION_GUARDS)][["id_l", "id_r"]].reset_index(drop=True)
+
+
+def _key_pairs(
+    df: pd.DataFrame, other: pd.DataFrame | None, columns: Sequence[str], id_column: str, guards: Sequence[str]
+) -> pd.DataFrame | None:
+    """Pairs of records with the same ``columns``, with the ``guards`` of both sides."""
+    left = _keyed(df, columns, id_column, guards)
+    if left is None:
         return None
-    values = df[column].astype("string").str.strip()
-    keep = values.notna() & (values != "")
+    right = left if other is None else _keyed(other, columns, id_column, guards)
+    if right is None:
+        return None
+    pairs = left.merge(right, on="key", suffixes=("_l", "_r"))
+    if other is None:
+        pairs = pairs[pairs["id_l"] < pairs["id_r"]]
+    return pairs
+
+
+def _disagree(pairs: pd.DataFrame, guards: Sequence[str]) -> pd.Series:
+    """Pairs whose ``guards`` are known on both sides and differ."""
+    conflict = pd.Series(False, index=pairs.index)
+    for guard in guards:
+        if f"{guard}_l" in pairs and f"{guard}_r" in pairs:
+            l, r = pairs[f"{guard}_l"], pairs[f"{guard}_r"]
+            conflict |= (l.notna() & r.notna() & (l != r)).fillna(False).astype(bool)
+    return conflict
+
+
+def _keyed(
+    df: pd.DataFrame, columns: Sequence[str], id_column: str, guards: Sequence[str] = ()
+) -> pd.DataFrame | None:
+    """Ids and joined ``columns`` (all non-empty) of ``df``, with the ``guards`` columns."""
+    if any(c not in df.columns for c in columns):
+        return None
+    parts = [df[c].astype("string").str.strip() for c in columns]
+    keep = pd.Series(True, index=df.index)
+    for part in parts:
+        keep &= part.notna() & (part != "")
     if not keep.any():
         return None
-    out = pd.DataFrame({"id": df.loc[keep, id_column].to_numpy(), "key": values[keep].to_numpy()})
+    key = parts[0][keep]
+    for part in parts[1:]:
+        key = key + "\x1f" + part[keep]
+    out = pd.DataFrame({"id": df.loc[keep, id_column].to_numpy(), "key": key.to_numpy()})
     for guard in guards:
         if guard in df.columns:
             out[guard] = df.loc[keep, guard].astype("string").to_numpy()
@@ -730,7 +787,8 @@ class LinkReport:
     to_review : int
         Pairs waiting in the review queue after the run.
     refused : int
-        Pairs above the threshold not merged because a person declared them distinct.
+        Pairs above the threshold not merged because a person declared them
+        distinct, or because they would join two homonymous organisations.
     merge_ids : list of int
         Ids of the merges made.
     seconds : float
@@ -756,7 +814,7 @@ class LinkReport:
         return (
             f"{_fr(units)} enregistrements comparés, {_fr(self.merges)} fusions "
             f"({_fr(self.merges_rule)} par règle, {_fr(self.merges_probabilistic)} probabilistes), "
-            f"{_fr(self.to_review)} paires à revoir, {_fr(self.refused)} écartées (« différents »)"
+            f"{_fr(self.to_review)} paires à revoir, {_fr(self.refused)} écartées (« différents » ou homonymes)"
         )
 
 
@@ -838,6 +896,14 @@ def _units(records: pd.DataFrame, actors: pd.DataFrame, *, kind: str) -> pd.Data
                 out["organisation_id"] = None
                 out.loc[known, "organisation_id"] = roots.reindex(
                     organisation[known].astype("int64").to_numpy()).to_numpy()
+            else:  # the contact person named with the organisation, as it stands after person linkage
+                contact = records.loc[has, "actor_id"].where(
+                    fields[has].map(lambda f: bool(f.get("personne"))) & records.loc[has, "organisation_actor_id"].notna()
+                )
+                known = contact.notna()
+                out["contact_key"] = None
+                out.loc[known, "contact_key"] = roots.reindex(
+                    contact[known].astype("int64").to_numpy()).astype(str).to_numpy()
             frames.append(out)
     linked = set(pd.concat(frames)["actor"].dropna().astype("int64")) if frames else set()
     own = actors[(actors["kind"] == kind) & (actors["status"] == "active") & ~actors["id"].isin(linked)]
@@ -869,12 +935,20 @@ def _actor_edges(pairs: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     right = owner.reindex(pairs["id_r"].to_numpy()).to_numpy()
     edges = pairs.assign(a=np.minimum(left, right), b=np.maximum(left, right))
     edges = edges[edges["a"] != edges["b"]]
-    edges = edges.assign(_by_rule=edges["rule"].notna())
-    edges = edges.sort_values(["a", "b", "_by_rule", "probability"], ascending=[True, True, False, False])
-    edges = edges.drop_duplicates(["a", "b"], keep="first").drop(columns=["_by_rule", "id_l", "id_r"])
+    edges = edges.assign(_rank=_rule_rank(edges["rule"]))
+    edges = edges.sort_values(["a", "b", "_rank", "probability"], ascending=[True, True, True, False])
+    edges = edges.drop_duplicates(["a", "b"], keep="first").drop(columns=["_rank", "id_l", "id_r"])
     edges["a"] = edges["a"].astype("int64")
     edges["b"] = edges["b"].astype("int64")
     return edges.reset_index(drop=True)
+
+
+#: Order in which evidence is trusted when grouping (most specific first; probabilistic last).
+_RULE_RANK = {"siret": 0, "siren": 1, "rna": 2, "email": 2, "contact": 3, "nom": 4}
+
+
+def _rule_rank(rules: pd.Series) -> pd.Series:
+    return rules.map(_RULE_RANK).fillna(len(_RULE_RANK)).astype(int)
 
 
 def _details(edges: pd.DataFrame) -> list[dict[str, Any]]:
@@ -898,8 +972,8 @@ def _groups(
     two or more, and the number of pairs refused because of ``forbidden``.
     """
     strong = edges[edges["probability"] >= threshold]
-    strong = strong.assign(_by_rule=strong["rule"].notna()).sort_values(
-        ["_by_rule", "probability", "a", "b"], ascending=[False, False, True, True]
+    strong = strong.assign(_rank=_rule_rank(strong["rule"])).sort_values(
+        ["_rank", "probability", "a", "b"], ascending=[True, False, True, True]
     )
     parent: dict[int, int] = {}
     members: dict[int, set[int]] = {}
@@ -950,8 +1024,8 @@ def _plan(edges: pd.DataFrame, roots: dict[int, int]) -> pd.DataFrame:
          inside[["b", "probability", "rule"]].rename(columns={"b": "actor"})],
         ignore_index=True,
     )
-    incident = incident.assign(_by_rule=incident["rule"].notna()).sort_values(
-        ["actor", "_by_rule", "probability"], ascending=[True, False, False]
+    incident = incident.assign(_rank=_rule_rank(incident["rule"])).sort_values(
+        ["actor", "_rank", "probability"], ascending=[True, True, False]
     ).drop_duplicates("actor")
     best = incident.set_index("actor")
     plan = pd.DataFrame({"absorbed_id": list(absorbed), "kept_id": list(absorbed.values())})
@@ -1353,12 +1427,13 @@ def link(
     auto_threshold: float = AUTO_THRESHOLD,
     review_band: tuple[float, float] = REVIEW_BAND,
     priority: Sequence[str] = SOURCE_PRIORITY,
-    kinds: Sequence[Kind] = ("organisation", "personne"),
+    kinds: Sequence[Kind] = ("personne", "organisation"),
     verbose: bool = False,
 ) -> LinkReport:
     """Link the imported records: merge sure duplicates, queue the uncertain ones.
 
-    For each kind (organisations, then persons), the units of linkage (see
+    For each kind (persons, then organisations — two mentions of organisations
+    by the same person are then known as such), the units of linkage (see
     the module docstring) are scored with :func:`predict`; pairs of distinct
     actors scored at least ``auto_threshold`` (or matched by an exact rule)
     are grouped — never joining two actors declared distinct — and merged into
@@ -1392,7 +1467,7 @@ def link(
     --------
     >>> engine = store.init_base("sqlite://")
     >>> print(link(engine))
-    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir, 0 écartées (« différents »)
+    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir, 0 écartées (« différents » ou homonymes)
     """
     _check_band(auto_threshold, review_band)
     author = _who(who)
@@ -1441,7 +1516,13 @@ def _link_kind(
     edges = _actor_edges(pairs, units)
     report.pairs[kind] = len(edges)
     forbidden = _forbidden(conn)
-    roots, refused = _groups(edges, threshold=auto_threshold, forbidden=forbidden)
+    apart = set(forbidden)
+    if kind == "organisation":  # homonyms never end up in one group, even through a third record
+        found = homonyms(units, id_column="unit")
+        owner = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
+        left, right = owner.reindex(found["id_l"]).to_numpy(), owner.reindex(found["id_r"]).to_numpy()
+        apart |= {(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right) if a != b}
+    roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
     report.refused += refused
     plan = _plan(edges, roots)
     if len(plan):
