@@ -611,15 +611,13 @@ def _reserve_ids(conn: Connection, table: sa.Table, n: int) -> np.ndarray:
 
 def _select_in(conn: Connection, statement: Any, column: Any, values: Sequence[Any]) -> pd.DataFrame:
     """Rows of ``statement`` where ``column`` is in ``values`` (by chunks), as a DataFrame."""
-    frames = []
+    names = [c.name for c in statement.selected_columns]
+    rows: list[Any] = []
     values = list(values)
     for start in range(0, len(values), _IN_CHUNK):
-        result = conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK])))
-        frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
-    if not frames:
-        result = conn.execute(statement.where(sa.false()))
-        return pd.DataFrame(columns=list(result.keys()))
-    return pd.concat(frames, ignore_index=True)
+        rows.extend(conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK]))).all())
+    data = list(zip(*rows)) if rows else [()] * len(names)
+    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
 
 
 def _communes_points() -> pd.DataFrame:
