@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from carto import __version__
 from carto._errors import CartoError
@@ -40,6 +41,8 @@ class _FrenchParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("formatter_class", _FrenchFormatter)
         super().__init__(*args, **kwargs)
+        self._positionals.title = "arguments"
+        self._optionals.title = "options"
 
     def error(self, message: str) -> None:  # type: ignore[override]
         for english, french in _ARGPARSE_FR.items():
@@ -60,7 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"carto {__version__}", help="afficher la version"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="afficher la progression")
-    parser._optionals.title = "options"
     sub = parser.add_subparsers(
         dest="command", metavar="COMMANDE", parser_class=_FrenchParser, title="commandes"
     )
@@ -89,7 +91,94 @@ def build_parser() -> argparse.ArgumentParser:
                       help="URL de la base de démonstration (défaut : DOSSIER/base-demo.sqlite)")
     demo.add_argument("--sans-png", dest="png", action="store_false",
                       help="ne pas faire d'image PNG de la carte")
+    _add_base_commands(sub)
     return parser
+
+
+def _base_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+    command.add_argument(
+        "--base", metavar="URL",
+        help="URL de la base (défaut : CARTO_DATABASE_URL, sinon data/base.sqlite)",
+    )
+
+
+def _add_base_commands(sub: argparse._SubParsersAction) -> None:
+    """Sub-commands working on an existing base: import, quarantine, link, merges."""
+    from carto.sources import builtin_sources
+
+    imp = sub.add_parser(
+        "import", help="importer un fichier source dans la base", add_help=False,
+        description="Importe un fichier CSV/XLSX (ou un dossier de feuilles d'émargement) : lecture, "
+                    "normalisation, validation, quarantaine des lignes fautives. Réimporter le même "
+                    "fichier ne change rien.",
+    )
+    _base_option(imp)
+    imp.add_argument("source", metavar="SOURCE", nargs="?",
+                     help=f"source intégrée : {', '.join(builtin_sources())}")
+    imp.add_argument("fichier", metavar="FICHIER", help="fichier (ou dossier) à importer")
+    imp.add_argument("--mapping", metavar="FICHIER.toml",
+                     help="au lieu de SOURCE : le fichier de correspondance d'une nouvelle source")
+
+    quarantine = sub.add_parser(
+        "quarantine", help="lister les lignes en quarantaine et leur raison", add_help=False,
+        description="Liste les lignes mises en quarantaine (fichier, ligne, raison). Corrigez le "
+                    "fichier puis réimportez-le : les lignes corrigées sortent de la quarantaine.",
+    )
+    _base_option(quarantine)
+    quarantine.add_argument("--source", metavar="SOURCE", help="seulement cette source")
+
+    link = sub.add_parser(
+        "link", help="rapprocher les doublons (règles exactes puis Splink)", add_help=False,
+        description="Fusionne les doublons sûrs et met les paires incertaines dans la file de revue "
+                    "(carnet 01-importer-et-harmoniser). Chaque fusion est réversible.",
+    )
+    _base_option(link)
+
+    merges = sub.add_parser(
+        "merges", help="lister ou annuler les fusions", add_help=False,
+        description="« carto merges list » liste les fusions ; « carto merges undo ID » en annule une.",
+    )
+    _base_option(merges)
+    merges.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
+    merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
+
+
+def _print_frame(frame: Any, empty: str) -> None:
+    if frame.empty:
+        print(empty)
+    else:
+        print(frame.to_string(index=False, na_rep=""))
+
+
+def _run_on_base(args: argparse.Namespace) -> int:
+    from carto import ingest, linkage, store
+    from carto.settings import get_settings
+
+    engine = store.open_base(args.base or get_settings().database_url)
+    try:
+        if args.command == "import":
+            if bool(args.source) == bool(args.mapping):
+                raise CartoError("Indiquez soit une SOURCE intégrée, soit --mapping FICHIER.toml (pas les deux).")
+            print(ingest.import_file(engine, args.fichier, source=args.source, mapping=args.mapping,
+                                     verbose=args.verbose))
+        elif args.command == "quarantine":
+            rows = ingest.quarantine(engine, source=args.source)
+            print(f"{len(rows)} ligne(s) en quarantaine." if len(rows) else "Aucune ligne en quarantaine.")
+            for reason in rows["raison"]:
+                print(f"  {reason}")
+        elif args.command == "link":
+            print(linkage.link(engine, verbose=args.verbose))
+        elif args.action == "list":
+            _print_frame(linkage.merges(engine), "Aucune fusion.")
+        else:
+            if args.id is None:
+                raise CartoError("Indiquez le numéro de la fusion : carto merges undo ID.")
+            linkage.undo_merge(engine, args.id)
+            print(f"Fusion {args.id} annulée : les deux acteurs sont de nouveau distincts.")
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,6 +206,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(result)
         return 0
+    if args.command in {"import", "quarantine", "link", "merges"}:
+        return _run_on_base(args)
     build_parser().print_help()
     return 1
 
@@ -132,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CartoError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,3 +59,40 @@ def test_demo_writes_outputs(tmp_path: Path, capsys):
 def test_demo_rejects_tiny_size(tmp_path: Path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--size", "3"]) == 1
     assert "au moins" in capsys.readouterr().err
+
+
+DEMO_SOURCES = Path(__file__).resolve().parent.parent / "data" / "demo" / "sources"
+
+
+def test_import_needs_an_initialised_base(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'absente.sqlite'}"
+    assert main(["import", "lreav", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 1
+    assert "carto init" in capsys.readouterr().err
+
+
+def test_import_quarantine_link_merges(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    assert main(["init", "--base", url]) == 0
+    assert main(["import", "lreav", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 0
+    first = capsys.readouterr().out
+    assert "176 lignes lues" in first and "2 en quarantaine" in first
+    assert main(["import", "lreav", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 0
+    assert "0 nouvelles, 0 mises à jour, 174 inchangées" in capsys.readouterr().out
+    assert main(["quarantine", "--base", url]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("2 ligne(s) en quarantaine.") and "ligne 100, colonne « Courriel »" in listed
+    assert main(["link", "--base", url]) == 0
+    assert "fusions" in capsys.readouterr().out
+    assert main(["merges", "list", "--base", url]) == 0
+    merge_id = int(capsys.readouterr().out.splitlines()[1].split()[0])  # most recent first
+    assert main(["merges", "undo", str(merge_id), "--base", url]) == 0
+    assert f"Fusion {merge_id} annulée" in capsys.readouterr().out
+    assert main(["merges", "undo", str(merge_id), "--base", url]) == 1
+    assert "déjà été annulée" in capsys.readouterr().err
+
+
+def test_import_source_or_mapping_not_both(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    main(["init", "--base", url])
+    assert main(["import", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 1
+    assert "soit une SOURCE" in capsys.readouterr().err
