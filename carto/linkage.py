@@ -109,7 +109,7 @@ EXACT_RULES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("organisation", "siren", ("siren",), ()),
     ("organisation", "rna", ("rna",), ()),
     ("organisation", "nom", ("full_name_key",), _ORGANISATION_GUARDS),
-    ("organisation", "contact", ("contact_key", "name_key"), _ORGANISATION_GUARDS),
+    ("organisation", "contact", ("contact_key", "full_name_key"), _ORGANISATION_GUARDS),
     ("organisation", "contact", ("contact_key", "alias_key"), _ORGANISATION_GUARDS),
     ("personne", "email", ("email_key",), ()),
 )
@@ -257,9 +257,10 @@ def exact_pairs(
 
 
 def homonyms(df: pd.DataFrame, *, id_column: str = "id") -> pd.DataFrame:
-    """Pairs of organisations with the same full name that cannot be one (``id_l < id_r``).
+    """Pairs of organisations with the same name that cannot be one (``id_l < id_r``).
 
-    Same full-name key, but a SIREN, RNA, commune or address that disagrees:
+    Same name key (filler words and legal forms aside), but a SIREN, RNA,
+    commune or address that disagrees:
     two homonyms, which linkage must never put in one group, even through a
     third record that matches both.
 
@@ -271,7 +272,11 @@ def homonyms(df: pd.DataFrame, *, id_column: str = "id") -> pd.DataFrame:
     [[1, 2]]
     """
     keyed = _organisation_keys(df, df.copy())
-    pairs = _key_pairs(keyed, None, ("full_name_key",), id_column, _ORGANISATION_GUARDS)
+    if "name_key" not in keyed.columns and "full_name_key" in keyed.columns:
+        from carto import normalize
+
+        keyed["name_key"] = normalize.organisation_keys(df["organisation_name"]).set_axis(keyed.index)
+    pairs = _key_pairs(keyed, None, ("name_key",), id_column, _ORGANISATION_GUARDS)
     if pairs is None:
         return pd.DataFrame({"id_l": pd.Series(dtype=df[id_column].dtype), "id_r": pd.Series(dtype=df[id_column].dtype)})
     return pairs[_disagree(pairs, _ORGANISATION_GUARDS)][["id_l", "id_r"]].reset_index(drop=True)
@@ -715,9 +720,9 @@ def clusters(ids: Iterable[Any], pairs: pd.DataFrame, *, threshold: float) -> pd
 # --------------------------------------------------------------------------- the base
 
 #: Default probability from which a pair is merged without asking anyone.
-AUTO_THRESHOLD = 0.95
+AUTO_THRESHOLD = 0.8
 #: Default uncertain band: pairs scored in [low, high) go to the review queue.
-REVIEW_BAND = (0.5, 0.95)
+REVIEW_BAND = (0.3, 0.8)
 #: Default source priority of survivorship (first wins; unlisted sources come after).
 SOURCE_PRIORITY = ("lreav", "dispositifs", "jeparticipe", "newsletter", "emargement")
 #: Restrictiveness of subscription statuses (the higher wins a merge).
@@ -1416,7 +1421,7 @@ def _check_band(auto_threshold: float, review_band: tuple[float, float]) -> None
     if not (0 <= low <= high <= 1 and 0 < auto_threshold <= 1 and high <= auto_threshold):
         raise CartoError(
             f"Seuils incohérents : bande à revoir {review_band}, fusion automatique à {auto_threshold}. "
-            "Il faut 0 ≤ bas ≤ haut ≤ seuil de fusion ≤ 1 (par exemple (0.5, 0.95) et 0.95)."
+            "Il faut 0 ≤ bas ≤ haut ≤ seuil de fusion ≤ 1 (par défaut : (0.3, 0.8) et 0.8)."
         )
 
 
@@ -1517,11 +1522,9 @@ def _link_kind(
     report.pairs[kind] = len(edges)
     forbidden = _forbidden(conn)
     apart = set(forbidden)
-    if kind == "organisation":  # homonyms never end up in one group, even through a third record
-        found = homonyms(units, id_column="unit")
-        owner = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
-        left, right = owner.reindex(found["id_l"]).to_numpy(), owner.reindex(found["id_r"]).to_numpy()
-        apart |= {(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right) if a != b}
+    if kind == "organisation":
+        apart |= _homonym_actors(units)
+        edges = _ambiguous_to_review(edges, units, auto_threshold=auto_threshold)
     roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
     report.refused += refused
     plan = _plan(edges, roots)
@@ -1531,6 +1534,43 @@ def _link_kind(
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=forbidden)
+
+
+def _homonym_actors(units: pd.DataFrame) -> set[tuple[int, int]]:
+    """Pairs of actors holding homonymous organisations: never in one group, even through a third."""
+    found = homonyms(units, id_column="unit")
+    owner = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
+    left, right = owner.reindex(found["id_l"]).to_numpy(), owner.reindex(found["id_r"]).to_numpy()
+    return {(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right) if a != b}
+
+
+def _ambiguous_to_review(edges: pd.DataFrame, units: pd.DataFrame, *, auto_threshold: float) -> pd.DataFrame:
+    """Send to review the pairs of a bare mention of a name that homonyms share.
+
+    A mention with nothing but the name (« Collectif citoyen de Nîmes » on a
+    sign-in sheet) cannot tell which of two homonyms it is: only identifiers
+    or the contact person may merge it; its other pairs are capped just below
+    ``auto_threshold`` so that they go to the review queue.
+    """
+    keyed = _organisation_keys(units, units.copy())
+    found = homonyms(units, id_column="unit")
+    if found.empty:
+        return edges
+    names = keyed.set_index("unit")["name_key"]
+    shared = set(names.reindex(found["id_l"])) | set(names.reindex(found["id_r"]))
+    guards = [g for g in _ORGANISATION_GUARDS if g in keyed.columns]
+    bare = keyed["name_key"].isin(shared) & keyed[guards].isna().all(axis=1)
+    informed = set(keyed.loc[~bare, "actor"])
+    ambiguous = set(keyed.loc[bare, "actor"]) - informed
+    touched = (edges["a"].isin(ambiguous) | edges["b"].isin(ambiguous)) & ~edges["rule"].isin(
+        ["siret", "siren", "rna", "contact"])
+    if not touched.any():
+        return edges
+    edges = edges.copy()
+    edges.loc[touched, "probability"] = edges.loc[touched, "probability"].clip(upper=np.nextafter(auto_threshold, 0))
+    edges["rule"] = edges["rule"].astype(object)
+    edges.loc[touched, "rule"] = None
+    return edges
 
 
 def _queue(

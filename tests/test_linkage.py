@@ -298,7 +298,7 @@ def test_review_band_decisions_and_memory(engine: sa.Engine) -> None:
         b, _ = seed.record("emargement", personne=person("margaux", "fabre", commune=COMMUNES[0]))
         c, _ = seed.record("newsletter", personne=person("yanis", "morel", commune=COMMUNES[3]))
         d, _ = seed.record("emargement", personne=person("yannis", "morel", commune=COMMUNES[3]))
-    report = linkage.link(engine, review_band=(0.05, 0.95))
+    report = linkage.link(engine, auto_threshold=0.95, review_band=(0.05, 0.95))
     queue = linkage.review_queue(engine)
     pairs = {(r["acteur A"], r["acteur B"]): r["paire"] for _, r in queue.iterrows()}
     assert (a, b) in pairs and (c, d) in pairs and report.to_review == len(queue)
@@ -321,7 +321,7 @@ def test_review_band_decisions_and_memory(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         made = conn.execute(sa.select(store.merges).where(store.merges.c.id == merge_id)).one()
     assert (made.method, made.who) == ("manual", "lea")
-    linkage.link(engine, review_band=(0.05, 0.95))
+    linkage.link(engine, auto_threshold=0.95, review_band=(0.05, 0.95))
     again = linkage.review_queue(engine)
     assert not {(a, b), (c, d)} & set(zip(again["acteur A"], again["acteur B"]))
     # even a sure match is not merged against a « différents »
