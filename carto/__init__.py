@@ -7,8 +7,12 @@ __version__ = "0.1.0"
 
 from carto import settings, _errors  # noqa: E402  (ground floor)
 from carto import geo, store  # noqa: E402
+from carto import normalize, sources, ingest, linkage  # noqa: E402
 from carto import synth  # noqa: E402
-from carto import maps, export  # noqa: E402
+from carto import maps, export, widgets  # noqa: E402
 from carto import demo  # noqa: E402
 
-__all__ = ["__version__", "settings", "geo", "store", "synth", "maps", "export", "demo"]
+__all__ = [
+    "__version__", "settings", "geo", "store", "normalize", "sources", "ingest", "linkage", "synth",
+    "maps", "export", "widgets", "demo",
+]
