@@ -56,7 +56,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -614,8 +613,15 @@ def _select_in(conn: Connection, statement: Any, column: Any, values: Sequence[A
     names = [c.name for c in statement.selected_columns]
     rows: list[Any] = []
     values = list(values)
-    for start in range(0, len(values), _IN_CHUNK):
-        rows.extend(conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK]))).all())
+    if conn.dialect.name == "postgresql":  # one array parameter: no SQL text with thousands of placeholders
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        if values:
+            array = sa.bindparam("_carto_values", values, type_=ARRAY(column.type))
+            rows.extend(conn.execute(statement.where(column == sa.any_(array))).all())
+    else:
+        for start in range(0, len(values), _IN_CHUNK):
+            rows.extend(conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK]))).all())
     data = list(zip(*rows)) if rows else [()] * len(names)
     return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
 
@@ -939,9 +945,6 @@ def _write(
         created += store.insert_rows(conn, actors, org_rows)
     if len(person_rows):
         created += store.insert_rows(conn, actors, person_rows)
-    if conn.dialect.name == "postgresql" and created:
-        conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('actors', 'id'), "
-                             "GREATEST((SELECT max(id) FROM actors), 1))"))
     report.acteurs = created
     if created:
         store.audit(conn, table="actors", ids=[*new_org_ids.tolist(), *new_person_ids.tolist()],
@@ -1207,8 +1210,13 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
         "source": mapping.name,
         "source_record_id": frame["source_record_id"].astype("int64").to_numpy(object),
     })
+    if not known.empty:  # skip what the base already holds (a re-import writes nothing)
+        stored = known.set_index(["actor_id", "list_name"])["rank"]
+        stored = stored[~stored.index.duplicated()]
+        held = pd.Series(list(zip(rows["actor_id"], rows["list_name"])), index=rows.index).map(stored)
+        rows = rows[~(held >= rows["status"].map(SUBSCRIPTION_RANK)).to_numpy(bool)]
     # never lower a status: subscribed < unsubscribed < blocklisted; update only when the status changes
-    written = store.upsert(
+    written = 0 if rows.empty else store.upsert(
         conn, s, rows, key=["actor_id", "list_name"],
         update_where=lambda excluded: sa.and_(excluded.status != s.c.status,
                                               _rank_case(excluded.status) >= _rank_case(s.c.status)),

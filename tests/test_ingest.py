@@ -130,6 +130,30 @@ def test_read_xlsx_title_rows_dates_and_numbers(tmp_path, memory):
     assert fields[5]["organisation"]["commune_code"] == "09261"
 
 
+def test_read_xlsx_without_calamine_uses_openpyxl(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_calamine(name, *args, **kwargs):
+        if name == "python_calamine":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    fast = ingest.read_table(DEMO / "sources" / "dispositifs.xlsx", "dispositifs")
+    monkeypatch.setattr(builtins, "__import__", no_calamine)
+    slow = ingest.read_table(DEMO / "sources" / "dispositifs.xlsx", "dispositifs")
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+def test_new_actor_ids_follow_the_sequence(engine):
+    ingest.import_file(engine, DATA / "lreav_cp1252.csv", source="lreav")
+    with store.transaction(engine, action="exemple", who="test") as conn:  # another writer after the import
+        new_id = conn.execute(store.actors.insert().returning(store.actors.c.id).values(
+            kind="personne", display_name="Quelqu'un")).scalar_one()
+    assert new_id > max(r["id"] for r in _rows(engine, store.actors) if r["display_name"] != "Quelqu'un")
+
+
 def test_missing_column_error_names_file_and_column(tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text("EMAIL;NOM;PRENOM;LISTES;DATE_INSCRIPTION;BLOCKLISTE\na@b.fr;A;B;L;01-01-2024;Non\n",
