@@ -278,7 +278,8 @@ def homonyms(df: pd.DataFrame, *, id_column: str = "id") -> pd.DataFrame:
         keyed["name_key"] = normalize.organisation_keys(df["organisation_name"]).set_axis(keyed.index)
     pairs = _key_pairs(keyed, None, ("name_key",), id_column, _ORGANISATION_GUARDS)
     if pairs is None:
-        return pd.DataFrame({"id_l": pd.Series(dtype=df[id_column].dtype), "id_r": pd.Series(dtype=df[id_column].dtype)})
+        empty = pd.Series(dtype=df[id_column].dtype)
+        return pd.DataFrame({"id_l": empty, "id_r": empty.copy()})
     return pairs[_disagree(pairs, _ORGANISATION_GUARDS)][["id_l", "id_r"]].reset_index(drop=True)
 
 
@@ -609,7 +610,7 @@ def _splink_pairs(
             max_iterations=20,
         )
         inputs = registered if other is not None else registered[0]
-        model = _u_trained(api, tables, settings, n_pairs=n_pairs, seed=seed)
+        model = _u_trained(api, tables, settings, seed=seed)
         linker = Linker(inputs, model, log_level=logging.ERROR)
         try:
             for rule in _training_rules(tables, columns):
@@ -645,7 +646,7 @@ def _splink_pairs(
     return pairs.drop_duplicates(["id_l", "id_r"], ignore_index=True)
 
 
-def _u_trained(api: Any, tables: list[pd.DataFrame], settings: Any, *, n_pairs: float, seed: int) -> dict[str, Any]:
+def _u_trained(api: Any, tables: list[pd.DataFrame], settings: Any, *, seed: int) -> dict[str, Any]:
     """Settings with *u* probabilities estimated by random sampling (fixed seed).
 
     Random pairs are assumed to be non-matches; in a deduplication where each
@@ -794,6 +795,9 @@ class LinkReport:
     refused : int
         Pairs above the threshold not merged because a person declared them
         distinct, or because they would join two homonymous organisations.
+    ambiguous : int
+        Bare mentions of an organisation name that homonyms share, left
+        apart (see :func:`homonyms`).
     merge_ids : list of int
         Ids of the merges made.
     seconds : float
@@ -806,6 +810,7 @@ class LinkReport:
     merges_probabilistic: int = 0
     to_review: int = 0
     refused: int = 0
+    ambiguous: int = 0
     merge_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -820,6 +825,7 @@ class LinkReport:
             f"{_fr(units)} enregistrements comparés, {_fr(self.merges)} fusions "
             f"({_fr(self.merges_rule)} par règle, {_fr(self.merges_probabilistic)} probabilistes), "
             f"{_fr(self.to_review)} paires à revoir, {_fr(self.refused)} écartées (« différents » ou homonymes)"
+            + (f", {_fr(self.ambiguous)} mentions d'organisations homonymes laissées à part" if self.ambiguous else "")
         )
 
 
@@ -902,9 +908,8 @@ def _units(records: pd.DataFrame, actors: pd.DataFrame, *, kind: str) -> pd.Data
                 out.loc[known, "organisation_id"] = roots.reindex(
                     organisation[known].astype("int64").to_numpy()).to_numpy()
             else:  # the contact person named with the organisation, as it stands after person linkage
-                contact = records.loc[has, "actor_id"].where(
-                    fields[has].map(lambda f: bool(f.get("personne"))) & records.loc[has, "organisation_actor_id"].notna()
-                )
+                named = fields[has].map(lambda f: bool(f.get("personne")))
+                contact = records.loc[has, "actor_id"].where(named & records.loc[has, "organisation_actor_id"].notna())
                 known = contact.notna()
                 out["contact_key"] = None
                 out.loc[known, "contact_key"] = roots.reindex(
@@ -1383,7 +1388,7 @@ def _write_golden(
     group_of = {x: r for x, r in owner.items() if r in set(kept)} | {k: k for k in kept}
     members = _fetch(conn, actors, None, _in(actors.c.id, group_of))
     members["group"] = members["id"].map(group_of)
-    mine = units[units["actor"].map(lambda a: a in group_of)].copy()
+    mine = units[units["actor"].isin(list(group_of))].copy()
     mine["group"] = mine["actor"].map(group_of)
     golden = _golden(mine, members, kind=kind, priority=priority).reset_index()
     current = members.set_index("id").loc[golden["group"]]
@@ -1471,8 +1476,9 @@ def link(
     Examples
     --------
     >>> engine = store.init_base("sqlite://")
-    >>> print(link(engine))
-    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir, 0 écartées (« différents » ou homonymes)
+    >>> print(link(engine))  # doctest: +NORMALIZE_WHITESPACE
+    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir,
+    0 écartées (« différents » ou homonymes)
     """
     _check_band(auto_threshold, review_band)
     author = _who(who)
@@ -1518,13 +1524,17 @@ def _link_kind(
         report.pairs[kind] = 0
         return
     pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0])
-    edges = _actor_edges(pairs, units)
-    report.pairs[kind] = len(edges)
     forbidden = _forbidden(conn)
     apart = set(forbidden)
     if kind == "organisation":
         apart |= _homonym_actors(units)
-        edges = _ambiguous_to_review(edges, units, auto_threshold=auto_threshold)
+        ambiguous = _ambiguous_units(units)
+        unsure = (pairs["id_l"].isin(ambiguous) | pairs["id_r"].isin(ambiguous)) & ~pairs["rule"].isin(
+            ["siret", "siren", "rna", "contact"])
+        report.ambiguous += len(ambiguous)
+        pairs = pairs[~unsure]
+    edges = _actor_edges(pairs, units)
+    report.pairs[kind] = len(edges)
     roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
     report.refused += refused
     plan = _plan(edges, roots)
@@ -1544,33 +1554,22 @@ def _homonym_actors(units: pd.DataFrame) -> set[tuple[int, int]]:
     return {(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right) if a != b}
 
 
-def _ambiguous_to_review(edges: pd.DataFrame, units: pd.DataFrame, *, auto_threshold: float) -> pd.DataFrame:
-    """Send to review the pairs of a bare mention of a name that homonyms share.
+def _ambiguous_units(units: pd.DataFrame) -> set[int]:
+    """Bare mentions of a name that homonyms share: which organisation they mean is unknowable.
 
     A mention with nothing but the name (« Collectif citoyen de Nîmes » on a
-    sign-in sheet) cannot tell which of two homonyms it is: only identifiers
-    or the contact person may merge it; its other pairs are capped just below
-    ``auto_threshold`` so that they go to the review queue.
+    sign-in sheet, no SIREN, RNA, commune or address) while two organisations
+    of that name exist: only an identifier or its contact person may link it.
     """
-    keyed = _organisation_keys(units, units.copy())
     found = homonyms(units, id_column="unit")
     if found.empty:
-        return edges
+        return set()
+    keyed = _organisation_keys(units, units.copy())
     names = keyed.set_index("unit")["name_key"]
     shared = set(names.reindex(found["id_l"])) | set(names.reindex(found["id_r"]))
     guards = [g for g in _ORGANISATION_GUARDS if g in keyed.columns]
     bare = keyed["name_key"].isin(shared) & keyed[guards].isna().all(axis=1)
-    informed = set(keyed.loc[~bare, "actor"])
-    ambiguous = set(keyed.loc[bare, "actor"]) - informed
-    touched = (edges["a"].isin(ambiguous) | edges["b"].isin(ambiguous)) & ~edges["rule"].isin(
-        ["siret", "siren", "rna", "contact"])
-    if not touched.any():
-        return edges
-    edges = edges.copy()
-    edges.loc[touched, "probability"] = edges.loc[touched, "probability"].clip(upper=np.nextafter(auto_threshold, 0))
-    edges["rule"] = edges["rule"].astype(object)
-    edges.loc[touched, "rule"] = None
-    return edges
+    return set(keyed.loc[bare, "unit"].astype(int))
 
 
 def _queue(
@@ -1671,7 +1670,8 @@ def merge(
     --------
     >>> engine = store.init_base("sqlite://")
     >>> with store.transaction(engine, action="exemple") as conn:
-    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": n} for n in ("Ana", "Ana R.")])
+    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": "Ana"},
+    ...                                               {"kind": "personne", "display_name": "Ana R."}])
     >>> merge(engine, 1, 2, who="camille")
     1
     """
@@ -1697,7 +1697,8 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
     --------
     >>> engine = store.init_base("sqlite://")
     >>> with store.transaction(engine, action="exemple") as conn:
-    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": n} for n in ("Ana", "Ana R.")])
+    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": "Ana"},
+    ...                                               {"kind": "personne", "display_name": "Ana R."}])
     >>> undo_merge(engine, merge(engine, 1, 2))
     >>> merges(engine)["annulée"].tolist()
     [True]

@@ -69,7 +69,8 @@ def test_predict_finds_obvious_duplicates_and_is_deterministic() -> None:
     duplicates["email_key"] = None  # no exact rule: Splink must find them
     duplicates = duplicates.reset_index(drop=True)
     duplicates.loc[0, "first_name_key"] = duplicates.loc[0, "first_name_key"][:-1] + "e"  # typo
-    duplicates.loc[1, ["first_name_key", "last_name_key"]] = duplicates.loc[1, ["last_name_key", "first_name_key"]].to_numpy()  # swapped
+    names = ["first_name_key", "last_name_key"]
+    duplicates.loc[1, names] = duplicates.loc[1, names[::-1]].to_numpy()  # swapped
     df = pd.concat([base, duplicates], ignore_index=True)
     before = df.copy()
     pairs = linkage.predict(df, kind="personne")
