@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from carto import export, geo, maps, store, synth
+from carto import export, geo, ingest, linkage, maps, store, synth
 from carto._errors import BrowserError
 from carto.settings import get_settings
 
@@ -44,6 +44,10 @@ class DemoResult:
         URL of the demo base.
     synth : carto.synth.SynthSummary
         Counts of the generated sources.
+    imports : list of carto.ingest.ImportReport
+        One reconciliation per source file imported into the base.
+    link : carto.linkage.LinkReport
+        What the duplicate linkage did.
     base_counts : dict
         Rows per table of the base.
     files : dict
@@ -58,6 +62,8 @@ class DemoResult:
     data_date: date
     database_url: str
     synth: synth.SynthSummary
+    imports: list[ingest.ImportReport]
+    link: linkage.LinkReport
     base_counts: dict[str, int]
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
@@ -76,6 +82,12 @@ class DemoResult:
             "Géographie de référence : "
             f"{_n(len(geo.communes()))} communes, {_n(len(geo.epci()))} EPCI, "
             f"{_n(len(geo.departements()))} départements",
+            "",
+            "Import des cinq sources dans la base :",
+            *[f"  {report}" for report in self.imports],
+            "",
+            "Rapprochement des doublons :",
+            f"  {self.link}",
             "",
             f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
             f"{_n(sum(self.base_counts.values()))} lignes",
@@ -100,13 +112,14 @@ def run_demo(
     today: date | None = None,
     verbose: bool = False,
 ) -> DemoResult:
-    """Run the whole demo: synthetic sources, base, overview map, summary.
+    """Run the whole demo: synthetic sources, import, linkage, overview map, summary.
 
     Parameters
     ----------
     out : str or Path
         Output folder (created). The demo base goes there too unless
-        ``database_url`` is given, so that a demo never touches a real base.
+        ``database_url`` is given, so that a demo never touches a real base;
+        that default demo base is rebuilt from scratch at each run.
     n_persons : int
         Number of synthetic persons (organisations are a quarter of it).
     seed : int, optional
@@ -128,7 +141,7 @@ def run_demo(
     --------
     >>> import tempfile
     >>> from carto.demo import run_demo
-    >>> result = run_demo(tempfile.mkdtemp(), n_persons=300, png=False)
+    >>> result = run_demo(tempfile.mkdtemp(), n_persons=100, png=False)
     >>> sorted(result.files)[:2]
     ['carte', 'résumé']
     """
@@ -137,14 +150,23 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     seed = get_settings().seed if seed is None else seed
     today = today or date.today()
-    url = database_url or f"sqlite:///{(out / 'base-demo.sqlite').resolve()}"
+    url = database_url
+    if url is None:
+        demo_base = (out / "base-demo.sqlite").resolve()
+        for stale in out.glob("base-demo.sqlite*"):  # the previous demo's base, WAL and SHM files
+            stale.unlink()
+        url = f"sqlite:///{demo_base}"
 
     summary = synth.generate(out, n_persons=n_persons, seed=seed, today=today, verbose=verbose)
     log.info("Sources synthétiques : %s", summary)
 
     engine = store.init_base(url, who="carto demo")
-    counts = store.base_summary(engine)
-    engine.dispose()
+    try:
+        imports = ingest.import_folder(engine, out, who="carto demo", verbose=verbose)
+        link = linkage.link(engine, who="carto demo", verbose=verbose)
+        counts = store.base_summary(engine)
+    finally:
+        engine.dispose()
 
     organisations = synth.load_truth(out, "organisations")
     events = synth.load_truth(out, "evenements")
@@ -158,7 +180,8 @@ def run_demo(
             notes.append(f"Pas d'image PNG de la carte : {exc}")
 
     result = DemoResult(
-        out=out, data_date=today, database_url=url, synth=summary, base_counts=counts, files=files, notes=notes
+        out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link,
+        base_counts=counts, files=files, notes=notes
     )
     result.files["résumé"] = out / "resume.txt"
     result.seconds = time.perf_counter() - started

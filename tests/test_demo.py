@@ -27,14 +27,19 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
     assert result.notes == []
 
 
-def test_demo_base_is_a_terreau_base(tmp_path: Path) -> None:
+def test_demo_base_holds_the_imported_and_linked_sources(tmp_path: Path) -> None:
     result = demo.run_demo(tmp_path, n_persons=200, png=False)
     engine = store.open_base(result.database_url)
     try:
         counts = store.base_summary(engine)
     finally:
         engine.dispose()
-    assert counts["audit_log"] == 1  # the init, by "carto demo"
+    read = sum(report.lus for report in result.imports)
+    assert counts["source_records"] == read  # every row read is in the base, imported or quarantined
+    assert counts["merges"] == result.link.merges > 0
+    assert "Rapprochement des doublons" in str(result)
+    again = demo.run_demo(tmp_path, n_persons=100, png=False)  # the demo base is rebuilt, not appended to
+    assert sum(report.lus for report in again.imports) < read
 
 
 def test_demo_never_touches_the_default_base(tmp_path: Path, monkeypatch) -> None:
