@@ -62,6 +62,23 @@ def test_exact_rules_for_organisations_and_persons() -> None:
         linkage.exact_pairs(persons, kind="chat")  # type: ignore[arg-type]
 
 
+def test_organisation_rules_full_name_contact_alias_and_homonyms() -> None:
+    orgs = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6],
+        "organisation_name": ["Association Occitanie Vivre Ensemble", "AOVE", "Les Amis du Lez",
+                              "Les Amis du Lez", "Les amis du Lez", "Amis du Lez"],
+        "name_key": ["occitanie vivre ensemble", "aove", "amis lez", "amis lez", "amis lez", "amis lez"],
+        "contact_key": ["p7", "p7", None, None, None, None],
+        "commune_code": ["31555", None, "34172", "30189", None, "34172"],
+    })
+    pairs = linkage.exact_pairs(orgs, kind="organisation")
+    found = {(a, b): rule for a, b, rule in pairs[["id_l", "id_r", "rule"]].itertuples(index=False)}
+    # same contact, alias = initials; same full name unless the communes disagree
+    assert found == {(1, 2): "contact", (3, 5): "nom", (4, 5): "nom"}
+    # 3 and 4 (and 4 and 6: same name key) are homonyms: never grouped, even through 5
+    assert linkage.homonyms(orgs)[["id_l", "id_r"]].values.tolist() == [[3, 4], [4, 6]]
+
+
 def test_predict_finds_obvious_duplicates_and_is_deterministic() -> None:
     base = people(60)
     duplicates = base.iloc[[3, 10, 25, 40]].copy()
