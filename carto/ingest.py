@@ -805,9 +805,8 @@ def _import_table(
     # the spreadsheet line numbers are the index while parsing (for the reasons)
     located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
     parsed = _parse(located, mapping, files.set_axis(located.index))
-    for values in (parsed.values, ):
-        for name in list(values):
-            values[name] = values[name].set_axis(table.index)
+    for name in list(parsed.values):
+        parsed.values[name] = parsed.values[name].set_axis(table.index)
     blocking = [s.set_axis(table.index) for s in parsed.blocking]
     warnings = [s.set_axis(table.index) for s in parsed.warnings]
     reason = _joined(blocking, table.index, " ; ")

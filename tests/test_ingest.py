@@ -215,6 +215,21 @@ def test_demo_sources_counts_and_quarantine_match_truth(engine, truth):
         assert conn.execute(sa.select(sa.func.count()).where(sr.c.status == "ok",
                                                              sr.c.actor_id.is_(None))).scalar_one() == 0
         kinds = dict(conn.execute(sa.select(store.events.c.kind, sa.func.count()).group_by(store.events.c.kind)).all())
+        fields = conn.execute(sa.select(sr.c.source, sr.c.fields).where(sr.c.status == "ok")).all()
+    # the contract read by carto.linkage: same keys in every record
+    person_keys = {"first_name", "last_name", "first_name_key", "last_name_key", "email", "email_key", "phone",
+                   "postcode", "commune_code", "pseudo"}
+    org_keys = {"name", "name_key", "acronym", "siret", "siren", "rna", "org_type", "address", "postcode",
+                "commune_code", "url", "email", "email_key", "phone", "themes"}
+    seen = set()
+    for source, f in fields:
+        assert set(f) == {"personne", "organisation", "date", "extra"}
+        assert f["personne"] is None or set(f["personne"]) == person_keys
+        assert f["organisation"] is None or set(f["organisation"]) == org_keys
+        assert f["date"] is None or date.fromisoformat(f["date"])
+        seen.add((source, f["personne"] is not None, f["organisation"] is not None))
+    assert {("lreav", True, True), ("dispositifs", True, True), ("emargement", True, True),
+            ("emargement", True, False), ("jeparticipe", True, False), ("newsletter", True, False)} <= seen
     assert kinds["concertation"] > 0 and kinds["rencontre régionale annuelle"] > 0
     assert kinds["formation-action"] > 0 and kinds["atelier de cartographie"] > 0
 
