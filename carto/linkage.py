@@ -1101,6 +1101,20 @@ def _row_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _jsonable(None if _is_na(v) else v) for k, v in row.items()}
 
 
+def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-ready dicts (NA → None, dates → ISO text), column by column."""
+    columns = []
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object:
+            columns.append([_jsonable(None if _is_na(v) else v) for v in values.tolist()])
+        else:
+            present = values.notna().tolist()
+            columns.append([_jsonable(v) if p else None for v, p in zip(values.tolist(), present)])
+    names = [str(c) for c in frame.columns]
+    return [dict(zip(names, row)) for row in zip(*columns)]
+
+
 def _is_na(value: Any) -> bool:
     return not isinstance(value, (list, dict)) and bool(pd.isna(value))
 
@@ -1114,6 +1128,8 @@ def _row_values(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
             value = datetime.fromisoformat(value)
         elif isinstance(value, str) and isinstance(column.type, sa.Date):
             value = date.fromisoformat(value)
+        elif isinstance(value, float) and isinstance(column.type, sa.Integer) and value.is_integer():
+            value = int(value)  # an integer column read with NULLs comes back as floats
         values[name] = value
     return values
 
@@ -1188,7 +1204,7 @@ def _repoint(
     snapshots: dict[int, list[dict[str, Any]]] = {}
     if rows.empty:
         return snapshots
-    records = [_row_json(r) for r in rows.to_dict("records")]
+    records = _frame_json(rows)
     deletes: list[int] = []
     updates: list[dict[str, Any]] = []
     kept_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -1345,12 +1361,10 @@ def _apply_plan(
         ).scalars().all()
         merge_of: dict[int, int] = {}
         snapshots: dict[int, dict[str, Any]] = {}
+        stored = dict(zip(before["id"].astype(int), _frame_json(before)))
         for row, merge_id in zip(rows, ids):
             merge_of[row["absorbed_id"]] = merge_of[row["kept_id"]] = merge_id
-            snapshots[merge_id] = {
-                "actors": [_row_json(before.loc[row["kept_id"]].to_dict()),
-                           _row_json(before.loc[row["absorbed_id"]].to_dict())]
-            }
+            snapshots[merge_id] = {"actors": [stored[row["kept_id"]], stored[row["absorbed_id"]]]}
         for dependent in _DEPENDENTS:
             found = _repoint(conn, dependent, mapping, merge_of)
             for merge_id, records in found.items():
@@ -1385,23 +1399,24 @@ def _write_golden(
 ) -> None:
     """Recompute and write the golden record of each ``kept`` actor from its group."""
     actors = store.actors
-    group_of = {x: r for x, r in owner.items() if r in set(kept)} | {k: k for k in kept}
+    kept_set = set(kept)
+    group_of = {x: r for x, r in owner.items() if r in kept_set} | {k: k for k in kept}
     members = _fetch(conn, actors, None, _in(actors.c.id, group_of))
     members["group"] = members["id"].map(group_of)
     mine = units[units["actor"].isin(list(group_of))].copy()
     mine["group"] = mine["actor"].map(group_of)
     golden = _golden(mine, members, kind=kind, priority=priority).reset_index()
-    current = members.set_index("id").loc[golden["group"]]
-    points = _points(conn, golden, members)
+    current = members.set_index("id").loc[golden["group"], ["provenance", "display_name"]].to_dict("records")
+    points = _points(conn, golden, members)[["lon", "lat", "location_precision"]].to_dict("records")
     rows = []
-    for position, row in enumerate(golden.to_dict("records")):
-        before = current.iloc[position]
+    for row, before, point in zip(golden.to_dict("records"), current, points):
         provenance = dict(before["provenance"] or {}) | row.pop("provenance")
         values = {c: row[c] for c in _GOLDEN[kind]}
         values["display_name"] = _display_name(values, kind, before["display_name"])
-        values.update({c: points.iloc[position][c] for c in ("lon", "lat", "location_precision")})
+        values.update(point)
         if kind == "organisation" and values["themes"] is None:
             values["themes"] = []
+        values = _row_values(actors, values)
         rows.append({"id": int(row["group"]), **values, "provenance": provenance, "updated_at": now})
     _update_rows(conn, actors, rows)
 
