@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from carto import export, geo, ingest, linkage, maps, store, synth
+from carto import export, geo, ingest, linkage, maps, quality, store, synth
 from carto._errors import BrowserError
 from carto.settings import get_settings
 
@@ -48,6 +48,9 @@ class DemoResult:
         One reconciliation per source file imported into the base.
     link : carto.linkage.LinkReport
         What the duplicate linkage did.
+    link_quality : dict
+        Pairwise precision, recall, F1 of the linkage against the synthetic
+        truth, for persons, organisations and both.
     base_counts : dict
         Rows per table of the base.
     files : dict
@@ -64,6 +67,7 @@ class DemoResult:
     synth: synth.SynthSummary
     imports: list[ingest.ImportReport]
     link: linkage.LinkReport
+    link_quality: dict[str, tuple[float, float, float]]
     base_counts: dict[str, int]
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
@@ -88,6 +92,9 @@ class DemoResult:
             "",
             "Rapprochement des doublons :",
             f"  {self.link}",
+            "  Qualité mesurée sur la vérité des sources synthétiques (paires d'enregistrements) :",
+            *[f"    {name} : précision {p:.3f}, rappel {r:.3f}, F1 {f:.3f}".replace(".", ",")
+              for name, (p, r, f) in self.link_quality.items()],
             "",
             f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
             f"{_n(sum(self.base_counts.values()))} lignes",
@@ -164,6 +171,7 @@ def run_demo(
     try:
         imports = ingest.import_folder(engine, out, who="carto demo", verbose=verbose)
         link = linkage.link(engine, who="carto demo", verbose=verbose)
+        link_quality = quality.synthetic_scores(engine, out)
         counts = store.base_summary(engine)
     finally:
         engine.dispose()
@@ -180,7 +188,7 @@ def run_demo(
             notes.append(f"Pas d'image PNG de la carte : {exc}")
 
     result = DemoResult(
-        out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link,
+        out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link, link_quality=link_quality,
         base_counts=counts, files=files, notes=notes
     )
     result.files["résumé"] = out / "resume.txt"

@@ -1,0 +1,137 @@
+"""Quality of the linkage against a ground truth: precision, recall and F1.
+
+Used by ``carto demo`` (the synthetic sources come with their truth, see
+:mod:`carto.synth`) and by ``benchmarks/linkage_quality.py`` and
+``benchmarks/harmonise_scale.py``. Scores are **pairwise**: a pair of records
+is predicted when both end on the same actor (or when a linker returns it),
+true when the truth gives both the same entity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from carto import linkage, store
+
+__all__ = ["scores", "cluster_scores", "pair_scores", "records_with_truth", "person_records", "synthetic_scores"]
+
+Scores = tuple[float, float, float]
+
+
+def scores(found: int, predicted: int, true: int) -> Scores:
+    """Precision, recall, F1 from counts of pairs.
+
+    Examples
+    --------
+    >>> scores(8, 10, 16)
+    (0.8, 0.5, 0.6153846153846154)
+    """
+    precision = found / predicted if predicted else 1.0
+    recall = found / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def _pairs(sizes: pd.Series) -> int:
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def cluster_scores(predicted: pd.Series, truth: pd.Series) -> Scores:
+    """Pairwise precision/recall/F1 of a clustering against the true one (same index).
+
+    Examples
+    --------
+    >>> cluster_scores(pd.Series([1, 1, 2, 2]), pd.Series(["a", "a", "a", "b"]))
+    (0.5, 0.3333333333333333, 0.4)
+    """
+    both = pd.DataFrame({"p": predicted, "t": truth}).dropna()
+    return scores(_pairs(both.groupby(["p", "t"]).size()), _pairs(both.groupby("p").size()),
+                  _pairs(both.groupby("t").size()))
+
+
+def pair_scores(pairs: pd.DataFrame, truth: pd.Series) -> Scores:
+    """Pairwise precision/recall/F1 of predicted pairs (``id_l``, ``id_r``) against ``truth`` (id → entity).
+
+    Examples
+    --------
+    >>> truth = pd.Series(["a", "a", "a", "b"], index=[1, 2, 3, 4])
+    >>> pair_scores(pd.DataFrame({"id_l": [1, 2], "id_r": [2, 4]}), truth)
+    (0.5, 0.3333333333333333, 0.4)
+    """
+    left = truth.reindex(pairs["id_l"].to_numpy()).to_numpy()
+    right = truth.reindex(pairs["id_r"].to_numpy()).to_numpy()
+    found = int(((left == right) & pd.notna(left)).sum())
+    return scores(found, len(pairs), _pairs(truth.dropna().groupby(truth.dropna()).size()))
+
+
+def records_with_truth(engine: sa.Engine, folder: str | Path) -> pd.DataFrame:
+    """The ok source records of a base fed from :func:`carto.synth.generate`, with their truth.
+
+    Columns: record ``id``, ``source``, ``fichier``, ``ligne``, ``fields``,
+    ``personne_acteur`` and ``organisation_acteur`` (the active actor each part
+    of the record ends on, NA when the record has no such part), and the
+    truth's ``entite_id`` and ``entite_organisation_id``.
+    """
+    sr = store.source_records
+    with engine.connect() as conn:
+        records = pd.DataFrame(conn.execute(
+            sa.select(sr.c.id, sr.c.source, sr.c.file_name, sr.c.line, sr.c.fields, sr.c.actor_id,
+                      sr.c.organisation_actor_id).where(sr.c.status == "ok")).mappings().all())
+        actors = pd.DataFrame(conn.execute(
+            sa.select(store.actors.c.id, store.actors.c.merged_into_id)).mappings().all())
+    truth = pd.read_csv(Path(folder) / "verite" / "correspondances.csv", dtype=str)
+    truth["fichier"] = truth["fichier"].map(lambda f: Path(f).name)
+    records["fichier"] = records.pop("file_name").map(lambda f: Path(f).name)
+    records["ligne"] = records.pop("line").astype(str)
+    merged = records.merge(truth[["source", "fichier", "ligne", "entite_id", "entite_organisation_id"]],
+                           on=["source", "fichier", "ligne"], how="left", validate="one_to_one")
+    root = linkage._roots(actors) if len(actors) else pd.Series(dtype="Int64")
+    has_person = merged["fields"].map(lambda f: bool((f or {}).get("personne")))
+    has_org = merged["fields"].map(lambda f: bool((f or {}).get("organisation")))
+    owner = merged["organisation_actor_id"].where(merged["organisation_actor_id"].notna(), merged["actor_id"])
+    merged["personne_acteur"] = merged["actor_id"].where(has_person).map(root).astype("Int64")
+    merged["organisation_acteur"] = owner.where(has_org).map(root).astype("Int64")
+    return merged.drop(columns=["actor_id", "organisation_actor_id"])
+
+
+def person_records(engine: sa.Engine, folder: str | Path) -> pd.DataFrame:
+    """Person mentions of the ok records (record ``id`` + normalised features + ``entite_id``), before linkage."""
+    records = records_with_truth(engine, folder)
+    columns = ["first_name_key", "last_name_key", "email_key", "phone", "postcode", "commune_code"]
+    people = records[records["fields"].map(lambda f: bool((f or {}).get("personne")))]
+    features = pd.DataFrame([{c: f["personne"].get(c) for c in columns} for f in people["fields"]],
+                            index=people.index, columns=columns)
+    return pd.concat([people[["id"]], features, people[["entite_id"]]], axis=1).reset_index(drop=True)
+
+
+def synthetic_scores(engine: sa.Engine, folder: str | Path) -> dict[str, Scores]:
+    """Pairwise scores of the linked base against the synthetic truth: persons, organisations, both.
+
+    Examples
+    --------
+    >>> import tempfile, datetime
+    >>> from carto import ingest, synth
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = synth.generate(folder, n_persons=60, today=datetime.date(2026, 11, 29))
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = ingest.import_folder(engine, folder)
+    >>> _ = linkage.link(engine)
+    >>> sorted(synthetic_scores(engine, folder))
+    ['organisations', 'personnes', 'toutes']
+    """
+    records = records_with_truth(engine, folder)
+    persons = records["personne_acteur"].notna()
+    orgs = records["organisation_acteur"].notna()
+    predicted = pd.concat([("P" + records.loc[persons, "personne_acteur"].astype(str)),
+                           ("O" + records.loc[orgs, "organisation_acteur"].astype(str))], ignore_index=True)
+    truth = pd.concat([records.loc[persons, "entite_id"], records.loc[orgs, "entite_organisation_id"]],
+                      ignore_index=True)
+    return {
+        "personnes": cluster_scores(records.loc[persons, "personne_acteur"], records.loc[persons, "entite_id"]),
+        "organisations": cluster_scores(records.loc[orgs, "organisation_acteur"],
+                                        records.loc[orgs, "entite_organisation_id"]),
+        "toutes": cluster_scores(predicted, truth),
+    }
