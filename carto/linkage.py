@@ -1331,14 +1331,25 @@ def _apply_plan(
     *,
     kind: str,
     units: pd.DataFrame,
+    actor_rows: pd.DataFrame,
     priority: Sequence[str],
     who: str,
 ) -> list[int]:
-    """Make the merges of ``plan`` round by round; returns the merge ids."""
+    """Make the merges of ``plan`` round by round; returns the merge ids.
+
+    A round merges at most one actor into each kept actor, so that every merge
+    has its own snapshot and undoing the merges latest first is exact.
+    ``actor_rows`` are the actors as read before the merges (their own values
+    are the last resort of survivorship).
+    """
     actors = store.actors
     merges_table = store.merges
     owner: dict[int, int] = {}
     merge_ids: list[int] = []
+    dependents = [  # tables without any row have nothing to re-point
+        d for d in _DEPENDENTS
+        if conn.execute(sa.select(sa.literal(1)).select_from(store.metadata.tables[d.table]).limit(1)).first()
+    ]
     for _, batch in plan.groupby("round", sort=True):
         mapping = dict(zip(batch["absorbed_id"].astype(int), batch["kept_id"].astype(int)))
         involved = set(mapping) | set(mapping.values())
@@ -1365,12 +1376,13 @@ def _apply_plan(
         for row, merge_id in zip(rows, ids):
             merge_of[row["absorbed_id"]] = merge_of[row["kept_id"]] = merge_id
             snapshots[merge_id] = {"actors": [stored[row["kept_id"]], stored[row["absorbed_id"]]]}
-        for dependent in _DEPENDENTS:
+        for dependent in dependents:
             found = _repoint(conn, dependent, mapping, merge_of)
             for merge_id, records in found.items():
                 snapshots[merge_id][f"{dependent.table}:{'+'.join(dependent.columns)}"] = records
         owner.update(mapping)  # kept actors are never absorbed later: no chains
         _write_golden(conn, kind=kind, kept=sorted(set(mapping.values())), owner=owner, units=units,
+                      actor_rows=actor_rows,
                       priority=priority, now=now)
         conn.execute(
             actors.update()
@@ -1394,6 +1406,7 @@ def _write_golden(
     kept: list[int],
     owner: dict[int, int],
     units: pd.DataFrame,
+    actor_rows: pd.DataFrame,
     priority: Sequence[str],
     now: datetime,
 ) -> None:
@@ -1401,7 +1414,7 @@ def _write_golden(
     actors = store.actors
     kept_set = set(kept)
     group_of = {x: r for x, r in owner.items() if r in kept_set} | {k: k for k in kept}
-    members = _fetch(conn, actors, None, _in(actors.c.id, group_of))
+    members = actor_rows[actor_rows["id"].isin(list(group_of))].copy()
     members["group"] = members["id"].map(group_of)
     mine = units[units["actor"].isin(list(group_of))].copy()
     mine["group"] = mine["actor"].map(group_of)
@@ -1554,7 +1567,8 @@ def _link_kind(
     report.refused += refused
     plan = _plan(edges, roots)
     if len(plan):
-        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who,
+                                        actor_rows=actors[actors["kind"] == kind])
         report.merges_rule += int((plan["method"] == "rule").sum())
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
@@ -1655,7 +1669,7 @@ def _merge_in(
     units = _units(records, actors, kind=kind)
     plan = pd.DataFrame({"kept_id": [kept_id], "absorbed_id": [absorbed_id], "method": [method],
                          "rule": [rule], "score": [score], "round": [0]})
-    (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+    (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who, actor_rows=actors)
     return merge_id
 
 
