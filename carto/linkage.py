@@ -108,9 +108,9 @@ EXACT_RULES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("organisation", "siret", ("siret",), ()),
     ("organisation", "siren", ("siren",), ()),
     ("organisation", "rna", ("rna",), ()),
-    ("organisation", "nom", ("full_name_key",), _ORGANISATION_GUARDS),
     ("organisation", "contact", ("contact_key", "full_name_key"), _ORGANISATION_GUARDS),
     ("organisation", "contact", ("contact_key", "alias_key"), _ORGANISATION_GUARDS),
+    ("organisation", "nom", ("full_name_key",), _ORGANISATION_GUARDS),
     ("personne", "email", ("email_key",), ()),
 )
 #: Seed of the random sampling that estimates the *u* probabilities.

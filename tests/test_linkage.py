@@ -450,6 +450,28 @@ def test_golden_record_survivorship_and_provenance(engine: sa.Engine) -> None:
     assert actor(engine, old).phone == "+33633333333"
 
 
+def test_homonymous_organisations_are_never_merged(engine: sa.Engine) -> None:
+    def org(name: str, commune: tuple[str, str] | None = None, address: str | None = None) -> dict[str, Any]:
+        key = " ".join(w for w in name.lower().split() if w not in {"les", "de", "en"})
+        return {"name": name, "name_key": key, "postcode": commune[1] if commune else None,
+                "commune_code": commune[0] if commune else None, "address": address}
+
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        crowd(seed, 20)
+        _, first = seed.record("lreav", personne=person("ana", "sol", email="ana@sol.fr"),
+                               organisation=org("Les Amis en transition", COMMUNES[0], "1 rue Haute"))
+        _, second = seed.record("lreav", personne=person("rui", "mar", email="rui@mar.fr"),
+                                organisation=org("Les Amis en transition", COMMUNES[0], "9 rue Basse"))
+        _, bare = seed.record("emargement", personne=person("eve", "lune"), organisation=org("Les Amis en transition"))
+        _, by_contact = seed.record("emargement", personne=person("ana", "sol", email="ana@sol.fr"),
+                                    organisation=org("Les Amis en transition"))
+    report = linkage.link(engine)
+    assert actor(engine, first).status == actor(engine, second).status == "active"
+    assert actor(engine, bare).status == "active" and report.ambiguous == 2
+    assert actor(engine, by_contact).merged_into_id == first  # its contact person tells which one
+
+
 def test_bad_thresholds_and_decisions(engine: sa.Engine) -> None:
     with pytest.raises(CartoError, match="Seuils incohérents"):
         linkage.link(engine, auto_threshold=0.8, review_band=(0.5, 0.9))
