@@ -4,11 +4,13 @@ Two layers:
 
 - a **pure core** on DataFrames, usable on any table of records (the FEBRL
   benchmarks use it): :func:`exact_pairs` (deterministic rules: same SIRET,
-  SIREN or RNA for organisations, same e-mail key for persons),
+  SIREN or RNA, same contact person under the same name or alias, same full
+  name where nothing disagrees for organisations; same e-mail key for
+  persons), :func:`homonyms` (organisations of one name that cannot be one),
   :func:`predict` (exact rules, then probabilistic linkage with Splink 5 on
   DuckDB: blocking rules, *u* by random sampling with a fixed seed, *m* by EM
-  on blocking rules — deterministic) and :func:`clusters` (connected
-  components above a threshold);
+  on blocking rules from starting values — deterministic) and
+  :func:`clusters` (connected components above a threshold);
 - **the base**: :func:`link` links the imported source records, merges the
   actors of the pairs above ``auto_threshold`` into golden records
   (survivorship: source priority, then most recent ``fields.date``, then most
@@ -26,8 +28,19 @@ actors that no source record names (created by hand). Source records never
 change when actors merge, so re-running :func:`link` on the same records gives
 the same pairs and the same clusters: a second run merges nothing. Pairs of
 units are lifted to pairs of their current actors (best score kept); actors are
-grouped greedily by decreasing score, never putting in one group two actors
-declared distinct (``not_duplicates``).
+grouped greedily, most specific evidence first, never putting in one group two
+actors declared distinct (``not_duplicates``) nor two homonymous
+organisations; a bare mention of a name that homonyms share (a sign-in sheet
+giving only « Collectif citoyen de Nîmes ») is left apart unless its contact
+person tells which organisation it is.
+
+Splink 5 pitfalls met here: its EM fails (``m_probability value 0.0``) when a
+comparison level is only seen among non-matches of a small training set, and
+may leave the model half-updated — so each comparison carries starting *m*
+probabilities and a failed EM restarts from them; and random-sampling *u*
+assumes random pairs are non-matches, which heavy repetition (the same person
+on many sign-in sheets) breaks — so *u* is estimated on the records left once
+obvious repeats are set aside.
 
 Columns of the pure core
 ------------------------
