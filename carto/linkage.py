@@ -75,9 +75,20 @@ from carto._errors import CartoError
 __all__ = [
     "PERSON_COLUMNS",
     "ORGANISATION_COLUMNS",
+    "AUTO_THRESHOLD",
+    "REVIEW_BAND",
+    "SOURCE_PRIORITY",
+    "LinkReport",
     "exact_pairs",
+    "homonyms",
     "predict",
     "clusters",
+    "link",
+    "merge",
+    "undo_merge",
+    "merges",
+    "review_queue",
+    "decide",
 ]
 
 log = logging.getLogger(__name__)
