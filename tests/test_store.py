@@ -17,12 +17,12 @@ from alembic.runtime.migration import MigrationContext
 from carto import store
 from carto._errors import SchemaError, StoreError
 
-REVISION_0002 = '''"""Test revision: add actors.nickname (recreating the table on SQLite)."""
+REVISION_NEXT = '''"""Test revision: add actors.nickname (recreating the table on SQLite)."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0099"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -396,10 +396,11 @@ def test_bulk_writers_edge_cases(engine: sa.Engine) -> None:
 
 @pytest.fixture
 def newer_migrations(tmp_path: Path) -> Path:
-    """A copy of the migrations with one more revision (0002)."""
+    """A copy of the migrations with one more revision (0099)."""
     folder = tmp_path / "migrations"
     shutil.copytree(store.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_nickname.py").write_text(REVISION_0002, encoding="utf-8")
+    (folder / "versions" / "0099_nickname.py").write_text(
+        REVISION_NEXT.replace("{head}", store.SCHEMA_VERSION), encoding="utf-8")
     return folder
 
 
@@ -422,8 +423,8 @@ def test_older_base_is_refused_then_upgraded_by_init(
         assert conn.execute(sa.select(store.memberships.c.actor_id)).scalars().all() == [person]
         info = conn.execute(sa.select(store.schema_info)).one()
         last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
-    assert info.schema_revision == "0002" and info.upgraded_at is not None
-    assert (last.who, last.action, last.details) == ("admin", "init", {"de": "0001", "vers": "0002"})
+    assert info.schema_revision == "0099" and info.upgraded_at is not None
+    assert (last.who, last.action, last.details) == ("admin", "init", {"de": store.SCHEMA_VERSION, "vers": "0099"})
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -438,9 +439,9 @@ def test_older_base_is_refused_then_upgraded_by_init(
 def test_failed_upgrade_leaves_base_unchanged(
     engine: sa.Engine, newer_migrations: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = REVISION_0002.replace('batch.add_column(sa.Column("nickname", sa.Text))',
+    broken = REVISION_NEXT.replace("{head}", store.SCHEMA_VERSION).replace('batch.add_column(sa.Column("nickname", sa.Text))',
                                    'batch.add_column(sa.Column("nickname", sa.Text))\n    raise RuntimeError("panne")')
-    (newer_migrations / "versions" / "0002_nickname.py").write_text(broken, encoding="utf-8")
+    (newer_migrations / "versions" / "0099_nickname.py").write_text(broken, encoding="utf-8")
     before = content(engine)
     monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
     with pytest.raises(RuntimeError, match="panne"):
