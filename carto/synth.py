@@ -774,12 +774,36 @@ def _org_names(
                 f"{mot.capitalize()} Occitanie ESUS",
             )[k]
         names.append(name)
+    names = _distinct_names(names)
+    for i, (ty, name) in enumerate(zip(types, names, strict=True)):
         wants = {"association": 0.5, "coopérative": 0.6, "entreprise de l'ESS": 0.3, "collectif": 0.2}.get(
             ty, 0.0
         )
         ini = _initials(name)
         sigles.append(ini if u[i, 2] < wants and len(ini) >= 2 else "")
     return names, sigles
+
+
+#: Qualifiers that tell apart organisations whose generated names collide.
+_DISTINCT = ("Centre", "Nord", "Sud", "Est", "Ouest", "Rive gauche", "Rive droite", "Haut", "Bas", "Vallée")
+
+
+def _distinct_names(names: list[str]) -> list[str]:
+    """Make generated organisation names unique in the region (real registers rarely hold twins).
+
+    The second « Collectif citoyen de Rodez » becomes « Collectif citoyen de Rodez — Nord », and so on;
+    the names kept by the first of each group do not change.
+    """
+    series = pd.Series(names, dtype=object)
+    rank = series.groupby(series).cumcount().to_numpy()
+    clash = rank > 0
+    if not clash.any():
+        return names
+    k = rank[clash] - 1
+    qualifier = np.array(_DISTINCT, dtype=object)[k % len(_DISTINCT)]
+    lap = np.where(k >= len(_DISTINCT), " " + (k // len(_DISTINCT) + 1).astype(str).astype(object), "")
+    series[clash] = series[clash] + " — " + qualifier + lap
+    return series.tolist()
 
 
 def _jitter_inside(w: _World, commune: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
