@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from carto import export, geo, ingest, linkage, maps, quality, store, synth
+from carto import _fr
 from carto._errors import BrowserError
 from carto.settings import get_settings
 
@@ -24,10 +25,6 @@ log = logging.getLogger(__name__)
 
 MAP_TITLE = "Acteurs et événements des communautés d'engagement citoyen — démonstration"
 
-
-def _n(value: int) -> str:
-    """French thousands separator (narrow no-break space)."""
-    return f"{value:,}".replace(",", "\u202f")
 
 
 @dataclass
@@ -84,8 +81,8 @@ class DemoResult:
             f"  {self.synth}",
             "",
             "Géographie de référence : "
-            f"{_n(len(geo.communes()))} communes, {_n(len(geo.epci()))} EPCI, "
-            f"{_n(len(geo.departements()))} départements",
+            f"{_fr.integer(len(geo.communes()))} communes, {_fr.integer(len(geo.epci()))} EPCI, "
+            f"{_fr.integer(len(geo.departements()))} départements",
             "",
             "Import des cinq sources dans la base :",
             *[f"  {report}" for report in self.imports],
@@ -97,10 +94,10 @@ class DemoResult:
               for name, (p, r, f) in self.link_quality.items()],
             "",
             f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
-            f"{_n(sum(self.base_counts.values()))} lignes",
+            f"{_fr.integer(sum(self.base_counts.values()))} lignes",
         ]
         filled = {table: n for table, n in sorted(self.base_counts.items()) if n}
-        lines += [f"  {table} : {_n(n)}" for table, n in filled.items()]
+        lines += [f"  {table} : {_fr.integer(n)}" for table, n in filled.items()]
         lines += ["", "Fichiers produits :"]
         lines += [f"  {label} : {path}" for label, path in self.files.items()]
         if self.notes:

@@ -70,6 +70,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from carto import normalize, store
+from carto import _fr
 from carto._errors import SourceFileError
 from carto.sources import Column, Mapping, load_mapping
 
@@ -100,9 +101,6 @@ _PERSON_CORE = ("first_name", "last_name", "email", "phone")
 _ORG_CORE = ("name", "siret", "siren", "rna", "acronym")
 _HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut"
 
-
-def _fr(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
 
 
 @dataclass
@@ -139,12 +137,12 @@ class ImportReport:
 
     def __str__(self) -> str:
         text = (
-            f"{self.file} : {_fr(self.lus)} lignes lues, {_fr(self.importees)} importées "
-            f"({_fr(self.nouveaux)} nouvelles, {_fr(self.mis_a_jour)} mises à jour, "
-            f"{_fr(self.inchanges)} inchangées), {_fr(self.en_quarantaine)} en quarantaine"
+            f"{self.file} : {_fr.integer(self.lus)} lignes lues, {_fr.integer(self.importees)} importées "
+            f"({_fr.integer(self.nouveaux)} nouvelles, {_fr.integer(self.mis_a_jour)} mises à jour, "
+            f"{_fr.integer(self.inchanges)} inchangées), {_fr.integer(self.en_quarantaine)} en quarantaine"
         )
         extra = [
-            f"{_fr(n)} {label}"
+            f"{_fr.integer(n)} {label}"
             for n, label in ((self.acteurs, "acteurs créés"), (self.evenements, "événements écrits"),
                              (self.participations, "participations écrites"),
                              (self.inscriptions, "inscriptions écrites"))

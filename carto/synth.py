@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from unidecode import unidecode
 
+from carto import _fr
 from carto._errors import ConfigError
 from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
 
@@ -234,9 +235,6 @@ def communities() -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def _fr_int(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
-
 
 @dataclass
 class SynthSummary:
@@ -267,12 +265,12 @@ class SynthSummary:
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        sources = ", ".join(f"{k} {_fr_int(v)} lignes" for k, v in self.rows.items())
+        sources = ", ".join(f"{k} {_fr.integer(v)} lignes" for k, v in self.rows.items())
         seconds = f"{self.seconds:.1f}".replace(".", ",")
         return (
-            f"{_fr_int(self.n_persons)} personnes, {_fr_int(self.n_organisations)} organisations, "
-            f"{_fr_int(self.n_events)} événements, {_fr_int(self.n_participations)} participations ; "
-            f"sources : {sources} ({_fr_int(self.n_emargement_files)} feuilles d'émargement) ; "
+            f"{_fr.integer(self.n_persons)} personnes, {_fr.integer(self.n_organisations)} organisations, "
+            f"{_fr.integer(self.n_events)} événements, {_fr.integer(self.n_participations)} participations ; "
+            f"sources : {sources} ({_fr.integer(self.n_emargement_files)} feuilles d'émargement) ; "
             f"écrit dans {self.folder} en {seconds} s"
         )
 
