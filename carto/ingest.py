@@ -101,6 +101,14 @@ _PERSON_CORE = ("first_name", "last_name", "email", "phone")
 _ORG_CORE = ("name", "siret", "siren", "rna", "acronym")
 _HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut"
 
+#: Parsers that are one normaliser and one output column: parser → (function, column).
+_SIMPLE_PARSERS = {
+    "rna": (normalize.rnas, "rna"),
+    "url": (normalize.urls, "url"),
+    "amount": (normalize.amounts, "amount"),
+    "boolean": (normalize.booleans, "value"),
+}
+
 
 
 @dataclass
@@ -491,25 +499,14 @@ def _parse(table: pd.DataFrame, mapping: Mapping, files: pd.Series) -> _Parsed:
             values[f"{prefix}siret"] = frame["siret"]
             values[f"{prefix}siren"] = frame["siren"]
             flag(column, frame["error"])
-        elif parser == "rna":
-            frame = normalize.rnas(raw)
-            values[target] = frame["rna"]
-            flag(column, frame["error"])
-        elif parser == "url":
-            frame = normalize.urls(raw)
-            values[target] = frame["url"]
-            flag(column, frame["error"])
         elif parser == "date":
             frame = normalize.dates(raw)
             values[target] = frame["date"].map(lambda d: d.isoformat() if isinstance(d, date) else None)
             flag(column, frame["error"])
-        elif parser == "amount":
-            frame = normalize.amounts(raw)
-            values[target] = frame["amount"]
-            flag(column, frame["error"])
-        elif parser == "boolean":
-            frame = normalize.booleans(raw)
-            values[target] = frame["value"]
+        elif parser in _SIMPLE_PARSERS:
+            function, output = _SIMPLE_PARSERS[parser]
+            frame = function(raw)
+            values[target] = frame[output]
             flag(column, frame["error"])
         else:  # pragma: no cover - carto.sources validates parsers
             raise AssertionError(parser)
