@@ -1213,71 +1213,91 @@ def _combine(dependent: _Dependent, kept_row: dict[str, Any], absorbed_row: dict
 
 
 def _repoint(
-    conn: Any, dependent: _Dependent, mapping: dict[int, int], merge_of: dict[int, int]
+    conn: Any, dependent: _Dependent, order: Sequence[tuple[int, int]]
 ) -> dict[int, list[dict[str, Any]]]:
-    """Re-point the rows of one table from absorbed to kept actors; snapshot rows per merge.
+    """Re-point the rows of one table from absorbed to kept actors, merge after merge, in memory.
 
-    ``mapping``: absorbed → kept; ``merge_of``: absorbed or kept actor → merge id.
+    ``order``: the (kept, absorbed) pairs in merge order. The rows are read
+    once, each merge is replayed on them (re-point; drop a relation that would
+    join an actor to itself; fold a row that repeats one of the kept actor's
+    into it, see :func:`_combine`), then the end state is written in bulk.
+    Returns, per position in ``order``, the rows that merge changed as they
+    were just before it (its snapshot).
     """
     table = store.metadata.tables[dependent.table]
-    kept = set(mapping.values())
-    watched = set(mapping) | (kept if dependent.key else set())
+    absorbed = {a for _, a in order}
+    watched = absorbed | ({k for k, _ in order} if dependent.key else set())
     columns = ["id", *dependent.columns] if dependent.partial else None
     where = sa.or_(*(_in(table.c[c], watched) for c in dependent.columns))
-    rows = _fetch(conn, table, columns, where)
+    records = _frame_json(_fetch(conn, table, columns, where))
     snapshots: dict[int, list[dict[str, Any]]] = {}
-    if rows.empty:
+    if not records:
         return snapshots
-    records = _frame_json(rows)
-    deletes: list[int] = []
-    updates: list[dict[str, Any]] = []
-    kept_rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    current = {r["id"]: dict(r) for r in records}
+    pointing: dict[int, list[int]] = {}  # absorbed actor → rows naming it (in id order)
+    for record in records:
+        for actor in dict.fromkeys(record[c] for c in dependent.columns if record[c] in absorbed):
+            pointing.setdefault(actor, []).append(record["id"])
+    keyed: dict[tuple[Any, ...], int] = {}
     if dependent.key:
         (actor_column,) = dependent.columns
-        for record in records:
-            if record[actor_column] in kept:
-                kept_rows[(record[actor_column], *(record[k] for k in dependent.key))] = record
-    kept_changes: dict[int, dict[str, Any]] = {}
-    for record in records:
-        moved = {c: mapping[record[c]] for c in dependent.columns if record[c] in mapping}
-        if not moved:
-            continue
-        owner = next(record[c] for c in dependent.columns if record[c] in mapping)
-        snapshots.setdefault(merge_of[owner], []).append(record)
-        new = {**record, **moved}
-        if dependent.table == "relations" and new["source_id"] == new["target_id"]:
-            deletes.append(record["id"])
-            continue
-        if dependent.key:
-            conflict = kept_rows.get((new[actor_column], *(new[k] for k in dependent.key)))
-            if conflict is not None:
-                deletes.append(record["id"])
-                current = {**conflict, **kept_changes.get(conflict["id"], {})}
-                change = _combine(dependent, current, record)
-                if change:
-                    kept_changes.setdefault(conflict["id"], {}).update(change)
+        keyed = {(r[actor_column], *(r[k] for k in dependent.key)): r["id"] for r in records}
+    deleted: set[int] = set()
+    for position, (kept_id, absorbed_id) in enumerate(order):
+        before: dict[int, dict[str, Any]] = {}
+        for row_id in pointing.pop(absorbed_id, []):
+            if row_id in deleted:
                 continue
-        updates.append({"id": record["id"], **moved})
-    for row_id, change in kept_changes.items():
-        original = next(r for r in kept_rows.values() if r["id"] == row_id)
-        snapshots.setdefault(merge_of[original[dependent.columns[0]]], []).append(original)
-        updates.append({"id": row_id, **change})
-    if deletes:
-        conn.execute(table.delete().where(_in(table.c.id, deletes)))
-    _update_rows(conn, table, [_row_values(table, u) | {"id": u["id"]} for u in updates])
+            record = current[row_id]
+            moved = {c: kept_id for c in dependent.columns if record[c] == absorbed_id}
+            before.setdefault(row_id, dict(record))
+            if dependent.table == "relations" and len({*moved.values(), *(record[c] for c in dependent.columns
+                                                                        if c not in moved)}) == 1:
+                deleted.add(row_id)
+                continue
+            if dependent.key:
+                key = tuple(record[k] for k in dependent.key)
+                del keyed[(absorbed_id, *key)]
+                conflict = keyed.get((kept_id, *key))
+                if conflict is not None:
+                    deleted.add(row_id)
+                    change = _combine(dependent, current[conflict], record)
+                    if change:
+                        before.setdefault(conflict, dict(current[conflict]))
+                        current[conflict].update(change)
+                    continue
+                keyed[(kept_id, *key)] = row_id
+            record.update(moved)
+        if before:
+            snapshots[position] = list(before.values())
+    updates = []
+    for record in records:
+        if record["id"] in deleted:
+            continue
+        now = current[record["id"]]
+        change = {c: v for c, v in now.items() if v != record[c]}
+        if change:
+            updates.append(_row_values(table, change) | {"id": record["id"]})
+    if deleted:
+        conn.execute(table.delete().where(_in(table.c.id, deleted)))
+    _update_rows(conn, table, updates)
     return snapshots
 
 
-def _golden(
+def _golden_states(
     units: pd.DataFrame, members: pd.DataFrame, *, kind: str, priority: Sequence[str]
 ) -> pd.DataFrame:
-    """Golden values of each group: survivorship over its records, then its actors' own values.
+    """Golden values of each group after each of its merges: survivorship over its records and actors.
 
-    ``units`` carry ``group``; ``members`` are the actor rows with ``group``.
-    Order of preference: source rank in ``priority`` (unlisted sources after,
-    actors' own values last), most recent ``date``, most complete record,
-    smallest id. Returns one row per group with the golden columns and
-    ``provenance`` (field → source).
+    ``members`` are the actor rows with ``group`` (the kept actor) and
+    ``position`` (0 for the kept actor, then 1, 2… in merge order); ``units``
+    carry ``group`` and ``position`` too. Order of preference: source rank in
+    ``priority`` (unlisted sources after, actors' own values last), most
+    recent ``date``, most complete record, smallest id. Returns one row per
+    group and ``state`` ≥ 1 (the group made of its actors of position ≤
+    ``state``) with the golden columns and ``provenance`` (field → source):
+    candidates are sorted once, and the best one of each state is a running
+    minimum over positions.
     """
     columns = list(_GOLDEN[kind])
     rank = {name: i for i, name in enumerate(priority)}
@@ -1292,11 +1312,8 @@ def _golden(
     own["_rank"] = len(priority) + 1
     own["date"] = None
     own["_order"] = own["id"]
-    candidates = pd.concat(
-        [records[["group", "source", "date", "_rank", "_order", *columns]],
-         own[["group", "source", "date", "_rank", "_order", *columns]]],
-        ignore_index=True,
-    )
+    kept = ["group", "position", "source", "date", "_rank", "_order", *columns]
+    candidates = pd.concat([records[kept], own[kept]], ignore_index=True)
     if "themes" in columns:
         candidates["themes"] = candidates["themes"].map(lambda t: t if isinstance(t, list) and t else None)
     candidates["_date"] = pd.to_datetime(candidates["date"], errors="coerce")
@@ -1305,30 +1322,68 @@ def _golden(
         ["group", "_rank", "_date", "_complete", "_order"],
         ascending=[True, True, False, True, True],
         na_position="last",
+    ).reset_index(drop=True)
+    sizes = members.groupby("group", sort=True)["position"].max()
+    grid = pd.MultiIndex.from_arrays(
+        [np.repeat(sizes.index.to_numpy(), sizes.to_numpy() + 1),
+         np.concatenate([np.arange(n + 1) for n in sizes.to_numpy()])],
+        names=["group", "position"],
     )
-    golden = candidates.groupby("group", sort=True)[columns].first()
-    provenance: dict[int, dict[str, str]] = {g: {} for g in golden.index}
+    states = grid.to_frame(index=False)
+    later = (states["position"] >= 1).to_numpy()
+    seq = pd.Series(np.arange(len(candidates)), index=candidates.index)
+    keys = [candidates["group"], candidates["position"]]
+    has_source = candidates["source"].notna()
+
+    def best(mask: pd.Series) -> np.ndarray:
+        """Per state, the first candidate (sorted position) among those of ``mask``, -1 if none."""
+        first = seq[mask].groupby([k[mask] for k in keys]).min().reindex(grid)
+        running = first.fillna(np.inf).groupby(level="group").cummin().to_numpy()[later]
+        return np.where(np.isfinite(running), running, -1).astype(np.int64)
+
+    golden = states[later].reset_index(drop=True).rename(columns={"position": "state"})
+    sources = candidates["source"].to_numpy(dtype=object)
+    provenance: list[dict[str, str]] = [{} for _ in range(len(golden))]
     for column in columns:
-        present = candidates[candidates[column].notna()]
-        sources = present.groupby("group", sort=True)["source"].first()
-        for group, source in sources.items():
+        present = candidates[column].notna()
+        values = candidates[column].to_numpy(dtype=object)
+        chosen = best(present)
+        golden[column] = pd.Series([None if i < 0 else values[i] for i in chosen], dtype=object)
+        for row, i in enumerate(best(present & has_source)):
+            if i < 0:
+                continue
+            source = sources[i]
             if isinstance(source, dict):  # an actor's own value: keep its recorded provenance
                 source = source.get(column)
             if source:
-                provenance[group][column] = source
-    golden["provenance"] = pd.Series(provenance)
-    golden = golden.astype(object).where(golden.notna(), None)
+                provenance[row][column] = source
+    golden["provenance"] = provenance
     return golden
 
 
-def _points(conn: Any, kept: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """lon, lat, location_precision of each kept actor for its golden commune."""
-    out = kept[["group", "commune_code"]].copy()
-    located = members[members["lon"].notna()].sort_values("id")
-    known = located.drop_duplicates(["group", "commune_code"]).set_index(["group", "commune_code"])
-    index = pd.MultiIndex.from_frame(out[["group", "commune_code"]])
-    for column in ("lon", "lat", "location_precision"):
-        out[column] = known[column].reindex(index).to_numpy()
+def _state_points(golden: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """lon, lat, location_precision of each golden state for its commune.
+
+    The point of the group's first actor (smallest id, among the actors of the
+    state) located in that commune, else the commune's point.
+    """
+    out = golden[["group", "state", "commune_code"]].copy()
+    out["lon"] = out["lat"] = out["location_precision"] = None
+    located = members[members["lon"].notna() & members["commune_code"].notna()]
+    asked = out[out["commune_code"].notna()]
+    if len(located) and len(asked):
+        located = located.sort_values(["group", "commune_code", "position"])
+        first = located.groupby(["group", "commune_code"], sort=False)["id"].cummin()
+        found = located.set_index("id")[["lon", "lat", "location_precision"]].loc[first.to_numpy()]
+        right = pd.DataFrame({"group": located["group"].to_numpy(), "commune_code": located["commune_code"].astype(str),
+                              "position": located["position"].to_numpy(), **{c: found[c].to_numpy() for c in found}})
+        left = asked[["group", "state", "commune_code"]].reset_index().astype({"commune_code": str})
+        matched = pd.merge_asof(
+            left.sort_values("state"), right.sort_values("position"), left_on="state", right_on="position",
+            by=["group", "commune_code"], direction="backward",
+        ).set_index("index")
+        for column in ("lon", "lat", "location_precision"):
+            out.loc[matched.index, column] = matched[column].astype(object).to_numpy()
     missing = out["lon"].isna() & out["commune_code"].notna()
     if missing.any():
         from carto import geo
@@ -1359,103 +1414,81 @@ def _apply_plan(
     priority: Sequence[str],
     who: str,
 ) -> list[int]:
-    """Make the merges of ``plan`` round by round; returns the merge ids.
+    """Make the merges of ``plan`` at once; returns the merge ids.
 
-    A round merges at most one actor into each kept actor, so that every merge
-    has its own snapshot and undoing the merges latest first is exact.
-    ``actor_rows`` are the actors as read before the merges (their own values
-    are the last resort of survivorship).
+    The merges are ordered by round (``plan["round"]``: at most one actor
+    absorbed into each kept actor per round), then kept actor. Each merge's
+    snapshot holds the rows as they were just before it — the kept actor's
+    golden record after the earlier merges of its group included — so that
+    undoing the merges latest first is exact, although the base is written
+    once, in bulk, in its final state. ``actor_rows`` are the actors as read
+    before the merges (their own values are the last resort of survivorship).
     """
     actors = store.actors
-    merges_table = store.merges
-    owner: dict[int, int] = {}
-    merge_ids: list[int] = []
-    dependents = [  # tables without any row have nothing to re-point
-        d for d in _DEPENDENTS
-        if conn.execute(sa.select(sa.literal(1)).select_from(store.metadata.tables[d.table]).limit(1)).first()
-    ]
-    for _, batch in plan.groupby("round", sort=True):
-        mapping = dict(zip(batch["absorbed_id"].astype(int), batch["kept_id"].astype(int)))
-        involved = set(mapping) | set(mapping.values())
-        before = _fetch(conn, actors, None, _in(actors.c.id, involved)).set_index("id", drop=False)
-        active = before["status"] == "active"
-        if len(before) != len(involved) or not active.all() or (before["kind"] != kind).any():
-            raise CartoError(
-                "Fusion impossible : les deux acteurs doivent exister, être actifs et du même type "
-                f"(acteurs {sorted(involved)})."
-            )
-        now = datetime.now(timezone.utc)
-        rows = [
-            {"kept_id": k, "absorbed_id": a, "method": m, "rule": r, "score": None if _is_na(s) else float(s),
-             "who": who, "merged_at": now, "snapshot": {}}
-            for a, k, m, r, s in zip(batch["absorbed_id"].astype(int), batch["kept_id"].astype(int),
-                                     batch["method"], batch["rule"], batch["score"])
-        ]
-        ids = conn.execute(
-            merges_table.insert().returning(merges_table.c.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
-        merge_of: dict[int, int] = {}
-        snapshots: dict[int, dict[str, Any]] = {}
-        stored = dict(zip(before["id"].astype(int), _frame_json(before)))
-        for row, merge_id in zip(rows, ids):
-            merge_of[row["absorbed_id"]] = merge_of[row["kept_id"]] = merge_id
-            snapshots[merge_id] = {"actors": [stored[row["kept_id"]], stored[row["absorbed_id"]]]}
-        for dependent in dependents:
-            found = _repoint(conn, dependent, mapping, merge_of)
-            for merge_id, records in found.items():
-                snapshots[merge_id][f"{dependent.table}:{'+'.join(dependent.columns)}"] = records
-        owner.update(mapping)  # kept actors are never absorbed later: no chains
-        _write_golden(conn, kind=kind, kept=sorted(set(mapping.values())), owner=owner, units=units,
-                      actor_rows=actor_rows,
-                      priority=priority, now=now)
-        conn.execute(
-            actors.update()
-            .where(_in(actors.c.id, mapping))
-            .values(status="merged", updated_at=now,
-                    merged_into_id=sa.case(mapping, value=actors.c.id))
+    plan = plan.sort_values(["round", "kept_id"], ignore_index=True)
+    kept_ids = plan["kept_id"].astype(int).tolist()
+    absorbed_ids = plan["absorbed_id"].astype(int).tolist()
+    involved = set(kept_ids) | set(absorbed_ids)
+    before = _fetch(conn, actors, None, _in(actors.c.id, involved))
+    if (len(before) != len(involved) or not (before["status"] == "active").all() or (before["kind"] != kind).any()
+            or set(kept_ids) & set(absorbed_ids)):
+        raise CartoError(
+            "Fusion impossible : les deux acteurs doivent exister, être actifs et du même type "
+            f"(acteurs {sorted(involved)[:20]})."
         )
-        conn.execute(
-            merges_table.update().where(merges_table.c.id == sa.bindparam("_id"))
-            .values(snapshot=sa.bindparam("_snapshot", type_=merges_table.c.snapshot.type)),
-            [{"_id": m, "_snapshot": snapshot} for m, snapshot in snapshots.items()],
-        )
-        merge_ids.extend(int(i) for i in ids)
-    return merge_ids
-
-
-def _write_golden(
-    conn: Any,
-    *,
-    kind: str,
-    kept: list[int],
-    owner: dict[int, int],
-    units: pd.DataFrame,
-    actor_rows: pd.DataFrame,
-    priority: Sequence[str],
-    now: datetime,
-) -> None:
-    """Recompute and write the golden record of each ``kept`` actor from its group."""
-    actors = store.actors
-    kept_set = set(kept)
-    group_of = {x: r for x, r in owner.items() if r in kept_set} | {k: k for k in kept}
+    now = datetime.now(timezone.utc)
+    stored = dict(zip(before["id"].astype(int).tolist(), _frame_json(before)))
+    position = dict(zip(absorbed_ids, (plan["round"].astype(int) + 1).tolist())) | {k: 0 for k in kept_ids}
+    group_of = dict(zip(absorbed_ids, kept_ids)) | {k: k for k in kept_ids}
     members = actor_rows[actor_rows["id"].isin(list(group_of))].copy()
     members["group"] = members["id"].map(group_of)
+    members["position"] = members["id"].map(position)
     mine = units[units["actor"].isin(list(group_of))].copy()
     mine["group"] = mine["actor"].map(group_of)
-    golden = _golden(mine, members, kind=kind, priority=priority).reset_index()
-    current = members.set_index("id").loc[golden["group"], ["provenance", "display_name"]].to_dict("records")
-    points = _points(conn, golden, members)[["lon", "lat", "location_precision"]].to_dict("records")
-    rows = []
-    for row, before, point in zip(golden.to_dict("records"), current, points):
-        provenance = dict(before["provenance"] or {}) | row.pop("provenance")
+    mine["position"] = mine["actor"].map(position)
+    golden = _golden_states(mine, members, kind=kind, priority=priority)
+    points = _state_points(golden, members)[["lon", "lat", "location_precision"]].to_dict("records")
+    original = members.set_index("id")[["provenance", "display_name"]].to_dict("index")
+    state_of: dict[tuple[int, int], dict[str, Any]] = {}
+    for row, point in zip(golden.to_dict("records"), points):
+        kept = original[row["group"]]
         values = {c: row[c] for c in _GOLDEN[kind]}
-        values["display_name"] = _display_name(values, kind, before["display_name"])
+        values["display_name"] = _display_name(values, kind, kept["display_name"])
         values.update(point)
         if kind == "organisation" and values["themes"] is None:
             values["themes"] = []
         values = _row_values(actors, values)
-        rows.append({"id": int(row["group"]), **values, "provenance": provenance, "updated_at": now})
-    _update_rows(conn, actors, rows)
+        values["provenance"] = dict(kept["provenance"] or {}) | row["provenance"]
+        values["updated_at"] = now
+        state_of[(int(row["group"]), int(row["state"]))] = values
+    snapshots: list[dict[str, Any]] = []
+    for kept_id, absorbed_id, state in zip(kept_ids, absorbed_ids, plan["round"].astype(int).tolist()):
+        kept_row = stored[kept_id] if state == 0 else stored[kept_id] | _row_json(state_of[(kept_id, state)])
+        snapshots.append({"actors": [kept_row, stored[absorbed_id]]})
+    order = list(zip(kept_ids, absorbed_ids))
+    for dependent in _DEPENDENTS:
+        table = store.metadata.tables[dependent.table]
+        if not conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+            continue  # nothing to re-point
+        for i, records in _repoint(conn, dependent, order).items():
+            snapshots[i][f"{dependent.table}:{'+'.join(dependent.columns)}"] = records
+    last = plan.groupby("kept_id")["round"].max() + 1
+    _update_rows(conn, actors, [{"id": int(k), **state_of[(int(k), int(n))]} for k, n in last.items()])
+    conn.execute(
+        actors.update().where(actors.c.id == sa.bindparam("_id"))
+        .values(status="merged", updated_at=now, merged_into_id=sa.bindparam("_kept")),
+        [{"_id": a, "_kept": k} for k, a in order],
+    )
+    rows = [
+        {"kept_id": k, "absorbed_id": a, "method": m, "rule": r, "score": None if _is_na(s) else float(s),
+         "who": who, "merged_at": now, "snapshot": snapshot}
+        for (k, a), m, r, s, snapshot in zip(order, plan["method"], plan["rule"], plan["score"], snapshots)
+    ]
+    merges_table = store.merges
+    ids = conn.execute(
+        merges_table.insert().returning(merges_table.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    return [int(i) for i in ids]
 
 
 # ---------------------------------------------------------------- public API on the base
