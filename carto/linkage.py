@@ -58,6 +58,7 @@ normalised (:mod:`carto.normalize`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -1111,6 +1112,19 @@ _LINKAGE_COLUMNS = {
 }
 
 
+_PLAIN_JSON = frozenset({str, bool, int, list, dict})
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` ready for JSON: NA → None, dates → ISO text, numpy scalars → Python (fast path first)."""
+    kind = type(value)
+    if kind in _PLAIN_JSON or value is None:
+        return value
+    if kind is float:
+        return None if value != value else value
+    return _jsonable(None if _is_na(value) else value)
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float, list, dict)):
         return value
@@ -1122,7 +1136,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _row_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _jsonable(None if _is_na(v) else v) for k, v in row.items()}
+    return {k: _json_value(v) for k, v in row.items()}
 
 
 def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -1131,7 +1145,7 @@ def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for column in frame.columns:
         values = frame[column]
         if values.dtype == object:
-            columns.append([_jsonable(None if _is_na(v) else v) for v in values.tolist()])
+            columns.append([_json_value(v) for v in values.tolist()])
         else:
             present = values.notna().tolist()
             columns.append([_jsonable(v) if p else None for v, p in zip(values.tolist(), present)])
@@ -1140,21 +1154,43 @@ def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _is_na(value: Any) -> bool:
-    return not isinstance(value, (list, dict)) and bool(pd.isna(value))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, (str, int, list, dict, date)):
+        return False
+    return bool(pd.isna(value))
+
+
+@functools.cache
+def _column_types(table: sa.Table) -> dict[str, str]:
+    """Columns of ``table`` whose values :func:`_row_values` converts: timestamp, date or integer."""
+    kinds = {}
+    for column in table.c:
+        if isinstance(column.type, store.UTCDateTime):
+            kinds[column.name] = "timestamp"
+        elif isinstance(column.type, sa.Date):
+            kinds[column.name] = "date"
+        elif isinstance(column.type, sa.Integer):
+            kinds[column.name] = "integer"
+    return kinds
 
 
 def _row_values(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
     """Snapshot row → values to write (dates and timestamps parsed back)."""
-    values = {}
-    for name, value in data.items():
-        column = table.c[name]
-        if isinstance(value, str) and isinstance(column.type, store.UTCDateTime):
-            value = datetime.fromisoformat(value)
-        elif isinstance(value, str) and isinstance(column.type, sa.Date):
-            value = date.fromisoformat(value)
-        elif isinstance(value, float) and isinstance(column.type, sa.Integer) and value.is_integer():
-            value = int(value)  # an integer column read with NULLs comes back as floats
-        values[name] = value
+    kinds = _column_types(table)
+    values = dict(data)
+    for name, kind in kinds.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if kind == "timestamp" and isinstance(value, str):
+            values[name] = datetime.fromisoformat(value)
+        elif kind == "date" and isinstance(value, str):
+            values[name] = date.fromisoformat(value)
+        elif kind == "integer" and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)  # an integer column read with NULLs comes back as floats
     return values
 
 
@@ -1429,7 +1465,7 @@ def _apply_plan(
     kept_ids = plan["kept_id"].astype(int).tolist()
     absorbed_ids = plan["absorbed_id"].astype(int).tolist()
     involved = set(kept_ids) | set(absorbed_ids)
-    before = _fetch(conn, actors, None, _in(actors.c.id, involved))
+    before = actor_rows[actor_rows["id"].isin(list(involved))]
     if (len(before) != len(involved) or not (before["status"] == "active").all() or (before["kind"] != kind).any()
             or set(kept_ids) & set(absorbed_ids)):
         raise CartoError(
@@ -1484,11 +1520,19 @@ def _apply_plan(
          "who": who, "merged_at": now, "snapshot": snapshot}
         for (k, a), m, r, s, snapshot in zip(order, plan["method"], plan["rule"], plan["score"], snapshots)
     ]
-    merges_table = store.merges
-    ids = conn.execute(
-        merges_table.insert().returning(merges_table.c.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
-    return [int(i) for i in ids]
+    return _insert_merges(conn, rows)
+
+
+def _insert_merges(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert merge rows (one executemany: RETURNING would go row by row); their ids in order."""
+    m = store.merges
+    last = conn.execute(sa.select(sa.func.max(m.c.id))).scalar_one() or 0
+    conn.execute(m.insert(), rows)
+    found = dict(conn.execute(  # an actor is absorbed by one pending merge at most
+        sa.select(m.c.absorbed_id, m.c.id).where(m.c.id > last, m.c.undone_at.is_(None),
+                                                 _in(m.c.absorbed_id, (r["absorbed_id"] for r in rows)))
+    ).all())
+    return [int(found[r["absorbed_id"]]) for r in rows]
 
 
 # ---------------------------------------------------------------- public API on the base
