@@ -892,14 +892,19 @@ def _records(conn: Any) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def _units(records: pd.DataFrame, actors: pd.DataFrame, *, kind: str) -> pd.DataFrame:
+def _units(
+    records: pd.DataFrame, actors: pd.DataFrame, *, kind: str, links: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Units of linkage of ``kind``: record parts, then the record-less active actors.
 
     Columns: ``unit`` (record id, or minus the actor id), ``actor`` (active
     actor), ``source``, ``date``, the compared columns and the part's fields
-    (actor column names) for survivorship.
+    (actor column names) for survivorship. ``links`` (``id`` and
+    ``merged_into_id`` of every actor) tell where each actor ended up (default:
+    ``actors``); the records' actor columns may predate merges.
     """
-    roots = _roots(actors) if len(actors) else pd.Series(dtype=int)
+    links = actors if links is None else links
+    roots = _roots(links) if len(links) else pd.Series(dtype=int)
     part_name = "personne" if kind == "personne" else "organisation"
     mapping = _PART_FIELDS[kind]
     frames = []
@@ -1148,7 +1153,7 @@ def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
             columns.append([_json_value(v) for v in values.tolist()])
         else:
             present = values.notna().tolist()
-            columns.append([_jsonable(v) if p else None for v, p in zip(values.tolist(), present)])
+            columns.append([_json_value(v) if p else None for v, p in zip(values.tolist(), present)])
     names = [str(c) for c in frame.columns]
     return [dict(zip(names, row)) for row in zip(*columns)]
 
@@ -1616,8 +1621,9 @@ def link(
     from tqdm.auto import tqdm
 
     with store.transaction(engine, action="liaison", who=author) as conn:
+        records = _records(conn)  # merges only re-point their actor columns: read once
         for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
-            _link_kind(conn, kind=kind, auto_threshold=auto_threshold, review_band=review_band,
+            _link_kind(conn, kind=kind, records=records, auto_threshold=auto_threshold, review_band=review_band,
                        priority=priority, who=author, report=report)
         report.to_review = int(conn.execute(
             sa.select(sa.func.count()).select_from(store.review_pairs)
@@ -1640,14 +1646,18 @@ def _link_kind(
     conn: Any,
     *,
     kind: Kind,
+    records: pd.DataFrame,
     auto_threshold: float,
     review_band: tuple[float, float],
     priority: Sequence[str],
     who: str,
     report: LinkReport,
 ) -> None:
-    actors = _actor_frame(conn)
-    units = _units(_records(conn), actors, kind=kind)
+    a = store.actors
+    result = conn.execute(sa.select(a.c.id, a.c.merged_into_id))
+    links = pd.DataFrame(result.all(), columns=list(result.keys()))
+    actors = _actor_frame(conn, a.c.kind == kind)
+    units = _units(records, actors, kind=kind, links=links)
     report.units[kind] = len(units)
     if len(units) < 2:
         report.pairs[kind] = 0
@@ -1669,7 +1679,7 @@ def _link_kind(
     plan = _plan(edges, roots)
     if len(plan):
         report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who,
-                                        actor_rows=actors[actors["kind"] == kind])
+                                        actor_rows=actors)
         report.merges_rule += int((plan["method"] == "rule").sum())
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
