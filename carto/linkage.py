@@ -71,6 +71,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from carto import store
+from carto import _fr
 from carto._errors import CartoError
 
 __all__ = [
@@ -847,15 +848,12 @@ class LinkReport:
     def __str__(self) -> str:
         units = sum(self.units.values())
         return (
-            f"{_fr(units)} enregistrements comparés, {_fr(self.merges)} fusions "
-            f"({_fr(self.merges_rule)} par règle, {_fr(self.merges_probabilistic)} probabilistes), "
-            f"{_fr(self.to_review)} paires à revoir, {_fr(self.refused)} écartées (« différents » ou homonymes)"
-            + (f", {_fr(self.ambiguous)} mentions d'organisations homonymes laissées à part" if self.ambiguous else "")
+            f"{_fr.integer(units)} enregistrements comparés, {_fr.integer(self.merges)} fusions "
+            f"({_fr.integer(self.merges_rule)} par règle, {_fr.integer(self.merges_probabilistic)} probabilistes), "
+            f"{_fr.integer(self.to_review)} paires à revoir, {_fr.integer(self.refused)} écartées (« différents » ou homonymes)"
+            + (f", {_fr.integer(self.ambiguous)} mentions d'organisations homonymes laissées à part" if self.ambiguous else "")
         )
 
-
-def _fr(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
 
 
 # ---------------------------------------------------------------- reading units
