@@ -75,6 +75,7 @@ from carto import _fr
 from carto._errors import CartoError
 
 __all__ = [
+    "active_actors",
     "PERSON_COLUMNS",
     "ORGANISATION_COLUMNS",
     "AUTO_THRESHOLD",
@@ -867,8 +868,26 @@ def _actor_frame(conn: Any, where: Any = None) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def _roots(actors: pd.DataFrame) -> pd.Series:
-    """Active actor each actor id ends up in (following ``merged_into_id``)."""
+def active_actors(actors: pd.DataFrame) -> pd.Series:
+    """Active actor each actor id ends up in (following ``merged_into_id``).
+
+    Parameters
+    ----------
+    actors : pandas.DataFrame
+        Columns ``id`` and ``merged_into_id`` (NA for an active actor).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by actor id: the id of the active actor it was merged into
+        (itself when active).
+
+    Examples
+    --------
+    >>> actors = pd.DataFrame({"id": [1, 2, 3], "merged_into_id": pd.array([None, 1, 2], dtype="Int64")})
+    >>> active_actors(actors).astype(int).tolist()
+    [1, 1, 1]
+    """
     target = actors.set_index("id")["merged_into_id"]
     root = pd.Series(actors["id"].to_numpy(), index=actors["id"].to_numpy())
     for _ in range(64):
@@ -902,7 +921,7 @@ def _units(
     ``actors``); the records' actor columns may predate merges.
     """
     links = actors if links is None else links
-    roots = _roots(links) if len(links) else pd.Series(dtype=int)
+    roots = active_actors(links) if len(links) else pd.Series(dtype=int)
     part_name = "personne" if kind == "personne" else "organisation"
     mapping = _PART_FIELDS[kind]
     frames = []

@@ -88,7 +88,7 @@ def records_with_truth(engine: sa.Engine, folder: str | Path) -> pd.DataFrame:
     records["ligne"] = records.pop("line").astype(str)
     merged = records.merge(truth[["source", "fichier", "ligne", "entite_id", "entite_organisation_id"]],
                            on=["source", "fichier", "ligne"], how="left", validate="one_to_one")
-    root = linkage._roots(actors) if len(actors) else pd.Series(dtype="Int64")
+    root = linkage.active_actors(actors) if len(actors) else pd.Series(dtype="Int64")
     has_person = merged["fields"].map(lambda f: bool((f or {}).get("personne")))
     has_org = merged["fields"].map(lambda f: bool((f or {}).get("organisation")))
     owner = merged["organisation_actor_id"].where(merged["organisation_actor_id"].notna(), merged["actor_id"])
