@@ -89,7 +89,6 @@ log = logging.getLogger(__name__)
 SUBSCRIPTION_RANK = {"subscribed": 0, "unsubscribed": 1, "blocklisted": 2}
 _DELIMITERS = (";", ",", "\t", "|")
 _HEADER_SCAN = 50
-_IN_CHUNK = 5000
 _SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PERSON_FIELDS = ("first_name", "last_name", "first_name_key", "last_name_key", "email", "email_key",
@@ -603,24 +602,6 @@ def _reserve_ids(conn: Connection, table: sa.Table, n: int) -> np.ndarray:
     return np.arange(start + 1, start + 1 + n, dtype=np.int64)
 
 
-def _select_in(conn: Connection, statement: Any, column: Any, values: Sequence[Any]) -> pd.DataFrame:
-    """Rows of ``statement`` where ``column`` is in ``values`` (by chunks), as a DataFrame."""
-    names = [c.name for c in statement.selected_columns]
-    rows: list[Any] = []
-    values = list(values)
-    if conn.dialect.name == "postgresql":  # one array parameter: no SQL text with thousands of placeholders
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        if values:
-            array = sa.bindparam("_carto_values", values, type_=ARRAY(column.type))
-            rows.extend(conn.execute(statement.where(column == sa.any_(array))).all())
-    else:
-        for start in range(0, len(values), _IN_CHUNK):
-            rows.extend(conn.execute(statement.where(column.in_(values[start : start + _IN_CHUNK]))).all())
-    data = list(zip(*rows)) if rows else [()] * len(names)
-    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
-
-
 def _communes_points() -> pd.DataFrame:
     from carto import geo
 
@@ -901,7 +882,7 @@ def _write(
         .select_from(sr.outerjoin(person_actor, person_actor.c.id == sr.c.actor_id))
         .where(sr.c.source == source)
     )
-    existing = _select_in(conn, lookup, sr.c.source_key, records["source_key"].tolist())
+    existing = store.select_in(conn, lookup, sr.c.source_key, records["source_key"].tolist())
     existing = existing.set_index("source_key")
     key = records["source_key"]
     known = key.isin(existing.index).to_numpy()
@@ -972,14 +953,13 @@ def _write(
     current = set(records["source_key"])
     stale_ids = [i for i, k in conn.execute(stale.add_columns(sr.c.source_key)).all() if k not in current]
     if stale_ids:
-        for start in range(0, len(stale_ids), _IN_CHUNK):
-            conn.execute(sr.delete().where(sr.c.id.in_(stale_ids[start : start + _IN_CHUNK])))
+        store.delete_in(conn, sr, sr.c.id, stale_ids)
         store.audit(conn, table="source_records", ids=stale_ids,
                     details={"lot": batch_id, "motif": "quarantaine levée : ligne corrigée dans le fichier"})
 
     if mapping.events is None and mapping.subscriptions is None:
         return
-    ids = _select_in(conn, sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source), sr.c.source_key,
+    ids = store.select_in(conn, sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source), sr.c.source_key,
                      records["source_key"].tolist()).set_index("source_key")["id"]
     record_id = records["source_key"].map(ids).to_numpy()
     # the person actor of each ok row, followed through a merge (linkage may have absorbed it)
@@ -1004,7 +984,7 @@ def _follow_merges(conn: Connection, actor: pd.Series) -> pd.Series:
     if not wanted:
         return actor
     a = store.actors
-    merged = _select_in(conn, sa.select(a.c.id, a.c.merged_into_id).where(a.c.merged_into_id.is_not(None)),
+    merged = store.select_in(conn, sa.select(a.c.id, a.c.merged_into_id).where(a.c.merged_into_id.is_not(None)),
                         a.c.id, wanted)
     if merged.empty:
         return actor
@@ -1020,9 +1000,9 @@ def _update_actors(conn: Connection, mask: np.ndarray, part: pd.DataFrame, actor
         return
     ids = actor_id[mask].astype(np.int64)
     a, m = store.actors, store.merges
-    involved = set(_select_in(conn, sa.select(m.c.kept_id.label("id")).where(m.c.undone_at.is_(None)),
+    involved = set(store.select_in(conn, sa.select(m.c.kept_id.label("id")).where(m.c.undone_at.is_(None)),
                               m.c.kept_id, ids.tolist())["id"].astype(int))
-    state = _select_in(conn, sa.select(a.c.id, a.c.status), a.c.id, ids.tolist()).set_index("id")["status"]
+    state = store.select_in(conn, sa.select(a.c.id, a.c.status), a.c.id, ids.tolist()).set_index("id")["status"]
     free = np.array([int(i) not in involved and state.get(int(i)) == "active" for i in ids], dtype=bool)
     if not free.any():
         return
@@ -1112,7 +1092,7 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
     parts = parts[parts["actor_id"].notna()]
     if parts.empty:
         return
-    event_ids = _select_in(conn, sa.select(e.c.id, e.c.source_key).where(e.c.source == mapping.name), e.c.source_key,
+    event_ids = store.select_in(conn, sa.select(e.c.id, e.c.source_key).where(e.c.source == mapping.name), e.c.source_key,
                            sorted(set(parts["event_key"]))).set_index("source_key")["id"]
     parts = parts.assign(event_id=parts["event_key"].map(event_ids)).dropna(subset=["event_id"])
     parts = (parts.assign(signed_rank=parts["signed"].astype("Float64").fillna(-1))
@@ -1175,7 +1155,7 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
     # protection by e-mail: a blocklisted address (any list) or an unsubscribed (address, list) elsewhere in the base
     a, s = store.actors, store.subscriptions
     emails = sorted({k for k in frame["email_key"].dropna()})
-    known = _select_in(
+    known = store.select_in(
         conn,
         sa.select(a.c.email_key, s.c.list_name, s.c.status, s.c.actor_id).select_from(s.join(a, a.c.id == s.c.actor_id)),
         a.c.email_key, emails,

@@ -1216,21 +1216,6 @@ def _row_values(table: sa.Table, data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _fetch(conn: Any, table: sa.Table, columns: Sequence[str] | None, where: Any) -> pd.DataFrame:
-    selected = [table.c[c] for c in columns] if columns is not None else list(table.c)
-    result = conn.execute(sa.select(*selected).where(where).order_by(table.c.id))
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
-def _in(column: Any, values: Iterable[int]) -> Any:
-    """``column IN values``, chunked so that SQLite's parameter limit is never hit."""
-    values = sorted({int(v) for v in values})
-    if not values:
-        return sa.false()
-    chunks = [values[i : i + 5000] for i in range(0, len(values), 5000)]
-    return sa.or_(*(column.in_(chunk) for chunk in chunks))
-
-
 def _update_rows(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """UPDATE rows by id (executemany); every row gives the same columns."""
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -1286,8 +1271,10 @@ def _repoint(
     absorbed = {a for _, a in order}
     watched = absorbed | ({k for k, _ in order} if dependent.key else set())
     columns = ["id", *dependent.columns] if dependent.partial else None
-    where = sa.or_(*(_in(table.c[c], watched) for c in dependent.columns))
-    records = _frame_json(_fetch(conn, table, columns, where))
+    selected = sa.select(*([table.c[c] for c in columns] if columns is not None else table.c))
+    found = [store.select_in(conn, selected, table.c[c], sorted(watched)) for c in dependent.columns]
+    frame = pd.concat(found, ignore_index=True).drop_duplicates("id").sort_values("id", kind="stable")
+    records = _frame_json(frame.reset_index(drop=True))
     snapshots: dict[int, list[dict[str, Any]]] = {}
     if not records:
         return snapshots
@@ -1337,7 +1324,7 @@ def _repoint(
         if change:
             updates.append(_row_values(table, change) | {"id": record["id"]})
     if deleted:
-        conn.execute(table.delete().where(_in(table.c.id, deleted)))
+        store.delete_in(conn, table, table.c.id, sorted(deleted))
     _update_rows(conn, table, updates)
     return snapshots
 
@@ -1551,8 +1538,7 @@ def _insert_merges(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
     last = conn.execute(sa.select(sa.func.max(m.c.id))).scalar_one() or 0
     conn.execute(m.insert(), rows)
     found = dict(conn.execute(  # an actor is absorbed by one pending merge at most
-        sa.select(m.c.absorbed_id, m.c.id).where(m.c.id > last, m.c.undone_at.is_(None),
-                                                 _in(m.c.absorbed_id, (r["absorbed_id"] for r in rows)))
+        sa.select(m.c.absorbed_id, m.c.id).where(m.c.id > last, m.c.undone_at.is_(None))
     ).all())
     return [int(found[r["absorbed_id"]]) for r in rows]
 
@@ -1896,7 +1882,7 @@ def _restore(conn: Any, snapshot: Mapping[str, Any]) -> None:
         if not rows:
             continue
         ids = [r["id"] for r in rows]
-        existing = set(conn.execute(sa.select(table.c.id).where(_in(table.c.id, ids))).scalars())
+        existing = set(store.select_in(conn, sa.select(table.c.id), table.c.id, ids)["id"])
         values = [_row_values(table, r) for r in rows]
         _update_rows(conn, table, [v for v in values if v["id"] in existing])
         missing = [v for v in values if v["id"] not in existing]

@@ -69,6 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -93,6 +94,8 @@ __all__ = [
     "base_summary",
     "display_url",
     "insert_rows",
+    "select_in",
+    "delete_in",
     "upsert",
     "schema_revision",
     "SCHEMA_VERSION",
@@ -1383,6 +1386,46 @@ def _write(
         written += len(conn.execute(statement).all())
     conn.exec_driver_sql(f'DROP TABLE "{stage_name}"')
     return written
+
+
+#: Values per ``IN (…)`` list on SQLite (whose statements take at most 32 766 parameters).
+IN_CHUNK = 5000
+
+
+def select_in(conn: Connection, statement: Any, column: Any, values: Sequence[Any]) -> pd.DataFrame:
+    """Rows of ``statement`` whose ``column`` is in ``values``, however many values there are.
+
+    PostgreSQL gets one array parameter (``column = ANY(:values)``); SQLite,
+    whose statements take a limited number of parameters, one query per chunk
+    of :data:`IN_CHUNK` values. Columns are those selected by ``statement``.
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> engine = init_base("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     frame = select_in(conn, sa.select(actors.c.id), actors.c.id, list(range(40_000)))
+    >>> frame.empty, list(frame.columns)
+    (True, ['id'])
+    """
+    names = [c.name for c in statement.selected_columns]
+    rows: list[Any] = []
+    values = list(values)
+    if values and conn.dialect.name == "postgresql":  # no SQL text with thousands of placeholders
+        array = sa.bindparam("_carto_values", values, type_=pg_dialect.ARRAY(column.type))
+        rows.extend(conn.execute(statement.where(column == sa.any_(array))).all())
+    elif values:
+        for start in range(0, len(values), IN_CHUNK):
+            rows.extend(conn.execute(statement.where(column.in_(values[start : start + IN_CHUNK]))).all())
+    data = list(zip(*rows)) if rows else [()] * len(names)
+    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
+
+
+def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[Any]) -> None:
+    """DELETE the rows of ``table`` whose ``column`` is in ``values`` (chunked like :func:`select_in`)."""
+    values = list(values)
+    for start in range(0, len(values), IN_CHUNK):
+        conn.execute(table.delete().where(column.in_(values[start : start + IN_CHUNK])))
 
 
 def insert_rows(

@@ -558,3 +558,24 @@ def test_link_merges_whole_groups_and_undo_latest_first_is_exact(engine: sa.Engi
         if merge_id not in {m for m, _ in ours}:
             linkage.undo_merge(engine, merge_id)
     assert dump(engine) == before
+
+
+def test_link_never_hits_the_sqlite_parameter_limit(tmp_path, monkeypatch):
+    """Big bases are read in chunks: the same links with tiny chunks as with the default ones."""
+    from carto import ingest
+    from carto.settings import REPO_DIR
+
+    lreav = REPO_DIR / "data" / "demo" / "sources" / "lreav.csv"
+    results = []
+    for chunk in (store.IN_CHUNK, 3):
+        monkeypatch.setattr(store, "IN_CHUNK", chunk)
+        engine = store.init_base(f"sqlite:///{tmp_path / f'base-{chunk}.sqlite'}")
+        try:
+            ingest.import_file(engine, lreav, source="lreav")
+            report = linkage.link(engine)
+            listed = linkage.merges(engine)[["conservé", "absorbé", "méthode"]]
+        finally:
+            engine.dispose()
+        results.append((report.merges, listed.to_dict("records")))
+    assert results[0][0] > 0
+    assert results[0] == results[1]
