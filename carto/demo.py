@@ -1,9 +1,11 @@
 """The demo pipeline behind ``carto demo`` and notebook ``00-demarrer``.
 
 It generates the synthetic sources (:mod:`carto.synth`), creates the demo base
-(:mod:`carto.store`), draws the overview map of Occitanie (:mod:`carto.maps`)
-and writes everything, with a French summary, into one folder. Later issues
-extend it (import, linkage, cercles, network, report).
+(:mod:`carto.store`), imports the sources (:mod:`carto.ingest`), links the
+duplicates (:mod:`carto.linkage`) and measures that linkage against the
+synthetic truth (:mod:`carto.quality`), draws the overview map of Occitanie
+(:mod:`carto.maps`) and writes everything, with a French summary, into one
+folder. Later issues extend it (cercles, network, report).
 """
 
 from __future__ import annotations
@@ -25,6 +27,28 @@ log = logging.getLogger(__name__)
 
 MAP_TITLE = "Acteurs et événements des communautés d'engagement citoyen — démonstration"
 
+#: What the tables of the base hold, in the order and words the summary shows a French reader
+#: (``schema_info`` is left out: its one row is the schema version, printed apart).
+_TABLE_LABELS = {
+    "source_records": "lignes sources (importées ou en quarantaine)",
+    "import_batches": "imports",
+    "actors": "acteurs (fiches, y compris celles fusionnées)",
+    "merges": "fusions",
+    "review_pairs": "paires à revoir",
+    "not_duplicates": "paires déclarées différentes",
+    "events": "événements",
+    "participations": "participations",
+    "subscriptions": "inscriptions aux lettres",
+    "communities": "communautés",
+    "memberships": "adhésions",
+    "membership_history": "changements de cercle",
+    "relations": "relations",
+    "workshops": "ateliers",
+    "workshop_actors": "acteurs placés en atelier",
+    "workshop_goals": "objectifs d'atelier",
+    "workshop_influence": "influences d'atelier",
+    "audit_log": "lignes du journal d'audit",
+}
 
 
 @dataclass
@@ -96,8 +120,8 @@ class DemoResult:
             f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
             f"{_fr.integer(sum(self.base_counts.values()))} lignes",
         ]
-        filled = {table: n for table, n in sorted(self.base_counts.items()) if n}
-        lines += [f"  {table} : {_fr.integer(n)}" for table, n in filled.items()]
+        lines += [f"  {label} : {_fr.integer(self.base_counts[table])}"
+                  for table, label in _TABLE_LABELS.items() if self.base_counts.get(table)]
         lines += ["", "Fichiers produits :"]
         lines += [f"  {label} : {path}" for label, path in self.files.items()]
         if self.notes:
@@ -185,8 +209,8 @@ def run_demo(
             notes.append(f"Pas d'image PNG de la carte : {exc}")
 
     result = DemoResult(
-        out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link, link_quality=link_quality,
-        base_counts=counts, files=files, notes=notes
+        out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link,
+        link_quality=link_quality, base_counts=counts, files=files, notes=notes,
     )
     result.files["résumé"] = out / "resume.txt"
     result.seconds = time.perf_counter() - started

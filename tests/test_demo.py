@@ -58,3 +58,7 @@ def test_committed_demo_sources_are_up_to_date(tmp_path: Path) -> None:
     assert committed == fresh, "data/demo est périmé : lancez « make demo-data »"
     _, mismatch, errors = filecmp.cmpfiles(DEMO_DATA, tmp_path, [str(p) for p in fresh], shallow=False)
     assert not mismatch and not errors, f"data/demo est périmé ({mismatch[:3]}…) : lancez « make demo-data »"
+
+
+def test_every_table_has_a_french_label_in_the_summary() -> None:
+    assert set(demo._TABLE_LABELS) == set(store.metadata.tables) - {"schema_info"}
