@@ -72,7 +72,7 @@ from sqlalchemy.engine import Connection, Engine
 from carto import normalize, store
 from carto import _fr
 from carto._errors import SourceFileError
-from carto.sources import Column, Mapping, load_mapping
+from carto.sources import SOURCE_FILES, Column, Mapping, load_mapping
 
 __all__ = [
     "ImportReport",
@@ -1221,7 +1221,7 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
 
 def import_folder(engine: Engine, folder: str | Path, *, who: str | None = None,
                   verbose: bool = False) -> list[ImportReport]:
-    """Import the five built-in sources of a folder written by :func:`carto.synth.generate`.
+    """Import the built-in sources of a folder laid out as :data:`carto.sources.SOURCE_FILES`.
 
     Parameters
     ----------
@@ -1249,8 +1249,6 @@ def import_folder(engine: Engine, folder: str | Path, *, who: str | None = None,
     >>> [r.source for r in reports]
     ['lreav', 'jeparticipe', 'dispositifs', 'emargement', 'newsletter']
     """
-    from carto.synth import SOURCE_FILES
-
     folder = Path(folder)
     base = folder / "sources" if (folder / "sources").is_dir() else folder
     reports = []

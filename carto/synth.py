@@ -45,6 +45,7 @@ from unidecode import unidecode
 from carto import _fr
 from carto._errors import ConfigError
 from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
+from carto.sources import SOURCE_FILES  # re-exported: the file layout lives with the mappings
 
 __all__ = [
     "DIRT_RATES",
@@ -62,14 +63,6 @@ log = logging.getLogger(__name__)
 
 #: Start of the communities' calendar (first launch meeting in September 2019).
 START = date(2019, 9, 1)
-#: Relative paths of the five source files (émargement is a folder of files).
-SOURCE_FILES = {
-    "lreav": "lreav.csv",
-    "jeparticipe": "jeparticipe.csv",
-    "dispositifs": "dispositifs.xlsx",
-    "emargement": "emargement",
-    "newsletter": "newsletter.csv",
-}
 #: Ground-truth tables written under ``verite/``.
 TRUTH_TABLES = (
     "organisations",

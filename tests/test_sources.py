@@ -20,6 +20,14 @@ def test_builtin_mappings_load(name):
     assert all(mapping.columns[c].personal for c in mapping.personal_columns)
 
 
+def test_source_files_cover_the_builtin_sources():
+    # The file layout lives with the mappings; synth writes it, ingest reads it.
+    from carto import synth
+
+    assert tuple(sources.SOURCE_FILES) == sources.builtin_sources()
+    assert synth.SOURCE_FILES is sources.SOURCE_FILES
+
+
 def test_builtin_mapping_details():
     news = sources.load_mapping("newsletter")
     assert news.subscriptions is not None and news.subscriptions.lists == "extra.listes"

@@ -46,12 +46,24 @@ __all__ = [
     "FIELDS",
     "PARSERS",
     "SOURCES_DIR",
+    "SOURCE_FILES",
 ]
 
 #: Folder of the built-in mapping files.
 SOURCES_DIR = Path(__file__).parent
 
-_BUILTIN = ("lreav", "jeparticipe", "dispositifs", "emargement", "newsletter")
+#: File (or folder, for émargement) of each built-in source inside a ``sources/``
+#: folder, in import order — the layout :func:`carto.synth.generate` writes and
+#: :func:`carto.ingest.import_folder` reads.
+SOURCE_FILES: dict[str, str] = {
+    "lreav": "lreav.csv",
+    "jeparticipe": "jeparticipe.csv",
+    "dispositifs": "dispositifs.xlsx",
+    "emargement": "emargement",
+    "newsletter": "newsletter.csv",
+}
+
+_BUILTIN = tuple(SOURCE_FILES)
 
 #: Canonical fields a column may feed, with their default parser.
 #: ``extra.<nom>`` (any name) is also accepted, parser ``text`` by default.
