@@ -19,6 +19,7 @@ __all__ = [
     "BrowserError",
     "MappingError",
     "SourceFileError",
+    "MapError",
 ]
 
 
@@ -64,3 +65,7 @@ class MappingError(ConfigError):
 
 class SourceFileError(CartoError):
     """A source file cannot be read (encoding, format, missing columns)."""
+
+
+class MapError(CartoError, ValueError):
+    """A map was asked with a wrong value (missing column, colour, position, shape)."""

@@ -41,6 +41,8 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
+from carto._errors import MapError
+from carto._fr import integer
 from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
 
 __all__ = [
@@ -134,22 +136,19 @@ def _js(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _esc(value: Any) -> str:
     """Escaped text of a value from data (missing → empty string)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value), quote=True)
+    return "" if _missing(value) else html.escape(str(value), quote=True)
 
 
 def _colour(value: str) -> str:
-    if not _COLOUR_RE.fullmatch(value):
-        raise ValueError(f"Couleur invalide : {value!r} (attendu : #rrggbb).")
+    if not isinstance(value, str) or not _COLOUR_RE.fullmatch(value):
+        raise MapError(f"Couleur invalide : « {value} ». Donnez-la au format #rrggbb (par exemple #1b9e77).")
     return value
-
-
-def _number(n: int) -> str:
-    """French thousands separator (narrow no-break space)."""
-    return f"{int(n):,}".replace(",", "\u202f")
 
 
 # --------------------------------------------------------------------------- boxes
@@ -191,7 +190,7 @@ def _symbol(entry: LegendEntry) -> str:
     if entry.shape == "line":
         return f'<span class="carto-sym-line" style="width:26px;border-top:{size}px solid {colour}"></span>'
     if entry.shape not in {"circle", "square", "fill"}:
-        raise ValueError(f"Forme de légende inconnue : {entry.shape!r} (circle, square, fill ou line).")
+        raise MapError(f"Forme de légende inconnue : « {entry.shape} ». Choisissez circle, square, fill ou line.")
     return (f'<span class="carto-sym-{entry.shape}" '
             f'style="width:{size}px;height:{size}px;background:{colour}"></span>')
 
@@ -283,7 +282,8 @@ def add_box(m: folium.Map, html_text: str, *, position: str = "bottomright", kin
     True
     """
     if position not in {"topleft", "topright", "bottomleft", "bottomright"}:
-        raise ValueError(f"Position inconnue : {position!r} (topleft, topright, bottomleft ou bottomright).")
+        raise MapError(f"Position inconnue : « {position} ». Choisissez topleft, topright, bottomleft "
+                       "ou bottomright.")
     m.add_child(_Box(html_text, position=position, kind=kind))
     return m
 
@@ -512,7 +512,7 @@ class _PointLayer(JSCSSMixin, Layer):
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "CartoPoints"
         if shape not in {"circle", "square"}:
-            raise ValueError(f"Forme de points inconnue : {shape!r} (circle ou square).")
+            raise MapError(f"Forme de points inconnue : « {shape} ». Choisissez circle ou square.")
         self.rows = rows
         self.shape = shape
         self.cluster = cluster
@@ -599,7 +599,7 @@ def _card(title: str, lines: Iterable[tuple[str, Any]]) -> str:
 
 
 def _place(code: Any, names: dict[str, str]) -> str:
-    code = "" if code is None or (isinstance(code, float) and math.isnan(code)) else str(code)
+    code = "" if _missing(code) else str(code)
     return f"{names[code]} ({code})" if code in names else code
 
 
@@ -607,13 +607,14 @@ def _located(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd.Data
     """Copy with numeric lon/lat, rows without a position dropped (logged)."""
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise ValueError(f"Colonnes manquantes dans les {what} : {', '.join(missing)}.")
+        raise MapError(f"Colonnes manquantes dans les {what} : {', '.join(missing)}. "
+                       f"Colonnes attendues : {', '.join(required)}.")
     out = frame.copy()
     out["lon"] = pd.to_numeric(out["lon"], errors="coerce")
     out["lat"] = pd.to_numeric(out["lat"], errors="coerce")
     keep = out["lon"].notna() & out["lat"].notna()
     if (~keep).any():
-        log.info("%d %s sans coordonnées non placés sur la carte", int((~keep).sum()), what)
+        log.info("%s sans coordonnées (hors de la carte) : %s", what.capitalize(), integer(int((~keep).sum())))
     return out.loc[keep].reset_index(drop=True)
 
 
@@ -629,7 +630,7 @@ def _kind_entries(labels: pd.Series, colours: pd.Series, table: dict[str, tuple[
     known = [(label, colour) for label, colour in table.values() if label in counts]
     if _OTHER[0] in counts:
         known.append(_OTHER)
-    return [LegendEntry(f"{label} ({_number(counts[label])})", colour, shape, 12) for label, colour in known]
+    return [LegendEntry(f"{label} ({integer(int(counts[label]))})", colour, shape, 12) for label, colour in known]
 
 
 # --------------------------------------------------------------------------- maps
@@ -648,7 +649,8 @@ def _size_entries(top: float) -> list[LegendEntry]:
     """Reference circles for the attendance sizes (two round values and the largest)."""
     values = [*[v for v in (10, 50, 100, 250, 500, 1000) if v < 0.8 * top][-2:], max(int(top), 1)]
     radii = _event_radius(pd.Series(values, dtype=float), top)
-    return [LegendEntry(f"{_number(v)} participants", "#9e9e9e", "circle", int(round(2 * r)))
+    return [LegendEntry(f"{integer(v)} participant{'s' if v > 1 else ''}", "#9e9e9e", "circle",
+                        int(round(2 * r)))
             for v, r in zip(values, radii, strict=True)]
 
 
@@ -686,6 +688,11 @@ def overview_map(
     -------
     folium.Map
         Offline map (no tiles); write it with :func:`carto.export.save_html`.
+
+    Raises
+    ------
+    carto._errors.MapError
+        A column is missing in ``organisations`` or ``events`` (the message lists them).
 
     Examples
     --------
@@ -731,7 +738,7 @@ def overview_map(
                                                         orgs["theme"], orgs["code_commune"], strict=True)],
         "tooltip": orgs["nom"].map(_esc),
     })
-    add_points(m, org_points, name=f"Organisations ({_number(len(orgs))})", shape="square", cluster=True,
+    add_points(m, org_points, name=f"Organisations ({integer(len(orgs))})", shape="square", cluster=True,
                palette=[c for _, c in ORGANISATION_TYPES.values()])
 
     participants = pd.to_numeric(evts["participants"], errors="coerce").fillna(0)
@@ -742,7 +749,7 @@ def overview_map(
         "lat": evts["lat"], "lon": evts["lon"], "colour": ev_colours, "radius": _event_radius(participants, top),
         "popup": [_card(titre, [
                       ("Type", label), ("Date", f"{d:%d/%m/%Y}" if pd.notna(d) else ""),
-                      ("Commune", _place(code, names)), ("Participants", _number(p)),
+                      ("Commune", _place(code, names)), ("Participants", integer(int(p))),
                       ("Thème", themes.get(str(theme), theme))])
                   for titre, label, d, code, p, theme in zip(evts["titre"].fillna("").astype(str), ev_labels, dates,
                                                              evts["code_commune"], participants, evts["theme"],
@@ -750,23 +757,23 @@ def overview_map(
         "tooltip": evts["titre"].map(_esc),
         "participants": participants,
     }).sort_values("participants", ascending=False, kind="stable")
-    add_points(m, ev_points, name=f"Événements ({_number(len(evts))})", shape="circle")
+    add_points(m, ev_points, name=f"Événements ({integer(len(evts))})", shape="circle")
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     add_box(m, title_html(title, data_date, sources=sources),
             position="topleft", kind="title")
     legend = [
-        LegendSection(f"Organisations ({_number(len(orgs))})", _kind_entries(org_labels, org_colours,
+        LegendSection(f"Organisations ({integer(len(orgs))})", _kind_entries(org_labels, org_colours,
                       ORGANISATION_TYPES, "square"), note="Regroupées quand elles sont proches (camembert des types)."),
-        LegendSection(f"Événements ({_number(len(evts))})", [
+        LegendSection(f"Événements ({integer(len(evts))})", [
             *_kind_entries(ev_labels, ev_colours, EVENT_TYPES, "circle"), *(_size_entries(top) if len(evts) else [])],
             note="Taille du cercle : nombre de participants."),
         LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
                                LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
-    log.info("Carte d'ensemble : %d organisations, %d événements, %d communes en fond",
-             len(orgs), len(evts), len(communes))
+    log.info("Carte d'ensemble : %s organisations, %s événements, %s communes en fond",
+             integer(len(orgs)), integer(len(evts)), integer(len(communes)))
     return m
 
 

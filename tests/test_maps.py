@@ -11,6 +11,7 @@ import pytest
 from shapely.geometry import box
 
 from carto import maps
+from carto._errors import CartoError, MapError
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -133,6 +134,21 @@ def test_missing_column_is_explained(organisations, events, communes, departemen
     with pytest.raises(ValueError, match="Colonnes manquantes dans les organisations : lat"):
         maps.overview_map(organisations.drop(columns="lat"), events, title="t", data_date=date(2026, 1, 1),
                           communes=communes, departements=departements)
+
+
+def test_user_errors_are_french_carto_errors(organisations, events, communes, departements):
+    with pytest.raises(MapError, match="Colonnes attendues : id, nom, type") as caught:
+        maps.overview_map(organisations.drop(columns="lat"), events, title="t", data_date=date(2026, 1, 1),
+                          communes=communes, departements=departements)
+    assert isinstance(caught.value, CartoError)
+    with pytest.raises(MapError, match="« red ».*#rrggbb"):
+        maps.legend_html([maps.LegendSection("x", [maps.LegendEntry("a", "red")])])
+    with pytest.raises(MapError, match="« losange »"):
+        maps.legend_html([maps.LegendSection("x", [maps.LegendEntry("a", "#1b9e77", "losange")])])
+
+
+def test_one_participant_is_singular():
+    assert [e.label for e in maps._size_entries(1.0)] == ["1 participant"]
 
 
 def test_legend_helpers_reject_bad_values():
