@@ -755,8 +755,6 @@ REVIEW_BAND = (0.3, 0.8)
 SOURCE_PRIORITY = ("lreav", "dispositifs", "jeparticipe", "newsletter", "emargement")
 #: Restrictiveness of subscription statuses (the higher wins a merge).
 _SUBSCRIPTION_RANK = {"subscribed": 0, "unsubscribed": 1, "blocklisted": 2}
-#: Decisions of the review queue.
-DECISIONS = ("meme", "differents", "passer")
 
 #: Record part → actor columns fed by it, per kind.
 _PART_FIELDS = {
@@ -801,8 +799,6 @@ _GOLDEN = {
         "postcode", "commune_code", "url", "email", "email_key", "phone", "description", "themes",
     ),
 }
-#: Actor columns never touched by survivorship besides the golden ones and the merge bookkeeping.
-_MERGE_BOOKKEEPING = ("status", "merged_into_id", "updated_at")
 
 
 @dataclass
