@@ -39,7 +39,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from carto import linkage, quality, store, synth  # noqa: E402
+from carto import ingest, linkage, quality, store, synth  # noqa: E402
 
 CACHE = REPO / ".cache"
 TARGET_SECONDS = 180
@@ -131,8 +131,6 @@ def side_by_side(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = store.init_base(f"sqlite:///{tmp}/base.sqlite", who="benchmark")
         try:
-            from carto import ingest
-
             ingest.import_folder(engine, folder, who="benchmark")
             records = quality.person_records(engine, folder)
         finally:

@@ -21,8 +21,8 @@ _FIELDS = ("nom", "e-mail", "téléphone", "code postal", "commune", "organisati
 
 
 def _cell(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA \
-        else html.escape(str(value))
+    """A table cell: escaped text, empty for a missing value (None, NaN, NA)."""
+    return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else html.escape(str(value))
 
 
 def pair_table_html(row: pd.Series) -> str:
