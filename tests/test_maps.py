@@ -169,3 +169,21 @@ def test_background_with_epci_outlines(communes, departements):
     m = maps.add_background(maps.base_map(), communes=communes, departements=departements, epci=departements)
     background = _children(m, maps._Background)[0]
     assert background.n_epci == 2 and "#8a8a8a" in m.get_root().render()
+
+
+def test_background_layers_are_prepared_once(communes, departements, monkeypatch):
+    calls = []
+    real = maps._display_geojson
+    monkeypatch.setattr(maps, "_LAYER_CACHE", {})
+    monkeypatch.setattr(maps, "_display_geojson", lambda gdf, **kw: calls.append(len(gdf)) or real(gdf, **kw))
+    first = maps.add_background(maps.base_map(), communes=communes, departements=departements)
+    second = maps.add_background(maps.base_map(), communes=communes.copy(), departements=departements)
+    assert calls == [4, 2]  # the second map reuses both layers
+    one, two = (_children(m, maps._Background)[0] for m in (first, second))
+    assert one.communes_js == two.communes_js and two.n_communes == 4
+    renamed = communes.assign(nom=["Toulouse", "Blagnac", "Montpellier", "Agde <b>"])
+    moved = communes.set_geometry(communes.translate(0.01, 0))
+    for changed in (renamed, moved):
+        maps.add_background(maps.base_map(), communes=changed, departements=departements)
+    assert calls == [4, 2, 4, 4]  # new names or shapes: prepared again
+    assert any("Agde \\u0026lt;b\\u0026gt;" in js for js, _ in maps._LAYER_CACHE.values())  # escaped name
