@@ -69,6 +69,10 @@ BASE = 'name = "essai"\nkey = ["personne.email"]\n[columns]\n"Mail" = { field = 
          r"« events\.default_kind » : type d'événement inconnu « fête »"),
         (BASE + "[subscriptions]\nwhen = \"personne.email\"\n", r"« subscriptions\.lists » : donnez lists"),
         ("name = \n", r"ma_source\.toml : TOML illisible"),
+        (BASE + '"Nom" = { field = "personne.last_name", personal = "oui" }\n',
+         r"personal » : true ou false attendu, trouvé « oui »\."),
+        ('events = 3\n' + BASE, r"clé « events » : table attendue\."),
+        (BASE + "[subscriptions]\nlists = \"personne.email\"\nvia = 1\n", r"« subscriptions\.via » : clé inconnue"),
     ],
 )
 def test_mapping_errors_name_file_and_key(tmp_path, text, message):

@@ -269,15 +269,34 @@ def _fail(path: Path, key: str, message: str) -> MappingError:
 def _str(data: MappingABC[str, Any], key: str, path: Path, where: str, default: Any = None) -> Any:
     value = data.get(key, default)
     if value is not None and not isinstance(value, str):
-        raise _fail(path, f"{where}{key}", f"texte attendu, trouvé {value!r}.")
+        raise _fail(path, f"{where}{key}", f"texte attendu, trouvé {_shown(value)}.")
     return value
 
 
-def _bool(data: MappingABC[str, Any], key: str, path: Path, where: str) -> bool:
-    value = data.get(key, False)
+def _bool(data: MappingABC[str, Any], key: str, path: Path, where: str, default: bool = False) -> bool:
+    value = data.get(key, default)
     if not isinstance(value, bool):
-        raise _fail(path, f"{where}{key}", f"true ou false attendu, trouvé {value!r}.")
+        raise _fail(path, f"{where}{key}", f"true ou false attendu, trouvé {_shown(value)}.")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the user wrote it: « oui », true, 3, [...]."""
+    if isinstance(value, str):
+        return f"« {value} »"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _table(data: Any, allowed: set[str], path: Path, key: str) -> dict[str, Any] | None:
+    """An optional TOML table (``None`` when absent), checked for unknown keys."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise _fail(path, key, "table attendue.")
+    _unknown(data, allowed, path, f"{key}.")
+    return data
 
 
 def _unknown(data: MappingABC[str, Any], allowed: set[str], path: Path, where: str) -> None:
@@ -311,9 +330,7 @@ def _column(name: str, spec: Any, path: Path) -> Column:
     on_error = _str(spec, "on_error", path, where, PARSERS[parser])
     if on_error not in _ON_ERROR:
         raise _fail(path, f"{where}on_error", f"« {on_error} » : valeurs possibles quarantine ou warn.")
-    personal = spec.get("personal", target.startswith("personne."))
-    if not isinstance(personal, bool):
-        raise _fail(path, f"{where}personal", f"true ou false attendu, trouvé {personal!r}.")
+    personal = _bool(spec, "personal", path, where, target.startswith("personne."))
     separator = _str(spec, "separator", path, where, ",")
     if not separator:
         raise _fail(path, f"{where}separator", "séparateur vide.")
@@ -326,18 +343,16 @@ def _column(name: str, spec: Any, path: Path) -> Column:
 
 def _field_ref(value: Any, path: Path, key: str, known: set[str]) -> str:
     if not isinstance(value, str):
-        raise _fail(path, key, f"nom de champ attendu, trouvé {value!r}.")
+        raise _fail(path, key, f"nom de champ attendu, trouvé {_shown(value)}.")
     if value not in known:
         raise _fail(path, key, f"le champ « {value} » n'est alimenté par aucune colonne (section columns).")
     return value
 
 
 def _events(data: Any, path: Path, known: set[str]) -> Events | None:
+    data = _table(data, _EVENT_KEYS, path, "events")
     if data is None:
         return None
-    if not isinstance(data, dict):
-        raise _fail(path, "events", "table attendue.")
-    _unknown(data, _EVENT_KEYS, path, "events.")
     mode = data.get("mode")
     if mode not in ("file", "list"):
         raise _fail(path, "events.mode", f"« {mode} » : valeurs possibles file ou list.")
@@ -362,11 +377,9 @@ def _events(data: Any, path: Path, known: set[str]) -> Events | None:
 
 
 def _subscriptions(data: Any, path: Path, known: set[str]) -> Subscriptions | None:
+    data = _table(data, _SUBSCRIPTION_KEYS, path, "subscriptions")
     if data is None:
         return None
-    if not isinstance(data, dict):
-        raise _fail(path, "subscriptions", "table attendue.")
-    _unknown(data, _SUBSCRIPTION_KEYS, path, "subscriptions.")
     refs = {
         name: _field_ref(data[name], path, f"subscriptions.{name}", known)
         for name in ("lists", "when", "blocklisted", "unsubscribed") if name in data
