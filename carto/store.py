@@ -1392,6 +1392,16 @@ def _write(
 IN_CHUNK = 5000
 
 
+def _in_conditions(conn: Connection, column: Any, values: Sequence[Any]) -> Iterator[Any]:
+    """``column IN values`` as few conditions as the dialect allows (none for no values)."""
+    values = list(values)
+    if values and conn.dialect.name == "postgresql":  # no SQL text with thousands of placeholders
+        yield column == sa.any_(sa.bindparam("_carto_values", values, type_=pg_dialect.ARRAY(column.type)))
+        return
+    for start in range(0, len(values), IN_CHUNK):
+        yield column.in_(values[start : start + IN_CHUNK])
+
+
 def select_in(conn: Connection, statement: Any, column: Any, values: Sequence[Any]) -> pd.DataFrame:
     """Rows of ``statement`` whose ``column`` is in ``values``, however many values there are.
 
@@ -1410,22 +1420,16 @@ def select_in(conn: Connection, statement: Any, column: Any, values: Sequence[An
     """
     names = [c.name for c in statement.selected_columns]
     rows: list[Any] = []
-    values = list(values)
-    if values and conn.dialect.name == "postgresql":  # no SQL text with thousands of placeholders
-        array = sa.bindparam("_carto_values", values, type_=pg_dialect.ARRAY(column.type))
-        rows.extend(conn.execute(statement.where(column == sa.any_(array))).all())
-    elif values:
-        for start in range(0, len(values), IN_CHUNK):
-            rows.extend(conn.execute(statement.where(column.in_(values[start : start + IN_CHUNK]))).all())
+    for condition in _in_conditions(conn, column, values):
+        rows.extend(conn.execute(statement.where(condition)).all())
     data = list(zip(*rows)) if rows else [()] * len(names)
     return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
 
 
 def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[Any]) -> None:
-    """DELETE the rows of ``table`` whose ``column`` is in ``values`` (chunked like :func:`select_in`)."""
-    values = list(values)
-    for start in range(0, len(values), IN_CHUNK):
-        conn.execute(table.delete().where(column.in_(values[start : start + IN_CHUNK])))
+    """DELETE the rows of ``table`` whose ``column`` is in ``values`` (one array or chunks, as :func:`select_in`)."""
+    for condition in _in_conditions(conn, column, values):
+        conn.execute(table.delete().where(condition))
 
 
 def insert_rows(

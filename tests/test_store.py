@@ -512,3 +512,23 @@ def test_bulk_writers_round_trip_types_and_defaults(engine: sa.Engine) -> None:
         with store.transaction(engine, action="test") as conn:
             store.upsert(conn, store.communities, [{"slug": "a", "name": "A"}, {"slug": "a", "name": "B"}],
                          key=["slug"])
+
+
+def test_select_in_and_delete_in_take_any_number_of_values(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "IN_CHUNK", 3)  # several chunks on SQLite; one array on PostgreSQL
+    with store.transaction(engine, action="test", who="test") as conn:
+        ids = [add_actor(conn, f"Personne {i}") for i in range(8)]
+    statement = sa.select(store.actors.c.id, store.actors.c.display_name)
+    with engine.connect() as conn:
+        frame = store.select_in(conn, statement, store.actors.c.id, ids[:7] + [10**9])
+        empty = store.select_in(conn, statement, store.actors.c.id, [])
+    assert sorted(frame["id"]) == ids[:7]
+    assert set(frame["display_name"]) == {f"Personne {i}" for i in range(7)}
+    assert empty.empty and list(empty.columns) == ["id", "display_name"]
+    with store.transaction(engine, action="test", who="test") as conn:
+        store.delete_in(conn, store.actors, store.actors.c.id, ids[1:])
+        store.delete_in(conn, store.actors, store.actors.c.id, [])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.actors.c.id)).scalars().all() == [ids[0]]
