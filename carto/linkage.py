@@ -1140,11 +1140,9 @@ def _json_value(value: Any) -> Any:
         return value
     if kind is float:
         return None if value != value else value
-    return _jsonable(None if _is_na(value) else value)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float, list, dict)):
+    if _is_na(value):
+        return None
+    if isinstance(value, (str, bool, int, float, list, dict)):
         return value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
