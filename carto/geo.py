@@ -30,6 +30,7 @@ import geopandas as gpd
 import pandas as pd
 from unidecode import unidecode
 
+from carto import _fr
 from carto._errors import AmbiguousCommuneError, CommuneNotFoundError, ReferenceDataError
 from carto.settings import CRS_METRIC, CRS_STORAGE, get_settings
 
@@ -463,11 +464,10 @@ def find_communes(postcodes: Sequence[object] | pd.Series | None = None,
             raise ValueError(f"Les colonnes n'ont pas la même longueur ({len(values)} au lieu de {n}).")
         return pd.Series(pd.Series(values).to_numpy(dtype=object), index=index_, dtype=object)
 
-    pcs = _normalise_postcodes(as_series(postcodes)).astype(object)
+    pcs = _normalise_postcodes(as_series(postcodes))
     raw_names = as_series(names)
     uniques = pd.unique(raw_names.dropna())
     keys = raw_names.map(dict(zip(uniques, map(normalise_name, uniques)))).astype("string")
-    pcs = pcs.astype("string")
     index = _index()
     name_known = keys.isin(list(index.by_name)).fillna(False).astype(bool)
     pc_known = pcs.isin(list(index.by_postcode)).fillna(False).astype(bool)
@@ -481,5 +481,5 @@ def find_communes(postcodes: Sequence[object] | pd.Series | None = None,
         if todo.any():
             result[todo] = lookup[todo].map(index.unique(table))
     out = result.astype(object).where(result.notna(), None)
-    log.info("%d lignes sur %d rattachées à une commune.", int(out.notna().sum()), n)
+    log.info("%s lignes sur %s rattachées à une commune.", _fr.integer(int(out.notna().sum())), _fr.integer(n))
     return out
