@@ -40,9 +40,10 @@ class _FrenchFormatter(argparse.HelpFormatter):
 class _FrenchParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("formatter_class", _FrenchFormatter)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs, add_help=False)  # argparse's own -h is in English
         self._positionals.title = "arguments"
         self._optionals.title = "options"
+        self.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         for english, french in _ARGPARSE_FR.items():
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _FrenchParser(
         prog="carto",
         description="Terreau : cartographie des acteurs des communautés d'engagement citoyen.",
-        add_help=False,
     )
-    parser.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
     parser.add_argument(
         "--version", action="version", version=f"carto {__version__}", help="afficher la version"
     )
@@ -68,20 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     init = sub.add_parser(
-        "init", help="créer la base, ou la mettre à jour", add_help=False,
+        "init", help="créer la base, ou la mettre à jour",
         description="Crée la base (SQLite par défaut, PostgreSQL par URL) ou met à jour son schéma.",
     )
-    init.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
-    init.add_argument(
-        "--base", metavar="URL",
-        help="URL de la base (défaut : CARTO_DATABASE_URL, sinon data/base.sqlite)",
-    )
+    _base_option(init)
 
     demo = sub.add_parser(
-        "demo", help="générer la démonstration complète dans un dossier", add_help=False,
+        "demo", help="générer la démonstration complète dans un dossier",
         description="Génère les sources synthétiques, la base de démonstration, la carte et le résumé.",
     )
-    demo.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
     demo.add_argument("--out", metavar="DOSSIER", default="out", help="dossier de sortie (défaut : out)")
     demo.add_argument("--size", metavar="N", type=int, default=6000,
                       help="nombre de personnes synthétiques (défaut : 6000)")
@@ -96,7 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _base_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
     command.add_argument(
         "--base", metavar="URL",
         help="URL de la base (défaut : CARTO_DATABASE_URL, sinon data/base.sqlite)",
@@ -108,7 +101,7 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     from carto.sources import builtin_sources
 
     imp = sub.add_parser(
-        "import", help="importer un fichier source dans la base", add_help=False,
+        "import", help="importer un fichier source dans la base",
         description="Importe un fichier CSV/XLSX (ou un dossier de feuilles d'émargement) : lecture, "
                     "normalisation, validation, quarantaine des lignes fautives. Réimporter le même "
                     "fichier ne change rien.",
@@ -121,7 +114,7 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
                      help="au lieu de SOURCE : le fichier de correspondance d'une nouvelle source")
 
     quarantine = sub.add_parser(
-        "quarantine", help="lister les lignes en quarantaine et leur raison", add_help=False,
+        "quarantine", help="lister les lignes en quarantaine et leur raison",
         description="Liste les lignes mises en quarantaine (fichier, ligne, raison). Corrigez le "
                     "fichier puis réimportez-le : les lignes corrigées sortent de la quarantaine.",
     )
@@ -129,14 +122,14 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     quarantine.add_argument("--source", metavar="SOURCE", help="seulement cette source")
 
     link = sub.add_parser(
-        "link", help="rapprocher les doublons (règles exactes puis Splink)", add_help=False,
+        "link", help="rapprocher les doublons (règles exactes puis Splink)",
         description="Fusionne les doublons sûrs et met les paires incertaines dans la file de revue "
                     "(carnet 01-importer-et-harmoniser). Chaque fusion est réversible.",
     )
     _base_option(link)
 
     merges = sub.add_parser(
-        "merges", help="lister ou annuler les fusions", add_help=False,
+        "merges", help="lister ou annuler les fusions",
         description="« carto merges list » liste les fusions ; « carto merges undo ID » en annule une.",
     )
     _base_option(merges)
