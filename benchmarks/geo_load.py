@@ -22,11 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carto import geo  # noqa: E402
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
+from carto import _fr, geo  # noqa: E402
 
 
 def _timed(func):
@@ -73,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     postcodes, names, truth = sample_rows(args.rows)
     found, seconds = _timed(lambda: geo.find_communes(postcodes, names))
     ok = (found == truth).sum()
-    print(f"find_communes sur {_n(args.rows)} lignes : {seconds:.2f} s "
-          f"({_n(args.rows / seconds)} lignes/s) ; {found.notna().mean():.1%} rattachées, "
+    print(f"find_communes sur {_fr.integer(round(args.rows))} lignes : {seconds:.2f} s "
+          f"({_fr.integer(round(args.rows / seconds))} lignes/s) ; {found.notna().mean():.1%} rattachées, "
           f"{ok / args.rows:.1%} justes")
     few = min(2_000, args.rows)
     start = time.perf_counter()
@@ -84,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         except LookupError:
             pass
     scalar = time.perf_counter() - start
-    print(f"find_commune (une par une) : {_n(few / scalar)} lignes/s")
+    print(f"find_commune (une par une) : {_fr.integer(round(few / scalar))} lignes/s")
 
 
 if __name__ == "__main__":

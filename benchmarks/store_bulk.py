@@ -25,11 +25,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carto import store  # noqa: E402
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
+from carto import _fr, store  # noqa: E402
 
 
 def _records(n: int, batch: int) -> pd.DataFrame:
@@ -67,8 +63,8 @@ def run(url: str, n: int) -> None:
             written = store.upsert(conn, store.source_records, frame, key=key)
         seconds = time.perf_counter() - start
         print(
-            f"{engine.dialect.name:10} {_n(n):>10} lignes  {label:20} {seconds:6.1f} s  "
-            f"({_n(n / seconds)} lignes/s, {_n(written)} écrites)"
+            f"{engine.dialect.name:10} {_fr.integer(round(n)):>10} lignes  {label:20} {seconds:6.1f} s  "
+            f"({_fr.integer(round(n / seconds))} lignes/s, {_fr.integer(round(written))} écrites)"
         )
     engine.dispose()
 
@@ -96,7 +92,7 @@ def main() -> None:
             _reset_postgresql(args.postgresql)
             run(args.postgresql, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"Mémoire maximale du processus : {_n(peak)} Mo")
+    print(f"Mémoire maximale du processus : {_fr.integer(round(peak))} Mo")
 
 
 if __name__ == "__main__":
