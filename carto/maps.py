@@ -26,11 +26,9 @@ import json
 import logging
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 import folium
@@ -42,9 +40,10 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
+from carto import synth
 from carto._errors import MapError
 from carto._fr import integer
-from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
+from carto.settings import CRS_METRIC, CRS_STORAGE
 
 __all__ = [
     "EVENT_TYPES",
@@ -66,26 +65,24 @@ log = logging.getLogger(__name__)
 #: South-west and north-east corners of Occitanie, ``((lat, lon), (lat, lon))``.
 OCCITANIE_BOUNDS: tuple[tuple[float, float], tuple[float, float]] = ((42.33, -0.33), (45.05, 4.85))
 
-#: Organisation type → (label shown, colour).
-ORGANISATION_TYPES: dict[str, tuple[str, str]] = {
-    "association": ("Association", "#1b9e77"),
-    "collectif": ("Collectif", "#d95f02"),
-    "coopérative": ("Coopérative", "#7570b3"),
-    "commune": ("Commune", "#e7298a"),
-    "entreprise de l'ESS": ("Entreprise de l'ESS", "#66a61e"),
-}
 
-#: Event type → (label shown, colour).
-EVENT_TYPES: dict[str, tuple[str, str]] = {
-    "rencontre de communauté": ("Rencontre de communauté", "#e41a1c"),
-    "rencontre régionale annuelle": ("Rencontre régionale annuelle", "#377eb8"),
-    "formation-action": ("Formation-action", "#4daf4a"),
-    "commission citoyenne": ("Commission citoyenne", "#984ea3"),
-    "concertation": ("Concertation", "#ff7f00"),
-    "atelier de cartographie": ("Atelier de cartographie", "#a65628"),
-    "webinaire": ("Webinaire", "#f781bf"),
-    "lancement": ("Lancement", "#444444"),
-}
+def _labelled(colours: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Type → (label shown: the type with a capital initial, colour)."""
+    return {kind: (kind[:1].upper() + kind[1:], colour) for kind, colour in colours.items()}
+
+
+#: Organisation type → (label shown, colour).
+ORGANISATION_TYPES: dict[str, tuple[str, str]] = _labelled({
+    "association": "#1b9e77", "collectif": "#d95f02", "coopérative": "#7570b3", "commune": "#e7298a",
+    "entreprise de l'ESS": "#66a61e",
+})
+
+#: Event type (``carto.store.EVENT_KINDS``) → (label shown, colour).
+EVENT_TYPES: dict[str, tuple[str, str]] = _labelled({
+    "rencontre de communauté": "#e41a1c", "rencontre régionale annuelle": "#377eb8",
+    "formation-action": "#4daf4a", "commission citoyenne": "#984ea3", "concertation": "#ff7f00",
+    "atelier de cartographie": "#a65628", "webinaire": "#f781bf", "lancement": "#444444",
+})
 
 _OTHER = ("Autre", "#999999")
 _MAX_ZOOM = 16
@@ -606,16 +603,6 @@ def add_points(
 # --------------------------------------------------------------------------- cards
 
 
-@lru_cache(maxsize=1)
-def _theme_names() -> dict[str, str]:
-    path = PACKAGE_DIR / "data" / "themes.toml"
-    if not path.is_file():
-        return {}
-    with path.open("rb") as handle:
-        themes = tomllib.load(handle).get("theme", [])
-    return {str(t["slug"]): str(t["nom"]) for t in themes if "slug" in t and "nom" in t}
-
-
 def _card(title: str, lines: Iterable[tuple[str, Any]]) -> str:
     """An escaped popup card: a bold title, then « label : value » lines (empty values skipped)."""
     rows = [f"{html.escape(label)} : {_esc(value)}" for label, value in lines if _esc(value)]
@@ -746,7 +733,8 @@ def overview_map(
                     "événements")
     names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True)) \
         if "code" in communes.columns else {}
-    themes = _theme_names()
+    spaces = synth.themes()  # the thematic spaces of carto/data/themes.toml
+    themes = dict(zip(spaces["slug"].astype(str), spaces["nom"].astype(str), strict=True))
 
     m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
     add_background(m, communes=communes, departements=departements)

@@ -187,3 +187,9 @@ def test_background_layers_are_prepared_once(communes, departements, monkeypatch
         maps.add_background(maps.base_map(), communes=changed, departements=departements)
     assert calls == [4, 2, 4, 4]  # new names or shapes: prepared again
     assert any("Agde \\u0026lt;b\\u0026gt;" in js for js, _ in maps._LAYER_CACHE.values())  # escaped name
+
+
+def test_popups_name_the_thematic_space(overview):
+    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    popups = [row[4] for row in points["Organisations (4)"].rows]
+    assert "Thème : Citoyenneté" in popups[1] and "Thème : Mer et littoral" in popups[0]
