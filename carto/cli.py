@@ -14,10 +14,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from carto import __version__
+from carto import __version__, _fr, demo, ingest, linkage, store
 from carto._errors import CartoError
+from carto.settings import get_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -137,17 +137,7 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
 
 
-def _print_frame(frame: Any, empty: str) -> None:
-    if frame.empty:
-        print(empty)
-    else:
-        print(frame.to_string(index=False, na_rep=""))
-
-
 def _run_on_base(args: argparse.Namespace) -> int:
-    from carto import ingest, linkage, store
-    from carto.settings import get_settings
-
     engine = store.open_base(args.base or get_settings().database_url)
     try:
         if args.command == "import":
@@ -157,13 +147,15 @@ def _run_on_base(args: argparse.Namespace) -> int:
                                      verbose=args.verbose))
         elif args.command == "quarantine":
             rows = ingest.quarantine(engine, source=args.source)
-            print(f"{len(rows)} ligne(s) en quarantaine." if len(rows) else "Aucune ligne en quarantaine.")
+            print(f"{_fr.integer(len(rows))} ligne(s) en quarantaine." if len(rows)
+                  else "Aucune ligne en quarantaine.")
             for reason in rows["raison"]:
                 print(f"  {reason}")
         elif args.command == "link":
             print(linkage.link(engine, verbose=args.verbose))
         elif args.action == "list":
-            _print_frame(linkage.merges(engine), "Aucune fusion.")
+            listed = linkage.merges(engine)
+            print(listed.to_string(index=False, na_rep="") if len(listed) else "Aucune fusion.")
         else:
             if args.id is None:
                 raise CartoError("Indiquez le numéro de la fusion : carto merges undo ID.")
@@ -176,9 +168,6 @@ def _run_on_base(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "init":
-        from carto import store
-        from carto.settings import get_settings
-
         url = args.base or get_settings().database_url
         engine = store.init_base(url)
         counts = store.base_summary(engine)
@@ -189,11 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "demo":
-        from carto.demo import run_demo
-
-        if args.size < 10:
-            raise CartoError(f"--size {args.size} : il faut au moins 10 personnes.")
-        result = run_demo(
+        result = demo.run_demo(
             Path(args.out), n_persons=args.size, seed=args.seed, database_url=args.base,
             png=args.png, verbose=args.verbose,
         )

@@ -178,15 +178,15 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     seed = get_settings().seed if seed is None else seed
     today = today or date.today()
+    summary = synth.generate(out, n_persons=n_persons, seed=seed, today=today, verbose=verbose)
+    log.info("Sources synthétiques : %s", summary)
+
     url = database_url
     if url is None:
         demo_base = (out / "base-demo.sqlite").resolve()
         for stale in out.glob("base-demo.sqlite*"):  # the previous demo's base, WAL and SHM files
             stale.unlink()
         url = f"sqlite:///{demo_base}"
-
-    summary = synth.generate(out, n_persons=n_persons, seed=seed, today=today, verbose=verbose)
-    log.info("Sources synthétiques : %s", summary)
 
     engine = store.init_base(url, who="carto demo")
     try:
