@@ -69,9 +69,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from carto import normalize, store
-from carto import _fr
+from carto import _fr, geo, normalize, store
 from carto._errors import SourceFileError
+from carto.settings import get_settings
 from carto.sources import SOURCE_FILES, Column, Mapping, load_mapping
 
 __all__ = [
@@ -98,7 +98,7 @@ _ORG_FIELDS = ("name", "name_key", "acronym", "siret", "siren", "rna", "org_type
 #: Fields whose presence makes a person / an organisation (else the part is null).
 _PERSON_CORE = ("first_name", "last_name", "email", "phone")
 _ORG_CORE = ("name", "siret", "siren", "rna", "acronym")
-_HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut"
+_HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut."
 
 #: Parsers that are one normaliser and one output column: parser → (function, column).
 _SIMPLE_PARSERS = {
@@ -603,8 +603,6 @@ def _reserve_ids(conn: Connection, table: sa.Table, n: int) -> np.ndarray:
 
 
 def _communes_points() -> pd.DataFrame:
-    from carto import geo
-
     return geo.communes().set_index("code")[["lon", "lat"]]
 
 
@@ -830,7 +828,7 @@ def _import_table(
         batch_id = conn.execute(
             store.import_batches.insert().returning(store.import_batches.c.id),
             {"source": source, "file_name": file_label, "file_sha256": sha, "mapping": mapping.text,
-             "who": who or _who(), "n_read": len(table)},
+             "who": who or get_settings().user, "n_read": len(table)},
         ).scalar_one()
         report.batch_id = batch_id
         _write(conn, records, person, org, parsed, mapping, report, batch_id=batch_id, stems=stems,
@@ -850,12 +848,6 @@ def _import_table(
                              "inchanges": report.inchanges, "en_quarantaine": report.en_quarantaine})
     assert report.lus == report.nouveaux + report.mis_a_jour + report.inchanges + report.en_quarantaine
     return report
-
-
-def _who() -> str:
-    from carto.settings import get_settings
-
-    return get_settings().user
 
 
 def _write(
@@ -1050,8 +1042,6 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
         per_file = per_file[per_file["title"].notna() & per_file["date"].notna()]
         if per_file.empty:
             return
-        from carto import geo
-
         code = geo.find_communes(names=per_file["place"].astype(object).where(per_file["place"].notna(), None))
         points = _communes_points()
         rows = pd.DataFrame({
