@@ -43,10 +43,15 @@ demo-data: setup
 	$(BIN)/python -c "import datetime; from carto import synth; print(synth.generate('data/demo', n_persons=1500, today=datetime.date(2026, 11, 29)))"
 
 # Mesures de performance (chiffres imprimés, jamais d'assertion de durée dans les tests)
+# (harmonise_scale à 1 000 000 de personnes dépasse aujourd'hui la mémoire : lancez-le à part)
 bench: setup
 	$(BIN)/python benchmarks/geo_load.py
 	$(BIN)/python benchmarks/synth_scale.py
 	$(BIN)/python benchmarks/store_bulk.py
+	$(BIN)/python benchmarks/normalize_rates.py
+	$(BIN)/python benchmarks/ingest_rates.py
+	$(BIN)/python benchmarks/linkage_quality.py
+	$(BIN)/python benchmarks/harmonise_scale.py 10000 100000
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out
