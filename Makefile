@@ -43,7 +43,7 @@ demo-data: setup
 	$(BIN)/python -c "import datetime; from carto import synth; print(synth.generate('data/demo', n_persons=1500, today=datetime.date(2026, 11, 29)))"
 
 # Mesures de performance (chiffres imprimés, jamais d'assertion de durée dans les tests)
-# (harmonise_scale à 1 000 000 de personnes dépasse aujourd'hui la mémoire : lancez-le à part)
+# (harmonise_scale à 1 000 000 de personnes dépasserait aujourd'hui la mémoire : lancez-le à part)
 bench: setup
 	$(BIN)/python benchmarks/geo_load.py
 	$(BIN)/python benchmarks/synth_scale.py
