@@ -421,15 +421,17 @@ def emails(values: Values) -> pd.DataFrame:
     return _checked(_series(values), _check_emails, "courriels")
 
 
+_PHONE_HINT = "(10 chiffres pour la France, ou +indicatif du pays)."
+
+
 def _parse_phone(value: str) -> tuple[object, object]:
     try:
         number = phonenumbers.parse(value, "FR")
     except phonenumbers.NumberParseException:
-        return pd.NA, "n'est pas un numéro de téléphone."
+        return pd.NA, f"n'est pas un numéro de téléphone {_PHONE_HINT}"
     if phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), pd.NA
-    return pd.NA, ("n'est pas un numéro de téléphone valide (10 chiffres pour la France, "
-                   "ou +indicatif du pays).")
+    return pd.NA, f"n'est pas un numéro de téléphone valide {_PHONE_HINT}"
 
 
 def _check_phones(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:

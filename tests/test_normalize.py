@@ -223,6 +223,7 @@ def test_phones_invalid(value):
     out = normalize.phones(pd.Series([value]))
     assert pd.isna(out.loc[0, "phone"])
     assert out.loc[0, "error"].startswith(f"« {value} » n'est pas un numéro de téléphone")
+    assert out.loc[0, "error"].endswith("(10 chiffres pour la France, ou +indicatif du pays).")
 
 
 # ---------------------------------------------------------------------------
