@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from carto._errors import AssetError, BrowserError
+from carto._fr import integer
 from carto.settings import PACKAGE_DIR
 
 __all__ = [
@@ -124,7 +125,7 @@ def _read_vendor(name: str) -> bytes:
     path = VENDOR_DIR / name
     if not path.is_file():
         raise AssetError(
-            f"Fichier JavaScript/CSS introuvable pour la page hors ligne : {path}. "
+            f"Fichier introuvable pour la page hors ligne (script, feuille de style ou image) : {path}. "
             "Lancez « make assets » (npm ci dans assets/ puis scripts/vendor_assets.py) "
             "pour installer Leaflet et ses extensions épinglées."
         )
@@ -287,11 +288,21 @@ def external_urls(page: str) -> list[str]:
     return collector.urls
 
 
-def _render(m: Any) -> str:
+def _offline_page(m: Any, *, title: str | None = None) -> str:
+    """The self-contained page of a map (or branca element, or HTML text), in French, with its title."""
     if isinstance(m, str):
-        return m
-    root = m.get_root() if hasattr(m, "get_root") else m
-    return root.render()
+        page = m
+    else:
+        page = (m.get_root() if hasattr(m, "get_root") else m).render()
+    page = inline_assets(page)
+    page = re.sub(r"<html(?=[\s>])(?![^>]*\blang=)", '<html lang="fr"', page, count=1)
+    if title is not None:
+        tag = f"<title>{html.escape(title)}</title>"
+        if re.search(r"<title>.*?</title>", page, re.DOTALL):
+            page = re.sub(r"<title>.*?</title>", lambda _: tag, page, count=1, flags=re.DOTALL)
+        else:
+            page = re.sub(r"<head>", lambda _: f"<head>\n{tag}", page, count=1)
+    return page
 
 
 def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
@@ -326,18 +337,12 @@ def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
     >>> "<title>Essai &lt;b&gt;</title>" in text, "cdn.jsdelivr" in text
     (True, False)
     """
-    page = inline_assets(_render(m))
-    page = re.sub(r"<html(?=[\s>])(?![^>]*\blang=)", '<html lang="fr"', page, count=1)
-    if title is not None:
-        tag = f"<title>{html.escape(title)}</title>"
-        if re.search(r"<title>.*?</title>", page, re.DOTALL):
-            page = re.sub(r"<title>.*?</title>", lambda _: tag, page, count=1, flags=re.DOTALL)
-        else:
-            page = re.sub(r"<head>", lambda _: f"<head>\n{tag}", page, count=1)
+    page = _offline_page(m, title=title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
-    log.info("Page HTML hors ligne écrite : %s (%.1f Mo)", path, path.stat().st_size / 1e6)
+    size = f"{path.stat().st_size / 1e6:.1f}".replace(".", ",")
+    log.info("Page HTML hors ligne écrite : %s (%s Mo)", path, size)
     return path
 
 
@@ -369,7 +374,7 @@ def show(m: Any, *, height: int = 650) -> Any:
     """
     from IPython.display import HTML  # notebooks only
 
-    page = html.escape(inline_assets(_render(m)), quote=True)
+    page = html.escape(_offline_page(m), quote=True)
     return HTML(f'<div class="carto-carte"><iframe srcdoc="{page}" title="Carte" '
                 f'style="width:100%;height:{int(height)}px;border:none"></iframe></div>')
 
@@ -479,5 +484,5 @@ def save_png(
         raise BrowserError(
             f"Chromium n'a pas produit l'image {png_path} (code {done.returncode}) : " + " | ".join(tail)
         )
-    log.info("Image de la carte écrite : %s (%d × %d px)", png_path, width, height)
+    log.info("Image de la carte écrite : %s (%s × %s px)", png_path, integer(int(width)), integer(int(height)))
     return png_path

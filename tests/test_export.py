@@ -231,3 +231,8 @@ def test_legend_folds_on_a_small_map_and_opens_on_click(offline_browser, demo_ma
     assert driver.execute_script(is_open) is False
     driver.find_element("css selector", ".carto-legend summary").click()
     assert driver.execute_script(is_open) is True
+
+
+def test_notebook_frame_holds_the_same_french_page(vendored, demo_map):
+    frame = export.show(demo_map, height=400).data
+    assert "&lt;html lang=&quot;fr&quot;" in frame and "cdn.jsdelivr" not in frame
