@@ -65,6 +65,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -1847,7 +1848,7 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
         if row is None:
             raise CartoError(f"Fusion {merge_id} introuvable : voyez la liste avec `carto merges list`.")
         if row.undone_at is not None:
-            raise CartoError(f"La fusion {merge_id} a déjà été annulée le {row.undone_at:%d/%m/%Y %H:%M}.")
+            raise CartoError(f"La fusion {merge_id} a déjà été annulée le {_shown_time(row.undone_at)}.")
         later = conn.execute(
             sa.select(m.c.id).where(
                 m.c.id > merge_id, m.c.undone_at.is_(None),
@@ -1887,6 +1888,8 @@ def _restore(conn: Any, snapshot: Mapping[str, Any]) -> None:
 def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
     """Merges of the base, most recent first, with the names of both actors (French columns).
 
+    The dates (``le``, ``annulée le``) are texts JJ/MM/AAAA HH:MM, Paris time.
+
     Examples
     --------
     >>> list(merges(store.init_base("sqlite://")).columns)[:4]
@@ -1913,10 +1916,20 @@ def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
         frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["méthode"] = frame["méthode"].map(_METHODS_FR)
     frame["annulée"] = frame["annulée le"].notna()
+    for column in ("le", "annulée le"):
+        frame[column] = pd.Series([None if pd.isna(v) else _shown_time(v) for v in frame[column]],
+                                  index=frame.index, dtype=object)
     return frame
 
 
 _METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "manuelle"}
+#: Time zone of the dates shown to people (the base stores UTC).
+_SHOWN_ZONE = ZoneInfo("Europe/Paris")
+
+
+def _shown_time(moment: datetime) -> str:
+    """``moment`` (aware) as people read it: JJ/MM/AAAA HH:MM, Paris time."""
+    return f"{moment.astimezone(_SHOWN_ZONE):%d/%m/%Y %H:%M}"
 
 
 # ---------------------------------------------------------------- review queue

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+import re
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -408,8 +409,15 @@ def test_merge_undo_is_exact(engine: sa.Engine) -> None:
     assert dump(engine) == before
     frame = linkage.merges(engine)
     assert frame.loc[0, "annulée"] and frame.loc[0, "méthode"] == "manuelle"
-    with pytest.raises(CartoError, match="déjà été annulée"):
+    for column in ("le", "annulée le"):  # read by people: no microseconds nor time zone
+        assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", frame.loc[0, column])
+    with pytest.raises(CartoError, match=r"déjà été annulée le \d\d/\d\d/\d{4} \d\d:\d\d\."):
         linkage.undo_merge(engine, merge_id)
+
+
+def test_shown_time_is_paris_time() -> None:
+    assert linkage._shown_time(datetime(2024, 7, 1, 10, 5, 59, 123456, tzinfo=timezone.utc)) == "01/07/2024 12:05"
+    assert linkage._shown_time(datetime(2024, 1, 1, 23, 30, tzinfo=timezone.utc)) == "02/01/2024 00:30"
 
 
 def test_undo_refuses_out_of_order_and_bad_merges(engine: sa.Engine) -> None:
