@@ -54,6 +54,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 import time
@@ -348,7 +349,7 @@ def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = No
                 f"{path.name} : ce n'est pas un fichier texte CSV (octets nuls). "
                 "Un classeur ? Donnez-lui l'extension .xlsx."
             )
-        reader_lines = text.splitlines()[: _HEADER_SCAN * 2]
+        reader_lines = list(itertools.islice(io.StringIO(text, newline=None), _HEADER_SCAN * 2))  # not the whole file
         delimiter = mapping.delimiter if mapping.delimiter != "auto" else _sniff_delimiter(reader_lines)
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         head: list[list[str]] = []
