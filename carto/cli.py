@@ -13,7 +13,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from carto import __version__, _fr, demo, ingest, linkage, store
 from carto._errors import CartoError
@@ -76,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="générer la démonstration complète dans un dossier",
         description="Génère les sources synthétiques, la base de démonstration, la carte et le résumé.",
     )
-    demo.add_argument("--out", metavar="DOSSIER", default="out", help="dossier de sortie (défaut : out)")
+    demo.add_argument("--out", metavar="DOSSIER", default=None,
+                      help="dossier de sortie (défaut : CARTO_OUT_DIR, sinon out)")
     demo.add_argument("--size", metavar="N", type=int, default=6000,
                       help="nombre de personnes synthétiques (défaut : 6000)")
     demo.add_argument("--seed", metavar="S", type=int, default=None,
@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "demo":
         result = demo.run_demo(
-            Path(args.out), n_persons=args.size, seed=args.seed, database_url=args.base,
+            args.out, n_persons=args.size, seed=args.seed, database_url=args.base,
             png=args.png, verbose=args.verbose,
         )
         print(result)

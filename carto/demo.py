@@ -131,7 +131,7 @@ class DemoResult:
 
 
 def run_demo(
-    out: str | Path = "out",
+    out: str | Path | None = None,
     *,
     n_persons: int = 6000,
     seed: int | None = None,
@@ -144,8 +144,8 @@ def run_demo(
 
     Parameters
     ----------
-    out : str or Path
-        Output folder (created). The demo base goes there too unless
+    out : str or Path, optional
+        Output folder (created; default: settings' ``out_dir``). The demo base goes there too unless
         ``database_url`` is given, so that a demo never touches a real base;
         that default demo base is rebuilt from scratch at each run.
     n_persons : int
@@ -174,9 +174,10 @@ def run_demo(
     ['carte', 'résumé']
     """
     started = time.perf_counter()
-    out = Path(out)
+    settings = get_settings()
+    out = Path(settings.out_dir if out is None else out)
     out.mkdir(parents=True, exist_ok=True)
-    seed = get_settings().seed if seed is None else seed
+    seed = settings.seed if seed is None else seed
     today = today or date.today()
     summary = synth.generate(out, n_persons=n_persons, seed=seed, today=today, verbose=verbose)
     log.info("Sources synthétiques : %s", summary)
