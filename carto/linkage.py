@@ -1917,9 +1917,10 @@ def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
     frame["méthode"] = frame["méthode"].map(_METHODS_FR)
     frame["annulée"] = frame["annulée le"].notna()
     for column in ("le", "annulée le"):
-        frame[column] = pd.Series([None if pd.isna(v) else _shown_time(v) for v in frame[column]],
-                                  index=frame.index, dtype=object)
-    return frame
+        frame[column] = [None if pd.isna(v) else _shown_time(v) for v in frame[column]]
+    # missing values are NaN, not None: printed empty, never « None »
+    texts = ["nom conservé", "nom absorbé", "méthode", "règle", "par", "le", "annulée le"]
+    return frame.astype({c: "str" for c in texts} | {"score": float})
 
 
 _METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "manuelle"}
