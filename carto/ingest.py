@@ -661,7 +661,7 @@ def _resolve_mapping(source: str | None, mapping: Mapping | str | Path | None) -
         raise SourceFileError("Donnez soit une source intégrée (source=…), soit une correspondance (mapping=…), pas les deux.")
     if mapping is None and source is None:
         raise SourceFileError(
-            "Dites quelle source importer : source=lreav|jeparticipe|dispositifs|emargement|newsletter, "
+            f"Dites quelle source importer : source={'|'.join(SOURCE_FILES)}, "
             "ou mapping=chemin/ma_source.toml."
         )
     if isinstance(mapping, Mapping):
