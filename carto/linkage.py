@@ -893,7 +893,7 @@ def active_actors(actors: pd.DataFrame) -> pd.Series:
         if not moved.any():
             return root
         root = root.where(~moved, following.to_numpy())
-    raise CartoError("Chaîne de fusions circulaire dans la table actors : la base est incohérente.")
+    raise CartoError("Chaîne de fusions circulaire dans la table « actors » : la base est incohérente.")
 
 
 def _records(conn: Any) -> pd.DataFrame:
@@ -1474,7 +1474,7 @@ def _apply_plan(
             or set(kept_ids) & set(absorbed_ids)):
         raise CartoError(
             "Fusion impossible : les deux acteurs doivent exister, être actifs et du même type "
-            f"(acteurs {sorted(involved)[:20]})."
+            f"(acteurs {', '.join(map(str, sorted(involved)[:20]))})."
         )
     now = datetime.now(timezone.utc)
     stored = dict(zip(before["id"].astype(int).tolist(), _frame_json(before)))
@@ -1763,7 +1763,8 @@ def _merge_in(
     who: str, priority: Sequence[str],
 ) -> int:
     if method not in store.MERGE_METHODS:
-        raise CartoError(f"Méthode de fusion inconnue : « {method} » (attendu : {', '.join(store.MERGE_METHODS)}).")
+        raise CartoError(f"Méthode de fusion inconnue : « {method} » (valeurs possibles : "
+                         f"{', '.join(map('« {} »'.format, store.MERGE_METHODS))}).")
     if kept_id == absorbed_id:
         raise CartoError(f"Un acteur ne peut pas être fusionné avec lui-même (acteur {kept_id}).")
     kinds = dict(conn.execute(
@@ -1771,7 +1772,7 @@ def _merge_in(
     ).all())
     if len(kinds) != 2:
         missing = sorted({kept_id, absorbed_id} - set(kinds))
-        raise CartoError(f"Acteur(s) introuvable(s) : {missing}. Vérifiez les identifiants.")
+        raise CartoError(f"Acteur(s) introuvable(s) : {', '.join(map(str, missing))}. Vérifiez les identifiants.")
     kind = kinds[kept_id]
     actors = _actor_frame(conn, store.actors.c.kind == kind)
     records = _records(conn)
@@ -1846,7 +1847,7 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
     with store.transaction(engine, action="annulation de fusion", who=author) as conn:
         row = conn.execute(sa.select(m).where(m.c.id == merge_id)).one_or_none()
         if row is None:
-            raise CartoError(f"Fusion {merge_id} introuvable : voyez la liste avec `carto merges list`.")
+            raise CartoError(f"Fusion {merge_id} introuvable : voyez la liste avec « carto merges list ».")
         if row.undone_at is not None:
             raise CartoError(f"La fusion {merge_id} a déjà été annulée le {_shown_time(row.undone_at)}.")
         later = conn.execute(
@@ -1915,6 +1916,7 @@ def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
         result = conn.execute(query)
         frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["méthode"] = frame["méthode"].map(_METHODS_FR)
+    frame["règle"] = frame["règle"].map(lambda rule: _RULES_FR.get(rule, rule))
     frame["annulée"] = frame["annulée le"].notna()
     for column in ("le", "annulée le"):
         frame[column] = [None if pd.isna(v) else _shown_time(v) for v in frame[column]]
@@ -1924,6 +1926,9 @@ def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
 
 
 _METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "manuelle"}
+#: French names of the exact rules (:data:`EXACT_RULES`), where people read them.
+_RULES_FR = {"siret": "SIRET", "siren": "SIREN", "rna": "RNA", "contact": "personne de contact",
+             "nom": "nom complet", "email": "e-mail"}
 #: Time zone of the dates shown to people (the base stores UTC).
 _SHOWN_ZONE = ZoneInfo("Europe/Paris")
 
@@ -1962,7 +1967,7 @@ def _top_levels() -> dict[str, int]:
 def _describe_levels(details: Mapping[str, Any] | None, top: Mapping[str, int]) -> str:
     details = details or {}
     if details.get("regle"):
-        return f"règle exacte : {details['regle']}"
+        return f"règle exacte : {_RULES_FR.get(details['regle'], details['regle'])} identique"
     parts = []
     for name, level in (details.get("niveaux") or {}).items():
         if level < 0:
@@ -2016,6 +2021,7 @@ def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame
 
 _DECISION_ALIASES = {"meme": "meme", "même": "meme", "differents": "differents", "différents": "differents",
                      "passer": "passer"}
+_DECISIONS_FR = {"meme": "même", "differents": "différents"}
 
 
 def decide(engine: sa.Engine, pair_id: int, decision: str, *, who: str | None = None) -> int | None:
@@ -2032,11 +2038,13 @@ def decide(engine: sa.Engine, pair_id: int, decision: str, *, who: str | None = 
     >>> decide(engine, 1, "peut-être")
     Traceback (most recent call last):
     ...
-    carto._errors.CartoError: Décision inconnue : « peut-être » (attendu : meme, differents ou passer).
+    carto._errors.CartoError: Décision inconnue : « peut-être » (valeurs possibles : « même », « différents » ou « passer »).
     """
     chosen = _DECISION_ALIASES.get(str(decision).strip().lower())
     if chosen is None:
-        raise CartoError(f"Décision inconnue : « {decision} » (attendu : meme, differents ou passer).")
+        raise CartoError(
+            f"Décision inconnue : « {decision} » (valeurs possibles : « même », « différents » ou « passer »)."
+        )
     author = _who(who)
     rp = store.review_pairs
     now = datetime.now(timezone.utc)
@@ -2045,7 +2053,8 @@ def decide(engine: sa.Engine, pair_id: int, decision: str, *, who: str | None = 
         if pair is None:
             raise CartoError(f"Paire {pair_id} introuvable dans la file de revue.")
         if pair.status != "pending":
-            raise CartoError(f"La paire {pair_id} a déjà été tranchée (« {pair.decision} ») par {pair.who}.")
+            raise CartoError(f"La paire {pair_id} a déjà été tranchée (« {_DECISIONS_FR[pair.decision]} ») "
+                             f"par {pair.who}.")
         merge_id = None
         if chosen == "passer":
             conn.execute(rp.update().where(rp.c.id == pair_id).values(queued_at=now))

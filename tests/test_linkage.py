@@ -290,6 +290,8 @@ def test_exact_rules_merge_organisations_and_persons(engine: sa.Engine) -> None:
                                .where(store.source_records.c.source.in_(["lreav", "dispositifs"]))).all()
         last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
     assert rules[o2] == "siren" and rules[p2] == "email" and methods == {"rule"}
+    shown = linkage.merges(engine).set_index("absorbé")
+    assert (shown.loc[o2, "règle"], shown.loc[p2, "règle"]) == ("SIREN", "e-mail")  # French, where people read
     assert persons_org == [o1, o1]  # the absorbed person still points at the kept organisation
     assert set(records) == {(p1, o1)}
     assert (last.action, last.who) == ("liaison", "camille")
@@ -338,7 +340,7 @@ def test_review_band_decisions_and_memory(engine: sa.Engine) -> None:
     # « différents »: remembered, never proposed again
     assert linkage.decide(engine, pairs[(a, b)], "différents", who="lea") is None
     assert count(engine, store.not_duplicates, store.not_duplicates.c.actor_a_id == a) == 1
-    with pytest.raises(CartoError, match="déjà été tranchée"):
+    with pytest.raises(CartoError, match="déjà été tranchée \\(« différents »\\) par lea"):
         linkage.decide(engine, pairs[(a, b)], "meme")
     # « même »: merged by hand
     merge_id = linkage.decide(engine, pairs[(c, d)], "meme", who="lea")
@@ -491,6 +493,10 @@ def test_bad_thresholds_and_decisions(engine: sa.Engine) -> None:
         linkage.link(engine, auto_threshold=0.8, review_band=(0.5, 0.9))
     with pytest.raises(CartoError, match="introuvable"):
         linkage.decide(engine, 42, "meme")
+    with pytest.raises(CartoError, match="« même », « différents » ou « passer »"):
+        linkage.decide(engine, 42, "oui")
+    with pytest.raises(CartoError, match=r"Acteur\(s\) introuvable\(s\) : 41, 42\."):
+        linkage.merge(engine, 41, 42)
 
 
 def test_link_merges_whole_groups_and_undo_latest_first_is_exact(engine: sa.Engine) -> None:
