@@ -1836,11 +1836,12 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
     --------
     >>> engine = store.init_base("sqlite://")
     >>> with store.transaction(engine, action="exemple") as conn:
-    ...     _ = conn.execute(store.actors.insert(), [{"kind": "personne", "display_name": "Ana"},
-    ...                                               {"kind": "personne", "display_name": "Ana R."}])
+    ...     store.insert_rows(conn, store.actors, [{"kind": "organisation", "display_name": name}
+    ...                                            for name in ("Les Jardins du Lez", "Jardins du Lez")])
+    2
     >>> undo_merge(engine, merge(engine, 1, 2))
-    >>> merges(engine)["annulée"].tolist()
-    [True]
+    >>> merges(engine)[["conservé", "absorbé", "annulée"]].values.tolist()
+    [[1, 2, True]]
     """
     author = _who(who)
     m = store.merges
