@@ -1955,8 +1955,9 @@ _SHOWN = {
 }
 
 
-def _top_levels() -> dict[str, int]:
-    """Highest level of each comparison (the « identical » one)."""
+@functools.cache
+def _top_levels() -> Mapping[str, int]:
+    """Highest level of each comparison (the « identical » one); built once (Splink objects are slow to make)."""
     columns = [*PERSON_COLUMNS, *ORGANISATION_COLUMNS, "names_sorted"]
     top = {}
     for comparison in _comparisons(columns):
