@@ -896,14 +896,24 @@ def active_actors(actors: pd.DataFrame) -> pd.Series:
     raise CartoError("Chaîne de fusions circulaire dans la table « actors » : la base est incohérente.")
 
 
-def _records(conn: Any) -> pd.DataFrame:
-    sr = store.source_records
-    result = conn.execute(
-        sa.select(sr.c.id, sr.c.source, sr.c.fields, sr.c.actor_id, sr.c.organisation_actor_id)
-        .where(sr.c.status == "ok")
-        .order_by(sr.c.id)
-    )
+def _links(conn: Any) -> pd.DataFrame:
+    """``id`` and ``merged_into_id`` of every actor (light: where each actor ended up)."""
+    a = store.actors
+    result = conn.execute(sa.select(a.c.id, a.c.merged_into_id))
     return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Ok source records: all of them, or those of ``actor_ids`` (as person or as organisation)."""
+    sr = store.source_records
+    statement = sa.select(sr.c.id, sr.c.source, sr.c.fields, sr.c.actor_id, sr.c.organisation_actor_id).where(
+        sr.c.status == "ok")
+    if actor_ids is None:
+        result = conn.execute(statement.order_by(sr.c.id))
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+    found = pd.concat([store.select_in(conn, statement, column, actor_ids)
+                       for column in (sr.c.actor_id, sr.c.organisation_actor_id)], ignore_index=True)
+    return found.drop_duplicates("id").sort_values("id", ignore_index=True)
 
 
 def _units(
@@ -1651,10 +1661,8 @@ def _link_kind(
     who: str,
     report: LinkReport,
 ) -> None:
-    a = store.actors
-    result = conn.execute(sa.select(a.c.id, a.c.merged_into_id))
-    links = pd.DataFrame(result.all(), columns=list(result.keys()))
-    actors = _actor_frame(conn, a.c.kind == kind)
+    links = _links(conn)
+    actors = _actor_frame(conn, store.actors.c.kind == kind)
     units = _units(records, actors, kind=kind, links=links)
     report.units[kind] = len(units)
     if len(units) < 2:
@@ -1774,9 +1782,12 @@ def _merge_in(
         missing = sorted({kept_id, absorbed_id} - set(kinds))
         raise CartoError(f"Acteur(s) introuvable(s) : {', '.join(map(str, missing))}. Vérifiez les identifiants.")
     kind = kinds[kept_id]
-    actors = _actor_frame(conn, store.actors.c.kind == kind)
-    records = _records(conn)
-    units = _units(records, actors, kind=kind)
+    # only the two actors and the records of every actor merged into them: not the whole base
+    links = _links(conn)
+    roots = active_actors(links)
+    actors = _actor_frame(conn, store.actors.c.id.in_([kept_id, absorbed_id]))
+    records = _records(conn, roots.index[roots.isin([kept_id, absorbed_id])].astype(int).tolist())
+    units = _units(records, actors, kind=kind, links=links)
     plan = pd.DataFrame({"kept_id": [kept_id], "absorbed_id": [absorbed_id], "method": [method],
                          "rule": [rule], "score": [score], "round": [0]})
     (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who, actor_rows=actors)
