@@ -155,6 +155,7 @@ def _run_on_base(args: argparse.Namespace) -> int:
             print(linkage.link(engine, verbose=args.verbose))
         elif args.action == "list":
             listed = linkage.merges(engine)
+            listed["annulée"] = listed["annulée"].map({True: "oui", False: "non"})
             print(listed.to_string(index=False, na_rep="") if len(listed) else "Aucune fusion.")
         else:
             if args.id is None:
