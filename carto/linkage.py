@@ -1260,42 +1260,120 @@ def _combine(dependent: _Dependent, kept_row: dict[str, Any], absorbed_row: dict
     return {k: (None if _is_na(v) else v) for k, v in changes.items()}
 
 
-def _repoint(
-    conn: Any, dependent: _Dependent, order: Sequence[tuple[int, int]]
-) -> dict[int, list[dict[str, Any]]]:
-    """Re-point the rows of one table from absorbed to kept actors, merge after merge, in memory.
+def _merge_map(conn: Any, order: Sequence[tuple[int, int]]) -> sa.Table:
+    """Temporary table of a plan: every actor involved, where it ends up and which merge absorbs it.
 
-    ``order``: the (kept, absorbed) pairs in merge order. The rows are read
-    once, each merge is replayed on them (re-point; drop a relation that would
-    join an actor to itself; fold a row that repeats one of the kept actor's
-    into it, see :func:`_combine`), then the end state is written in bulk.
-    Returns, per position in ``order``, the rows that merge changed as they
-    were just before it (its snapshot).
+    ``position`` is 1 + the index in ``order`` of the merge absorbing the actor,
+    0 for a kept actor. The set-based statements of :func:`_repoint` and
+    :func:`_apply_plan` join on it.
+    """
+    table = sa.Table(
+        "_carto_merge_map", sa.MetaData(),
+        sa.Column("actor_id", sa.Integer, primary_key=True),
+        sa.Column("kept_id", sa.Integer, nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+    table.drop(conn, checkfirst=True)
+    table.create(conn)
+    kept = sorted({k for k, _ in order})
+    store.insert_rows(conn, table, pd.DataFrame({
+        "actor_id": [*kept, *(a for _, a in order)],
+        "kept_id": [*kept, *(k for k, _ in order)],
+        "position": [0] * len(kept) + list(range(1, len(order) + 1)),
+    }))
+    return table
+
+
+def _repoint(
+    conn: Any, dependent: _Dependent, order: Sequence[tuple[int, int]], merge_map: sa.Table
+) -> dict[int, list[dict[str, Any]]]:
+    """Re-point the rows of one table from absorbed to kept actors; returns each merge's snapshot rows.
+
+    ``order``: the (kept, absorbed) pairs in merge order; ``merge_map`` their
+    temporary table (:func:`_merge_map`). A row that merely changes actor —
+    nearly all of them — is re-pointed by one set-based ``UPDATE`` per actor
+    column, and kept in the snapshot of the merge that moves it as its ``id``
+    and actor columns. The others are replayed merge after merge in memory
+    (:func:`_replay`): rows that would repeat a key of the kept actor (folded,
+    see :func:`_combine`), relations that would join an actor to itself
+    (dropped), rows naming two absorbed actors. Returns, per index in
+    ``order``, the rows that merge changed as they were just before it.
     """
     table = store.metadata.tables[dependent.table]
-    absorbed = {a for _, a in order}
-    watched = absorbed | ({k for k, _ in order} if dependent.key else set())
-    columns = ["id", *dependent.columns] if dependent.partial else None
-    selected = sa.select(*([table.c[c] for c in columns] if columns is not None else table.c))
-    found = [store.select_in(conn, selected, table.c[c], sorted(watched)) for c in dependent.columns]
-    frame = pd.concat(found, ignore_index=True).drop_duplicates("id").sort_values("id", kind="stable")
-    records = _frame_json(frame.reset_index(drop=True))
+    m = merge_map
+    chosen = [table.c[c] for c in ("id", *dependent.columns)] if dependent.partial else list(table.c)
+    frames = []
+    for column in dependent.columns:
+        query = sa.select(*chosen).select_from(table.join(m, table.c[column] == m.c.actor_id))
+        if not dependent.key:  # keyed tables: the kept actors' rows too (they may be repeated)
+            query = query.where(m.c.position > 0)
+        result = conn.execute(query)
+        frames.append(pd.DataFrame(result.all(), columns=list(result.keys())))
+    frame = pd.concat(frames, ignore_index=True).drop_duplicates("id").sort_values("id", ignore_index=True)
+    if frame.empty:
+        return {}
+    absorbed = [a for _, a in order]
+    position = pd.Series(np.arange(len(order)), index=absorbed)
+    kept_of = pd.Series([k for k, _ in order], index=absorbed)
+    at = pd.DataFrame({c: frame[c].map(position) for c in dependent.columns})
+    moves = at.notna().sum(axis=1)
+    ends = [pd.Series(np.where(at[c].notna(), frame[c].map(kept_of), frame[c]), index=frame.index)
+            for c in dependent.columns]
+    replayed = moves > 1
+    if dependent.key:
+        replayed |= frame.assign(_end=ends[0]).duplicated(["_end", *dependent.key], keep=False)
+    if dependent.table == "relations":
+        replayed |= (moves > 0) & (ends[0] == ends[1])
     snapshots: dict[int, list[dict[str, Any]]] = {}
-    if not records:
-        return snapshots
+    simple = (moves == 1) & ~replayed
+    if simple.any():
+        rows = _frame_json(frame.loc[simple, ["id", *dependent.columns]])
+        for index, row in zip(at[simple].max(axis=1).astype(int).tolist(), rows):
+            snapshots.setdefault(index, []).append(row)
+    deleted: set[int] = set()
+    updates: list[dict[str, Any]] = []
+    if replayed.any():
+        replayed_snapshots, deleted, updates = _replay(dependent, _frame_json(frame[replayed]), order)
+        for index, rows in replayed_snapshots.items():
+            snapshots.setdefault(index, []).extend(rows)
+    if deleted:
+        store.delete_in(conn, table, table.c.id, sorted(deleted))
+    for column in dependent.columns:
+        conn.execute(table.update().values({column: m.c.kept_id})
+                     .where(table.c[column] == m.c.actor_id, m.c.position > 0))
+    _update_rows(conn, table, [_row_values(table, u) for u in updates])
+    return snapshots
+
+
+def _replay(
+    dependent: _Dependent, records: list[dict[str, Any]], order: Sequence[tuple[int, int]]
+) -> tuple[dict[int, list[dict[str, Any]]], set[int], list[dict[str, Any]]]:
+    """Replay the merges of ``order`` on ``records`` (JSON-ready rows of one table), in memory.
+
+    Each merge re-points the rows naming its absorbed actor, drops a relation
+    that would join an actor to itself, and folds a row that repeats one of
+    the kept actor's into it (:func:`_combine`). ``records`` must hold every
+    row such a fold may meet. Returns the snapshots (per index in ``order``:
+    the rows it changed, as they were just before it), the ids of the rows
+    deleted and the changes of the others (``id`` and changed columns).
+    """
+    index_of = {a: i for i, (_, a) in enumerate(order)}
     current = {r["id"]: dict(r) for r in records}
     pointing: dict[int, list[int]] = {}  # absorbed actor → rows naming it (in id order)
     for record in records:
-        for actor in dict.fromkeys(record[c] for c in dependent.columns if record[c] in absorbed):
+        for actor in dict.fromkeys(record[c] for c in dependent.columns if record[c] in index_of):
             pointing.setdefault(actor, []).append(record["id"])
     keyed: dict[tuple[Any, ...], int] = {}
     if dependent.key:
         (actor_column,) = dependent.columns
         keyed = {(r[actor_column], *(r[k] for k in dependent.key)): r["id"] for r in records}
     deleted: set[int] = set()
-    for position, (kept_id, absorbed_id) in enumerate(order):
+    snapshots: dict[int, list[dict[str, Any]]] = {}
+    for index in sorted(index_of[a] for a in pointing):
+        kept_id, absorbed_id = order[index]
         before: dict[int, dict[str, Any]] = {}
-        for row_id in pointing.pop(absorbed_id, []):
+        for row_id in pointing[absorbed_id]:
             if row_id in deleted:
                 continue
             record = current[row_id]
@@ -1319,19 +1397,15 @@ def _repoint(
                 keyed[(kept_id, *key)] = row_id
             record.update(moved)
         if before:
-            snapshots[position] = list(before.values())
+            snapshots[index] = list(before.values())
     updates = []
     for record in records:
         if record["id"] in deleted:
             continue
-        now = current[record["id"]]
-        change = {c: v for c, v in now.items() if v != record[c]}
+        change = {c: v for c, v in current[record["id"]].items() if v != record[c]}
         if change:
-            updates.append(_row_values(table, change) | {"id": record["id"]})
-    if deleted:
-        store.delete_in(conn, table, table.c.id, sorted(deleted))
-    _update_rows(conn, table, updates)
-    return snapshots
+            updates.append(change | {"id": record["id"]})
+    return snapshots, deleted, updates
 
 
 def _golden_states(
@@ -1454,6 +1528,59 @@ def _display_name(row: Mapping[str, Any], kind: str, fallback: str) -> str:
     return name or fallback
 
 
+#: Columns of the kept actor a merge may change (besides the golden columns of its kind).
+_STATE_COLUMNS = ("display_name", "lon", "lat", "location_precision", "provenance", "updated_at")
+
+
+def _group_states(
+    golden: pd.DataFrame, members: pd.DataFrame, *, kind: str, now: datetime
+) -> pd.DataFrame:
+    """Rows the kept actor takes after each merge, indexed by (group, state): golden values, name, point."""
+    points = _state_points(golden, members)
+    states = golden[["group", "state", *_GOLDEN[kind]]].copy()
+    for column in ("lon", "lat", "location_precision"):
+        states[column] = points[column].to_numpy()
+    original = members.set_index("id")
+    if kind == "personne":
+        name = (states["first_name"].fillna("").astype(str) + " "
+                + states["last_name"].fillna("").astype(str)).str.strip()
+    else:
+        name = states["organisation_name"].fillna("").astype(str)
+        states["themes"] = [t if t is not None else [] for t in states["themes"]]
+    states["display_name"] = name.where(name != "", states["group"].map(original["display_name"]))
+    if "organisation_id" in states.columns:
+        states["organisation_id"] = pd.Series([None if _is_na(v) else int(v) for v in states["organisation_id"]],
+                                              index=states.index, dtype=object)
+    kept_provenance = states["group"].map(original["provenance"]).tolist()
+    states["provenance"] = [dict(k if isinstance(k, dict) else {}) | p
+                            for k, p in zip(kept_provenance, golden["provenance"])]
+    states["updated_at"] = now
+    return states.astype(object).where(states.notna(), None).set_index(["group", "state"])
+
+
+def _kept_snapshots(
+    states: pd.DataFrame, members: pd.DataFrame, kept_ids: list[int], rounds: list[int]
+) -> list[dict[str, Any]]:
+    """The kept actor's row before each merge, reduced to the columns that merge changes (and ``id``).
+
+    Before the first merge of a group: the actor as read; before a later one:
+    the state the previous merge left (see :func:`_group_states`).
+    """
+    columns = list(states.columns)
+    after = states.reindex(list(zip(kept_ids, [r + 1 for r in rounds])))
+    prior = states.reindex(list(zip(kept_ids, rounds)))
+    own = members.set_index("id").reindex(kept_ids)
+    first = np.array(rounds) == 0
+    snapshots: list[dict[str, Any]] = [{"id": k} for k in kept_ids]
+    for column in columns:
+        before = np.where(first, own[column].to_numpy(dtype=object), prior[column].to_numpy(dtype=object))
+        before = np.where(pd.isna(before), None, before)
+        now = after[column].to_numpy(dtype=object)
+        for i in np.flatnonzero(before != now).tolist():
+            snapshots[i][column] = _json_value(before[i])
+    return snapshots
+
+
 def _apply_plan(
     conn: Any,
     plan: pd.DataFrame,
@@ -1468,16 +1595,19 @@ def _apply_plan(
 
     The merges are ordered by round (``plan["round"]``: at most one actor
     absorbed into each kept actor per round), then kept actor. Each merge's
-    snapshot holds the rows as they were just before it — the kept actor's
-    golden record after the earlier merges of its group included — so that
-    undoing the merges latest first is exact, although the base is written
-    once, in bulk, in its final state. ``actor_rows`` are the actors as read
-    before the merges (their own values are the last resort of survivorship).
+    snapshot holds what it changed, as it was just before it — the kept
+    actor's columns it changed (its golden record after the earlier merges of
+    its group included), the absorbed actor's status, the rows it re-pointed
+    or folded — so that undoing the merges latest first is exact, although the
+    base is written once, in bulk, in its final state. ``actor_rows`` are the
+    plan's actors as read before the merges (their own values are the last
+    resort of survivorship).
     """
     actors = store.actors
     plan = plan.sort_values(["round", "kept_id"], ignore_index=True)
     kept_ids = plan["kept_id"].astype(int).tolist()
     absorbed_ids = plan["absorbed_id"].astype(int).tolist()
+    rounds = plan["round"].astype(int).tolist()
     involved = set(kept_ids) | set(absorbed_ids)
     before = actor_rows[actor_rows["id"].isin(list(involved))]
     if (len(before) != len(involved) or not (before["status"] == "active").all() or (before["kind"] != kind).any()
@@ -1487,65 +1617,42 @@ def _apply_plan(
             f"(acteurs {', '.join(map(str, sorted(involved)[:20]))})."
         )
     now = datetime.now(timezone.utc)
-    stored = dict(zip(before["id"].astype(int).tolist(), _frame_json(before)))
-    position = dict(zip(absorbed_ids, (plan["round"].astype(int) + 1).tolist())) | {k: 0 for k in kept_ids}
+    position = dict(zip(absorbed_ids, [r + 1 for r in rounds])) | {k: 0 for k in kept_ids}
     group_of = dict(zip(absorbed_ids, kept_ids)) | {k: k for k in kept_ids}
-    members = actor_rows[actor_rows["id"].isin(list(group_of))].copy()
-    members["group"] = members["id"].map(group_of)
-    members["position"] = members["id"].map(position)
-    mine = units[units["actor"].isin(list(group_of))].copy()
-    mine["group"] = mine["actor"].map(group_of)
-    mine["position"] = mine["actor"].map(position)
+    members = before.assign(group=before["id"].map(group_of), position=before["id"].map(position))
+    mine = units[units["actor"].isin(list(group_of))]
+    mine = mine.assign(group=mine["actor"].map(group_of), position=mine["actor"].map(position))
     golden = _golden_states(mine, members, kind=kind, priority=priority)
-    points = _state_points(golden, members)[["lon", "lat", "location_precision"]].to_dict("records")
-    original = members.set_index("id")[["provenance", "display_name"]].to_dict("index")
-    state_of: dict[tuple[int, int], dict[str, Any]] = {}
-    for row, point in zip(golden.to_dict("records"), points):
-        kept = original[row["group"]]
-        values = {c: row[c] for c in _GOLDEN[kind]}
-        values["display_name"] = _display_name(values, kind, kept["display_name"])
-        values.update(point)
-        if kind == "organisation" and values["themes"] is None:
-            values["themes"] = []
-        values = _row_values(actors, values)
-        values["provenance"] = dict(kept["provenance"] or {}) | row["provenance"]
-        values["updated_at"] = now
-        state_of[(int(row["group"]), int(row["state"]))] = values
-    snapshots: list[dict[str, Any]] = []
-    for kept_id, absorbed_id, state in zip(kept_ids, absorbed_ids, plan["round"].astype(int).tolist()):
-        kept_row = stored[kept_id] if state == 0 else stored[kept_id] | _row_json(state_of[(kept_id, state)])
-        snapshots.append({"actors": [kept_row, stored[absorbed_id]]})
+    states = _group_states(golden, members, kind=kind, now=now)
+    updated = members.set_index("id")["updated_at"].map(_json_value)
+    snapshots = [
+        {"actors": [kept_row, {"id": a, "status": "active", "merged_into_id": None, "updated_at": updated[a]}]}
+        for kept_row, a in zip(_kept_snapshots(states, members, kept_ids, rounds), absorbed_ids)
+    ]
     order = list(zip(kept_ids, absorbed_ids))
+    merge_map = _merge_map(conn, order)
     for dependent in _DEPENDENTS:
         table = store.metadata.tables[dependent.table]
         if not conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
             continue  # nothing to re-point
-        for i, records in _repoint(conn, dependent, order).items():
-            snapshots[i][f"{dependent.table}:{'+'.join(dependent.columns)}"] = records
+        for i, rows in _repoint(conn, dependent, order, merge_map).items():
+            snapshots[i][f"{dependent.table}:{'+'.join(dependent.columns)}"] = rows
     last = plan.groupby("kept_id")["round"].max() + 1
-    _update_rows(conn, actors, [{"id": int(k), **state_of[(int(k), int(n))]} for k, n in last.items()])
-    conn.execute(
-        actors.update().where(actors.c.id == sa.bindparam("_id"))
-        .values(status="merged", updated_at=now, merged_into_id=sa.bindparam("_kept")),
-        [{"_id": a, "_kept": k} for k, a in order],
-    )
-    rows = [
-        {"kept_id": k, "absorbed_id": a, "method": m, "rule": r, "score": None if _is_na(s) else float(s),
-         "who": who, "merged_at": now, "snapshot": snapshot}
-        for (k, a), m, r, s, snapshot in zip(order, plan["method"], plan["rule"], plan["score"], snapshots)
-    ]
-    return _insert_merges(conn, rows)
+    final = states.loc[list(zip(last.index.astype(int), last.astype(int)))].reset_index(drop=True)
+    final.insert(0, "id", last.index.astype(int).tolist())
+    store.upsert(conn, actors, final.assign(kind=kind), key=["id"], update=list(states.columns))
+    conn.execute(actors.update().values(status="merged", updated_at=now, merged_into_id=merge_map.c.kept_id)
+                 .where(actors.c.id == merge_map.c.actor_id, merge_map.c.position > 0))
+    merge_map.drop(conn)
+    ids = store.reserve_ids(conn, store.merges, len(order))
+    store.insert_rows(conn, store.merges, pd.DataFrame({
+        "id": ids, "kept_id": kept_ids, "absorbed_id": absorbed_ids, "method": plan["method"].to_numpy(object),
+        "rule": plan["rule"].to_numpy(object),
+        "score": [None if _is_na(s) else float(s) for s in plan["score"]],
+        "who": who, "merged_at": now, "snapshot": snapshots,
+    }))
+    return ids
 
-
-def _insert_merges(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert merge rows (one executemany: RETURNING would go row by row); their ids in order."""
-    m = store.merges
-    last = conn.execute(sa.select(sa.func.max(m.c.id))).scalar_one() or 0
-    conn.execute(m.insert(), rows)
-    found = dict(conn.execute(  # an actor is absorbed by one pending merge at most
-        sa.select(m.c.absorbed_id, m.c.id).where(m.c.id > last, m.c.undone_at.is_(None))
-    ).all())
-    return [int(found[r["absorbed_id"]]) for r in rows]
 
 
 # ---------------------------------------------------------------- public API on the base

@@ -1537,3 +1537,28 @@ def upsert(
         return insert.on_conflict_do_update(index_elements=list(key), set_=values, where=condition)
 
     return _write(conn, table, rows, chunk_size=chunk_size, key=key, finish=on_conflict)
+
+
+# ---- linkage bulk helpers
+
+
+def reserve_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
+    """``n`` fresh primary keys of ``table``, increasing (PostgreSQL: from its sequence; SQLite: after max(id)).
+
+    Rows inserted with these explicit ids keep the order they were given in.
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     reserve_ids(conn, actors, 3)
+    [1, 2, 3]
+    """
+    if n == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+        ids = conn.execute(sa.text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n}).scalars()
+        return sorted(int(i) for i in ids)
+    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + n))
