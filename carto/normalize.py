@@ -33,7 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 import phonenumbers
+import email_validator
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
@@ -380,9 +382,37 @@ def _validate_email(value: str) -> tuple[object, object]:
         return pd.NA, _email_reason(value)
 
 
+#: Plain ASCII address that email-validator certainly accepts unchanged (see :func:`_plain_emails`):
+#: a dot-atom local part of letters, digits and ``_ + -``, then at least two host labels of
+#: letters, digits and inner hyphens (at most 63 characters each), the last one letters only.
+#: No lookaround: it runs on Arrow strings (RE2).
+_PLAIN_EMAIL = r"[a-z0-9_+\-]+(?:\.[a-z0-9_+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+
+
+def _plain_emails(lowered: pd.Series) -> pd.Series:
+    """Which lower-case addresses email-validator would accept as they are, decided without calling it.
+
+    A fast path only: a value matching :data:`_PLAIN_EMAIL`, at most 254
+    characters long and outside the special-use domains that email-validator
+    refuses (its own ``SPECIAL_USE_DOMAIN_NAMES``, read at each call) is an
+    address that ``validate_email(..., check_deliverability=False)`` accepts
+    with the same normalised form; every other value still goes through
+    email-validator, which remains the authority (``tests/test_normalize.py``
+    checks the two agree). Nothing is *refused* here.
+    """
+    special = "|".join(re.escape(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    plain = (lowered.str.fullmatch(_PLAIN_EMAIL) & (lowered.str.len() <= EMAIL_MAX_LENGTH)
+             & (lowered.str.find("@") <= LOCAL_PART_MAX_LENGTH) & ~lowered.str.contains("--", regex=False))
+    if special:
+        plain &= ~lowered.str.contains(rf"[@.](?:{special})$", regex=True)
+    return plain.fillna(False).astype(bool)
+
+
 def _check_emails(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
     lowered = clean.str.lower().str.removeprefix("mailto:")
-    result = _per_value(lowered, _validate_email, ["email", "reason"])
+    plain = _plain_emails(lowered)
+    result = _per_value(lowered.mask(plain), _validate_email, ["email", "reason"])
+    result["email"] = result["email"].mask(plain, lowered)
     parts = result["email"].str.rsplit("@", n=1)
     local = parts.str[0].str.split("+", n=1).str[0].str.replace(".", "", regex=False)
     domain = parts.str[-1].replace("googlemail.com", "gmail.com")

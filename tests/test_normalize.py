@@ -200,6 +200,75 @@ def test_emails_no_dns(monkeypatch):
     assert normalize.emails(pd.Series(["a@domaine-qui-n-existe-pas-123.fr"]))["error"].isna().all()
 
 
+_LABEL63, _LABEL64 = "a" * 63, "a" * 64
+_NASTY_EMAILS = [
+    # plain, case, spaces, mailto
+    "a@b.fr", "A@B.FR", "  Jean.Dupont@Gmail.com  ", "jean.dupont@gmail.com\t", "mailto:a.b@free.fr",
+    "POSTMASTER@x.fr", "Abuse@Example.com", "a+tag@x.fr", "+a@x.fr", "a+@x.fr", "-a@x.fr", "a-@x.fr",
+    "_a_@x.fr", "a_b@x-y.fr", "0@1.fr", "a@123.fr", "a@1-2.fr", "a--b@x.fr",
+    # dots
+    ".a@x.fr", "a.@x.fr", "a..b@x.fr", "a@.x.fr", "a@x..fr", "a@x.fr.", "a.b.c.d@e.f.g.fr",
+    # hyphens in the domain, R-LDH and Punycode labels
+    "a@-x.fr", "a@x-.fr", "a@x.-fr", "a@ab--cd.fr", "a@xn--bcher-kva.de", "a@xn--80ak6aa92e.com",
+    "a@xn--x.fr", "a@x.xn--p1ai",
+    # IDN and non-ASCII
+    "a@bücher.de", "jérôme@exemple.fr", "a@ÉXEMPLE.FR", "ａ@x.fr", "a＠x.fr", "a@x。fr", "δοκιμή@παράδειγμα.δοκιμή",
+    # quoted local parts, literals, display names, specials
+    '"jean dupont"@x.fr', '"a"@x.fr', '"a..b"@x.fr', "a@[127.0.0.1]", "Jean <a@x.fr>", "a b@x.fr",
+    "a@x_y.fr", "a!#$%&'*/=?^`{|}~@x.fr", "a(comment)@x.fr", "a@@x.fr", "a@x@y.fr", "@x.fr", "a@", "a",
+    # TLD rules and special-use names
+    "a@x", "a@x.f", "a@x.1", "a@x.fr1", "a@x.c0m", "a@x.local", "a@x.localhost", "a@localhost",
+    "a@x.test", "a@test", "a@x.invalid", "a@x.onion", "a@1.in-addr.arpa", "a@home.arpa", "a@local.fr",
+    "a@test.fr", "a@x.museum", "a@x." + "a" * 63, "a@x." + "a" * 64,
+    # lengths: labels, local part, whole address
+    f"a@{_LABEL63}.fr", f"a@{_LABEL64}.fr", "a" * 64 + "@x.fr", "a" * 65 + "@x.fr",
+    "a@" + ".".join([_LABEL63] * 3) + "." + "b" * 57 + ".fr", "a@" + ".".join([_LABEL63] * 3) + "." + "b" * 58 + ".fr",
+    "a" * 64 + "@" + ".".join(["b" * 60] * 3) + "." + "c" * 2, "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".fr",
+]
+
+
+@pytest.fixture(scope="module")
+def synthetic_emails(tmp_path_factory) -> pd.Series:
+    """Every address of synthetic sources (carto.synth, 4 000 persons): clean, and dirty as the sources hold them."""
+    from carto import ingest, synth
+
+    folder = tmp_path_factory.mktemp("emails")
+    synth.generate(folder, n_persons=4000, today=dt.date(2026, 11, 29))
+    values = pd.read_csv(folder / "verite" / "personnes.csv", dtype=str)["courriel"].tolist()
+    for source, name, column in (("jeparticipe", "jeparticipe.csv", "Courriel"), ("lreav", "lreav.csv", "Courriel"),
+                                 ("newsletter", "newsletter.csv", "EMAIL")):
+        values += ingest.read_table(folder / "sources" / name, source)[column].tolist()
+    return pd.Series(values, dtype=object).dropna().drop_duplicates()
+
+
+def test_emails_fast_path_agrees_with_email_validator(monkeypatch, synthetic_emails):
+    from email_validator import EmailNotValidError, validate_email
+
+    values = pd.concat([synthetic_emails, pd.Series(_NASTY_EMAILS, dtype=object)], ignore_index=True)
+    assert len(values) > 4000
+    fast = normalize.emails(values)
+    # the fast path only pre-accepts: each address it decides is one email-validator accepts unchanged
+    lowered = normalize.text(values).str.lower().str.removeprefix("mailto:")
+    plain = normalize._plain_emails(lowered)
+    assert plain.mean() > 0.9  # it does decide the common case
+    for value in lowered[plain]:
+        assert validate_email(value, check_deliverability=False).normalized.lower() == value
+    rejected = [v for v in lowered[~plain].dropna() if not _accepted(validate_email, EmailNotValidError, v)]
+    assert {"a@x.local", "a..b@x.fr", "a@ab--cd.fr", f"a@{_LABEL64}.fr", "a@x.1", ".a@x.fr"} <= set(rejected)
+    # and the whole function gives what email-validator alone gives, value by value
+    monkeypatch.setattr(normalize, "_plain_emails", lambda s: pd.Series(False, index=s.index))
+    reference = normalize.emails(values)
+    pd.testing.assert_frame_equal(fast, reference)
+
+
+def _accepted(validate, error, value: str) -> bool:
+    try:
+        validate(value, check_deliverability=False)
+    except error:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------
 # Phones
 # ---------------------------------------------------------------------------
