@@ -68,6 +68,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 
@@ -861,8 +862,15 @@ def _actor_frame(conn: Any, where: Any = None) -> pd.DataFrame:
     query = store.actors.select()
     if where is not None:
         query = query.where(where)
-    result = conn.execute(query.order_by(store.actors.c.id))
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    return store.read_frame(conn, query.order_by(store.actors.c.id))
+
+
+def _record_less(kind: str) -> Any:
+    """Condition on ``actors``: active actors of ``kind`` that no ok source record names (made by hand)."""
+    a, sr = store.actors, store.source_records
+    named = [sa.select(column).where(sr.c.status == "ok", column.is_not(None))
+             for column in (sr.c.actor_id, sr.c.organisation_actor_id)]
+    return sa.and_(a.c.kind == kind, a.c.status == "active", *(a.c.id.not_in(q) for q in named))
 
 
 def active_actors(actors: pd.DataFrame) -> pd.Series:
@@ -897,23 +905,51 @@ def active_actors(actors: pd.DataFrame) -> pd.Series:
 
 
 def _links(conn: Any) -> pd.DataFrame:
-    """``id`` and ``merged_into_id`` of every actor (light: where each actor ended up)."""
+    """``id``, ``kind``, ``status`` and ``merged_into_id`` of every actor (light: where each actor ended up)."""
     a = store.actors
-    result = conn.execute(sa.select(a.c.id, a.c.merged_into_id))
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
+    return store.read_frame(conn, sa.select(a.c.id, a.c.kind, a.c.status, a.c.merged_into_id))
+
+
+#: Source records read at once by :func:`_records` (their JSON is parsed chunk by chunk).
+_RECORD_CHUNK = 200_000
 
 
 def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Ok source records: all of them, or those of ``actor_ids`` (as person or as organisation)."""
+    """Ok source records — all of them, or those of ``actor_ids`` — with the fields linkage reads, flat.
+
+    Columns: ``id``, ``source``, ``actor_id``, ``organisation_actor_id``,
+    ``date``, ``has_personne``, ``has_organisation`` and one column
+    ``<part>.<field>`` per field of :data:`_PART_FIELDS`. The JSON of
+    ``fields`` is read as text and parsed by chunks (orjson): the records'
+    dicts are never all in memory at once.
+    """
     sr = store.source_records
-    statement = sa.select(sr.c.id, sr.c.source, sr.c.fields, sr.c.actor_id, sr.c.organisation_actor_id).where(
-        sr.c.status == "ok")
-    if actor_ids is None:
-        result = conn.execute(statement.order_by(sr.c.id))
-        return pd.DataFrame(result.all(), columns=list(result.keys()))
-    found = pd.concat([store.select_in(conn, statement, column, actor_ids)
-                       for column in (sr.c.actor_id, sr.c.organisation_actor_id)], ignore_index=True)
-    return found.drop_duplicates("id").sort_values("id", ignore_index=True)
+    statement = sa.select(sr.c.id, sr.c.source, sr.c.actor_id, sr.c.organisation_actor_id,
+                          sa.cast(sr.c.fields, sa.Text).label("fields")).where(sr.c.status == "ok")
+    if actor_ids is not None:
+        found = pd.concat([store.select_in(conn, statement, column, actor_ids)
+                           for column in (sr.c.actor_id, sr.c.organisation_actor_id)], ignore_index=True)
+        return _flat_fields(found.drop_duplicates("id").sort_values("id", ignore_index=True))
+    result = conn.execute(statement.order_by(sr.c.id), execution_options={"stream_results": True})
+    names = list(result.keys())
+    chunks = [_flat_fields(pd.DataFrame(dict(zip(names, map(list, zip(*rows))))))
+              for rows in result.partitions(_RECORD_CHUNK)]
+    if not chunks:
+        return _flat_fields(pd.DataFrame({name: pd.Series(dtype=object) for name in names}))
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _flat_fields(raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` records with their ``fields`` JSON text replaced by flat columns (see :func:`_records`)."""
+    docs = [orjson.loads(text) if text else {} for text in raw["fields"].tolist()]
+    out = raw.drop(columns="fields").reset_index(drop=True)
+    out["date"] = pd.Series([d.get("date") for d in docs], dtype=object)
+    for part, fields in _PART_FIELDS.items():
+        values = [d.get(part) or {} for d in docs]
+        out[f"has_{part}"] = np.array([bool(v) for v in values], dtype=bool)
+        for name in fields:
+            out[f"{part}.{name}"] = pd.Series([v.get(name) for v in values], dtype=object)
+    return out
 
 
 def _units(
@@ -923,47 +959,43 @@ def _units(
 
     Columns: ``unit`` (record id, or minus the actor id), ``actor`` (active
     actor), ``source``, ``date``, the compared columns and the part's fields
-    (actor column names) for survivorship. ``links`` (``id`` and
-    ``merged_into_id`` of every actor) tell where each actor ended up (default:
-    ``actors``); the records' actor columns may predate merges.
+    (actor column names) for survivorship. ``records`` come from
+    :func:`_records`; ``actors`` hold (at least) the active actors of
+    ``kind`` that no record names, with their columns. ``links`` (``id`` and
+    ``merged_into_id`` of every actor) tell where each actor ended up
+    (default: ``actors``); the records' actor columns may predate merges.
     """
     links = actors if links is None else links
     roots = active_actors(links) if len(links) else pd.Series(dtype=int)
-    part_name = "personne" if kind == "personne" else "organisation"
     mapping = _PART_FIELDS[kind]
     frames = []
     if len(records):
-        fields = records["fields"].map(lambda f: f if isinstance(f, dict) else {})
-        parts = fields.map(lambda f: f.get(part_name) or None)
-        has = parts.notna()
         if kind == "organisation":
             owner = records["organisation_actor_id"].where(
                 records["organisation_actor_id"].notna(), records["actor_id"]
             )
         else:
             owner = records["actor_id"]
-        has &= owner.notna()
+        has = records[f"has_{kind}"] & owner.notna()
         if has.any():
-            chosen = parts[has]
-            table = pd.DataFrame.from_records(chosen.tolist(), index=chosen.index)
-            out = pd.DataFrame(index=chosen.index)
-            out["unit"] = records.loc[has, "id"].astype("int64")
-            out["actor"] = roots.reindex(owner[has].astype("int64").to_numpy()).to_numpy()
-            out["source"] = records.loc[has, "source"]
-            out["date"] = fields[has].map(lambda f: f.get("date"))
+            chosen = records[has]
+            out = pd.DataFrame({
+                "unit": chosen["id"].astype("int64"),
+                "actor": roots.reindex(owner[has].astype("int64").to_numpy()).to_numpy(),
+                "source": chosen["source"],
+                "date": chosen["date"],
+            })
             for key, column in mapping.items():
-                out[column] = table[key] if key in table.columns else None
+                out[column] = chosen[f"{kind}.{key}"]
             if kind == "personne":
-                organisations = fields[has].map(lambda f: (f.get("organisation") or {}).get("name_key"))
-                out["organisation_key"] = organisations
-                organisation = records.loc[has, "organisation_actor_id"]
+                out["organisation_key"] = chosen["organisation.name_key"]
+                organisation = chosen["organisation_actor_id"]
                 known = organisation.notna()
                 out["organisation_id"] = None
                 out.loc[known, "organisation_id"] = roots.reindex(
                     organisation[known].astype("int64").to_numpy()).to_numpy()
             else:  # the contact person named with the organisation, as it stands after person linkage
-                named = fields[has].map(lambda f: bool(f.get("personne")))
-                contact = records.loc[has, "actor_id"].where(named & records.loc[has, "organisation_actor_id"].notna())
+                contact = chosen["actor_id"].where(chosen["has_personne"] & chosen["organisation_actor_id"].notna())
                 known = contact.notna()
                 out["contact_key"] = None
                 out.loc[known, "contact_key"] = roots.reindex(
@@ -1269,7 +1301,7 @@ def _merge_map(conn: Any, order: Sequence[tuple[int, int]]) -> sa.Table:
     """
     table = sa.Table(
         "_carto_merge_map", sa.MetaData(),
-        sa.Column("actor_id", sa.Integer, primary_key=True),
+        sa.Column("actor_id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("kept_id", sa.Integer, nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         prefixes=["TEMPORARY"],
@@ -1587,7 +1619,6 @@ def _apply_plan(
     *,
     kind: str,
     units: pd.DataFrame,
-    actor_rows: pd.DataFrame,
     priority: Sequence[str],
     who: str,
 ) -> list[int]:
@@ -1599,9 +1630,8 @@ def _apply_plan(
     actor's columns it changed (its golden record after the earlier merges of
     its group included), the absorbed actor's status, the rows it re-pointed
     or folded — so that undoing the merges latest first is exact, although the
-    base is written once, in bulk, in its final state. ``actor_rows`` are the
-    plan's actors as read before the merges (their own values are the last
-    resort of survivorship).
+    base is written once, in bulk, in its final state. The actors' own values
+    are the last resort of survivorship.
     """
     actors = store.actors
     plan = plan.sort_values(["round", "kept_id"], ignore_index=True)
@@ -1609,7 +1639,16 @@ def _apply_plan(
     absorbed_ids = plan["absorbed_id"].astype(int).tolist()
     rounds = plan["round"].astype(int).tolist()
     involved = set(kept_ids) | set(absorbed_ids)
-    before = actor_rows[actor_rows["id"].isin(list(involved))]
+    order = list(zip(kept_ids, absorbed_ids))
+    if set(kept_ids) & set(absorbed_ids) or len(set(absorbed_ids)) < len(absorbed_ids):
+        raise CartoError(
+            "Fusion impossible : un acteur ne peut être à la fois conservé et absorbé, ni absorbé deux fois "
+            f"(acteurs {', '.join(map(str, sorted(involved)[:20]))})."
+        )
+    merge_map = _merge_map(conn, order)
+    a = store.actors
+    before = store.read_frame(conn, sa.select(*a.c).select_from(a.join(merge_map, a.c.id == merge_map.c.actor_id))
+                              .order_by(a.c.id))
     if (len(before) != len(involved) or not (before["status"] == "active").all() or (before["kind"] != kind).any()
             or set(kept_ids) & set(absorbed_ids)):
         raise CartoError(
@@ -1629,8 +1668,6 @@ def _apply_plan(
         {"actors": [kept_row, {"id": a, "status": "active", "merged_into_id": None, "updated_at": updated[a]}]}
         for kept_row, a in zip(_kept_snapshots(states, members, kept_ids, rounds), absorbed_ids)
     ]
-    order = list(zip(kept_ids, absorbed_ids))
-    merge_map = _merge_map(conn, order)
     for dependent in _DEPENDENTS:
         table = store.metadata.tables[dependent.table]
         if not conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
@@ -1769,8 +1806,7 @@ def _link_kind(
     report: LinkReport,
 ) -> None:
     links = _links(conn)
-    actors = _actor_frame(conn, store.actors.c.kind == kind)
-    units = _units(records, actors, kind=kind, links=links)
+    units = _units(records, _actor_frame(conn, _record_less(kind)), kind=kind, links=links)
     report.units[kind] = len(units)
     if len(units) < 2:
         report.pairs[kind] = 0
@@ -1791,8 +1827,7 @@ def _link_kind(
     report.refused += refused
     plan = _plan(edges, roots)
     if len(plan):
-        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who,
-                                        actor_rows=actors)
+        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
         report.merges_rule += int((plan["method"] == "rule").sum())
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
@@ -1897,7 +1932,7 @@ def _merge_in(
     units = _units(records, actors, kind=kind, links=links)
     plan = pd.DataFrame({"kept_id": [kept_id], "absorbed_id": [absorbed_id], "method": [method],
                          "rule": [rule], "score": [score], "round": [0]})
-    (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who, actor_rows=actors)
+    (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
     return merge_id
 
 

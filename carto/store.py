@@ -69,6 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
@@ -713,7 +714,31 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 def _json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """JSON text of a value for the JSON columns, with orjson (about 5x the standard library).
+
+    Non-ASCII characters are kept (UTF-8), dates and datetimes become ISO
+    strings, NaN becomes ``null`` (the standard library wrote ``NaN``, which is
+    not JSON), dict keys that are not strings become strings. What orjson
+    refuses (integers beyond 64 bits…) goes to :func:`json.dumps`, as before.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> _json_dumps({"nom": "Léa", "le": date(2024, 5, 1), 1: [None, float("nan")]})
+    '{"nom":"Léa","le":"2024-05-01","1":[null,null]}'
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """Value of a JSON text (orjson; the standard library for ``NaN`` written by older versions)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text if isinstance(text, str | bytes) else bytes(text))
 
 
 def _normalise_url(url: str | URL | None) -> URL:
@@ -774,12 +799,14 @@ def connect(url: str | URL | None = None) -> Engine:
                     f"Impossible de créer le dossier de la base « {path.parent} » : {exc}. "
                     "Vérifiez CARTO_DATABASE_URL ou CARTO_DATA_DIR."
                 ) from exc
-        engine = sa.create_engine(parsed, json_serializer=_json_dumps, connect_args={"timeout": 30})
+        engine = sa.create_engine(parsed, json_serializer=_json_dumps, json_deserializer=_json_loads,
+                                   connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql":
-        return sa.create_engine(parsed, json_serializer=_json_dumps, pool_pre_ping=True)
+        return sa.create_engine(parsed, json_serializer=_json_dumps, json_deserializer=_json_loads,
+                                pool_pre_ping=True)
     raise StoreError(
         f"Base de données non prise en charge : « {parsed.render_as_string(hide_password=True)} ». "
         "Utilisez une URL sqlite:///… ou postgresql://…"
@@ -1562,3 +1589,21 @@ def reserve_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
         return sorted(int(i) for i in ids)
     start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
     return list(range(start + 1, start + 1 + n))
+
+
+def read_frame(conn: Connection, statement: Any) -> pd.DataFrame:
+    """Rows of ``statement`` as a DataFrame, built column by column (many times faster than from rows).
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     list(read_frame(conn, sa.select(actors.c.id, actors.c.kind)).columns)
+    ['id', 'kind']
+    """
+    result = conn.execute(statement)
+    names = list(result.keys())
+    rows = result.all()
+    if not rows:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+    return pd.DataFrame(dict(zip(names, map(list, zip(*rows)))))
