@@ -1340,8 +1340,7 @@ def _repoint(
         query = sa.select(*chosen).select_from(table.join(m, table.c[column] == m.c.actor_id))
         if not dependent.key:  # keyed tables: the kept actors' rows too (they may be repeated)
             query = query.where(m.c.position > 0)
-        result = conn.execute(query)
-        frames.append(pd.DataFrame(result.all(), columns=list(result.keys())))
+        frames.append(store.read_frame(conn, query))
     frame = pd.concat(frames, ignore_index=True).drop_duplicates("id").sort_values("id", ignore_index=True)
     if frame.empty:
         return {}
@@ -1647,8 +1646,9 @@ def _apply_plan(
         )
     merge_map = _merge_map(conn, order)
     a = store.actors
-    before = store.read_frame(conn, sa.select(*a.c).select_from(a.join(merge_map, a.c.id == merge_map.c.actor_id))
-                              .order_by(a.c.id))
+    read = ["id", "kind", "status", *_STATE_COLUMNS, "commune_code", *_GOLDEN[kind]]
+    before = store.read_frame(conn, sa.select(*(a.c[c] for c in dict.fromkeys(read)))
+                              .select_from(a.join(merge_map, a.c.id == merge_map.c.actor_id)).order_by(a.c.id))
     if (len(before) != len(involved) or not (before["status"] == "active").all() or (before["kind"] != kind).any()
             or set(kept_ids) & set(absorbed_ids)):
         raise CartoError(
@@ -1663,7 +1663,7 @@ def _apply_plan(
     mine = mine.assign(group=mine["actor"].map(group_of), position=mine["actor"].map(position))
     golden = _golden_states(mine, members, kind=kind, priority=priority)
     states = _group_states(golden, members, kind=kind, now=now)
-    updated = members.set_index("id")["updated_at"].map(_json_value)
+    updated = dict(zip(members["id"].tolist(), map(_json_value, members["updated_at"].tolist())))
     snapshots = [
         {"actors": [kept_row, {"id": a, "status": "active", "merged_into_id": None, "updated_at": updated[a]}]}
         for kept_row, a in zip(_kept_snapshots(states, members, kept_ids, rounds), absorbed_ids)
