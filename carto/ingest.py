@@ -808,14 +808,13 @@ def _import_table(
         for p, o, d, e, has_p, has_o in zip(person_records, org_records, date_values, extra_records,
                                             person["_present"], org["_present"])
     ]
-    raw = _records(table)
     records = pd.DataFrame(
         {
             "source": source,
             "source_key": keys.to_numpy(object),
             "file_name": files.to_numpy(object),
             "line": lines.to_numpy(),
-            "raw": raw,
+            "raw": canonical.to_numpy(object),  # JSON text already (see _canonical_raw)
             "row_hash": row_hash,
             "fields": pd.Series(fields_json, index=table.index, dtype=object).where(status == "ok", None),
             "status": status,
@@ -934,7 +933,7 @@ def _write(
     to_write = ~unchanged | moved
     if to_write.any():
         store.upsert(conn, sr, records[to_write], key=["source", "source_key"],
-                     update=[c for c in records.columns if c not in ("source", "source_key")])
+                     update=[c for c in records.columns if c not in ("source", "source_key")], json_text=["raw"])
         store.audit(conn, table="source_records", count=int(to_write.sum()),
                     details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
                              "en_quarantaine": report.en_quarantaine})

@@ -1274,14 +1274,31 @@ def base_summary(engine: Engine) -> dict[str, int]:
 # --------------------------------------------------------------------------- bulk writers
 
 
+def _processor(column: sa.Column[Any], dialect: sa.Dialect, *, json_text: bool) -> Callable[[Any], Any] | None:
+    """Bind processor of a column for the bulk writers (None: values are sent as they are).
+
+    JSON columns are serialised by :func:`_json_dumps` directly (the same text
+    as SQLAlchemy's JSON processor with our engines, without its per-value
+    wrapping; PostgreSQL's ``COPY`` reads JSON text), or not at all when the
+    values are already JSON text (``json_text``).
+    """
+    if isinstance(column.type, sa.JSON):
+        return None if json_text else _json_dumps
+    if json_text:
+        raise StoreError(f"La colonne « {column.name} » n'est pas une colonne JSON : json_text ne s'y applique pas.")
+    return column.type._cached_bind_processor(dialect)
+
+
 def _prepared(
-    rows: Any, table: sa.Table, dialect: sa.Dialect, *, size: int, key: Sequence[str]
+    rows: Any, table: sa.Table, dialect: sa.Dialect, *, size: int, key: Sequence[str],
+    json_text: Sequence[str] = (),
 ) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
     """Columns of ``rows`` and chunks of their values, ready for the DB-API.
 
     Values go through the columns' bind processors (JSON, UTC timestamps,
-    dates), NaN/NA become None. A row repeating the ``key`` of an earlier row
-    raises StoreError. DataFrames are converted column by column.
+    dates; see :func:`_processor`), NaN/NA become None. A row repeating the
+    ``key`` of an earlier row raises StoreError. DataFrames are converted
+    column by column.
     """
     is_frame = hasattr(rows, "columns") and hasattr(rows, "iloc")
     if is_frame:
@@ -1293,10 +1310,10 @@ def _prepared(
             return [], iter(())
         columns = list(first)
         rows = itertools.chain([first], iterator)
-    unknown = [c for c in [*columns, *key] if c not in table.c]
+    unknown = [c for c in [*columns, *key, *json_text] if c not in table.c]
     if unknown:
         raise StoreError(f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}.")
-    processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+    processors = [_processor(table.c[c], dialect, json_text=c in json_text) for c in columns]
 
     def process(values: list[Any], processor: Any) -> list[Any]:
         if processor is None:
@@ -1366,6 +1383,7 @@ def _write(
     chunk_size: int,
     key: Sequence[str] = (),
     finish: Callable[[Any, list[str]], Any] = lambda insert, columns: insert,
+    json_text: Sequence[str] = (),
 ) -> int:
     """Insert ``rows`` by chunks with ``finish(insert, columns)`` (ON CONFLICT…); rows written.
 
@@ -1376,7 +1394,7 @@ def _write(
     written are counted with ``RETURNING`` (drivers' ``rowcount`` is
     unreliable for batches).
     """
-    columns, chunks = _prepared(rows, table, conn.dialect, size=chunk_size, key=key)
+    columns, chunks = _prepared(rows, table, conn.dialect, size=chunk_size, key=key, json_text=json_text)
     if not columns:
         return 0
     postgresql = conn.dialect.name == "postgresql"
@@ -1460,7 +1478,7 @@ def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[A
 
 
 def insert_rows(
-    conn: Connection, table: sa.Table, rows: Any, *, chunk_size: int = CHUNK_SIZE
+    conn: Connection, table: sa.Table, rows: Any, *, chunk_size: int = CHUNK_SIZE, json_text: Sequence[str] = ()
 ) -> int:
     """Insert many rows, by chunks of ``chunk_size`` (staged bulk load, see :func:`upsert`).
 
@@ -1475,6 +1493,9 @@ def insert_rows(
         their defaults.
     chunk_size : int
         Rows sent to the base at once.
+    json_text : sequence of str
+        JSON columns whose values are already JSON text (written as they
+        are, e.g. built by column with vectorised string operations).
 
     Returns
     -------
@@ -1488,7 +1509,7 @@ def insert_rows(
     ...     insert_rows(conn, communities, [{"slug": "mer", "name": "Mer"}, {"slug": "montagne", "name": "Montagne"}])
     2
     """
-    return _write(conn, table, rows, chunk_size=chunk_size)
+    return _write(conn, table, rows, chunk_size=chunk_size, json_text=json_text)
 
 
 def upsert(
@@ -1500,6 +1521,7 @@ def upsert(
     update: Sequence[str] | None = None,
     update_where: Callable[[Any], Any] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    json_text: Sequence[str] = (),
 ) -> int:
     """Insert rows, or update the existing row with the same ``key`` (idempotent).
 
@@ -1529,6 +1551,8 @@ def upsert(
         never re-subscribe a blocklisted contact.
     chunk_size : int
         Rows sent to the base at once.
+    json_text : sequence of str
+        JSON columns whose values are already JSON text (see :func:`insert_rows`).
 
     Returns
     -------
@@ -1563,7 +1587,7 @@ def upsert(
             values["updated_at"] = sa.bindparam("_carto_now", value=_utcnow(), type_=UTCDateTime)
         return insert.on_conflict_do_update(index_elements=list(key), set_=values, where=condition)
 
-    return _write(conn, table, rows, chunk_size=chunk_size, key=key, finish=on_conflict)
+    return _write(conn, table, rows, chunk_size=chunk_size, key=key, finish=on_conflict, json_text=json_text)
 
 
 # ---- linkage bulk helpers
