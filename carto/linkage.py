@@ -609,10 +609,14 @@ def _splink_pairs(
     from splink.internals.exceptions import EMTrainingException
 
     tables = [_prepared(df, kind=kind, id_column=id_column)]
+    members = None
     if other is not None:
         tables.append(_prepared(other, kind=kind, id_column=id_column))
         common = [c for c in tables[0].columns if c in tables[1].columns]
         tables = [t[common] for t in tables]
+    else:
+        distinct, copies, members = _profiles(tables[0])
+        profiles = pd.concat([distinct, copies], ignore_index=True)
     columns = [c for c in tables[0].columns if c != "unique_id"]
     comparisons = _comparisons(columns)
     blocking = _blocking_rules(columns)
@@ -651,6 +655,9 @@ def _splink_pairs(
             # leave the model half-updated: start again from the starting m probabilities.
             log.debug("Apprentissage EM abandonné, probabilités m de départ conservées : %s", exc)
             linker = Linker(inputs, model, log_level=logging.ERROR)
+        if members is not None:  # trained on every record, scores the distinct profiles
+            trained = linker.misc.save_model_to_json()
+            linker = Linker(api.register(profiles, table_name="profiles"), trained, log_level=logging.ERROR)
         result = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     finally:
         connection.close()
@@ -666,6 +673,8 @@ def _splink_pairs(
     )
     for column in gammas:
         pairs[column] = result[column].astype(int).to_numpy()
+    if members is not None:
+        pairs = _record_pairs(pairs, members)
     if other is None:  # Splink puts the lower id on the left only for its own ordering
         swap = pairs["id_l"] > pairs["id_r"]
         pairs.loc[swap, ["id_l", "id_r"]] = pairs.loc[swap, ["id_r", "id_l"]].to_numpy()
@@ -673,6 +682,65 @@ def _splink_pairs(
         swap = (result["source_dataset_l"] != "records_0").to_numpy()
         pairs.loc[swap, ["id_l", "id_r"]] = pairs.loc[swap, ["id_r", "id_l"]].to_numpy()
     return pairs.drop_duplicates(["id_l", "id_r"], ignore_index=True)
+
+
+def _profiles(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Distinct profiles of a table to deduplicate: records equal on every compared column count once.
+
+    The same person on twenty sign-in sheets gives twenty identical records,
+    190 pairs per blocking rule that all score the same: Splink gets one record
+    per distinct profile (``unique_id``: the profile's number), plus one copy
+    of each profile held by several records (``unique_id``: number of profiles
+    + its number) so that those records are scored against each other; see
+    :func:`_record_pairs`. Returns the profiles, the copies and ``members``
+    (``unique_id`` of each record, ``profile``, ``first``: its profile's first
+    record).
+    """
+    columns = [c for c in table.columns if c != "unique_id"]
+    profile = table.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
+    n_profiles = int(profile.max()) + 1 if len(profile) else 0
+    ids = table["unique_id"].to_numpy()
+    first_of = np.full(n_profiles, -1, dtype=np.int64)
+    first_of[profile[::-1]] = np.arange(len(profile))[::-1]  # smallest position of each profile
+    members = pd.DataFrame({"unique_id": ids, "profile": profile, "first": ids[first_of[profile]]})
+    distinct = table.iloc[first_of].assign(unique_id=np.arange(n_profiles)).reset_index(drop=True)
+    repeated = np.flatnonzero(np.bincount(profile, minlength=n_profiles) > 1)
+    copies = distinct.iloc[repeated].assign(unique_id=repeated + n_profiles).reset_index(drop=True)
+    return distinct, copies, members
+
+
+def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of profiles (:func:`_profiles`) given back as pairs of records, with their scores.
+
+    A profile scored against its copy links each of its records to its first
+    one; two profiles P and Q link P's first record to every record of Q and
+    every other record of P to Q's first one — the same groups as every pair
+    of records, with |P| + |Q| pairs instead of |P| × |Q|.
+    """
+    n_profiles = len(members["profile"].unique()) if len(members) else 0
+    left, right = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy()
+    copy_l, copy_r = left >= n_profiles, right >= n_profiles
+    scores = pairs.drop(columns=["id_l", "id_r"])
+    firsts = members.drop_duplicates("profile").set_index("profile")["first"]
+    by_profile = members[["profile", "unique_id", "first"]]
+    found = []
+    own = (copy_l != copy_r) & (left % n_profiles == right % n_profiles)
+    if own.any():
+        mine = scores[own].assign(profile=left[own] % n_profiles).merge(by_profile, on="profile")
+        mine = mine[mine["unique_id"] != mine["first"]]
+        found.append(mine.assign(id_l=mine["first"], id_r=mine["unique_id"]))
+    plain = ~copy_l & ~copy_r
+    if plain.any():
+        both = scores[plain].assign(p=left[plain], q=right[plain])
+        to_q = both.merge(by_profile, left_on="q", right_on="profile")
+        found.append(to_q.assign(id_l=firsts.reindex(to_q["p"]).to_numpy(), id_r=to_q["unique_id"]))
+        from_p = both.merge(by_profile, left_on="p", right_on="profile")
+        from_p = from_p[from_p["unique_id"] != from_p["first"]]
+        found.append(from_p.assign(id_l=from_p["unique_id"], id_r=firsts.reindex(from_p["q"]).to_numpy()))
+    columns = ["id_l", "id_r", *scores.columns]
+    if not found:
+        return pd.DataFrame(columns=columns)
+    return pd.concat([f[columns] for f in found], ignore_index=True)
 
 
 def _u_trained(api: Any, tables: list[pd.DataFrame], settings: Any, *, seed: int) -> dict[str, Any]:
@@ -911,7 +979,7 @@ def _links(conn: Any) -> pd.DataFrame:
 
 
 #: Source records read at once by :func:`_records` (their JSON is parsed chunk by chunk).
-_RECORD_CHUNK = 200_000
+_RECORD_CHUNK = 50_000
 
 
 def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
@@ -948,7 +1016,8 @@ def _flat_fields(raw: pd.DataFrame) -> pd.DataFrame:
         values = [d.get(part) or {} for d in docs]
         out[f"has_{part}"] = np.array([bool(v) for v in values], dtype=bool)
         for name in fields:
-            out[f"{part}.{name}"] = pd.Series([v.get(name) for v in values], dtype=object)
+            out[f"{part}.{name}"] = pd.Series([v.get(name) for v in values],  # strings in Arrow: compact
+                                              dtype=object if name == "themes" else "str")
     return out
 
 
