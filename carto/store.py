@@ -69,6 +69,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import sqlalchemy as sa
@@ -1289,6 +1290,20 @@ def _processor(column: sa.Column[Any], dialect: sa.Dialect, *, json_text: bool) 
     return column.type._cached_bind_processor(dialect)
 
 
+def _sqlite_utc_text(values: pd.Series) -> list[str | None]:
+    """Aware timestamps as the text :class:`UTCDateTime` stores on SQLite (UTC, microseconds), vectorised.
+
+    Examples
+    --------
+    >>> _sqlite_utc_text(pd.Series(pd.to_datetime(["2024-01-02 03:04:05.000007+02:00", None], format="ISO8601")))
+    ['2024-01-02 01:04:05.000007', None]
+    """
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(utc, unit="us"), "T", " ").astype(object)
+    text[np.isnat(utc)] = None
+    return text.tolist()
+
+
 def _prepared(
     rows: Any, table: sa.Table, dialect: sa.Dialect, *, size: int, key: Sequence[str],
     json_text: Sequence[str] = (),
@@ -1314,6 +1329,11 @@ def _prepared(
     if unknown:
         raise StoreError(f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}.")
     processors = [_processor(table.c[c], dialect, json_text=c in json_text) for c in columns]
+    utc_text = {  # time-zone aware timestamp columns of a frame, written as SQLite text by numpy
+        c for c in columns
+        if is_frame and dialect.name == "sqlite" and isinstance(table.c[c].type, UTCDateTime)
+        and isinstance(rows[c].dtype, pd.DatetimeTZDtype)
+    }
 
     def process(values: list[Any], processor: Any) -> list[Any]:
         if processor is None:
@@ -1328,6 +1348,9 @@ def _prepared(
             part = rows.iloc[start : start + size]
             values = []
             for column, processor in zip(columns, processors):
+                if column in utc_text:
+                    values.append(_sqlite_utc_text(part[column]))
+                    continue
                 series = part[column].astype(object)
                 values.append(process(series.where(series.notna(), None).tolist(), processor))
             yield list(zip(*values))

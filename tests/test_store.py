@@ -532,3 +532,13 @@ def test_select_in_and_delete_in_take_any_number_of_values(
         store.delete_in(conn, store.actors, store.actors.c.id, [])
     with engine.connect() as conn:
         assert conn.execute(sa.select(store.actors.c.id)).scalars().all() == [ids[0]]
+
+
+def test_bulk_timestamps_vectorised_as_the_column_type_writes_them() -> None:
+    processor = store.UTCDateTime()._cached_bind_processor(store.connect("sqlite://").dialect)
+    values = pd.Series(pd.to_datetime(["2024-01-02 03:04:05+00:00", "1999-12-31 23:59:59.999999+05:30", None,
+                                       "2024-06-01 00:00:00.5-03:00"], format="ISO8601", utc=True))
+    paris = pd.Series(pd.to_datetime(["2024-07-02 03:04:05", "1970-01-01 00:00:00"]).tz_localize("Europe/Paris"))
+    for series in (values, paris):
+        expected = [None if pd.isna(v) else processor(v.to_pydatetime()) for v in series]
+        assert store._sqlite_utc_text(series) == expected
