@@ -988,36 +988,64 @@ def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
     Columns: ``id``, ``source``, ``actor_id``, ``organisation_actor_id``,
     ``date``, ``has_personne``, ``has_organisation`` and one column
     ``<part>.<field>`` per field of :data:`_PART_FIELDS`. The JSON of
-    ``fields`` is read as text and parsed by chunks (orjson): the records'
-    dicts are never all in memory at once.
+    ``fields`` is read as text and parsed by chunks into columns: the
+    records' dicts are never built.
     """
     sr = store.source_records
-    statement = sa.select(sr.c.id, sr.c.source, sr.c.actor_id, sr.c.organisation_actor_id,
-                          sa.cast(sr.c.fields, sa.Text).label("fields")).where(sr.c.status == "ok")
+    names = ["id", "source", "actor_id", "organisation_actor_id"]
+    statement = sa.select(*(sr.c[n] for n in names), sa.cast(sr.c.fields, sa.Text).label("fields")).where(
+        sr.c.status == "ok")
     if actor_ids is not None:
         found = pd.concat([store.select_in(conn, statement, column, actor_ids)
                            for column in (sr.c.actor_id, sr.c.organisation_actor_id)], ignore_index=True)
-        return _flat_fields(found.drop_duplicates("id").sort_values("id", ignore_index=True))
+        found = found.drop_duplicates("id").sort_values("id", ignore_index=True)
+        return _flat_records([found[c].tolist() for c in [*names, "fields"]], names)
     result = conn.execute(statement.order_by(sr.c.id), execution_options={"stream_results": True})
-    names = list(result.keys())
-    chunks = [_flat_fields(pd.DataFrame(dict(zip(names, map(list, zip(*rows))))))
-              for rows in result.partitions(_RECORD_CHUNK)]
-    if not chunks:
-        return _flat_fields(pd.DataFrame({name: pd.Series(dtype=object) for name in names}))
-    return pd.concat(chunks, ignore_index=True)
+    chunks = [_flat_records(list(zip(*rows)), names) for rows in result.partitions(_RECORD_CHUNK)]
+    return pd.concat(chunks, ignore_index=True) if chunks else _flat_records([[]] * (len(names) + 1), names)
 
 
-def _flat_fields(raw: pd.DataFrame) -> pd.DataFrame:
-    """``raw`` records with their ``fields`` JSON text replaced by flat columns (see :func:`_records`)."""
-    docs = [orjson.loads(text) if text else {} for text in raw["fields"].tolist()]
-    out = raw.drop(columns="fields").reset_index(drop=True)
-    out["date"] = pd.Series([d.get("date") for d in docs], dtype=object)
+@functools.cache
+def _fields_schema() -> Any:
+    """Arrow schema of what linkage reads of ``source_records.fields`` (other keys are ignored)."""
+    import pyarrow as pa
+
+    def part(names: Iterable[str]) -> Any:
+        return pa.struct([(n, pa.list_(pa.string()) if n == "themes" else pa.string()) for n in names])
+
+    return pa.schema([("date", pa.string()), *((name, part(fields)) for name, fields in _PART_FIELDS.items())])
+
+
+def _flat_records(columns: list[Sequence[Any]], names: list[str]) -> pd.DataFrame:
+    """Records from their ``names`` columns and ``fields`` JSON texts (the last column), flat.
+
+    The texts are parsed together by Arrow's JSON reader — one document per
+    line (JSON text from the base holds no raw line break) — straight into
+    columns.
+    """
+    import io
+
+    import pyarrow.json as pj
+
+    *plain, texts = columns
+    out = pd.DataFrame({name: pd.Series(values, dtype="int64" if name == "id" else object)
+                        for name, values in zip(names, plain)})
+    schema = _fields_schema()
+    if len(texts):
+        lines = "\n".join(t or "{}" for t in texts).encode("utf-8")
+        options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        parsed = pj.read_json(io.BytesIO(lines), parse_options=options).flatten().to_pandas()
+    else:
+        parsed = schema.empty_table().flatten().to_pandas()
+    out["date"] = parsed["date"].astype(object).where(parsed["date"].notna(), None).to_numpy()
     for part, fields in _PART_FIELDS.items():
-        values = [d.get(part) or {} for d in docs]
-        out[f"has_{part}"] = np.array([bool(v) for v in values], dtype=bool)
-        for name in fields:
-            out[f"{part}.{name}"] = pd.Series([v.get(name) for v in values],  # strings in Arrow: compact
-                                              dtype=object if name == "themes" else "str")
+        flat = parsed[[f"{part}.{name}" for name in fields]]
+        out[f"has_{part}"] = flat.notna().any(axis=1).to_numpy()
+        for column in flat.columns:
+            values = flat[column]
+            if column.endswith(".themes"):
+                values = pd.Series([list(v) if v is not None else None for v in values], dtype=object)
+            out[column] = values.to_numpy()
     return out
 
 
