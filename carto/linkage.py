@@ -1159,12 +1159,31 @@ def _details(edges: pd.DataFrame) -> list[dict[str, Any]]:
 def _groups(
     edges: pd.DataFrame, *, threshold: float, forbidden: set[tuple[int, int]]
 ) -> tuple[dict[int, int], int]:
-    """Greedy grouping of actors by decreasing score; never joins two actors declared distinct.
+    """Groups of actors linked by pairs scored at least ``threshold``; never two actors declared distinct.
 
     Returns the root (smallest id of its group) of every actor in a group of
     two or more, and the number of pairs refused because of ``forbidden``.
+    A connected component holding no forbidden pair is one group; the others
+    are grouped greedily (:func:`_greedy`).
     """
     strong = edges[edges["probability"] >= threshold]
+    if strong.empty:
+        return {}, 0
+    nodes = pd.unique(np.concatenate([strong["a"].to_numpy(), strong["b"].to_numpy()]))
+    component = clusters(nodes, strong.rename(columns={"a": "id_l", "b": "id_r"}), threshold=threshold)
+    where = component.to_dict()
+    troubled = {where[a] for a, b in forbidden if a in where and where[a] == where.get(b)}
+    roots = component[~component.isin(troubled)]
+    found = dict(zip(roots.index.astype(int).tolist(), roots.astype(int).tolist()))
+    if not troubled:
+        return found, 0
+    inside = strong[strong["a"].map(where).isin(troubled)]
+    greedy, refused = _greedy(inside, forbidden=forbidden)
+    return found | greedy, refused
+
+
+def _greedy(strong: pd.DataFrame, *, forbidden: set[tuple[int, int]]) -> tuple[dict[int, int], int]:
+    """Greedy grouping by decreasing evidence (:data:`_RULE_RANK`, then score), refusing forbidden unions."""
     strong = strong.assign(_rank=_rule_rank(strong["rule"])).sort_values(
         ["_rank", "probability", "a", "b"], ascending=[True, False, True, True]
     )
@@ -1189,7 +1208,7 @@ def _groups(
         if ra == rb:
             continue
         group_a, group_b = members.get(ra, {ra}), members.get(rb, {rb})
-        if banned and (banned.get(ra, set()) & group_b or banned.get(rb, set()) & group_a):
+        if banned.get(ra, set()) & group_b or banned.get(rb, set()) & group_a:
             refused += 1
             continue
         root, other = (ra, rb) if ra < rb else (rb, ra)
@@ -1197,8 +1216,7 @@ def _groups(
         parent.setdefault(root, root)
         members[root] = group_a | group_b
         members.pop(other, None)
-        if banned:
-            banned[root] = banned.get(ra, set()) | banned.get(rb, set())
+        banned[root] = banned.get(ra, set()) | banned.get(rb, set())
     return {x: find(x) for x in list(parent)}, refused
 
 
@@ -1912,8 +1930,9 @@ def _link_kind(
     forbidden = _forbidden(conn)
     apart = set(forbidden)
     if kind == "organisation":
-        apart |= _homonym_actors(units)
-        ambiguous = _ambiguous_units(units)
+        found = homonyms(units, id_column="unit")
+        apart |= _homonym_actors(units, found)
+        ambiguous = _ambiguous_units(units, found)
         unsure = (pairs["id_l"].isin(ambiguous) | pairs["id_r"].isin(ambiguous)) & ~pairs["rule"].isin(
             ["siret", "siren", "rna", "contact"])
         report.ambiguous += len(ambiguous)
@@ -1931,22 +1950,21 @@ def _link_kind(
            forbidden=forbidden)
 
 
-def _homonym_actors(units: pd.DataFrame) -> set[tuple[int, int]]:
-    """Pairs of actors holding homonymous organisations: never in one group, even through a third."""
-    found = homonyms(units, id_column="unit")
+def _homonym_actors(units: pd.DataFrame, found: pd.DataFrame) -> set[tuple[int, int]]:
+    """Pairs of actors holding homonymous organisations (``found``: :func:`homonyms` of the units)."""
     owner = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
     left, right = owner.reindex(found["id_l"]).to_numpy(), owner.reindex(found["id_r"]).to_numpy()
     return {(int(min(a, b)), int(max(a, b))) for a, b in zip(left, right) if a != b}
 
 
-def _ambiguous_units(units: pd.DataFrame) -> set[int]:
+def _ambiguous_units(units: pd.DataFrame, found: pd.DataFrame) -> set[int]:
     """Bare mentions of a name that homonyms share: which organisation they mean is unknowable.
 
     A mention with nothing but the name (« Collectif citoyen de Nîmes » on a
     sign-in sheet, no SIREN, RNA, commune or address) while two organisations
     of that name exist: only an identifier or its contact person may link it.
+    ``found``: :func:`homonyms` of the units.
     """
-    found = homonyms(units, id_column="unit")
     if found.empty:
         return set()
     keyed = _organisation_keys(units, units.copy())
