@@ -1466,6 +1466,10 @@ def _in_conditions(conn: Connection, column: Any, values: Sequence[Any]) -> Iter
     if values and conn.dialect.name == "postgresql":  # no SQL text with thousands of placeholders
         yield column == sa.any_(sa.bindparam("_carto_values", values, type_=pg_dialect.ARRAY(column.type)))
         return
+    if len(values) > 1 and all(type(v) in (str, int) for v in values):  # one JSON array: no SQL to compile per chunk
+        array = sa.bindparam("_carto_values", orjson.dumps(values).decode(), type_=sa.Text)
+        yield column.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(array)).scalar_subquery())
+        return
     for start in range(0, len(values), IN_CHUNK):
         yield column.in_(values[start : start + IN_CHUNK])
 
@@ -1474,8 +1478,10 @@ def select_in(conn: Connection, statement: Any, column: Any, values: Sequence[An
     """Rows of ``statement`` whose ``column`` is in ``values``, however many values there are.
 
     PostgreSQL gets one array parameter (``column = ANY(:values)``); SQLite,
-    whose statements take a limited number of parameters, one query per chunk
-    of :data:`IN_CHUNK` values. Columns are those selected by ``statement``.
+    whose statements take a limited number of parameters, one JSON array
+    (``column IN (SELECT value FROM json_each(:values))``) when the values are
+    plain texts or integers, else one query per chunk of :data:`IN_CHUNK`
+    values. Columns are those selected by ``statement``.
 
     Examples
     --------
