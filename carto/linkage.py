@@ -1432,6 +1432,21 @@ def _merge_map(conn: Any, order: Sequence[tuple[int, int]]) -> sa.Table:
     return table
 
 
+def _kept_of(column: Any, merge_map: sa.Table) -> Any:
+    """Scalar subquery: the kept actor of the absorbed actor ``column`` names."""
+    return sa.select(merge_map.c.kept_id).where(merge_map.c.actor_id == column).scalar_subquery()
+
+
+def _repointed(table: sa.Table, column: str, merge_map: sa.Table, values: Mapping[str, Any]) -> Any:
+    """UPDATE of the rows of ``table`` whose ``column`` names an actor absorbed by the plan.
+
+    Written ``column IN (absorbed)`` so that the base walks the plan's
+    actors through the column's index: the cost follows the plan, not the table.
+    """
+    absorbed = sa.select(merge_map.c.actor_id).where(merge_map.c.position > 0)
+    return table.update().values(dict(values)).where(table.c[column].in_(absorbed))
+
+
 def _repoint(
     conn: Any, dependent: _Dependent, order: Sequence[tuple[int, int]], merge_map: sa.Table
 ) -> dict[int, list[dict[str, Any]]]:
@@ -1486,8 +1501,7 @@ def _repoint(
     if deleted:
         store.delete_in(conn, table, table.c.id, sorted(deleted))
     for column in dependent.columns:
-        conn.execute(table.update().values({column: m.c.kept_id})
-                     .where(table.c[column] == m.c.actor_id, m.c.position > 0))
+        conn.execute(_repointed(table, column, m, {column: _kept_of(table.c[column], m)}))
     _update_rows(conn, table, [_row_values(table, u) for u in updates])
     return snapshots
 
@@ -1793,8 +1807,8 @@ def _apply_plan(
     final = states.loc[list(zip(last.index.astype(int), last.astype(int)))].reset_index(drop=True)
     final.insert(0, "id", last.index.astype(int).tolist())
     store.upsert(conn, actors, final.assign(kind=kind), key=["id"], update=list(states.columns))
-    conn.execute(actors.update().values(status="merged", updated_at=now, merged_into_id=merge_map.c.kept_id)
-                 .where(actors.c.id == merge_map.c.actor_id, merge_map.c.position > 0))
+    conn.execute(_repointed(actors, "id", merge_map, {
+        "status": "merged", "updated_at": now, "merged_into_id": _kept_of(actors.c.id, merge_map)}))
     merge_map.drop(conn)
     ids = store.reserve_ids(conn, store.merges, len(order))
     store.insert_rows(conn, store.merges, pd.DataFrame({
@@ -1943,11 +1957,24 @@ def _link_kind(
     report.refused += refused
     plan = _plan(edges, roots)
     if len(plan):
-        report.merge_ids += _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+        for batch in _batches(plan, size=_PLAN_BATCH):  # whole groups, memory bounded by the batch
+            report.merge_ids += _apply_plan(conn, batch, kind=kind, units=units, priority=priority, who=who)
         report.merges_rule += int((plan["method"] == "rule").sum())
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=forbidden)
+
+
+#: Merges applied together by :func:`link` (whole groups; later batches get later merge ids).
+_PLAN_BATCH = 100_000
+
+
+def _batches(plan: pd.DataFrame, *, size: int) -> Iterable[pd.DataFrame]:
+    """``plan`` cut into parts of about ``size`` merges, never splitting a kept actor's group."""
+    per_group = plan.groupby("kept_id", sort=True).size()
+    part = pd.Series(np.cumsum(per_group.to_numpy()) // max(size, 1), index=per_group.index)
+    for _, batch in plan.groupby(plan["kept_id"].map(part), sort=True):
+        yield batch
 
 
 def _homonym_actors(units: pd.DataFrame, found: pd.DataFrame) -> set[tuple[int, int]]:
