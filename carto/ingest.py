@@ -580,14 +580,49 @@ def _canonical_raw(table: pd.DataFrame) -> pd.Series:
     return pd.Series(joined.to_numpy(zero_copy_only=False), index=table.index, dtype=object)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts, missing values as None (faster than ``DataFrame.to_dict``)."""
-    columns = []
+def _json_values(values: pd.Series) -> pa.Array:
+    """JSON text of each value (``null`` when missing), serialised once per distinct value when they are hashable."""
+    objects = values.astype(object).where(values.notna(), None).to_numpy(object)
+    try:
+        codes, uniques = pd.factorize(objects)
+    except TypeError:  # lists: one call per value
+        return pa.array([orjson.dumps(v).decode() for v in objects], type=pa.string())
+    texts = np.array([orjson.dumps(u).decode() for u in uniques] + ["null"], dtype=object)
+    return pa.array(texts[codes], type=pa.string())  # code -1 (missing) picks the last: null
+
+
+def _json_object(frame: pd.DataFrame, *, skip_missing: bool = False) -> pa.Array:
+    """JSON text of each row of ``frame`` as an object (its columns in order), built by column.
+
+    ``skip_missing``: missing values leave their key out (else they are ``null``).
+    """
+    pieces: list[Any] = []
     for name in frame.columns:
-        values = frame[name].astype(object)
-        columns.append(values.where(values.notna(), None).tolist())
-    names = [str(c) for c in frame.columns]
-    return [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(len(frame))]
+        value = _json_values(frame[name])
+        piece = pc.binary_join_element_wise(orjson.dumps(str(name)).decode() + ":", value, ",", "")
+        if skip_missing:
+            piece = pc.if_else(pa.array(frame[name].notna().to_numpy(bool)), piece, "")
+        pieces.append(piece)
+    inner = pc.utf8_rtrim(pc.binary_join_element_wise(*pieces, ""), ",") if pieces else pa.array([""] * len(frame))
+    return pc.binary_join_element_wise("{", inner, "}", "")
+
+
+def _fields_text(person: pd.DataFrame, org: pd.DataFrame, row_date: pd.Series, extra: pd.DataFrame) -> np.ndarray:
+    """``source_records.fields`` of each row as JSON text, built by column (no dict per row).
+
+    ``{"personne": {…} or null, "organisation": {…} or null, "date": …,
+    "extra": {…}}``: the parts list every field (``null`` when empty) and are
+    ``null`` when the row has none of their core fields (``_present``);
+    ``extra`` leaves its empty fields out.
+    """
+    def part(frame: pd.DataFrame) -> pa.Array:
+        return pc.if_else(pa.array(frame["_present"].to_numpy(bool)), _json_object(frame.drop(columns="_present")),
+                          "null")
+
+    text = pc.binary_join_element_wise('{"personne":', part(person), ',"organisation":', part(org),
+                                       ',"date":', _json_values(row_date), ',"extra":',
+                                       _json_object(extra, skip_missing=True), "}", "")
+    return text.to_numpy(zero_copy_only=False).astype(object)
 
 
 def _part(parsed: _Parsed, prefix: str, names: Sequence[str], core: Sequence[str], index: pd.Index) -> pd.DataFrame:
@@ -820,15 +855,7 @@ def _import_table(
     extra["avertissements"] = warning_text.str.split("\n").astype(object)
     extra["avertissements"] = extra["avertissements"].where(warning_text.notna(), None)
     row_date = parsed.values.get("date", pd.Series(None, index=table.index, dtype=object))
-    person_records = _records(person.drop(columns="_present"))
-    org_records = _records(org.drop(columns="_present"))
-    extra_records = [{k: v for k, v in r.items() if v is not None} for r in _records(extra)]
-    date_values = row_date.astype(object).where(row_date.notna(), None).tolist()
-    fields_json = [
-        {"personne": p if has_p else None, "organisation": o if has_o else None, "date": d, "extra": e}
-        for p, o, d, e, has_p, has_o in zip(person_records, org_records, date_values, extra_records,
-                                            person["_present"], org["_present"])
-    ]
+    fields_json = _fields_text(person, org, row_date, extra)
     records = pd.DataFrame(
         {
             "source": source,
@@ -837,7 +864,7 @@ def _import_table(
             "line": lines.to_numpy(),
             "raw": canonical.to_numpy(object),  # JSON text already (see _canonical_raw)
             "row_hash": row_hash,
-            "fields": pd.Series(fields_json, index=table.index, dtype=object).where(status == "ok", None),
+            "fields": np.where(status == "ok", fields_json, None),  # JSON text already (see _fields_text)
             "status": status,
             "reason": reason.astype(object).where(reason.notna(), None).to_numpy(object),
         },
@@ -953,7 +980,8 @@ def _write(
     to_write = ~unchanged | moved
     if to_write.any():
         store.upsert(conn, sr, records[to_write], key=["source", "source_key"],
-                     update=[c for c in records.columns if c not in ("source", "source_key")], json_text=["raw"])
+                     update=[c for c in records.columns if c not in ("source", "source_key")],
+                     json_text=["raw", "fields"])
         store.audit(conn, table="source_records", count=int(to_write.sum()),
                     details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
                              "en_quarantaine": report.en_quarantaine})

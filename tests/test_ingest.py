@@ -12,6 +12,7 @@ import shutil
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -186,6 +187,32 @@ def test_canonical_raw_is_json_with_sorted_keys():
     text = ingest._canonical_raw(pd.DataFrame({"v": [every]})).iloc[0]
     assert text == json.dumps({"v": every}, ensure_ascii=False)
     assert ingest._canonical_raw(pd.DataFrame(index=range(2))).tolist() == ["{}", "{}"]
+
+
+def test_fields_text_is_the_json_of_the_per_row_dicts():
+    import json
+
+    person = pd.DataFrame({"first_name": ['Lé"a', None, "x"], "email": ["a@b.fr", None, None],
+                           "_present": [True, False, True]})
+    org = pd.DataFrame({"name": ["Asso \\ du\nLot", "B", None], "themes": [["mer", "lot"], None, []],
+                        "_present": [True, True, False]})
+    extra = pd.DataFrame({"montant": [1.5, np.nan, 1e16], "oui": pd.array([True, None, False], dtype="boolean"),
+                          "avertissements": [None, ["a", "b « c »"], None]})
+    row_date = pd.Series(["2024-05-01", None, None], dtype=object)
+    got = [json.loads(t) for t in ingest._fields_text(person, org, row_date, extra)]
+
+    def plain(frame: pd.DataFrame, i: int) -> dict:
+        return {k: (None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
+                for k, v in frame.drop(columns="_present", errors="ignore").astype(object).iloc[i].items()}
+
+    expected = [
+        {"personne": plain(person, i) if person["_present"][i] else None,
+         "organisation": plain(org, i) if org["_present"][i] else None,
+         "date": row_date[i], "extra": {k: v for k, v in plain(extra, i).items() if v is not None}}
+        for i in range(3)
+    ]
+    assert got == expected
+    assert got[1]["extra"] == {"avertissements": ["a", "b « c »"]} and got[2]["organisation"] is None
 
 
 # --------------------------------------------------------------------------- demo sources
