@@ -1276,6 +1276,8 @@ _DEPENDENTS = (
     _Dependent("actors", ("organisation_id",), partial=True),
     _Dependent("source_records", ("actor_id", "organisation_actor_id"), partial=True),
 )
+#: Tables :func:`link` writes, whose references are checked once before commit (see ``store.transaction``).
+_LINKED_TABLES = (*dict.fromkeys(d.table for d in _DEPENDENTS), "merges", "review_pairs")
 #: Foreign keys to actors that merges leave alone.
 _LINKAGE_COLUMNS = {
     ("actors", "merged_into_id"),
@@ -1901,7 +1903,7 @@ def link(
     started = time.perf_counter()
     from tqdm.auto import tqdm
 
-    with store.transaction(engine, action="liaison", who=author) as conn:
+    with store.transaction(engine, action="liaison", who=author, check_tables=_LINKED_TABLES) as conn:
         records = _records(conn)  # merges only re-point their actor columns: read once
         for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
             _link_kind(conn, kind=kind, records=records, auto_threshold=auto_threshold, review_band=review_band,

@@ -1168,7 +1168,9 @@ def _audited(conn: Connection, *, action: str, who: str | None) -> Iterator[Conn
 
 
 @contextmanager
-def transaction(engine: Engine, *, action: str, who: str | None = None) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, *, action: str, who: str | None = None, check_tables: Sequence[str] | None = None
+) -> Iterator[Connection]:
     """One database transaction with its audit-log rows.
 
     Yields a :class:`sqlalchemy.Connection` in a transaction. Describe what
@@ -1186,6 +1188,12 @@ def transaction(engine: Engine, *, action: str, who: str | None = None) -> Itera
         Short name of the action, e.g. ``"import"``, ``"merge"``, ``"override"``.
     who : str, optional
         Author written in the audit log (default: ``settings.user``).
+    check_tables : sequence of str, optional
+        For bulk writes: on SQLite, foreign keys are then not checked row by
+        row but once, on these tables, just before commit (a broken reference
+        raises :class:`StoreError` and nothing is written) — several times
+        faster for statements that touch hundreds of thousands of rows of
+        much-referenced tables. PostgreSQL checks them as usual.
 
     Examples
     --------
@@ -1199,9 +1207,23 @@ def transaction(engine: Engine, *, action: str, who: str | None = None) -> Itera
     ...                  .where(audit_log.c.action == "ajout")).one()
     ('camille', 'ajout', [1])
     """
-    with _write_connection(engine) as conn:
+    with _write_connection(engine, foreign_keys=check_tables is None) as conn:
         with _audited(conn, action=action, who=who):
             yield conn
+            if check_tables is not None and conn.dialect.name == "sqlite":
+                _check_foreign_keys(conn, check_tables)
+
+
+def _check_foreign_keys(conn: Connection, tables: Sequence[str]) -> None:
+    """Raise :class:`StoreError` if a row of ``tables`` names a row that does not exist (SQLite)."""
+    for name in tables:
+        broken = conn.exec_driver_sql(f'PRAGMA foreign_key_check("{name}")').fetchall()
+        if broken:
+            raise StoreError(
+                f"L'écriture laisserait {len(broken)} référence(s) cassée(s) (table « {name} », ligne "
+                f"{broken[0][1]}, vers « {broken[0][2]} ») : rien n'a été écrit. "
+                "Signalez-le à l'équipe Terreau avec ce message."
+            )
 
 
 def audit(

@@ -235,6 +235,27 @@ def test_timestamps_are_aware_utc(engine: sa.Engine) -> None:
 # --------------------------------------------------------------------------- transactions
 
 
+def test_bulk_transaction_checks_foreign_keys_before_commit(engine: sa.Engine) -> None:
+    """check_tables: references checked once at the end (SQLite) or as usual (PostgreSQL), never lost."""
+    before = content(engine)
+    with pytest.raises((StoreError, sa.exc.IntegrityError), match="cassée|foreign key|violates"):
+        with store.transaction(engine, action="test", check_tables=["memberships"]) as conn:
+            community = conn.execute(
+                store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
+            ).scalar_one()
+            conn.execute(store.memberships.insert().values(community_id=community, actor_id=999))
+    assert content(engine) == before
+    with store.transaction(engine, action="test", check_tables=["memberships"]) as conn:
+        community = conn.execute(
+            store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
+        ).scalar_one()
+        conn.execute(store.memberships.insert().values(community_id=community, actor_id=add_actor(conn)))
+    assert store.base_summary(engine)["memberships"] == 1
+    with engine.connect() as conn:  # foreign keys are on again for what follows
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
 def test_failure_mid_write_leaves_base_unchanged(engine: sa.Engine) -> None:
     with store.transaction(engine, action="préparation") as conn:
         batch = add_batch(conn)
