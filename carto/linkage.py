@@ -1451,18 +1451,19 @@ def _repointed(table: sa.Table, column: str, merge_map: sa.Table, values: Mappin
 
 def _repoint(
     conn: Any, dependent: _Dependent, order: Sequence[tuple[int, int]], merge_map: sa.Table
-) -> dict[int, list[dict[str, Any]]]:
-    """Re-point the rows of one table from absorbed to kept actors; returns each merge's snapshot rows.
+) -> dict[int, dict[str, list[Any]]]:
+    """Re-point the rows of one table from absorbed to kept actors; returns each merge's snapshot entries.
 
     ``order``: the (kept, absorbed) pairs in merge order; ``merge_map`` their
     temporary table (:func:`_merge_map`). A row that merely changes actor —
     nearly all of them — is re-pointed by one set-based ``UPDATE`` per actor
-    column, and kept in the snapshot of the merge that moves it as its ``id``
-    and actor columns. The others are replayed merge after merge in memory
-    (:func:`_replay`): rows that would repeat a key of the kept actor (folded,
-    see :func:`_combine`), relations that would join an actor to itself
-    (dropped), rows naming two absorbed actors. Returns, per index in
-    ``order``, the rows that merge changed as they were just before it.
+    column; the merge that moves it keeps only its id, under
+    ``moved:<table>:<column>`` (before it, that column named the absorbed
+    actor). The others are replayed merge after merge in memory
+    (:func:`_replay`) and kept whole, under ``<table>:<columns>``: rows that
+    would repeat a key of the kept actor (folded, see :func:`_combine`),
+    relations that would join an actor to itself (dropped), rows naming two
+    absorbed actors. Returns, per index in ``order``, what that merge changed.
     """
     table = store.metadata.tables[dependent.table]
     m = merge_map
@@ -1488,18 +1489,20 @@ def _repoint(
         replayed |= frame.assign(_end=ends[0]).duplicated(["_end", *dependent.key], keep=False)
     if dependent.table == "relations":
         replayed |= (moves > 0) & (ends[0] == ends[1])
-    snapshots: dict[int, list[dict[str, Any]]] = {}
+    snapshots: dict[int, dict[str, list[Any]]] = {}
     simple = (moves == 1) & ~replayed
-    if simple.any():
-        rows = _frame_json(frame.loc[simple, ["id", *dependent.columns]])
-        for index, row in zip(at[simple].max(axis=1).astype(int).tolist(), rows):
-            snapshots.setdefault(index, []).append(row)
+    for column in dependent.columns:
+        moved = simple & at[column].notna()
+        if moved.any():
+            ids = frame.loc[moved, "id"].astype("int64").groupby(at.loc[moved, column].astype(int).to_numpy())
+            for index, found in ids:
+                snapshots.setdefault(int(index), {})[f"moved:{dependent.table}:{column}"] = found.tolist()
     deleted: set[int] = set()
     updates: list[dict[str, Any]] = []
     if replayed.any():
         replayed_snapshots, deleted, updates = _replay(dependent, _frame_json(frame[replayed]), order)
         for index, rows in replayed_snapshots.items():
-            snapshots.setdefault(index, []).extend(rows)
+            snapshots.setdefault(index, {})[f"{dependent.table}:{'+'.join(dependent.columns)}"] = rows
     if deleted:
         store.delete_in(conn, table, table.c.id, sorted(deleted))
     for column in dependent.columns:
@@ -1803,8 +1806,8 @@ def _apply_plan(
         table = store.metadata.tables[dependent.table]
         if not conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
             continue  # nothing to re-point
-        for i, rows in _repoint(conn, dependent, order, merge_map).items():
-            snapshots[i][f"{dependent.table}:{'+'.join(dependent.columns)}"] = rows
+        for i, entries in _repoint(conn, dependent, order, merge_map).items():
+            snapshots[i].update(entries)
     last = plan.groupby("kept_id")["round"].max() + 1
     final = states.loc[list(zip(last.index.astype(int), last.astype(int)))].reset_index(drop=True)
     final.insert(0, "id", last.index.astype(int).tolist())
@@ -2159,7 +2162,7 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
                 f"La fusion {merge_id} a été suivie d'autres fusions des mêmes acteurs "
                 f"({', '.join(map(str, later))}) : annulez-les d'abord, de la plus récente à la plus ancienne."
             )
-        _restore(conn, row.snapshot)
+        _restore(conn, row.snapshot, absorbed_id=row.absorbed_id)
         conn.execute(m.update().where(m.c.id == merge_id)
                      .values(undone_at=datetime.now(timezone.utc), undone_by=author))
         rp = store.review_pairs
@@ -2169,12 +2172,24 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
                     details={"conservé": row.kept_id, "absorbé": row.absorbed_id})
 
 
-def _restore(conn: Any, snapshot: Mapping[str, Any]) -> None:
-    """Write back the rows of a merge snapshot (update existing ids, re-insert deleted ones)."""
+def _restore(conn: Any, snapshot: Mapping[str, Any], *, absorbed_id: int) -> None:
+    """Write back what a merge changed (see :func:`_repoint`).
+
+    ``moved:<table>:<column>``: ids of rows whose column named the absorbed
+    actor; ``<table>:<columns>`` and ``actors``: rows as they were (update
+    existing ids, re-insert deleted ones).
+    """
     for key, rows in snapshot.items():
-        table = store.metadata.tables[key.split(":")[0]]
         if not rows:
             continue
+        if key.startswith("moved:"):
+            _, name, column = key.split(":")
+            table = store.metadata.tables[name]
+            for start in range(0, len(rows), store.IN_CHUNK):
+                conn.execute(table.update().values({column: absorbed_id})
+                             .where(table.c.id.in_(rows[start:start + store.IN_CHUNK])))
+            continue
+        table = store.metadata.tables[key.split(":")[0]]
         ids = [r["id"] for r in rows]
         existing = set(store.select_in(conn, sa.select(table.c.id), table.c.id, ids)["id"])
         values = [_row_values(table, r) for r in rows]
