@@ -110,8 +110,15 @@ def _clean(uniques: pd.Series) -> pd.Series:
     if not (pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object):
         uniques = pd.Series([_to_str(v) for v in uniques], index=uniques.index, dtype=object)
     out = (uniques.astype(_STRING).str.normalize("NFC").str.strip()
-           .str.replace(r"\s+", " ", regex=True))
+           .str.replace(_SPACES, " ", regex=True))
     return out.mask(out == "")
+
+
+#: Every character Python's ``\s`` matches (``str.isspace``; Unicode puts them all below U+3001),
+#: written out for character classes that pyarrow (RE2) runs: pandas sends a pattern with ``\s``
+#: to Python's ``re``, one call per value. ``tests/test_normalize.py`` checks every code point.
+_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_SPACES = f"[{_WHITESPACE}]+"
 
 
 def _text_frame(uniques: pd.Series) -> pd.DataFrame:
@@ -344,7 +351,7 @@ def organisation_keys(values: Values) -> pd.Series:
         clean = _clean(uniques)
         key = _keys(clean.str.replace(_TRAILING_PARENTHESES, r"\1", regex=True))
         short = (key.str.replace(_STOPWORDS, " ", regex=True)
-                 .str.replace(r"\s+", " ", regex=True).str.strip())
+                 .str.replace(_SPACES, " ", regex=True).str.strip())
         return short.where(short.fillna("") != "", key).to_frame("key")
 
     return _by_distinct(values, compute)["key"].astype(_STRING)
@@ -465,7 +472,7 @@ def _parse_phone(value: str) -> tuple[object, object]:
 
 
 def _check_phones(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
-    compact = clean.str.replace(r"[\s.\-/]", "", regex=True)  # one library call per number
+    compact = clean.str.replace(f"[{_WHITESPACE}.\\-/]", "", regex=True)  # one library call per number
     return _by_distinct(compact, lambda u: _per_value(u, _parse_phone, ["phone", "reason"]))
 
 
@@ -505,7 +512,7 @@ def _read_postcodes(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
     found = pd.Series([geo.normalise_postcode(v) if isinstance(v, str) else None for v in clean],
                       index=clean.index, dtype=object)
     # geo pads 4 digits with a zero (a number cell); here "3100" is an error, as the issue asks.
-    spaced = clean.str.replace(r"\s", "", regex=True)
+    spaced = clean.str.replace(f"[{_WHITESPACE}]", "", regex=True)
     complete = pd.Series([pc is not None and pc in s for pc, s in zip(found, spaced.fillna(""))],
                          index=clean.index, dtype=bool)
     postcode = found.astype(_STRING).where(complete)
@@ -703,7 +710,7 @@ def rnas(values: Values) -> pd.DataFrame:
     « W31301234 » n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345).
     """
     def check(raw: pd.Series, clean: pd.Series) -> pd.DataFrame:
-        compact = clean.str.upper().str.replace(r"[\s.\-]", "", regex=True)
+        compact = clean.str.upper().str.replace(f"[{_WHITESPACE}.\\-]", "", regex=True)
         ok = compact.str.fullmatch(r"W\d{9}").fillna(False).astype(bool)
         reason = pd.Series(pd.NA, index=clean.index, dtype=_STRING)
         reason[clean.notna() & ~ok] = "n'est pas un numéro RNA (W suivi de 9 chiffres, par exemple W313012345)."

@@ -155,6 +155,16 @@ def test_organisation_stopwords_documented():
         assert word in normalize.organisation_keys.__doc__.lower()
 
 
+def test_whitespace_class_is_python_s_for_every_code_point():
+    import re
+
+    every = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF]
+    assert normalize._WHITESPACE == "".join(c for c in every if re.match(r"\s", c))
+    values = pd.Series(["a" + c + c + "b" for c in every], dtype="string")
+    expected = [re.sub(r"\s+", " ", v) for v in values]
+    assert values.str.replace(normalize._SPACES, " ", regex=True).tolist() == expected
+
+
 # ---------------------------------------------------------------------------
 # Emails
 # ---------------------------------------------------------------------------
