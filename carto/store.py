@@ -1667,7 +1667,7 @@ def reserve_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
 
 
 def read_frame(conn: Connection, statement: Any) -> pd.DataFrame:
-    """Rows of ``statement`` as a DataFrame, built column by column (many times faster than from rows).
+    """Rows of ``statement`` as a DataFrame, built from plain tuples (several times faster than from rows).
 
     Examples
     --------
@@ -1681,4 +1681,4 @@ def read_frame(conn: Connection, statement: Any) -> pd.DataFrame:
     rows = result.all()
     if not rows:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-    return pd.DataFrame(dict(zip(names, map(list, zip(*rows)))))
+    return pd.DataFrame.from_records(list(map(tuple, rows)), columns=names)
