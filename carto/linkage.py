@@ -967,7 +967,7 @@ def active_actors(actors: pd.DataFrame) -> pd.Series:
         following = target.reindex(root.to_numpy())
         moved = following.notna().to_numpy()
         if not moved.any():
-            return root
+            return root.astype("int64")
         root = root.where(~moved, following.to_numpy())
     raise CartoError("Chaîne de fusions circulaire dans la table « actors » : la base est incohérente.")
 
@@ -1908,9 +1908,10 @@ def link(
 
     with store.transaction(engine, action="liaison", who=author, check_tables=_LINKED_TABLES) as conn:
         records = _records(conn)  # merges only re-point their actor columns: read once
+        links = _links(conn)  # kept up to date in memory with the merges below
         for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
-            _link_kind(conn, kind=kind, records=records, auto_threshold=auto_threshold, review_band=review_band,
-                       priority=priority, who=author, report=report)
+            links = _link_kind(conn, kind=kind, records=records, links=links, auto_threshold=auto_threshold,
+                               review_band=review_band, priority=priority, who=author, report=report)
         report.to_review = int(conn.execute(
             sa.select(sa.func.count()).select_from(store.review_pairs)
             .where(store.review_pairs.c.status == "pending")
@@ -1933,18 +1934,19 @@ def _link_kind(
     *,
     kind: Kind,
     records: pd.DataFrame,
+    links: pd.DataFrame,
     auto_threshold: float,
     review_band: tuple[float, float],
     priority: Sequence[str],
     who: str,
     report: LinkReport,
-) -> None:
-    links = _links(conn)
+) -> pd.DataFrame:
+    """Link the units of one kind (see :func:`link`); returns ``links`` with this kind's merges."""
     units = _units(records, _actor_frame(conn, _record_less(kind)), kind=kind, links=links)
     report.units[kind] = len(units)
     if len(units) < 2:
         report.pairs[kind] = 0
-        return
+        return links
     pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0])
     forbidden = _forbidden(conn)
     apart = set(forbidden)
@@ -1966,8 +1968,15 @@ def _link_kind(
             report.merge_ids += _apply_plan(conn, batch, kind=kind, units=units, priority=priority, who=who)
         report.merges_rule += int((plan["method"] == "rule").sum())
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
+        absorbed = links["id"].isin(plan["absorbed_id"])
+        kept = plan.set_index("absorbed_id")["kept_id"]
+        links = links.assign(
+            status=links["status"].where(~absorbed, "merged"),
+            merged_into_id=pd.to_numeric(links["merged_into_id"]).where(~absorbed, links["id"].map(kept)),
+        )
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=forbidden)
+    return links
 
 
 #: Merges applied together by :func:`link` (whole groups; later batches get later merge ids).
