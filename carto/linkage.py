@@ -1632,21 +1632,19 @@ def _golden_states(
 
     golden = states[later].reset_index(drop=True).rename(columns={"position": "state"})
     sources = candidates["source"].to_numpy(dtype=object)
-    provenance: list[dict[str, str]] = [{} for _ in range(len(golden))]
+    own_source = np.array([isinstance(x, dict) for x in sources], dtype=bool)  # an actor's own provenance
+    origins = []
     for column in columns:
         present = candidates[column].notna()
         values = candidates[column].to_numpy(dtype=object)
         chosen = best(present)
-        golden[column] = pd.Series([None if i < 0 else values[i] for i in chosen], dtype=object)
-        for row, i in enumerate(best(present & has_source)):
-            if i < 0:
-                continue
-            source = sources[i]
-            if isinstance(source, dict):  # an actor's own value: keep its recorded provenance
-                source = source.get(column)
-            if source:
-                provenance[row][column] = source
-    golden["provenance"] = provenance
+        golden[column] = pd.Series(np.where(chosen >= 0, values[np.maximum(chosen, 0)], None), dtype=object)
+        picked = best(present & has_source)
+        origin = np.where(picked >= 0, sources[np.maximum(picked, 0)], None)
+        for row in np.flatnonzero((picked >= 0) & own_source[np.maximum(picked, 0)]).tolist():
+            origin[row] = origin[row].get(column)
+        origins.append(origin)
+    golden["provenance"] = [{c: o for c, o in zip(columns, found) if o} for found in zip(*origins)]
     return golden
 
 
