@@ -5,7 +5,7 @@ Modules are used by name, e.g. ``carto.geo.communes()`` or ``carto.maps.overview
 
 __version__ = "0.1.0"
 
-from carto import settings, _errors  # noqa: E402  (ground floor)
+from carto import settings, _errors  # noqa: E402, F401  (ground floor)
 from carto import geo, store  # noqa: E402
 from carto import normalize, sources, ingest, linkage  # noqa: E402
 from carto import synth  # noqa: E402

@@ -68,7 +68,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import orjson
 import pandas as pd
 import sqlalchemy as sa
 
@@ -333,8 +332,8 @@ def _disagree(pairs: pd.DataFrame, guards: Sequence[str]) -> pd.Series:
     conflict = pd.Series(False, index=pairs.index)
     for guard in guards:
         if f"{guard}_l" in pairs and f"{guard}_r" in pairs:
-            l, r = pairs[f"{guard}_l"], pairs[f"{guard}_r"]
-            conflict |= (l.notna() & r.notna() & (l != r)).fillna(False).astype(bool)
+            left, right = pairs[f"{guard}_l"], pairs[f"{guard}_r"]
+            conflict |= (left.notna() & right.notna() & (left != right)).fillna(False).astype(bool)
     return conflict
 
 

@@ -561,7 +561,6 @@ def test_link_merges_whole_groups_and_undo_latest_first_is_exact(engine: sa.Engi
             linkage.merge(partial, kept, absorbed)
         states.append(dump(partial))
         partial.dispose()
-    ignored = ("updated_at", "status_at")
     for (merge_id, _), expected in zip(reversed(ours), reversed(states)):
         linkage.undo_merge(engine, merge_id)
         got = dump(engine)
