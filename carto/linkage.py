@@ -531,6 +531,7 @@ def predict(
     other: pd.DataFrame | None = None,
     threshold: float = 0.01,
     seed: int = SEED,
+    every_pair: bool = True,
 ) -> pd.DataFrame:
     """Score the pairs of records that may describe the same actor.
 
@@ -555,6 +556,11 @@ def predict(
         Smallest match probability returned.
     seed : int
         Seed of the *u* sampling.
+    every_pair : bool
+        Deduplication only: records equal on every compared column are scored
+        once (see :func:`_profiles`); with ``False``, their pairs are given as
+        a star (each record with its profile's first one) — the same groups
+        with far fewer pairs, which is what :func:`link` needs.
 
     Returns
     -------
@@ -577,7 +583,8 @@ def predict(
     0     0     1  email
     """
     exact = exact_pairs(df, kind=kind, id_column=id_column, other=other)
-    scored = _splink_pairs(df, kind=kind, id_column=id_column, other=other, threshold=threshold, seed=seed)
+    scored = _splink_pairs(df, kind=kind, id_column=id_column, other=other, threshold=threshold, seed=seed,
+                           every_pair=every_pair)
     if scored is None:
         return exact
     scored = scored.assign(rule=None)
@@ -601,6 +608,7 @@ def _splink_pairs(
     other: pd.DataFrame | None,
     threshold: float,
     seed: int,
+    every_pair: bool = True,
 ) -> pd.DataFrame | None:
     """Splink predictions (without exact rules), or None when there is nothing to compare."""
     import duckdb
@@ -673,7 +681,7 @@ def _splink_pairs(
     for column in gammas:
         pairs[column] = result[column].astype(int).to_numpy()
     if members is not None:
-        pairs = _record_pairs(pairs, members)
+        pairs = _record_pairs(pairs, members, every_pair=every_pair)
     if other is None:  # Splink puts the lower id on the left only for its own ordering
         swap = pairs["id_l"] > pairs["id_r"]
         pairs.loc[swap, ["id_l", "id_r"]] = pairs.loc[swap, ["id_r", "id_l"]].to_numpy()
@@ -708,14 +716,18 @@ def _profiles(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     return distinct, copies, members
 
 
-def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame, *, every_pair: bool = True) -> pd.DataFrame:
     """Pairs of profiles (:func:`_profiles`) given back as pairs of records, with their scores.
 
-    A profile scored against its copy links each of its records to its first
-    one; two profiles P and Q link P's first record to every record of Q and
-    every other record of P to Q's first one — the same groups as every pair
-    of records, with |P| + |Q| pairs instead of |P| × |Q|.
+    ``every_pair``: each pair of records of a profile scored against its copy,
+    each record of P with each record of Q for two profiles P and Q. Else a
+    star: a profile scored against its copy links each of its records to its
+    first one; P and Q link P's first record to every record of Q and every
+    other record of P to Q's first one — the same groups, with |P| + |Q|
+    pairs instead of |P| × |Q|.
     """
+    if every_pair:
+        return _every_record_pair(pairs, members)
     n_profiles = len(members["profile"].unique()) if len(members) else 0
     left, right = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy()
     copy_l, copy_r = left >= n_profiles, right >= n_profiles
@@ -736,6 +748,31 @@ def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
         from_p = both.merge(by_profile, left_on="p", right_on="profile")
         from_p = from_p[from_p["unique_id"] != from_p["first"]]
         found.append(from_p.assign(id_l=from_p["unique_id"], id_r=firsts.reindex(from_p["q"]).to_numpy()))
+    columns = ["id_l", "id_r", *scores.columns]
+    if not found:
+        return pd.DataFrame(columns=columns)
+    return pd.concat([f[columns] for f in found], ignore_index=True)
+
+
+def _every_record_pair(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of records behind the pairs of profiles (see :func:`_record_pairs`)."""
+    n_profiles = len(members["profile"].unique()) if len(members) else 0
+    left, right = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy()
+    copy_l, copy_r = left >= n_profiles, right >= n_profiles
+    scores = pairs.drop(columns=["id_l", "id_r"])
+    by_profile = members[["profile", "unique_id"]]
+    found = []
+    own = (copy_l != copy_r) & (left % n_profiles == right % n_profiles)
+    if own.any():
+        mine = scores[own].assign(profile=left[own] % n_profiles).merge(by_profile, on="profile")
+        mine = mine.merge(by_profile.rename(columns={"unique_id": "other"}), on="profile")
+        mine = mine[mine["unique_id"] < mine["other"]]
+        found.append(mine.assign(id_l=mine["unique_id"], id_r=mine["other"]))
+    plain = ~copy_l & ~copy_r
+    if plain.any():
+        both = scores[plain].assign(p=left[plain], q=right[plain])
+        both = both.merge(by_profile.rename(columns={"profile": "p", "unique_id": "id_l"}), on="p")
+        found.append(both.merge(by_profile.rename(columns={"profile": "q", "unique_id": "id_r"}), on="q"))
     columns = ["id_l", "id_r", *scores.columns]
     if not found:
         return pd.DataFrame(columns=columns)
@@ -1944,7 +1981,7 @@ def _link_kind(
     if len(units) < 2:
         report.pairs[kind] = 0
         return links
-    pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0])
+    pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False)
     forbidden = _forbidden(conn)
     apart = set(forbidden)
     if kind == "organisation":

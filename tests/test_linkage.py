@@ -103,6 +103,28 @@ def test_predict_finds_obvious_duplicates_and_is_deterministic() -> None:
     assert groups[100] == 3 and groups[101] == 10 and groups[0] == 0
 
 
+def test_identical_records_scored_once_give_every_pair_or_a_star() -> None:
+    """Records equal on every compared column are one profile for Splink; no pair is lost."""
+    base = people(60)
+    repeats = base.iloc[[3, 3, 3, 10, 10]].assign(id=[100, 101, 102, 103, 104], email_key=None)
+    near = base.iloc[[3]].assign(id=[105], email_key=None, commune_code="31555")  # close to profile 3
+    df = pd.concat([base.assign(email_key=None), repeats, near], ignore_index=True)
+    every = linkage.predict(df, kind="personne")
+    found = set(zip(every["id_l"], every["id_r"]))
+    for group in ([3, 100, 101, 102], [10, 103, 104]):  # every pair of identical records, same score
+        inside = {(a, b) for a in group for b in group if a < b}
+        assert inside <= found
+        scores = every[[(a, b) in inside for a, b in zip(every["id_l"], every["id_r"])]]["probability"]
+        assert scores.nunique() == 1
+    towards = every[every["id_r"] == 105].set_index("id_l")["probability"]
+    assert {3, 100, 101, 102} <= set(towards.index) and towards.loc[[3, 100, 101, 102]].nunique() == 1
+    star = linkage.predict(df, kind="personne", every_pair=False)
+    assert len(star) < len(every)
+    for threshold in (0.3, 0.8, 0.95):  # the same groups
+        pd.testing.assert_series_equal(linkage.clusters(df["id"], star, threshold=threshold),
+                                       linkage.clusters(df["id"], every, threshold=threshold))
+
+
 def test_predict_links_two_tables() -> None:
     left = people(40)
     right = left.iloc[[1, 2, 30]].copy()
