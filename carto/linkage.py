@@ -34,6 +34,12 @@ organisations; a bare mention of a name that homonyms share (a sign-in sheet
 giving only « Collectif citoyen de Nîmes ») is left apart unless its contact
 person tells which organisation it is.
 
+At scale: records equal on every compared column are scored once (one Splink
+profile; the model is still trained on every record, so scores do not
+change), and a run's merges are applied in batches of whole groups with
+set-based statements; each merge's snapshot keeps only what it changed
+(re-pointed rows by id), which keeps :func:`undo_merge` exact.
+
 Splink 5 pitfalls met here: its EM fails (``m_probability value 0.0``) when a
 comparison level is only seen among non-matches of a small training set, and
 may leave the model half-updated — so each comparison carries starting *m*
