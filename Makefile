@@ -29,6 +29,7 @@ demo: setup
 	$(BIN)/carto demo --out out
 
 test: setup
+	$(BIN)/ruff check carto tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 lab: setup
