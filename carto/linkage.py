@@ -732,56 +732,33 @@ def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame, *, every_pair: boo
     other record of P to Q's first one — the same groups, with |P| + |Q|
     pairs instead of |P| × |Q|.
     """
-    if every_pair:
-        return _every_record_pair(pairs, members)
     n_profiles = len(members["profile"].unique()) if len(members) else 0
     left, right = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy()
     copy_l, copy_r = left >= n_profiles, right >= n_profiles
-    scores = pairs.drop(columns=["id_l", "id_r"])
-    firsts = members.drop_duplicates("profile").set_index("profile")["first"]
-    by_profile = members[["profile", "unique_id", "first"]]
-    found = []
     own = (copy_l != copy_r) & (left % n_profiles == right % n_profiles)
-    if own.any():
-        mine = scores[own].assign(profile=left[own] % n_profiles).merge(by_profile, on="profile")
-        mine = mine[mine["unique_id"] != mine["first"]]
-        found.append(mine.assign(id_l=mine["first"], id_r=mine["unique_id"]))
     plain = ~copy_l & ~copy_r
-    if plain.any():
-        both = scores[plain].assign(p=left[plain], q=right[plain])
+    scores = pairs.drop(columns=["id_l", "id_r"])
+    by_profile = members[["profile", "unique_id", "first"]]
+    mine = scores[own].assign(profile=left[own] % n_profiles).merge(by_profile, on="profile")
+    both = scores[plain].assign(p=left[plain], q=right[plain])
+    if every_pair:
+        mine = mine.merge(by_profile[["profile", "unique_id"]].rename(columns={"unique_id": "other"}), on="profile")
+        mine = mine[mine["unique_id"] < mine["other"]]
+        both = both.merge(by_profile[["profile", "unique_id"]].rename(columns={"profile": "p", "unique_id": "id_l"}),
+                          on="p")
+        found = [mine.assign(id_l=mine["unique_id"], id_r=mine["other"]),
+                 both.merge(by_profile[["profile", "unique_id"]].rename(columns={"profile": "q", "unique_id": "id_r"}),
+                            on="q")]
+    else:
+        firsts = members.drop_duplicates("profile").set_index("profile")["first"]
+        mine = mine[mine["unique_id"] != mine["first"]]
         to_q = both.merge(by_profile, left_on="q", right_on="profile")
-        found.append(to_q.assign(id_l=firsts.reindex(to_q["p"]).to_numpy(), id_r=to_q["unique_id"]))
         from_p = both.merge(by_profile, left_on="p", right_on="profile")
         from_p = from_p[from_p["unique_id"] != from_p["first"]]
-        found.append(from_p.assign(id_l=from_p["unique_id"], id_r=firsts.reindex(from_p["q"]).to_numpy()))
+        found = [mine.assign(id_l=mine["first"], id_r=mine["unique_id"]),
+                 to_q.assign(id_l=firsts.reindex(to_q["p"]).to_numpy(), id_r=to_q["unique_id"]),
+                 from_p.assign(id_l=from_p["unique_id"], id_r=firsts.reindex(from_p["q"]).to_numpy())]
     columns = ["id_l", "id_r", *scores.columns]
-    if not found:
-        return pd.DataFrame(columns=columns)
-    return pd.concat([f[columns] for f in found], ignore_index=True)
-
-
-def _every_record_pair(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of records behind the pairs of profiles (see :func:`_record_pairs`)."""
-    n_profiles = len(members["profile"].unique()) if len(members) else 0
-    left, right = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy()
-    copy_l, copy_r = left >= n_profiles, right >= n_profiles
-    scores = pairs.drop(columns=["id_l", "id_r"])
-    by_profile = members[["profile", "unique_id"]]
-    found = []
-    own = (copy_l != copy_r) & (left % n_profiles == right % n_profiles)
-    if own.any():
-        mine = scores[own].assign(profile=left[own] % n_profiles).merge(by_profile, on="profile")
-        mine = mine.merge(by_profile.rename(columns={"unique_id": "other"}), on="profile")
-        mine = mine[mine["unique_id"] < mine["other"]]
-        found.append(mine.assign(id_l=mine["unique_id"], id_r=mine["other"]))
-    plain = ~copy_l & ~copy_r
-    if plain.any():
-        both = scores[plain].assign(p=left[plain], q=right[plain])
-        both = both.merge(by_profile.rename(columns={"profile": "p", "unique_id": "id_l"}), on="p")
-        found.append(both.merge(by_profile.rename(columns={"profile": "q", "unique_id": "id_r"}), on="q"))
-    columns = ["id_l", "id_r", *scores.columns]
-    if not found:
-        return pd.DataFrame(columns=columns)
     return pd.concat([f[columns] for f in found], ignore_index=True)
 
 
@@ -1353,10 +1330,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _row_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _json_value(v) for k, v in row.items()}
-
-
 def _frame_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of ``frame`` as JSON-ready dicts (NA → None, dates → ISO text), column by column."""
     columns = []
@@ -1723,14 +1696,6 @@ def _state_points(golden: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
         out.loc[missing, "lat"] = points["lat"].reindex(codes).to_numpy()
         out.loc[missing & out["lon"].notna(), "location_precision"] = "commune"
     return out.astype(object).where(out.notna(), None)
-
-
-def _display_name(row: Mapping[str, Any], kind: str, fallback: str) -> str:
-    if kind == "personne":
-        name = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
-    else:
-        name = row.get("organisation_name") or ""
-    return name or fallback
 
 
 #: Columns of the kept actor a merge may change (besides the golden columns of its kind).

@@ -1641,7 +1641,7 @@ def upsert(
     return _write(conn, table, rows, chunk_size=chunk_size, key=key, finish=on_conflict, json_text=json_text)
 
 
-# ---- linkage bulk helpers
+# --------------------------------------------------------------------------- bulk reads and keys
 
 
 def reserve_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
