@@ -570,10 +570,7 @@ def _canonical_raw(table: pd.DataFrame) -> pd.Series:
     """
     pieces: list[Any] = []
     for i, column in enumerate(sorted(table.columns)):
-        codes, uniques = pd.factorize(table[column].to_numpy(object))
-        escaped = np.array([orjson.dumps(u).decode() for u in uniques], dtype=object)
-        pieces += [("{" if i == 0 else ", ") + orjson.dumps(column).decode() + ": ",
-                   pa.array(escaped[codes], type=pa.string())]
+        pieces += [("{" if i == 0 else ", ") + orjson.dumps(column).decode() + ": ", _json_values(table[column])]
     if not pieces:
         return pd.Series("{}", index=table.index, dtype=object)
     joined = pc.binary_join_element_wise(*pieces, "}", "")
