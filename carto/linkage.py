@@ -466,7 +466,8 @@ def _blocking_rules(columns: Sequence[str]) -> list[Any]:
         rules.append(block_on("names_sorted"))
         for other in ("commune_code", "postcode", "birth_date"):
             if other in present:
-                rules.append(block_on("first_name_key", other))
+                if other != "commune_code":  # a town's first names: 10 M pairs at 1 M persons, none found
+                    rules.append(block_on("first_name_key", other))
                 rules.append(block_on("substr(last_name_key, 1, 3)", other))
         if "birth_date" in present:
             rules.append(block_on("substr(first_name_key, 1, 2)", "substr(last_name_key, 1, 2)"))
@@ -475,8 +476,26 @@ def _blocking_rules(columns: Sequence[str]) -> list[Any]:
         for other in ("commune_code", "postcode"):
             if other in present:
                 rules.append(block_on("substr(name_key, 1, 4)", other))
-        rules.append(block_on("alias_key"))
+        rules.append(_alias_rule(present))
     return rules
+
+
+def _alias_rule(present: set[str]) -> Any:
+    """Blocking on the alias (« AOVE » / « Association Occitanie Vivre Ensemble »), where one side is short.
+
+    Two full names that only share their initials are not worth comparing
+    (468 360 pairs at 100 000 persons, 114 545 once one side must be an
+    acronym or a name that is its own alias): only pairs where one side is
+    named by its alias are.
+    """
+    from splink import block_on
+    from splink.blocking_rule_library import CustomRule
+
+    short = [f"{side}.name_key = {side}.alias_key" for side in "lr" if "name_key" in present]
+    short += [f"{side}.acronym IS NOT NULL" for side in "lr" if "acronym" in present]
+    if not short:
+        return block_on("alias_key")
+    return CustomRule(f"l.alias_key = r.alias_key AND ({' OR '.join(short)})")
 
 
 def _training_rules(tables: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[Any]:
