@@ -1429,8 +1429,12 @@ def _write(
     key: Sequence[str] = (),
     finish: Callable[[Any, list[str]], Any] = lambda insert, columns: insert,
     json_text: Sequence[str] = (),
+    plain: bool = False,
 ) -> int:
     """Insert ``rows`` by chunks with ``finish(insert, columns)`` (ON CONFLICT…); rows written.
+
+    ``plain`` (no ``finish``): on SQLite, the rows go straight into the
+    table (:func:`_insert_directly`).
 
     Each chunk is loaded into a temporary table with the driver's fastest bulk
     path (SQLite ``executemany``, PostgreSQL ``COPY``), then inserted from it
@@ -1443,6 +1447,8 @@ def _write(
     if not columns:
         return 0
     postgresql = conn.dialect.name == "postgresql"
+    if plain and not postgresql:
+        return _insert_directly(conn, table, columns, chunks)
     stage_name = f"_carto_stage_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f'"{c}"' for c in columns)
     if postgresql:
@@ -1475,6 +1481,29 @@ def _write(
             driver.executemany(f'INSERT INTO "{stage_name}" ({quoted}) VALUES ({marks})', chunk)  # type: ignore[union-attr]
         written += len(conn.execute(statement).all())
     conn.exec_driver_sql(f'DROP TABLE "{stage_name}"')
+    return written
+
+
+def _insert_directly(conn: Connection, table: sa.Table, columns: list[str],
+                     chunks: Iterator[list[tuple[Any, ...]]]) -> int:
+    """SQLite: plain inserts by ``executemany`` straight into ``table``; rows written.
+
+    Without a staging table, a row is written once instead of twice (about
+    a third less time for the actors of an import); a constraint broken by
+    any row still raises and the transaction rolls back.
+    """
+    defaults = _default_values(table, columns)
+    extra = tuple(
+        value if (processor := _processor(table.c[name], conn.dialect, json_text=False)) is None else processor(value)
+        for name, value in defaults.items()
+    )
+    names = ", ".join(f'"{c}"' for c in [*columns, *defaults])
+    marks = ", ".join("?" * (len(columns) + len(defaults)))
+    written = 0
+    for chunk in chunks:  # through SQLAlchemy: a broken constraint raises its IntegrityError
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+                             [row + extra for row in chunk] if extra else chunk)
+        written += len(chunk)
     return written
 
 
@@ -1560,7 +1589,7 @@ def insert_rows(
     ...     insert_rows(conn, communities, [{"slug": "mer", "name": "Mer"}, {"slug": "montagne", "name": "Montagne"}])
     2
     """
-    return _write(conn, table, rows, chunk_size=chunk_size, json_text=json_text)
+    return _write(conn, table, rows, chunk_size=chunk_size, json_text=json_text, plain=True)
 
 
 def upsert(
