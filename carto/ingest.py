@@ -976,9 +976,12 @@ def _write(
                      | (old["file_name"].to_numpy(object) != records["file_name"].to_numpy(object)))
     to_write = ~unchanged | moved
     if to_write.any():
-        store.upsert(conn, sr, records[to_write], key=["source", "source_key"],
-                     update=[c for c in records.columns if c not in ("source", "source_key")],
-                     json_text=["raw", "fields"])
+        if (to_write & known).any():
+            store.upsert(conn, sr, records[to_write & known], key=["source", "source_key"],
+                         update=[c for c in records.columns if c not in ("source", "source_key")],
+                         json_text=["raw", "fields"])
+        if (~known).any():  # new records: plain inserts, the fastest path
+            store.insert_rows(conn, sr, records[~known], json_text=["raw", "fields"])
         store.audit(conn, table="source_records", count=int(to_write.sum()),
                     details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
                              "en_quarantaine": report.en_quarantaine})
