@@ -1560,7 +1560,7 @@ def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[A
 def insert_rows(
     conn: Connection, table: sa.Table, rows: Any, *, chunk_size: int = CHUNK_SIZE, json_text: Sequence[str] = ()
 ) -> int:
-    """Insert many rows, by chunks of ``chunk_size`` (staged bulk load, see :func:`upsert`).
+    """Insert many rows, by chunks of ``chunk_size`` (SQLite: straight ``executemany``; PostgreSQL: ``COPY``).
 
     Parameters
     ----------
