@@ -544,7 +544,9 @@ def _key_value(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, target: s
     return series.fillna(raw.str.lower()) if raw is not None else series
 
 
-def _keys(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, stems: pd.Series) -> pd.Series:
+def _keys(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, stems: pd.Series,
+          seen: dict[str, int] | None = None) -> pd.Series:
+    """The source key of each row; a key met again gets « #2 », « #3 »… (``seen``: counts of earlier slices)."""
     parts = []
     for part in mapping.key:
         value = pd.Series(pd.NA, index=table.index, dtype="string")
@@ -555,6 +557,10 @@ def _keys(parsed: _Parsed, table: pd.DataFrame, mapping: Mapping, stems: pd.Seri
     for part in parts[1:]:
         key = key + "|" + part
     occurrence = key.groupby(key.to_numpy()).cumcount()
+    if seen is not None:
+        occurrence += np.array([seen.get(k, 0) for k in key.tolist()], dtype=np.int64)
+        counts = key.value_counts()
+        seen.update((k, seen.get(k, 0) + n) for k, n in zip(counts.index.tolist(), counts.tolist()))
     return key.where(occurrence == 0, key + "#" + (occurrence + 1).astype(str)).astype(str)
 
 
@@ -809,11 +815,40 @@ def import_file(
     report = _import_table(
         engine, table, display_lines, files_col, stems, the_mapping,
         file_label=path.name, sha=digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest(),
-        who=who, verbose=verbose,
+        who=who,
     )
     report.seconds = time.perf_counter() - t0
     log.info("%s", report)
     return report
+
+
+#: Rows parsed and written at once: a big table (a folder of 272 sign-in sheets, 1.1 million rows) is
+#: imported in slices of about this many rows, in one transaction, to bound memory (the intermediate
+#: frames take about 5 kB per row).
+SLICE_ROWS = 200_000
+
+
+def _slices(stems: pd.Series, size: int, *, whole_files: bool) -> list[slice]:
+    """Row ranges of about ``size`` rows; with ``whole_files``, cut only where the file changes.
+
+    >>> _slices(pd.Series(["a", "a", "b", "b", "b", "c"]), 2, whole_files=True)
+    [slice(0, 2, None), slice(2, 5, None), slice(5, 6, None)]
+    >>> _slices(pd.Series(["a"] * 5), 2, whole_files=False)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    n = len(stems)
+    if n <= size:
+        return [slice(0, n)]
+    if not whole_files:
+        return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    values = stems.to_numpy(object)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]).tolist() + [n]
+    cuts, begin = [], 0
+    for start in starts[1:]:
+        if start - begin >= size or start == n:
+            cuts.append(slice(begin, start))
+            begin = start
+    return cuts
 
 
 def _import_table(
@@ -827,8 +862,57 @@ def _import_table(
     file_label: str,
     sha: str,
     who: str | None,
-    verbose: bool,
 ) -> ImportReport:
+    """Import a read table in one transaction and one import batch, slice by slice (:data:`SLICE_ROWS`)."""
+    source = mapping.name
+    parts: list[ImportReport] = []
+    seen: dict[str, int] = {}  # duplicate keys are numbered across slices as across the whole table
+    current: set[str] = set()
+    with store.transaction(engine, action="import", who=who) as conn:
+        batch_id = conn.execute(
+            store.import_batches.insert().returning(store.import_batches.c.id),
+            {"source": source, "file_name": file_label, "file_sha256": sha, "mapping": mapping.text,
+             "who": who or get_settings().user, "n_read": len(table)},
+        ).scalar_one()
+        # an event per file is described by the file's first row: a file's rows stay in one slice
+        whole_files = mapping.events is not None and mapping.events.mode == "file"
+        for rows in _slices(stems, SLICE_ROWS, whole_files=whole_files):
+            part = table.iloc[rows]
+            parts.append(_import_slice(conn, part, lines.iloc[rows], files.iloc[rows], stems.iloc[rows], mapping,
+                                       batch_id=batch_id, seen=seen, current=current))
+        report = ImportReport.combine(parts, file=file_label)
+        report.batch_id = batch_id
+        _clear_stale(conn, source, sorted(set(files)), current, batch_id)
+        conn.execute(
+            store.import_batches.update().where(store.import_batches.c.id == batch_id).values(
+                finished_at=datetime.now(timezone.utc), n_new=report.nouveaux, n_updated=report.mis_a_jour,
+                n_unchanged=report.inchanges, n_quarantined=report.en_quarantaine,
+                details={"fichiers": sorted(set(files)), "avertissements": report.avertissements,
+                         "acteurs": report.acteurs, "evenements": report.evenements,
+                         "participations": report.participations, "inscriptions": report.inscriptions},
+            )
+        )
+        store.audit(conn, table="import_batches", ids=[batch_id],
+                    details={"source": source, "fichier": file_label, "lus": report.lus,
+                             "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
+                             "inchanges": report.inchanges, "en_quarantaine": report.en_quarantaine})
+    assert report.lus == report.nouveaux + report.mis_a_jour + report.inchanges + report.en_quarantaine
+    return report
+
+
+def _import_slice(
+    conn: Connection,
+    table: pd.DataFrame,
+    lines: pd.Series,
+    files: pd.Series,
+    stems: pd.Series,
+    mapping: Mapping,
+    *,
+    batch_id: int,
+    seen: dict[str, int],
+    current: set[str],
+) -> ImportReport:
+    """Parse, normalise and write one slice of a table; ``seen`` and ``current`` carry the keys across slices."""
     source = mapping.name
     # the spreadsheet line numbers are the index while parsing (for the reasons)
     located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
@@ -840,7 +924,8 @@ def _import_table(
     reason = _joined(blocking, table.index, " ; ")
     warning_text = _joined(warnings, table.index, "\n")
     status = np.where(reason.notna(), "quarantined", "ok")
-    keys = _keys(parsed, table, mapping, stems)
+    keys = _keys(parsed, table, mapping, stems, seen)
+    current.update(keys)
     canonical = _canonical_raw(table)
     row_hash = np.array([hashlib.sha256(s.encode("utf-8")).hexdigest() for s in canonical], dtype=object)
 
@@ -867,32 +952,22 @@ def _import_table(
         },
         index=table.index,
     )
-    report = ImportReport(file=file_label, source=source, lus=len(table),
-                          avertissements=int(warning_text.notna().sum()))
-    with store.transaction(engine, action="import", who=who) as conn:
-        batch_id = conn.execute(
-            store.import_batches.insert().returning(store.import_batches.c.id),
-            {"source": source, "file_name": file_label, "file_sha256": sha, "mapping": mapping.text,
-             "who": who or get_settings().user, "n_read": len(table)},
-        ).scalar_one()
-        report.batch_id = batch_id
-        _write(conn, records, person, org, parsed, mapping, report, batch_id=batch_id, stems=stems,
-               files=files, row_date=row_date)
-        conn.execute(
-            store.import_batches.update().where(store.import_batches.c.id == batch_id).values(
-                finished_at=datetime.now(timezone.utc), n_new=report.nouveaux, n_updated=report.mis_a_jour,
-                n_unchanged=report.inchanges, n_quarantined=report.en_quarantaine,
-                details={"fichiers": sorted(set(files)), "avertissements": report.avertissements,
-                         "acteurs": report.acteurs, "evenements": report.evenements,
-                         "participations": report.participations, "inscriptions": report.inscriptions},
-            )
-        )
-        store.audit(conn, table="import_batches", ids=[batch_id],
-                    details={"source": source, "fichier": file_label, "lus": report.lus,
-                             "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
-                             "inchanges": report.inchanges, "en_quarantaine": report.en_quarantaine})
-    assert report.lus == report.nouveaux + report.mis_a_jour + report.inchanges + report.en_quarantaine
+    report = ImportReport(file="", source=source, lus=len(table), avertissements=int(warning_text.notna().sum()))
+    _write(conn, records, person, org, parsed, mapping, report, batch_id=batch_id, stems=stems, files=files,
+           row_date=row_date)
     return report
+
+
+def _clear_stale(conn: Connection, source: str, files: list[str], current: set[str], batch_id: int) -> None:
+    """Delete the quarantined records of ``files`` that the files no longer hold (fixed rows whose key changed)."""
+    sr = store.source_records
+    stale = sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source, sr.c.status == "quarantined",
+                                                      sr.c.file_name.in_(files))
+    stale_ids = [i for i, k in conn.execute(stale).all() if k not in current]
+    if stale_ids:
+        store.delete_in(conn, sr, sr.c.id, stale_ids)
+        store.audit(conn, table="source_records", ids=stale_ids,
+                    details={"lot": batch_id, "motif": "quarantaine levée : ligne corrigée dans le fichier"})
 
 
 def _write(
@@ -985,18 +1060,6 @@ def _write(
         store.audit(conn, table="source_records", count=int(to_write.sum()),
                     details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
                              "en_quarantaine": report.en_quarantaine})
-    # quarantined records of these files that the files no longer hold (fixed rows whose key changed)
-    stale = (
-        sa.select(sr.c.id).where(sr.c.source == source, sr.c.status == "quarantined",
-                                 sr.c.file_name.in_(sorted(set(files))))
-    )
-    current = set(records["source_key"])
-    stale_ids = [i for i, k in conn.execute(stale.add_columns(sr.c.source_key)).all() if k not in current]
-    if stale_ids:
-        store.delete_in(conn, sr, sr.c.id, stale_ids)
-        store.audit(conn, table="source_records", ids=stale_ids,
-                    details={"lot": batch_id, "motif": "quarantaine levée : ligne corrigée dans le fichier"})
-
     if mapping.events is None and mapping.subscriptions is None:
         return
     ids = store.select_in(conn, sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source), sr.c.source_key,
@@ -1124,7 +1187,9 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
             "kind": _event_kind(pd.Series(first.index, index=first.index), mapping).to_numpy(object),
             "starts_on": [date.fromisoformat(d) if isinstance(d, str) else today for d in first],
         })
-        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"], update=[])
+        # the first date a démarche is seen (over a whole file, imported in slices, or later files)
+        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"], update=["starts_on"],
+                                          update_where=lambda excluded: excluded.starts_on < e.c.starts_on)
         parts = pd.DataFrame({"event_key": exploded["title"], "actor_id": exploded["actor_id"],
                               "signed": pd.Series(pd.NA, index=exploded.index, dtype="boolean"),
                               "source_record_id": exploded["source_record_id"]})
@@ -1206,7 +1271,15 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
         pair_rank = pd.Series(list(zip(frame["email_key"], frame["list_name"])), index=frame.index).map(per_list)
         floor = np.maximum(pair_rank.fillna(0).to_numpy(), np.where(frame["email_key"].isin(blocked_emails), 2, 0))
         frame["rank"] = np.maximum(frame["rank"].to_numpy(), floor)
-    # within the file, and between rows naming the same actor: the most restrictive wins
+    # within the file too: an address blocklisted on one row is blocklisted on all; per list, the most
+    # restrictive status of the address wins (as it would against rows already in the base)
+    email = frame["email_key"]
+    if email.notna().any():
+        per_pair = frame["rank"].groupby([email.fillna(""), frame["list_name"]]).transform("max")
+        blocked_here = set(email[frame["rank"] == 2].dropna())
+        floor = np.maximum(per_pair.to_numpy(), np.where(email.isin(blocked_here), 2, 0))
+        frame["rank"] = np.where(email.notna(), np.maximum(frame["rank"].to_numpy(), floor), frame["rank"].to_numpy())
+    # between rows naming the same actor: the most restrictive wins
     frame = frame.sort_values("rank", ascending=False).drop_duplicates(["actor_id", "list_name"])
     names = {v: k for k, v in SUBSCRIPTION_RANK.items()}
     frame["status"] = frame["rank"].map(names)

@@ -397,6 +397,20 @@ def test_blocklist_after_subscription_wins(engine, tmp_path):
     assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
 
 
+def test_blocklist_within_one_file_covers_every_row_of_the_address(engine, tmp_path):
+    """Two rows of one file with one address (two records, two actors until linkage): the most restrictive wins."""
+    brevo = _newsletter(tmp_path / "brevo.csv", [f"anne.roy@free.fr;ROY;Anne;{REGIONAL};01-02-2024;Non;Non",
+                                                 f"anne.roy@free.fr;ROY;Anne-Marie;{REGIONAL};03-02-2024;Oui;Non",
+                                                 f"paul.petit@orange.fr;PETIT;Paul;{REGIONAL};02-02-2024;Non;Non",
+                                                 f"paul.petit@orange.fr;PETIT;Paulo;{REGIONAL};04-02-2024;Non;Oui"])
+    report = ingest.import_file(engine, brevo, source="newsletter")
+    assert report.nouveaux == 4
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
+    assert _statuses(engine, "paulpetit@orange.fr") == {(REGIONAL, "unsubscribed")}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.subscriptions)).scalar_one() == 4
+
+
 def test_user_mapping_for_a_new_source(engine):
     report = ingest.import_file(engine, DATA / "jardins.tsv", mapping=DATA / "jardins.toml")
     assert (report.source, report.lus, report.nouveaux, report.en_quarantaine) == ("jardins", 3, 2, 1)
@@ -439,6 +453,62 @@ def test_sign_in_sheet_event_and_participations(engine, tmp_path):
     assert ingest.quarantine(engine)["fichier"].tolist() == ["emargement/E90001_2024-04-15.csv"]
     again = ingest.import_file(engine, folder, source="emargement")
     assert (again.inchanges, again.evenements, again.participations) == (2, 0, 0)
+
+
+def _canonical_base(engine, since: datetime) -> dict[str, list]:
+    """The base without its ids: each actor named by the first (source, key) of its records.
+
+    Times of writing are left out (``since``: a subscription's date, when its row has none, is the time of
+    the import).
+    """
+    sr, a, e = store.source_records, store.actors, store.events
+    with engine.connect() as conn:
+        records = store.read_frame(conn, sa.select(sr.c.id, sr.c.source, sr.c.source_key, sr.c.line, sr.c.file_name,
+                                                   sr.c.row_hash, sr.c.status, sr.c.reason, sr.c.actor_id,
+                                                   sr.c.organisation_actor_id, sa.cast(sr.c.fields, sa.Text)))
+        actors = store.read_frame(conn, sa.select(a).order_by(a.c.id))
+        events = store.read_frame(conn, sa.select(e.c.id, e.c.source, e.c.source_key, e.c.title, e.c.starts_on))
+        parts = store.read_frame(conn, sa.select(store.participations))
+        subs = store.read_frame(conn, sa.select(store.subscriptions))
+    name = records.assign(k=records["source"] + "/" + records["source_key"])
+    record_key = name.set_index("id")["k"]
+    actor_key = pd.concat([name.dropna(subset=["actor_id"]).groupby("actor_id")["k"].min(),
+                           name.dropna(subset=["organisation_actor_id"]).groupby("organisation_actor_id")["k"].min()])
+    actor_key = actor_key.groupby(level=0).min()
+    event_key = events.set_index("id")["source_key"]
+
+    def rows(frame: pd.DataFrame, drop: list[str]) -> list:
+        drop = [*drop, *(c for c in ("created_at", "updated_at") if c in frame.columns)]  # times of writing
+        return sorted(map(repr, frame.drop(columns=drop).astype(object).where(frame.notna(), None)
+                          .to_dict("records")))
+
+    records = records.assign(actor_id=records["actor_id"].map(actor_key),
+                             organisation_actor_id=records["organisation_actor_id"].map(actor_key))
+    actors = actors.assign(id=actors["id"].map(actor_key), organisation_id=actors["organisation_id"].map(actor_key))
+    parts = parts.assign(event_id=parts["event_id"].map(event_key), actor_id=parts["actor_id"].map(actor_key),
+                         source_record_id=parts["source_record_id"].map(record_key))
+    subs = subs.assign(actor_id=subs["actor_id"].map(actor_key), source_record_id=subs["source_record_id"].map(record_key),
+                       status_at=subs["status_at"].astype(object).where(subs["status_at"] < since, "import"))
+    return {"records": rows(records, []), "actors": rows(actors, []),
+            "events": rows(events, ["id"]), "participations": rows(parts, ["id"]),
+            "subscriptions": rows(subs, ["id"])}
+
+
+def test_sliced_import_is_the_whole_import(monkeypatch):
+    """A table imported in slices (bounded memory) gives the same base as imported at once."""
+    since = pd.Timestamp.now(tz="UTC")
+    whole, sliced = store.init_base("sqlite://", who="test"), store.init_base("sqlite://", who="test")
+    reports_whole = ingest.import_folder(whole, DEMO)
+    monkeypatch.setattr(ingest, "SLICE_ROWS", 97)
+    reports_sliced = ingest.import_folder(sliced, DEMO)
+    for one, two in zip(reports_whole, reports_sliced):
+        assert (one.lus, one.nouveaux, one.en_quarantaine, one.acteurs, one.participations) == (
+            two.lus, two.nouveaux, two.en_quarantaine, two.acteurs, two.participations), one.file
+    assert _canonical_base(sliced, since) == _canonical_base(whole, since)
+    # a folder is cut between files, a single file anywhere; duplicate keys are numbered across slices
+    assert ingest._slices(pd.Series(["a"] * 250), 97, whole_files=False)[-1] == slice(194, 250)
+    with whole.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.import_batches)).scalar_one() == 5
 
 
 def test_failure_mid_import_leaves_base_unchanged(engine, monkeypatch):
