@@ -75,7 +75,7 @@ from sqlalchemy.engine import Connection, Engine
 from carto import _fr, geo, normalize, store
 from carto._errors import SourceFileError
 from carto.settings import get_settings
-from carto.sources import SOURCE_FILES, Column, Mapping, load_mapping
+from carto.sources import SOURCE_FILES, Column, Mapping, load_mapping, mapping_from_text
 
 __all__ = [
     "ImportReport",
@@ -83,6 +83,7 @@ __all__ = [
     "import_folder",
     "quarantine",
     "read_table",
+    "rederive",
     "SUBSCRIPTION_RANK",
 ]
 
@@ -134,6 +135,7 @@ class ImportReport:
     en_quarantaine: int = 0
     avertissements: int = 0
     acteurs: int = 0
+    rattachements: int = 0
     evenements: int = 0
     participations: int = 0
     inscriptions: int = 0
@@ -153,7 +155,9 @@ class ImportReport:
         )
         extra = [
             f"{_fr.integer(n)} {label}"
-            for n, label in ((self.acteurs, "acteurs créés"), (self.evenements, "événements écrits"),
+            for n, label in ((self.acteurs, "acteurs créés"),
+                             (self.rattachements, "lignes rattachées par courriel, SIREN ou RNA"),
+                             (self.evenements, "événements écrits"),
                              (self.participations, "participations écrites"),
                              (self.inscriptions, "inscriptions écrites"))
             if n
@@ -647,6 +651,102 @@ def _communes_points() -> pd.DataFrame:
     return geo.communes().set_index("code")[["lon", "lat"]]
 
 
+#: Sure keys by which an import attaches a new row to the actor that already carries one of them: the
+#: exact rules of :data:`carto.linkage.EXACT_RULES` that need no guard (same e-mail; same SIREN — a SIRET
+#: gives its SIREN —, same RNA), with the rule name kept on the record.
+SURE_KEYS = {"personne": {"email_key": "email"}, "organisation": {"siren": "siren", "rna": "rna"}}
+
+
+def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
+                 kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How the rows of ``mask`` (new, needing an actor) share actors through their sure keys.
+
+    Rows sharing a key, directly or through other rows, form a group. A group
+    whose keys name exactly one active actor of the base (of ``kind``) is
+    attached to it; a group naming none gets one new actor, its first row's;
+    a group naming several gets one actor per row (linkage will decide, with
+    what people declared distinct). Returns, per row of ``part``: the
+    existing actor (NaN if none), the position of the row whose new actor it
+    takes (its own when it gets one, -1 when attached to an existing actor or
+    not in ``mask``) and the rule (``None``: the row has an actor of its own).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(part)
+    existing = np.full(n, np.nan)
+    leader = np.where(mask, np.arange(n), -1)
+    rule = np.full(n, None, dtype=object)
+    keys = {k: r for k, r in SURE_KEYS[kind].items() if k in part.columns}
+    rows = np.flatnonzero(mask)
+    edges_row, edges_key = [], []
+    first_rule = pd.Series(None, index=range(len(rows)), dtype=object)
+    for key, name in keys.items():
+        values = part[key].iloc[rows].astype("string").to_numpy(object)
+        present = np.flatnonzero(pd.notna(values))
+        edges_row.append(present)
+        edges_key.append(np.array([f"{key}\x1f{v}" for v in values[present]], dtype=object))
+        first_rule.iloc[present] = first_rule.iloc[present].fillna(name)
+    if not rows.size or not sum(map(len, edges_row)):
+        return existing, leader, rule
+    row_of, key_text = np.concatenate(edges_row), np.concatenate(edges_key)
+    codes, uniques = pd.factorize(key_text)
+    size = len(rows) + len(uniques)
+    graph = coo_matrix((np.ones(len(row_of)), (row_of, len(rows) + codes)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    component = label[: len(rows)]
+    keyed = np.zeros(len(rows), dtype=bool)
+    keyed[row_of] = True
+    # actors of the base carrying each key value
+    a = store.actors
+    owners = []
+    for key in keys:
+        wanted = sorted({u.split("\x1f", 1)[1] for u in uniques if u.startswith(key + "\x1f")})
+        if not wanted:
+            continue
+        found = store.select_in(conn, sa.select(a.c.id, a.c[key].label("value")).where(
+            a.c.kind == kind, a.c.status == "active"), a.c[key], wanted)
+        owners.append(pd.DataFrame({"key": key + "\x1f" + found["value"].astype(str), "actor": found["id"]}))
+    owner = pd.concat(owners, ignore_index=True) if owners else pd.DataFrame({"key": [], "actor": []})
+    owner = owner.assign(component=label[len(rows) + pd.Index(uniques).get_indexer(owner["key"])])
+    per_component = owner.drop_duplicates(["component", "actor"]).groupby("component")["actor"]
+    count = per_component.size()
+    single = per_component.first()[count == 1]
+    ambiguous = set(count.index[count > 1].tolist())
+    frame = pd.DataFrame({"row": rows, "component": component, "keyed": keyed})
+    attached = frame["keyed"] & frame["component"].isin(single.index)
+    existing[rows[attached]] = frame.loc[attached, "component"].map(single).astype(float).to_numpy()
+    leader[rows[attached]] = -1
+    rule[rows[attached]] = first_rule[attached.to_numpy()].to_numpy(object)
+    grouped = frame["keyed"] & ~attached & ~frame["component"].isin(ambiguous)
+    firsts = frame[grouped].groupby("component")["row"].transform("min").to_numpy()
+    followers = frame.loc[grouped, "row"].to_numpy() != firsts
+    leader[rows[grouped][followers]] = firsts[followers]
+    rule[rows[grouped][followers]] = first_rule[grouped.to_numpy()].to_numpy(object)[followers]
+    return existing, leader, rule
+
+
+def _actor_ids(conn: Connection, part: pd.DataFrame, mask: np.ndarray, kind: str,
+               ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Actors of the rows of ``mask`` through their sure keys (see :func:`_sure_groups`).
+
+    Fills ``ids`` (NaN where missing) for the rows attached to an existing
+    actor; returns the rows that get a new actor, the position of the row
+    whose new actor each row takes (-1: none) and the rules.
+    """
+    existing, leader, rule = _sure_groups(conn, part, mask, kind)
+    attached = mask & ~np.isnan(existing)
+    ids[attached] = existing[attached]
+    return mask & (leader == np.arange(len(part))), leader, rule
+
+
+def _give_new_ids(ids: np.ndarray, own: np.ndarray, leader: np.ndarray, new_ids: Sequence[int]) -> None:
+    """Write ``new_ids`` into ``ids`` for the rows of ``own``, and each follower its leader's id."""
+    ids[own] = new_ids
+    follows = (leader >= 0) & ~own
+    ids[follows] = ids[leader[follows]]
+
+
 def _actor_rows(part: pd.DataFrame, kind: str, source: str, ids: np.ndarray) -> pd.DataFrame:
     """Actor rows (golden fields copied from the record) of the rows of ``part``."""
     points = _communes_points()
@@ -888,7 +988,8 @@ def _import_table(
                 finished_at=datetime.now(timezone.utc), n_new=report.nouveaux, n_updated=report.mis_a_jour,
                 n_unchanged=report.inchanges, n_quarantined=report.en_quarantaine,
                 details={"fichiers": sorted(set(files)), "avertissements": report.avertissements,
-                         "acteurs": report.acteurs, "evenements": report.evenements,
+                         "acteurs": report.acteurs, "rattachements": report.rattachements,
+                         "evenements": report.evenements,
                          "participations": report.participations, "inscriptions": report.inscriptions},
             )
         )
@@ -989,7 +1090,8 @@ def _write(
     person_actor = actors.alias("person_actor")
     lookup = (
         sa.select(sr.c.id, sr.c.source_key, sr.c.row_hash, sr.c.status, sr.c.line, sr.c.file_name,
-                  sr.c.actor_id, sr.c.organisation_actor_id, person_actor.c.kind.label("actor_kind"))
+                  sr.c.actor_id, sr.c.organisation_actor_id, sr.c.actor_rule, sr.c.organisation_rule,
+                  person_actor.c.kind.label("actor_kind"))
         .select_from(sr.outerjoin(person_actor, person_actor.c.id == sr.c.actor_id))
         .where(sr.c.source == source)
     )
@@ -1016,16 +1118,20 @@ def _write(
     old_org = pd.to_numeric(old["organisation_actor_id"], errors="coerce").to_numpy(float)
     person_id = np.where(old_kind == "personne", old_actor, np.nan)
     org_id = np.where(old_kind == "organisation", old_actor, old_org)
-    # new actors: ok rows whose part is present and has no actor yet
+    # ok rows whose part is present and has no actor yet: attached to the actor of their sure key, or a
+    # new provisional actor (one per group of rows sharing a key)
     need_person = ok & person["_present"].to_numpy() & np.isnan(person_id)
     need_org = ok & org["_present"].to_numpy() & np.isnan(org_id)
-    reserved = np.array(store.reserve_ids(conn, actors, int(need_org.sum()) + int(need_person.sum())), dtype=np.int64)
-    new_org_ids, new_person_ids = reserved[: int(need_org.sum())], reserved[int(need_org.sum()) :]
-    person_id[need_person] = new_person_ids
-    org_id[need_org] = new_org_ids
-    org_rows = _actor_rows(org[need_org], "organisation", source, new_org_ids)
-    person_rows = _actor_rows(person[need_person], "personne", source, new_person_ids)
-    person_rows["organisation_id"] = _int_objects(org_id[need_person])
+    create_org, org_leader, org_rule = _actor_ids(conn, org, need_org, "organisation", org_id)
+    create_person, person_leader, person_rule = _actor_ids(conn, person, need_person, "personne", person_id)
+    reserved = store.reserve_ids(conn, actors, int(create_org.sum()) + int(create_person.sum()))
+    _give_new_ids(org_id, create_org, org_leader, reserved[: int(create_org.sum())])
+    _give_new_ids(person_id, create_person, person_leader, reserved[int(create_org.sum()):])
+    new_org_ids, new_person_ids = org_id[create_org].astype(np.int64), person_id[create_person].astype(np.int64)
+    org_rows = _actor_rows(org[create_org], "organisation", source, new_org_ids)
+    person_rows = _actor_rows(person[create_person], "personne", source, new_person_ids)
+    person_rows["organisation_id"] = _int_objects(org_id[create_person])
+    report.rattachements = int((need_person & ~create_person).sum() + (need_org & ~create_org).sum())
     created = 0
     if len(org_rows):
         created += store.insert_rows(conn, actors, org_rows, json_text=["provenance"])
@@ -1047,6 +1153,12 @@ def _write(
     records["organisation_actor_id"] = pd.Series(np.where(has_person, org_id, np.nan), index=records.index)
     for column in ("actor_id", "organisation_actor_id"):
         records[column] = _int_objects(records[column].to_numpy(float))
+    records["actor_rule"] = np.where(has_person, person_rule, org_rule)
+    records["organisation_rule"] = np.where(has_person, org_rule, None)
+    if known.any():  # a known record keeps how it was attached
+        for column in ("actor_rule", "organisation_rule"):
+            now = records[column].to_numpy(object)
+            records[column] = np.where(known & pd.isna(now), old[column].to_numpy(object), now)
     moved = known & ((old["line"].to_numpy(object) != records["line"].to_numpy(object))
                      | (old["file_name"].to_numpy(object) != records["file_name"].to_numpy(object)))
     to_write = ~unchanged | moved
@@ -1105,6 +1217,12 @@ def _update_actors(conn: Connection, mask: np.ndarray, part: pd.DataFrame, actor
     a, m = store.actors, store.merges
     involved = set(store.select_in(conn, sa.select(m.c.kept_id.label("id")).where(m.c.undone_at.is_(None)),
                               m.c.kept_id, ids.tolist())["id"].astype(int))
+    # an actor several records describe gets its golden record from linkage (survivorship), not one row
+    sr = store.source_records
+    for column in (sr.c.actor_id, sr.c.organisation_actor_id):
+        shared = (sa.select(column.label("id")).where(column.is_not(None)).group_by(column)
+                  .having(sa.func.count() > 1))
+        involved |= set(store.select_in(conn, shared, column, ids.tolist())["id"].astype(int))
     state = store.select_in(conn, sa.select(a.c.id, a.c.status), a.c.id, ids.tolist()).set_index("id")["status"]
     free = np.array([int(i) not in involved and state.get(int(i)) == "active" for i in ids], dtype=bool)
     if not free.any():
@@ -1136,7 +1254,8 @@ def _event_kind(titles: pd.Series, mapping: Mapping) -> pd.Series:
 
 def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: pd.DataFrame, actor: pd.Series,
                   record_id: np.ndarray, stems: pd.Series, files: pd.Series, row_date: pd.Series,
-                  report: ImportReport, batch_id: int) -> None:
+                  report: ImportReport, batch_id: int, *, events_known: bool = False) -> None:
+    """Events of the rows (unless ``events_known``: they are only looked up) and the actors' participations."""
     events = mapping.events
     assert events is not None
     values = parsed.values
@@ -1166,7 +1285,8 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
             "lon": code.map(points["lon"]).to_numpy(object), "lat": code.map(points["lat"]).to_numpy(object),
         })
         rows = rows.astype(object).where(rows.notna(), None)
-        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"])
+        if not events_known:
+            report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"])
         event_key = frame["key"]
         signed = values[events.signed].astype("boolean") if events.signed else pd.Series(pd.NA, index=records.index,
                                                                                          dtype="boolean")
@@ -1188,8 +1308,9 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
             "starts_on": [date.fromisoformat(d) if isinstance(d, str) else today for d in first],
         })
         # the first date a démarche is seen (over a whole file, imported in slices, or later files)
-        report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"], update=["starts_on"],
-                                          update_where=lambda excluded: excluded.starts_on < e.c.starts_on)
+        if not events_known:
+            report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"], update=["starts_on"],
+                                              update_where=lambda excluded: excluded.starts_on < e.c.starts_on)
         parts = pd.DataFrame({"event_key": exploded["title"], "actor_id": exploded["actor_id"],
                               "signed": pd.Series(pd.NA, index=exploded.index, dtype="boolean"),
                               "source_record_id": exploded["source_record_id"]})
@@ -1280,7 +1401,7 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
         floor = np.maximum(per_pair.to_numpy(), np.where(email.isin(blocked_here), 2, 0))
         frame["rank"] = np.where(email.notna(), np.maximum(frame["rank"].to_numpy(), floor), frame["rank"].to_numpy())
     # between rows naming the same actor: the most restrictive wins
-    frame = frame.sort_values("rank", ascending=False).drop_duplicates(["actor_id", "list_name"])
+    frame = frame.sort_values("rank", ascending=False, kind="stable").drop_duplicates(["actor_id", "list_name"])
     names = {v: k for k, v in SUBSCRIPTION_RANK.items()}
     frame["status"] = frame["rank"].map(names)
     subscribed = frame["status"] == "subscribed"
@@ -1326,6 +1447,68 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
     report.inscriptions += written
     if written:
         store.audit(conn, table="subscriptions", count=written, details={"lot": batch_id})
+
+
+def provisional_actor(conn: Connection, record_id: int, kind: str, actor_id: int) -> None:
+    """Insert actor ``actor_id``: the provisional actor the import makes of record ``record_id``'s ``kind`` part.
+
+    The same row as an import creates (:func:`_actor_rows`), from the
+    record's stored ``fields``; a person points at the record's organisation
+    actor. Used by :func:`carto.linkage.detach`.
+    """
+    sr = store.source_records
+    row = conn.execute(sa.select(sr.c.source, sr.c.organisation_actor_id, sa.cast(sr.c.fields, sa.Text))
+                       .where(sr.c.id == record_id)).one()
+    fields = orjson.loads(row[2] or "{}").get(kind) or {}
+    names = _PERSON_FIELDS if kind == "personne" else _ORG_FIELDS
+    part = pd.DataFrame({name: [fields.get(name)] for name in names}, dtype=object)
+    rows = _actor_rows(part, kind, row.source, np.array([actor_id], dtype=np.int64))
+    if kind == "personne":
+        rows["organisation_id"] = row.organisation_actor_id
+    store.insert_rows(conn, store.actors, rows, json_text=["provenance"])
+
+
+def rederive(conn: Connection, actors: dict[int, int]) -> None:
+    """Write again, for the actors given, what records bring: participations and subscriptions.
+
+    ``actors``: record id → actor id. Each record's raw row is parsed again
+    with the mapping of its import batch (``import_batches.mapping``), and its
+    participations (to events already in the base, looked up and never
+    written) and subscriptions (never lowering a status, as every import) are
+    upserted for its actor. :func:`carto.linkage.detach` uses it when a record
+    leaves the actor it was attached to: its new actor gets what the record
+    brings, the actor it leaves keeps what its other records bring.
+    """
+    sr, ib = store.source_records, store.import_batches
+    statement = (sa.select(sr.c.id, sr.c.source_key, sr.c.file_name, sr.c.line, sr.c.batch_id,
+                           sa.cast(sr.c.raw, sa.Text).label("raw"), ib.c.mapping)
+                 .select_from(sr.join(ib, ib.c.id == sr.c.batch_id)).where(sr.c.status == "ok"))
+    found = store.select_in(conn, statement, sr.c.id, sorted(actors))
+    for (batch_id, text), group in found.groupby(["batch_id", "mapping"], sort=True):
+        mapping = mapping_from_text(text, f"correspondance du lot {batch_id}")
+        if mapping.events is None and mapping.subscriptions is None:
+            continue
+        group = group.sort_values(["file_name", "line"], ignore_index=True)
+        table = pd.DataFrame([orjson.loads(raw) for raw in group["raw"]]).fillna("").astype(object)
+        files = group["file_name"].astype("string")
+        lines = group["line"].astype("int64")
+        located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
+        parsed = _parse(located, mapping, files.set_axis(located.index))
+        for name in list(parsed.values):
+            parsed.values[name] = parsed.values[name].set_axis(table.index)
+        records = pd.DataFrame({"source_key": group["source_key"], "file_name": files, "line": lines})
+        actor = pd.Series([float(actors[int(i)]) for i in group["id"]], index=table.index)
+        record_id = group["id"].astype("int64").to_numpy()
+        row_date = parsed.values.get("date", pd.Series(None, index=table.index, dtype=object))
+        report = ImportReport(file="", source=mapping.name)
+        if mapping.events is not None:
+            stems = files.map(lambda f: Path(str(f)).stem).astype("string")
+            _write_events(conn, mapping, parsed, records, actor, record_id, stems, files, row_date, report,
+                          int(batch_id), events_known=True)
+        if mapping.subscriptions is not None:
+            person = _part(parsed, "personne", _PERSON_FIELDS, _PERSON_CORE, table.index)
+            _write_subscriptions(conn, mapping, parsed, records, actor, record_id, person, row_date, report,
+                                 int(batch_id))
 
 
 # --------------------------------------------------------------------------- folder, quarantine

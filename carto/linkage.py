@@ -96,6 +96,7 @@ __all__ = [
     "link",
     "merge",
     "undo_merge",
+    "detach",
     "merges",
     "review_queue",
     "decide",
@@ -929,6 +930,9 @@ class LinkReport:
     ambiguous : int
         Bare mentions of an organisation name that homonyms share, left
         apart (see :func:`homonyms`).
+    refreshed : int
+        Actors whose golden record changed because the import attached new
+        records to them (same e-mail, SIREN or RNA; see :func:`_refresh`).
     merge_ids : list of int
         Ids of the merges made.
     seconds : float
@@ -942,6 +946,7 @@ class LinkReport:
     to_review: int = 0
     refused: int = 0
     ambiguous: int = 0
+    refreshed: int = 0
     merge_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -957,6 +962,8 @@ class LinkReport:
             f"({_fr.integer(self.merges_rule)} par règle, {_fr.integer(self.merges_probabilistic)} probabilistes), "
             f"{_fr.integer(self.to_review)} paires à revoir, {_fr.integer(self.refused)} écartées (« différents » ou homonymes)"
             + (f", {_fr.integer(self.ambiguous)} mentions d'organisations homonymes laissées à part" if self.ambiguous else "")
+            + (f", {_fr.integer(self.refreshed)} fiches d'acteurs complétées par leurs nouvelles lignes"
+               if self.refreshed else "")
         )
 
 
@@ -1030,7 +1037,7 @@ def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
     records' dicts are never built.
     """
     sr = store.source_records
-    names = ["id", "source", "actor_id", "organisation_actor_id"]
+    names = ["id", "source", "actor_id", "organisation_actor_id", "actor_rule", "organisation_rule"]
     statement = sa.select(*(sr.c[n] for n in names), sa.cast(sr.c.fields, sa.Text).label("fields")).where(
         sr.c.status == "ok")
     if actor_ids is not None:
@@ -1114,11 +1121,16 @@ def _units(
         has = records[f"has_{kind}"] & owner.notna()
         if has.any():
             chosen = records[has]
+            if kind == "organisation":
+                rule = chosen["organisation_rule"].where(chosen["organisation_actor_id"].notna(), chosen["actor_rule"])
+            else:
+                rule = chosen["actor_rule"]
             out = pd.DataFrame({
                 "unit": chosen["id"].astype("int64"),
                 "actor": roots.reindex(owner[has].astype("int64").to_numpy()).to_numpy(),
                 "source": chosen["source"],
                 "date": chosen["date"],
+                "attached": rule.notna().to_numpy(),  # attached at import by a sure key (see _refresh)
             })
             for key, column in mapping.items():
                 out[column] = chosen[f"{kind}.{key}"]
@@ -1141,7 +1153,7 @@ def _units(
     if len(own):
         out = pd.DataFrame(
             {"unit": -own["id"].astype("int64").to_numpy(), "actor": own["id"].to_numpy(), "source": None,
-             "date": None}
+             "date": None, "attached": False}
         )
         for column in set(mapping.values()):
             out[column] = own[column].to_numpy()
@@ -1150,7 +1162,7 @@ def _units(
             out["organisation_id"] = own["organisation_id"].to_numpy()
         frames.append(out)
     if not frames:
-        return pd.DataFrame(columns=["unit", "actor", "source", "date", *mapping.values()])
+        return pd.DataFrame(columns=["unit", "actor", "source", "date", "attached", *mapping.values()])
     units = pd.concat(frames, ignore_index=True)
     units["actor"] = units["actor"].astype("int64")
     return units.sort_values("unit", ignore_index=True)
@@ -1614,7 +1626,7 @@ def _replay(
 
 
 def _golden_states(
-    units: pd.DataFrame, members: pd.DataFrame, *, kind: str, priority: Sequence[str]
+    units: pd.DataFrame, members: pd.DataFrame, *, kind: str, priority: Sequence[str], first: int = 1
 ) -> pd.DataFrame:
     """Golden values of each group after each of its merges: survivorship over its records and actors.
 
@@ -1626,7 +1638,8 @@ def _golden_states(
     group and ``state`` ≥ 1 (the group made of its actors of position ≤
     ``state``) with the golden columns and ``provenance`` (field → source):
     candidates are sorted once, and the best one of each state is a running
-    minimum over positions.
+    minimum over positions. ``first=0`` also gives state 0 (the kept actor
+    alone, with its records: :func:`_refresh`).
     """
     columns = list(_GOLDEN[kind])
     rank = {name: i for i, name in enumerate(priority)}
@@ -1659,7 +1672,7 @@ def _golden_states(
         names=["group", "position"],
     )
     states = grid.to_frame(index=False)
-    later = (states["position"] >= 1).to_numpy()
+    later = (states["position"] >= first).to_numpy()
     seq = pd.Series(np.arange(len(candidates)), index=candidates.index)
     keys = [candidates["group"], candidates["position"]]
     has_source = candidates["source"].notna()
@@ -1774,6 +1787,47 @@ def _kept_snapshots(
         for i in np.flatnonzero(before != now).tolist():
             snapshots[i][column] = _json_value(before[i])
     return snapshots
+
+
+def _refresh(conn: Any, units: pd.DataFrame, targets: Iterable[int], *, kind: str, priority: Sequence[str],
+             own: bool = True) -> int:
+    """Recompute the golden record of the active actors ``targets`` from their ``units``; returns how many changed.
+
+    The import attaches a row to the actor of its e-mail, SIREN or RNA
+    (``source_records.actor_rule``) without touching that actor's golden
+    record: survivorship over all its records (:func:`_golden_states`, as for
+    a merge) happens here, and after :func:`detach`. Only actors whose
+    values change are written, so a second run writes nothing. ``own=False``:
+    the actors' own values are not a last resort (after :func:`detach`, what
+    only the detached record gave must go).
+    """
+    targets = sorted({int(t) for t in targets})
+    if not targets:
+        return 0
+    a = store.actors
+    read = ["id", "kind", "status", *_STATE_COLUMNS, "commune_code", *_GOLDEN[kind]]
+    members = store.select_in(conn, sa.select(*(a.c[c] for c in dict.fromkeys(read))).where(a.c.status == "active"),
+                              a.c.id, targets)
+    members = members.astype({"id": "int64"}).sort_values("id", ignore_index=True)
+    members = members.assign(group=members["id"], position=0)
+    mine = units[units["actor"].isin(members["group"])]
+    mine = mine.assign(group=mine["actor"], position=0)
+    basis = members if own else members.assign(provenance=[{}] * len(members),
+                                               **{c: None for c in _GOLDEN[kind] if c in members.columns})
+    golden = _golden_states(mine, basis, kind=kind, priority=priority, first=0)
+    states = _group_states(golden, basis, kind=kind, now=datetime.now(timezone.utc)).drop(columns="updated_at")
+    states = states.reset_index(level="state", drop=True)
+    current = members.set_index("id").reindex(states.index)
+    changed = np.zeros(len(states), dtype=bool)
+    for column in states.columns:
+        old = current[column].to_numpy(object)
+        new = states[column].to_numpy(object)
+        changed |= np.array([not (_is_na(x) and _is_na(y)) and (_is_na(x) or _is_na(y) or x != y)
+                             for x, y in zip(old, new)], dtype=bool)
+    final = states[changed].reset_index(names="id")
+    if final.empty:
+        return 0
+    return store.upsert(conn, a, final.assign(kind=kind), key=["id"], update=list(states.columns))
 
 
 def _apply_plan(
@@ -2004,6 +2058,10 @@ def _link_kind(
             status=links["status"].where(~absorbed, "merged"),
             merged_into_id=pd.to_numeric(links["merged_into_id"]).where(~absorbed, links["id"].map(kept)),
         )
+    # actors that gained records at import, but those the plan just recomputed
+    gained = set(units.loc[units["attached"].astype(bool), "actor"].astype(int))
+    report.refreshed += _refresh(conn, units, gained - set(plan["kept_id"].astype(int) if len(plan) else ()),
+                                 kind=kind, priority=priority)
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=forbidden)
     return links
@@ -2209,6 +2267,95 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
             status="pending", decision=None, who=None, decided_at=None, merge_id=None))
         store.audit(conn, table="merges", ids=[merge_id],
                     details={"conservé": row.kept_id, "absorbé": row.absorbed_id})
+
+
+#: The parts of a record the import may attach: (kind, actor column, rule column).
+_ATTACHABLE = (("personne", "actor_id", "actor_rule"), ("organisation", "organisation_actor_id", "organisation_rule"),
+               ("organisation", "actor_id", "actor_rule"))
+
+
+def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
+           priority: Sequence[str] = SOURCE_PRIORITY) -> list[int]:
+    """Undo what an import attached: the record gets an actor of its own again; returns the new actors' ids.
+
+    An import attaches a new row to the actor that already carries its
+    e-mail address (persons) or its SIREN / RNA (organisations), noted in
+    ``source_records.actor_rule`` / ``organisation_rule``. Detaching gives
+    each attached part of the record a new actor, the provisional actor the
+    import makes of a row (:func:`carto.ingest.provisional_actor`), who gets
+    what the record brings
+    (participations, subscriptions: :func:`carto.ingest.rederive`); the actor
+    it leaves keeps what its other records bring, and its golden record is
+    recomputed. The two actors are recorded as distinct (« différents »), so
+    linkage never puts them together again. If a merge has since moved the
+    record to another actor, that merge must be undone first.
+
+    Examples
+    --------
+    >>> from carto import ingest
+    >>> from carto.settings import REPO_DIR
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = ingest.import_folder(engine, REPO_DIR / "data/demo")
+    >>> with engine.connect() as conn:
+    ...     record = conn.execute(sa.select(store.source_records.c.id)
+    ...                           .where(store.source_records.c.actor_rule == "email")).scalars().first()
+    >>> len(detach(engine, record, who="camille"))
+    1
+    """
+    from carto import ingest
+
+    author = _who(who)
+    sr, a, m = store.source_records, store.actors, store.merges
+    with store.transaction(engine, action="détachement", who=author) as conn:
+        row = conn.execute(sa.select(sr).where(sr.c.id == record_id)).one_or_none()
+        if row is None:
+            raise CartoError(f"Enregistrement source {record_id} introuvable.")
+        kinds = dict(conn.execute(sa.select(a.c.id, a.c.kind).where(
+            a.c.id.in_([i for i in (row.actor_id, row.organisation_actor_id) if i is not None]))).all())
+        parts = [(kind, column, rule) for kind, column, rule in _ATTACHABLE
+                 if getattr(row, rule) is not None and kinds.get(getattr(row, column)) == kind
+                 and not (column == "actor_id" and kind == "organisation" and row.organisation_actor_id is not None)]
+        if not parts:
+            raise CartoError(
+                f"L'enregistrement {record_id} n'a pas été rattaché par l'import à un acteur existant : il a déjà "
+                "son propre acteur. Pour séparer deux acteurs fusionnés, annulez la fusion (carto merges list, "
+                "puis carto merges undo ID)."
+            )
+        created = []
+        for kind, column, rule in parts:
+            left = int(getattr(row, column))
+            moved_by = [merge_id for merge_id, snapshot in conn.execute(
+                sa.select(m.c.id, m.c.snapshot).where(m.c.kept_id == left, m.c.undone_at.is_(None))).all()
+                if record_id in (snapshot or {}).get(f"moved:source_records:{column}", [])]
+            if moved_by:
+                raise CartoError(
+                    f"L'enregistrement {record_id} a été rattaché à l'acteur {left} par la fusion "
+                    f"{', '.join(map(str, moved_by))} : annulez-la d'abord (carto merges undo)."
+                )
+            (new_id,) = store.reserve_ids(conn, a, 1)
+            ingest.provisional_actor(conn, record_id, kind, new_id)
+            conn.execute(sr.update().where(sr.c.id == record_id).values({column: new_id, rule: None}))
+            if column == "actor_id" and kind == "personne":
+                for table in (store.participations, store.subscriptions):
+                    conn.execute(table.update().where(table.c.source_record_id == record_id,
+                                                      table.c.actor_id == left).values(actor_id=new_id))
+                others = conn.execute(sa.select(sr.c.id).where(sr.c.actor_id == left, sr.c.status == "ok")).scalars()
+                ingest.rederive(conn, {record_id: new_id} | {int(r): left for r in others})
+            elif row.actor_id is not None and column == "organisation_actor_id":  # the contact person of the row
+                conn.execute(a.update().where(a.c.id == row.actor_id, a.c.organisation_id == left)
+                             .values(organisation_id=new_id))
+            links = _links(conn)
+            units = _units(_records(conn, [left]), _actor_frame(conn, a.c.id == left), kind=kind, links=links)
+            has_records = bool((units["unit"] > 0).any())  # else a hand-made actor: its own values stay
+            _refresh(conn, units, [left], kind=kind, priority=priority, own=not has_records)
+            low, high = sorted((left, new_id))
+            conn.execute(store.not_duplicates.insert().values(
+                actor_a_id=low, actor_b_id=high, who=author,
+                reason=f"enregistrement {record_id} détaché (rattaché à l'import par : {getattr(row, rule)})"))
+            created.append(new_id)
+        store.audit(conn, table="source_records", ids=[record_id],
+                    details={"détaché de": [int(getattr(row, c)) for _, c, _ in parts], "nouveaux acteurs": created})
+    return created
 
 
 def _restore(conn: Any, snapshot: Mapping[str, Any], *, absorbed_id: int) -> None:

@@ -397,18 +397,27 @@ def test_blocklist_after_subscription_wins(engine, tmp_path):
     assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
 
 
-def test_blocklist_within_one_file_covers_every_row_of_the_address(engine, tmp_path):
-    """Two rows of one file with one address (two records, two actors until linkage): the most restrictive wins."""
+def test_rows_sharing_an_address_share_an_actor_and_the_most_restrictive_status(engine, tmp_path):
+    """Two rows of one file with one address: one actor (attached by e-mail), the most restrictive status wins."""
     brevo = _newsletter(tmp_path / "brevo.csv", [f"anne.roy@free.fr;ROY;Anne;{REGIONAL};01-02-2024;Non;Non",
                                                  f"anne.roy@free.fr;ROY;Anne-Marie;{REGIONAL};03-02-2024;Oui;Non",
                                                  f"paul.petit@orange.fr;PETIT;Paul;{REGIONAL};02-02-2024;Non;Non",
                                                  f"paul.petit@orange.fr;PETIT;Paulo;{REGIONAL};04-02-2024;Non;Oui"])
     report = ingest.import_file(engine, brevo, source="newsletter")
-    assert report.nouveaux == 4
+    assert (report.nouveaux, report.acteurs, report.rattachements) == (4, 2, 2)
+    assert "2 lignes rattachées par courriel" in str(report)
     assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
     assert _statuses(engine, "paulpetit@orange.fr") == {(REGIONAL, "unsubscribed")}
+    records = _rows(engine, store.source_records)
+    assert sorted((r["line"], r["actor_rule"]) for r in records) == [(2, None), (3, "email"), (4, None), (5, "email")]
+    assert len({r["actor_id"] for r in records}) == 2
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(store.subscriptions)).scalar_one() == 4
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.subscriptions)).scalar_one() == 2
+    # a later file: its rows join the actors that carry their addresses
+    site = _website(tmp_path / "site.csv", "oui")
+    again = ingest.import_file(engine, site, source="jeparticipe")
+    assert (again.acteurs, again.rattachements) == (0, again.nouveaux)
+    assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
 
 
 def test_user_mapping_for_a_new_source(engine):

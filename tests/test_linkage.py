@@ -275,15 +275,19 @@ def test_every_foreign_key_to_actors_is_handled_by_merges() -> None:
     assert found == handled
 
 
-def test_revision_0002_upgrades_a_0001_base(base_url: str) -> None:
+@pytest.mark.parametrize("old", ["0001", "0002"])
+def test_migrations_upgrade_an_older_base(base_url: str, old: str) -> None:
     engine = store.init_base(base_url)
-    with engine.begin() as conn:  # back to what a 0001 base looks like
-        store.review_pairs.drop(conn)
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    with engine.begin() as conn:  # back to what an older base looks like
+        if old == "0001":
+            store.review_pairs.drop(conn)
+        for column in ("actor_rule", "organisation_rule"):  # added by 0003
+            conn.exec_driver_sql(f"ALTER TABLE source_records DROP COLUMN {column}")
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{old}'")
     store.init_base(base_url).dispose()
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
-        assert conn.execute(sa.select(store.schema_info.c.schema_revision)).scalar_one() == "0002"
+        assert conn.execute(sa.select(store.schema_info.c.schema_revision)).scalar_one() == "0003"
     engine.dispose()
 
 
@@ -619,3 +623,116 @@ def test_link_never_hits_the_sqlite_parameter_limit(tmp_path, monkeypatch):
         results.append((report.merges, sorted(map(tuple, listed.to_numpy().tolist()))))
     assert results[0][0] > 0
     assert results[0] == results[1]
+
+
+# --------------------------------------------------------------------------- attached at import, detached
+
+
+_SHEET = "Événement;Date;Lieu;Nom;Prénom;Structure;Courriel;Code postal;Signature\n"
+_SITE = ("Identifiant,Pseudo,Prénom,Nom,Courriel,Code postal,Date d'inscription,Accepte la newsletter,"
+         "Démarches\n")
+_BREVO = "EMAIL;NOM;PRENOM;LISTES;DATE_INSCRIPTION;BLOCKLISTE;DESINSCRIT\n"
+_LIST = "Lettre régionale de la participation citoyenne"
+
+
+def _anne_files(tmp_path):
+    """Anne Roy in three sources, always with her address: twice on one sheet, on the website, in Brevo."""
+    sheet = tmp_path / "emargement"
+    sheet.mkdir()
+    (sheet / "E90002_2024-05-02.csv").write_text(
+        _SHEET + "Atelier mer;02/05/2024;Sète;ROY;Anne;;anne.roy@free.fr;;non\n"
+        "Atelier mer;02/05/2024;Sète;ROY;Anne;;anne.roy@free.fr;;oui\n"
+        "Atelier mer;02/05/2024;Sète;PETIT;Paul;;paul.petit@orange.fr;;oui\n", encoding="utf-8")
+    site = tmp_path / "site.csv"
+    site.write_text(_SITE + "42,,Anne,Roy,Anne.Roy@free.fr,31000,2024-05-01 10:00:00,oui,"
+                            "Concertation : littoral\n", encoding="utf-8")
+    brevo = tmp_path / "brevo.csv"
+    brevo.write_text(_BREVO + f"anne.roy@free.fr;ROY;Anne;{_LIST};01-02-2024;Non;Oui\n", encoding="utf-8")
+    return [("emargement", sheet), ("jeparticipe", site), ("newsletter", brevo)]
+
+
+def _by_record(engine: sa.Engine) -> dict[str, Any]:
+    """Participations and subscriptions named by the record (source, line) whose actor holds them."""
+    sr, p, s, e = store.source_records, store.participations, store.subscriptions, store.events
+    with engine.connect() as conn:
+        owner = {}
+        for record_id, source, line, actor_id in conn.execute(sa.select(sr.c.id, sr.c.source, sr.c.line, sr.c.actor_id)):
+            owner.setdefault(actor_id, []).append((source, line))
+        parts = conn.execute(sa.select(e.c.title, p.c.actor_id, p.c.signed).select_from(p.join(e))).all()
+        subs = conn.execute(sa.select(s.c.list_name, s.c.actor_id, s.c.status)).all()
+    return {"participations": sorted((t, tuple(sorted(owner[a])), signed) for t, a, signed in parts),
+            "subscriptions": sorted((name, tuple(sorted(owner[a])), status) for name, a, status in subs)}
+
+
+def test_import_attaches_by_email_link_completes_and_detach_undoes(base_url: str, tmp_path, monkeypatch) -> None:
+    from carto import ingest
+
+    files = _anne_files(tmp_path)
+    engine = store.init_base(base_url, who="test")
+    try:
+        reports = [ingest.import_file(engine, path, source=source) for source, path in files]
+        # one actor for Anne: the second sheet row, the website and Brevo rows are attached by e-mail
+        assert [(r.acteurs, r.rattachements) for r in reports] == [(2, 1), (0, 1), (0, 1)]
+        with engine.connect() as conn:
+            sr = store.source_records
+            anne = conn.execute(sa.select(sr.c.actor_id).where(sr.c.actor_rule.is_(None),
+                                                                sr.c.source == "emargement", sr.c.line == 2)
+                                ).scalar_one()
+            attached = dict(conn.execute(sa.select(sr.c.source, sr.c.id).where(sr.c.actor_rule == "email")
+                                         .order_by(sr.c.id)).all())
+        assert actor(engine, anne).commune_code is None  # the website's postcode waits for linkage
+        # the most restrictive status wins across sources: unsubscribed (Brevo) over subscribed (website)
+        assert _by_record(engine)["subscriptions"] == [
+            (_LIST, (("emargement", 2), ("emargement", 3), ("jeparticipe", 2), ("newsletter", 2)), "unsubscribed")]
+        report = linkage.link(engine, who="test")
+        assert report.refreshed == 1 and report.merges == 0
+        golden = actor(engine, anne)
+        assert golden.commune_code == "31555" and golden.provenance["commune_code"] == "jeparticipe"
+        before = dump(engine)
+        assert linkage.link(engine).refreshed == 0 and dump(engine) == before  # a second run writes nothing
+
+        # detach the website row: its own actor again, with what it brings; Anne keeps the rest
+        (site_actor,) = linkage.detach(engine, attached["jeparticipe"], who="lea")
+        assert actor(engine, site_actor).email_key == "anneroy@free.fr"
+        assert actor(engine, site_actor).commune_code == "31555"
+        assert actor(engine, anne).commune_code is None  # only the website gave it
+        assert count(engine, store.not_duplicates, store.not_duplicates.c.who == "lea") == 1
+        state = _by_record(engine)
+        assert ("Concertation : littoral", (("jeparticipe", 2),), None) in state["participations"]
+        # the address is unsubscribed in Brevo: the website's actor shares the restriction
+        assert (_LIST, (("jeparticipe", 2),), "unsubscribed") in state["subscriptions"]
+        with pytest.raises(CartoError, match="déjà son propre acteur"):
+            linkage.detach(engine, attached["jeparticipe"])
+        # the folded sign-in (same sheet twice, signed once): each actor keeps its own participation
+        linkage.detach(engine, attached["emargement"])
+        parts = _by_record(engine)["participations"]
+        assert ("Atelier mer", (("emargement", 2), ("newsletter", 2)), False) in parts
+        assert ("Atelier mer", (("emargement", 3),), True) in parts
+        # linkage does not put them back with Anne, though the rule says « same address » (the two
+        # detached rows were not declared distinct from each other: they may be merged together)
+        again = linkage.link(engine)
+        assert again.refused >= 2 and again.merges <= 1
+        assert actor(engine, anne).status == "active"
+        with engine.connect() as conn:
+            assert not conn.execute(sa.select(store.actors.c.id).where(store.actors.c.merged_into_id == anne)).all()
+    finally:
+        engine.dispose()
+
+    # nothing lost: detaching every attached record gives the participations and subscriptions of an
+    # import that attaches nothing, record by record
+    monkeypatch.setattr(ingest, "SURE_KEYS", {"personne": {}, "organisation": {}})
+    apart = store.init_base(f"sqlite:///{tmp_path / 'apart.sqlite'}", who="test")
+    try:
+        for source, path in files:
+            ingest.import_file(apart, path, source=source)
+        expected = _by_record(apart)
+    finally:
+        apart.dispose()
+    engine = store.init_base(base_url, who="test")
+    try:
+        for merge_id in reversed(again.merge_ids):
+            linkage.undo_merge(engine, merge_id)
+        linkage.detach(engine, attached["newsletter"])
+        assert _by_record(engine) == expected
+    finally:
+        engine.dispose()

@@ -262,6 +262,23 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     return _validate(data, path, text)
 
 
+def mapping_from_text(text: str, label: str) -> Mapping:
+    """A mapping from its TOML text, as kept with each import batch (``import_batches.mapping``).
+
+    ``label`` names it in error messages.
+
+    Examples
+    --------
+    >>> mapping_from_text(load_mapping("newsletter").text, "lot 1").name
+    'newsletter'
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{label} : TOML illisible ({exc}).") from exc
+    return _validate(data, Path(label), text)
+
+
 def _fail(path: Path, key: str, message: str) -> MappingError:
     return MappingError(f"{path.name}, clé « {key} » : {message}")
 
