@@ -97,7 +97,7 @@ def _base_option(command: argparse.ArgumentParser) -> None:
 
 
 def _add_base_commands(sub: argparse._SubParsersAction) -> None:
-    """Sub-commands working on an existing base: import, quarantine, link, merges."""
+    """Sub-commands working on an existing base: import, quarantine, link, merges, attachments."""
     from carto.sources import builtin_sources
 
     imp = sub.add_parser(
@@ -136,6 +136,17 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     merges.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
     merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
 
+    attached = sub.add_parser(
+        "attachments", help="lister ou défaire les rattachements faits à l'import (même courriel, SIREN, RNA)",
+        description="« carto attachments list [--acteur ID] » liste les lignes sources que l'import a rattachées "
+                    "à un acteur déjà connu ; « carto attachments undo ID » rend à la ligne ID son propre acteur "
+                    "(les deux acteurs sont alors déclarés différents).",
+    )
+    _base_option(attached)
+    attached.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
+    attached.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la ligne source à détacher")
+    attached.add_argument("--acteur", type=int, metavar="ID", help="seulement les lignes de cet acteur")
+
 
 def _run_on_base(args: argparse.Namespace) -> int:
     engine = store.open_base(args.base or get_settings().database_url)
@@ -153,6 +164,17 @@ def _run_on_base(args: argparse.Namespace) -> int:
                 print(f"  {reason}")
         elif args.command == "link":
             print(linkage.link(engine, verbose=args.verbose))
+        elif args.command == "attachments":
+            if args.action == "list":
+                listed = linkage.attachments(engine, actor_id=args.acteur)
+                print(listed.to_string(index=False, na_rep="") if len(listed) else "Aucun rattachement.")
+            else:
+                if args.id is None:
+                    raise CartoError("Indiquez le numéro de la ligne source : carto attachments undo ID "
+                                     "(voir carto attachments list).")
+                created = linkage.detach(engine, args.id)
+                print(f"Ligne source {args.id} détachée : nouvel acteur {', '.join(map(str, created))}, "
+                      "déclaré différent de celui qu'elle quitte.")
         elif args.action == "list":
             listed = linkage.merges(engine)
             listed["annulée"] = listed["annulée"].map({True: "oui", False: "non"})
@@ -185,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(result)
         return 0
-    if args.command in {"import", "quarantine", "link", "merges"}:
+    if args.command in {"import", "quarantine", "link", "merges", "attachments"}:
         return _run_on_base(args)
     build_parser().print_help()
     return 1

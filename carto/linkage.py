@@ -97,6 +97,7 @@ __all__ = [
     "merge",
     "undo_merge",
     "detach",
+    "attachments",
     "merges",
     "review_queue",
     "decide",
@@ -2422,6 +2423,36 @@ def merges(engine: sa.Engine, *, include_undone: bool = True) -> pd.DataFrame:
     # missing values are NaN, not None: printed empty, never « None »
     texts = ["nom conservé", "nom absorbé", "méthode", "règle", "par", "le", "annulée le"]
     return frame.astype({c: "str" for c in texts} | {"score": float})
+
+
+def attachments(engine: sa.Engine, *, actor_id: int | None = None) -> pd.DataFrame:
+    """Source records the import attached to an actor by a sure key (French columns), for :func:`detach`.
+
+    One row per attached part: ``enregistrement`` (the id to give
+    :func:`detach`), ``source``, ``fichier``, ``ligne``, ``acteur`` (where
+    the record is now), ``nom``, ``règle`` (e-mail, SIREN, RNA), ``lot``
+    (import batch). ``actor_id``: only the records of this actor.
+
+    Examples
+    --------
+    >>> list(attachments(store.init_base("sqlite://")).columns)
+    ['enregistrement', 'source', 'fichier', 'ligne', 'acteur', 'nom', 'règle', 'lot']
+    """
+    sr, a = store.source_records, store.actors
+    frames = []
+    with engine.connect() as conn:
+        for column, rule in (("actor_id", "actor_rule"), ("organisation_actor_id", "organisation_rule")):
+            query = (sa.select(sr.c.id.label("enregistrement"), sr.c.source, sr.c.file_name.label("fichier"),
+                               sr.c.line.label("ligne"), sr.c[column].label("acteur"), a.c.display_name.label("nom"),
+                               sr.c[rule].label("règle"), sr.c.batch_id.label("lot"))
+                     .join_from(sr, a, a.c.id == sr.c[column]).where(sr.c[rule].is_not(None)))
+            if actor_id is not None:
+                query = query.where(sr.c[column] == actor_id)
+            result = conn.execute(query)
+            frames.append(pd.DataFrame(result.all(), columns=list(result.keys())))
+    frame = pd.concat(frames, ignore_index=True).sort_values(["acteur", "enregistrement"], ignore_index=True)
+    frame["règle"] = frame["règle"].map(lambda rule: _RULES_FR.get(rule, rule))
+    return frame
 
 
 _METHODS_FR = {"rule": "règle", "probabilistic": "probabiliste", "manual": "manuelle"}

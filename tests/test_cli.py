@@ -91,6 +91,26 @@ def test_import_quarantine_link_merges(tmp_path: Path, capsys):
     assert "déjà été annulée" in capsys.readouterr().err
 
 
+def test_attachments_list_and_undo(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    assert main(["init", "--base", url]) == 0
+    assert main(["import", "newsletter", str(DEMO_SOURCES / "newsletter.csv"), "--base", url]) == 0
+    assert main(["import", "jeparticipe", str(DEMO_SOURCES / "jeparticipe.csv"), "--base", url]) == 0
+    assert "lignes rattachées par courriel" in capsys.readouterr().out
+    assert main(["attachments", "list", "--base", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["enregistrement", "source", "fichier"] and "e-mail" in lines[1]
+    record, actor = lines[1].split()[0], lines[1].split()[4]
+    assert main(["attachments", "list", "--acteur", actor, "--base", url]) == 0
+    assert record in capsys.readouterr().out
+    assert main(["attachments", "undo", record, "--base", url]) == 0
+    assert f"Ligne source {record} détachée : nouvel acteur" in capsys.readouterr().out
+    assert main(["attachments", "undo", record, "--base", url]) == 1
+    assert "déjà son propre acteur" in capsys.readouterr().err
+    assert main(["attachments", "undo", "--base", url]) == 1
+    assert "carto attachments list" in capsys.readouterr().err
+
+
 def test_import_source_or_mapping_not_both(tmp_path: Path, capsys):
     url = f"sqlite:///{tmp_path / 'base.sqlite'}"
     main(["init", "--base", url])
