@@ -559,6 +559,7 @@ def predict(
     threshold: float = 0.01,
     seed: int = SEED,
     every_pair: bool = True,
+    group_column: str | None = None,
 ) -> pd.DataFrame:
     """Score the pairs of records that may describe the same actor.
 
@@ -588,6 +589,10 @@ def predict(
         once (see :func:`_profiles`); with ``False``, their pairs are given as
         a star (each record with its profile's first one) — the same groups
         with far fewer pairs, which is what :func:`link` needs.
+    group_column : str, optional
+        Deduplication only: records already known to be one (:func:`link`:
+        the same actor, e.g. rows the import attached by e-mail) are not
+        paired with each other. The model is still trained on every record.
 
     Returns
     -------
@@ -610,8 +615,13 @@ def predict(
     0     0     1  email
     """
     exact = exact_pairs(df, kind=kind, id_column=id_column, other=other)
+    groups = None
+    if group_column is not None and other is None:
+        groups = df[group_column].astype("string").set_axis(df[id_column].to_numpy())
+        same = (groups.reindex(exact["id_l"]).to_numpy() == groups.reindex(exact["id_r"]).to_numpy())
+        exact = exact[~pd.array(same, dtype="boolean").fillna(False).to_numpy(bool)].reset_index(drop=True)
     scored = _splink_pairs(df, kind=kind, id_column=id_column, other=other, threshold=threshold, seed=seed,
-                           every_pair=every_pair)
+                           every_pair=every_pair, groups=groups)
     if scored is None:
         return exact
     scored = scored.assign(rule=None)
@@ -636,8 +646,13 @@ def _splink_pairs(
     threshold: float,
     seed: int,
     every_pair: bool = True,
+    groups: pd.Series | None = None,
 ) -> pd.DataFrame | None:
-    """Splink predictions (without exact rules), or None when there is nothing to compare."""
+    """Splink predictions (without exact rules), or None when there is nothing to compare.
+
+    ``groups`` (by record id): two profiles whose records all belong to one
+    group are not paired (the blocking rules of prediction say so).
+    """
     import duckdb
     from splink import DuckDBAPI, Linker, SettingsCreator
     from splink.internals.exceptions import EMTrainingException
@@ -691,6 +706,11 @@ def _splink_pairs(
             linker = Linker(inputs, model, log_level=logging.ERROR)
         if members is not None:  # trained on every record, scores the distinct profiles
             trained = linker.misc.save_model_to_json()
+            if groups is not None:
+                profiles = profiles.assign(group_of_profile=_profile_groups(members, groups, len(distinct)))
+                for rule in trained["blocking_rules_to_generate_predictions"]:
+                    rule["blocking_rule"] = (f"({rule['blocking_rule']}) AND (l.group_of_profile IS NULL OR "
+                                             "r.group_of_profile IS NULL OR l.group_of_profile <> r.group_of_profile)")
             linker = Linker(api.register(profiles, table_name="profiles"), trained, log_level=logging.ERROR)
         result = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     finally:
@@ -741,6 +761,23 @@ def _profiles(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     repeated = np.flatnonzero(np.bincount(profile, minlength=n_profiles) > 1)
     copies = distinct.iloc[repeated].assign(unique_id=repeated + n_profiles).reset_index(drop=True)
     return distinct, copies, members
+
+
+def _profile_groups(members: pd.DataFrame, groups: pd.Series, n_profiles: int) -> np.ndarray:
+    """Group of each profile and copy of :func:`_profiles` (in that order): the one its records share, else None.
+
+    >>> members = pd.DataFrame({"unique_id": [10, 11, 12, 13], "profile": [0, 0, 1, 1]})
+    >>> _profile_groups(members, pd.Series(["a", "a", "a", "b"], index=[10, 11, 12, 13]), 2).tolist()
+    ['a', None, 'a', None]
+    """
+    found = pd.Series(groups.reindex(members["unique_id"]).to_numpy(), dtype="string")
+    per = found.groupby(members["profile"].to_numpy())
+    single = (per.nunique() == 1) & (per.count() == per.size())
+    value = per.first().where(single)
+    repeated = np.flatnonzero(np.bincount(members["profile"].to_numpy(), minlength=n_profiles) > 1)
+    codes = np.concatenate([np.arange(n_profiles), repeated])
+    out = value.reindex(codes).to_numpy(dtype=object)
+    return np.where(pd.isna(out), None, out)
 
 
 def _record_pairs(pairs: pd.DataFrame, members: pd.DataFrame, *, every_pair: bool = True) -> pd.DataFrame:
@@ -2032,7 +2069,8 @@ def _link_kind(
     if len(units) < 2:
         report.pairs[kind] = 0
         return links
-    pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False)
+    pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False,
+                    group_column="actor")
     forbidden = _forbidden(conn)
     apart = set(forbidden)
     if kind == "organisation":

@@ -103,6 +103,32 @@ def test_predict_finds_obvious_duplicates_and_is_deterministic() -> None:
     assert groups[100] == 3 and groups[101] == 10 and groups[0] == 0
 
 
+def test_records_of_one_group_are_not_paired() -> None:
+    """``group_column``: pairs inside a group (one actor already) are left out, every other pair is kept."""
+    base = people(60)
+    copies = base.iloc[[3, 10, 25]].assign(id=[100, 101, 102])
+    copies.loc[copies["id"] == 101, "email_key"] = None  # 101 pairs with 10 by Splink, not by e-mail
+    df = pd.concat([base, copies, copies.assign(id=[200, 201, 202])], ignore_index=True)
+    df["actor"] = df["id"].map(lambda i: {100: 3, 101: 10, 200: 3}.get(i, i))
+    every = linkage.predict(df, kind="personne", every_pair=False)
+    grouped = linkage.predict(df, kind="personne", every_pair=False, group_column="actor")
+    actor = df.set_index("id")["actor"]
+    # 3, 100 and 200 are one actor: never paired (by e-mail or by Splink); 101 and 201 are one profile
+    # of two actors, so that profile is still paired with 10's
+    inside = {(3, 100), (3, 200), (100, 200)}
+    assert inside <= set(zip(every["id_l"], every["id_r"]))
+    assert not inside & set(zip(grouped["id_l"], grouped["id_r"]))
+    assert len(grouped) < len(every)
+    # the same actors end up together
+    for pairs in (every, grouped):
+        strong = pairs[pairs["probability"] >= 0.95]
+        groups = linkage.clusters(pd.unique(actor), pd.DataFrame({
+            "id_l": actor.reindex(strong["id_l"]).to_numpy(), "id_r": actor.reindex(strong["id_r"]).to_numpy(),
+            "probability": strong["probability"].to_numpy()}).query("id_l != id_r"), threshold=0.95)
+        assert groups[102] == groups[25] == groups[202] and groups[201] == groups[10]
+        assert groups[3] != groups[10]
+
+
 def test_identical_records_scored_once_give_every_pair_or_a_star() -> None:
     """Records equal on every compared column are one profile for Splink; no pair is lost."""
     base = people(60)
