@@ -26,9 +26,13 @@ sign-in sheets) described by a mapping (:mod:`carto.sources`):
 4. **Write**, in **one transaction** (a failure leaves the base unchanged):
    the import batch, the source records (upsert on ``(source, source_key)``:
    a re-import of the same file writes nothing; a changed row updates its
-   record and its actor unless linkage merged it), one provisional actor per
-   new record and part (person, organisation), events and participations,
-   subscriptions. A blocklisted or unsubscribed contact (actor, or any actor
+   record and its actor unless linkage merged it or several records describe
+   it), for each new record and part (person, organisation) the actor that
+   already carries its sure key (e-mail; SIREN, RNA: :data:`SURE_KEYS`,
+   the rule kept in ``source_records.actor_rule``) or else a provisional
+   actor, events and participations, subscriptions. Big tables are written
+   in slices of :data:`SLICE_ROWS` rows (bounded memory), in the same
+   transaction. A blocklisted or unsubscribed contact (actor, or any actor
    with the same e-mail key) is never set back to subscribed by an import.
    Quarantined records of the file that are no longer in it (a fixed row
    whose key changed) are deleted: the fixed row replaces them.
