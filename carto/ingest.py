@@ -657,12 +657,53 @@ def _communes_points() -> pd.DataFrame:
 
 #: Sure keys by which an import attaches a new row to the actor that already carries one of them: the
 #: exact rules of :data:`carto.linkage.EXACT_RULES` that need no guard (same e-mail; same SIREN — a SIRET
-#: gives its SIREN —, same RNA), with the rule name kept on the record.
+#: gives its SIREN —, same RNA; and a bare organisation name given by the same contact person, see
+#: :func:`_contact_keys`), with the rule name kept on the record.
 SURE_KEYS = {"personne": {"email_key": "email"}, "organisation": {"siren": "siren", "rna": "rna"}}
 
 
-def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
-                 kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: Fields that make an organisation mention more than a bare name (see :func:`_contact_keys`).
+_ORG_DETAILS = ("siret", "siren", "rna", "commune_code", "address")
+
+
+def _contact_keys(part: pd.DataFrame, contact: np.ndarray) -> pd.Series:
+    """Key « contact person, full name » of the bare organisation mentions (linkage's rule « contact »).
+
+    A sign-in sheet's « Structure » column names an organisation by its name
+    only; the same person naming the same full name (filler words kept) on
+    another sheet means the same organisation. ``contact``: per row, the
+    person's actor (``a<id>``) or the row whose new person actor it takes
+    (``r<position>``), None without a person. Mentions with an identifier, a
+    commune or an address are left to linkage (their guards may disagree).
+    """
+    from carto import normalize
+
+    bare = part[[c for c in _ORG_DETAILS if c in part.columns]].isna().all(axis=1).to_numpy()
+    full = normalize.name_keys(part["name"]).to_numpy(object) if "name" in part.columns else np.full(len(part), None)
+    keep = bare & pd.notna(contact) & pd.notna(full)
+    return pd.Series([f"{c}\x1f{f}" if k else None for c, f, k in zip(contact, full, keep)], index=part.index,
+                     dtype=object)
+
+
+def _contact_owners(conn: Connection, keys: Sequence[str]) -> pd.DataFrame:
+    """Organisations of the base each contact key names: those its person's records name under that full name."""
+    from carto import normalize
+
+    persons = sorted({int(k.split("\x1f", 1)[0][1:]) for k in keys if k.startswith("a")})
+    sr, o = store.source_records, store.actors
+    found = store.select_in(conn, sa.select(sr.c.actor_id, o.c.id, o.c.organisation_name)
+                            .join_from(sr, o, o.c.id == sr.c.organisation_actor_id)
+                            .where(o.c.status == "active", o.c.kind == "organisation"), sr.c.actor_id, persons)
+    if found.empty:
+        return pd.DataFrame({"key": pd.Series(dtype=object), "actor": pd.Series(dtype=object)})
+    full = normalize.name_keys(found["organisation_name"]).to_numpy(object)
+    key = ["a" + str(int(p)) + "\x1f" + f if pd.notna(f) else None for p, f in zip(found["actor_id"], full)]
+    out = pd.DataFrame({"key": key, "actor": found["id"]}).dropna()
+    return out[out["key"].isin(set(keys))].drop_duplicates()
+
+
+def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray, kind: str,
+                 contact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How the rows of ``mask`` (new, needing an actor) share actors through their sure keys.
 
     Rows sharing a key, directly or through other rows, form a group. A group
@@ -673,6 +714,8 @@ def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
     existing actor (NaN if none), the position of the row whose new actor it
     takes (its own when it gets one, -1 when attached to an existing actor or
     not in ``mask``) and the rule (``None``: the row has an actor of its own).
+    Organisations with ``contact`` (see :func:`_contact_keys`) are also keyed
+    by their contact person and full name.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -682,11 +725,14 @@ def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
     leader = np.where(mask, np.arange(n), -1)
     rule = np.full(n, None, dtype=object)
     keys = {k: r for k, r in SURE_KEYS[kind].items() if k in part.columns}
+    columns = {k: part[k] for k in keys}
+    if kind == "organisation" and contact is not None:
+        keys["contact"], columns["contact"] = "contact", _contact_keys(part, contact)
     rows = np.flatnonzero(mask)
     edges_row, edges_key = [], []
     first_rule = pd.Series(None, index=range(len(rows)), dtype=object)
     for key, name in keys.items():
-        values = part[key].iloc[rows].astype("string").to_numpy(object)
+        values = columns[key].iloc[rows].astype("string").to_numpy(object)
         present = np.flatnonzero(pd.notna(values))
         edges_row.append(present)
         edges_key.append(np.array([f"{key}\x1f{v}" for v in values[present]], dtype=object))
@@ -707,6 +753,10 @@ def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
     for key in keys:
         wanted = sorted({u.split("\x1f", 1)[1] for u in uniques if u.startswith(key + "\x1f")})
         if not wanted:
+            continue
+        if key == "contact":
+            found = _contact_owners(conn, wanted)
+            owners.append(found.assign(key="contact\x1f" + found["key"]))
             continue
         found = store.select_in(conn, sa.select(a.c.id, a.c[key].label("value")).where(
             a.c.kind == kind, a.c.status == "active"), a.c[key], wanted)
@@ -730,15 +780,15 @@ def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray,
     return existing, leader, rule
 
 
-def _actor_ids(conn: Connection, part: pd.DataFrame, mask: np.ndarray, kind: str,
-               ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _actor_ids(conn: Connection, part: pd.DataFrame, mask: np.ndarray, kind: str, ids: np.ndarray,
+               contact: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Actors of the rows of ``mask`` through their sure keys (see :func:`_sure_groups`).
 
     Fills ``ids`` (NaN where missing) for the rows attached to an existing
     actor; returns the rows that get a new actor, the position of the row
     whose new actor each row takes (-1: none) and the rules.
     """
-    existing, leader, rule = _sure_groups(conn, part, mask, kind)
+    existing, leader, rule = _sure_groups(conn, part, mask, kind, contact)
     attached = mask & ~np.isnan(existing)
     ids[attached] = existing[attached]
     return mask & (leader == np.arange(len(part))), leader, rule
@@ -1126,8 +1176,11 @@ def _write(
     # new provisional actor (one per group of rows sharing a key)
     need_person = ok & person["_present"].to_numpy() & np.isnan(person_id)
     need_org = ok & org["_present"].to_numpy() & np.isnan(org_id)
-    create_org, org_leader, org_rule = _actor_ids(conn, org, need_org, "organisation", org_id)
     create_person, person_leader, person_rule = _actor_ids(conn, person, need_person, "personne", person_id)
+    # the contact person of each row: its actor, or the row whose new actor it takes
+    contact = np.array([f"a{int(i)}" if not np.isnan(i) else (f"r{r}" if r >= 0 else None)
+                        for i, r in zip(person_id.tolist(), person_leader.tolist())], dtype=object)
+    create_org, org_leader, org_rule = _actor_ids(conn, org, need_org, "organisation", org_id, contact)
     reserved = store.reserve_ids(conn, actors, int(create_org.sum()) + int(create_person.sum()))
     _give_new_ids(org_id, create_org, org_leader, reserved[: int(create_org.sum())])
     _give_new_ids(person_id, create_person, person_leader, reserved[int(create_org.sum()):])

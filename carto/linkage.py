@@ -2309,8 +2309,8 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
 
 
 #: The parts of a record the import may attach: (kind, actor column, rule column).
-_ATTACHABLE = (("personne", "actor_id", "actor_rule"), ("organisation", "organisation_actor_id", "organisation_rule"),
-               ("organisation", "actor_id", "actor_rule"))
+_ATTACHABLE = (("organisation", "organisation_actor_id", "organisation_rule"), ("organisation", "actor_id", "actor_rule"),
+               ("personne", "actor_id", "actor_rule"))  # the organisation first: the new person points at it
 
 
 def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
@@ -2381,7 +2381,8 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
                 others = conn.execute(sa.select(sr.c.id).where(sr.c.actor_id == left, sr.c.status == "ok")).scalars()
                 ingest.rederive(conn, {record_id: new_id} | {int(r): left for r in others})
             elif row.actor_id is not None and column == "organisation_actor_id":  # the contact person of the row
-                conn.execute(a.update().where(a.c.id == row.actor_id, a.c.organisation_id == left)
+                person = conn.execute(sa.select(sr.c.actor_id).where(sr.c.id == record_id)).scalar_one()
+                conn.execute(a.update().where(a.c.id == person, a.c.organisation_id == left)
                              .values(organisation_id=new_id))
             links = _links(conn)
             units = _units(_records(conn, [left]), _actor_frame(conn, a.c.id == left), kind=kind, links=links)

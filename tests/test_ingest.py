@@ -420,6 +420,39 @@ def test_rows_sharing_an_address_share_an_actor_and_the_most_restrictive_status(
     assert _statuses(engine, "anneroy@free.fr") == {(REGIONAL, "blocklisted")}
 
 
+def test_bare_organisation_named_by_the_same_contact_is_attached(engine, tmp_path):
+    """« Structure » on sign-in sheets: the same person naming the same organisation means the same one."""
+    folder = tmp_path / "emargement"
+    folder.mkdir()
+    header = "Événement;Date;Lieu;Nom;Prénom;Structure;Courriel;Code postal;Signature\n"
+    (folder / "E90010_2024-03-01.csv").write_text(
+        header + "Atelier;01/03/2024;Sète;ROY;Anne;Les Jardins du Lez;anne.roy@free.fr;;oui\n", encoding="utf-8")
+    (folder / "E90011_2024-04-01.csv").write_text(
+        header + "Atelier;01/04/2024;Sète;ROY;Anne;Les jardins du Lez;anne.roy@free.fr;;oui\n"
+        "Atelier;01/04/2024;Sète;PETIT;Paul;Les Jardins du Lez;paul.petit@orange.fr;;oui\n", encoding="utf-8")
+    report = ingest.import_file(engine, folder, source="emargement")
+    # Anne's second row: her person (e-mail) and her organisation (same contact, same name); Paul's
+    # mention is another person's: linkage decides
+    assert (report.acteurs, report.rattachements) == (4, 2)
+    records = sorted(_rows(engine, store.source_records), key=lambda r: r["file_name"])
+    assert [(r["actor_rule"], r["organisation_rule"]) for r in records] == [
+        (None, None), ("email", "contact"), (None, None)]
+    assert records[0]["organisation_actor_id"] == records[1]["organisation_actor_id"]
+    assert records[2]["organisation_actor_id"] != records[0]["organisation_actor_id"]
+    # a later import: the mention joins the organisation the person already named
+    (folder / "E90012_2024-05-01.csv").write_text(
+        header + "Atelier;01/05/2024;Sète;ROY;Anne;LES JARDINS DU LEZ;anne.roy@free.fr;;oui\n", encoding="utf-8")
+    again = ingest.import_file(engine, folder, source="emargement")
+    assert (again.nouveaux, again.acteurs, again.rattachements) == (1, 0, 2)
+    # undone: the row gets its own person and its own organisation again
+    from carto import linkage
+
+    organisation, person = linkage.detach(engine, records[1]["id"])  # the organisation first
+    row = _rows(engine, store.source_records, store.source_records.c.id == records[1]["id"])[0]
+    assert (row["actor_id"], row["organisation_actor_id"]) == (person, organisation)
+    assert _rows(engine, store.actors, store.actors.c.id == person)[0]["organisation_id"] == organisation
+
+
 def test_user_mapping_for_a_new_source(engine):
     report = ingest.import_file(engine, DATA / "jardins.tsv", mapping=DATA / "jardins.toml")
     assert (report.source, report.lus, report.nouveaux, report.en_quarantaine) == ("jardins", 3, 2, 1)
