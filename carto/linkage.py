@@ -1846,6 +1846,8 @@ def _refresh(conn: Any, units: pd.DataFrame, targets: Iterable[int], *, kind: st
     read = ["id", "kind", "status", *_STATE_COLUMNS, "commune_code", *_GOLDEN[kind]]
     members = store.select_in(conn, sa.select(*(a.c[c] for c in dict.fromkeys(read))).where(a.c.status == "active"),
                               a.c.id, targets)
+    if members.empty:  # the targets were absorbed by this run's merges: their kept actors are recomputed
+        return 0
     members = members.astype({"id": "int64"}).sort_values("id", ignore_index=True)
     members = members.assign(group=members["id"], position=0)
     mine = units[units["actor"].isin(members["group"])]
