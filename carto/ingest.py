@@ -659,7 +659,8 @@ def _communes_points() -> pd.DataFrame:
 #: exact rules of :data:`carto.linkage.EXACT_RULES` that need no guard (same e-mail; same SIREN — a SIRET
 #: gives its SIREN —, same RNA; and a bare organisation name given by the same contact person, see
 #: :func:`_contact_keys`), with the rule name kept on the record.
-SURE_KEYS = {"personne": {"email_key": "email"}, "organisation": {"siren": "siren", "rna": "rna"}}
+SURE_KEYS = {"personne": {"email_key": "email"},
+             "organisation": {"siren": "siren", "rna": "rna", "contact": "contact"}}
 
 
 #: Fields that make an organisation mention more than a bare name (see :func:`_contact_keys`).
@@ -726,8 +727,8 @@ def _sure_groups(conn: Connection, part: pd.DataFrame, mask: np.ndarray, kind: s
     rule = np.full(n, None, dtype=object)
     keys = {k: r for k, r in SURE_KEYS[kind].items() if k in part.columns}
     columns = {k: part[k] for k in keys}
-    if kind == "organisation" and contact is not None:
-        keys["contact"], columns["contact"] = "contact", _contact_keys(part, contact)
+    if "contact" in SURE_KEYS[kind] and contact is not None:  # not a column: computed from the contact person
+        keys["contact"], columns["contact"] = SURE_KEYS[kind]["contact"], _contact_keys(part, contact)
     rows = np.flatnonzero(mask)
     edges_row, edges_key = [], []
     first_rule = pd.Series(None, index=range(len(rows)), dtype=object)
