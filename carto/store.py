@@ -61,7 +61,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -706,9 +708,22 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA busy_timeout = 30000")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    # switching a new file to WAL needs a lock that another process creating the base may hold: SQLite
+    # then answers « database is locked » at once, without waiting (busy_timeout): wait here
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+#: Tries to switch a SQLite base to WAL while another connection holds its lock (50 ms apart: 30 s).
+_WAL_ATTEMPTS = 600
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
