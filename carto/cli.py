@@ -137,7 +137,8 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
 
     attached = sub.add_parser(
-        "attachments", help="lister ou défaire les rattachements faits à l'import (même courriel, SIREN, RNA)",
+        "attachments", help="lister ou défaire les rattachements faits à l'import (même courriel, SIREN, RNA, "
+                            "personne de contact)",
         description="« carto attachments list [--acteur ID] » liste les lignes sources que l'import a rattachées "
                     "à un acteur déjà connu ; « carto attachments undo ID » rend à la ligne ID son propre acteur "
                     "(les deux acteurs sont alors déclarés différents).",

@@ -28,7 +28,7 @@ sign-in sheets) described by a mapping (:mod:`carto.sources`):
    a re-import of the same file writes nothing; a changed row updates its
    record and its actor unless linkage merged it or several records describe
    it), for each new record and part (person, organisation) the actor that
-   already carries its sure key (e-mail; SIREN, RNA: :data:`SURE_KEYS`,
+   already carries its sure key (e-mail; SIREN, RNA, contact person: :data:`SURE_KEYS`,
    the rule kept in ``source_records.actor_rule``) or else a provisional
    actor, events and participations, subscriptions. Big tables are written
    in slices of :data:`SLICE_ROWS` rows (bounded memory), in the same
@@ -160,7 +160,7 @@ class ImportReport:
         extra = [
             f"{_fr.integer(n)} {label}"
             for n, label in ((self.acteurs, "acteurs créés"),
-                             (self.rattachements, "lignes rattachées par courriel, SIREN ou RNA"),
+                             (self.rattachements, "lignes rattachées par courriel, SIREN, RNA ou personne de contact"),
                              (self.evenements, "événements écrits"),
                              (self.participations, "participations écrites"),
                              (self.inscriptions, "inscriptions écrites"))
@@ -677,8 +677,6 @@ def _contact_keys(part: pd.DataFrame, contact: np.ndarray) -> pd.Series:
     (``r<position>``), None without a person. Mentions with an identifier, a
     commune or an address are left to linkage (their guards may disagree).
     """
-    from carto import normalize
-
     bare = part[[c for c in _ORG_DETAILS if c in part.columns]].isna().all(axis=1).to_numpy()
     full = normalize.name_keys(part["name"]).to_numpy(object) if "name" in part.columns else np.full(len(part), None)
     keep = bare & pd.notna(contact) & pd.notna(full)
@@ -688,8 +686,6 @@ def _contact_keys(part: pd.DataFrame, contact: np.ndarray) -> pd.Series:
 
 def _contact_owners(conn: Connection, keys: Sequence[str]) -> pd.DataFrame:
     """Organisations of the base each contact key names: those its person's records name under that full name."""
-    from carto import normalize
-
     persons = sorted({int(k.split("\x1f", 1)[0][1:]) for k in keys if k.startswith("a")})
     sr, o = store.source_records, store.actors
     found = store.select_in(conn, sa.select(sr.c.actor_id, o.c.id, o.c.organisation_name)
@@ -1070,15 +1066,9 @@ def _import_slice(
 ) -> ImportReport:
     """Parse, normalise and write one slice of a table; ``seen`` and ``current`` carry the keys across slices."""
     source = mapping.name
-    # the spreadsheet line numbers are the index while parsing (for the reasons)
-    located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
-    parsed = _parse(located, mapping, files.set_axis(located.index))
-    for name in list(parsed.values):
-        parsed.values[name] = parsed.values[name].set_axis(table.index)
-    blocking = [s.set_axis(table.index) for s in parsed.blocking]
-    warnings = [s.set_axis(table.index) for s in parsed.warnings]
-    reason = _joined(blocking, table.index, " ; ")
-    warning_text = _joined(warnings, table.index, "\n")
+    parsed = _parse_lines(table, lines, files, mapping)
+    reason = _joined(parsed.blocking, table.index, " ; ")
+    warning_text = _joined(parsed.warnings, table.index, "\n")
     status = np.where(reason.notna(), "quarantined", "ok")
     keys = _keys(parsed, table, mapping, stems, seen)
     current.update(keys)
@@ -1112,6 +1102,15 @@ def _import_slice(
     _write(conn, records, person, org, parsed, mapping, report, batch_id=batch_id, stems=stems, files=files,
            row_date=row_date)
     return report
+
+
+def _parse_lines(table: pd.DataFrame, lines: pd.Series, files: pd.Series, mapping: Mapping) -> _Parsed:
+    """:func:`_parse` with the spreadsheet line numbers as index (for the reasons), given back on ``table``'s."""
+    located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
+    parsed = _parse(located, mapping, files.set_axis(located.index))
+    return _Parsed(values={name: v.set_axis(table.index) for name, v in parsed.values.items()},
+                   blocking=[v.set_axis(table.index) for v in parsed.blocking],
+                   warnings=[v.set_axis(table.index) for v in parsed.warnings])
 
 
 def _clear_stale(conn: Connection, source: str, files: list[str], current: set[str], batch_id: int) -> None:
@@ -1319,33 +1318,33 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
     values = parsed.values
     e = store.events
     if events.mode == "file":
-        title = values[events.title].astype("string") if events.title else None
-        when = values[events.date] if events.date else None
-        place = values[events.place].astype("string") if events.place else None
-        frame = pd.DataFrame({"key": stems.to_numpy(object),
-                              "title": title.to_numpy(object) if title is not None else None,
-                              "date": when.to_numpy(object) if when is not None else None,
-                              "place": place.to_numpy(object) if place is not None else None},
-                             index=records.index)
-        per_file = frame.groupby("key", sort=True).first()
-        per_file = per_file[per_file["title"].notna() & per_file["date"].notna()]
-        if per_file.empty:
-            return
-        code = geo.find_communes(names=per_file["place"].astype(object).where(per_file["place"].notna(), None))
-        points = _communes_points()
-        rows = pd.DataFrame({
-            "source": mapping.name, "source_key": per_file.index.to_numpy(object),
-            "title": per_file["title"].to_numpy(object),
-            "kind": _event_kind(per_file["title"], mapping).to_numpy(object),
-            "starts_on": [date.fromisoformat(d) for d in per_file["date"]],
-            "place": per_file["place"].astype(object).where(per_file["place"].notna(), None).to_numpy(object),
-            "commune_code": code.to_numpy(object),
-            "lon": code.map(points["lon"]).to_numpy(object), "lat": code.map(points["lat"]).to_numpy(object),
-        })
-        rows = rows.astype(object).where(rows.notna(), None)
-        if not events_known:
+        if not events_known:  # the file's event, described by its first row
+            title = values[events.title].astype("string") if events.title else None
+            when = values[events.date] if events.date else None
+            place = values[events.place].astype("string") if events.place else None
+            frame = pd.DataFrame({"key": stems.to_numpy(object),
+                                  "title": title.to_numpy(object) if title is not None else None,
+                                  "date": when.to_numpy(object) if when is not None else None,
+                                  "place": place.to_numpy(object) if place is not None else None},
+                                 index=records.index)
+            per_file = frame.groupby("key", sort=True).first()
+            per_file = per_file[per_file["title"].notna() & per_file["date"].notna()]
+            if per_file.empty:
+                return
+            code = geo.find_communes(names=per_file["place"].astype(object).where(per_file["place"].notna(), None))
+            points = _communes_points()
+            rows = pd.DataFrame({
+                "source": mapping.name, "source_key": per_file.index.to_numpy(object),
+                "title": per_file["title"].to_numpy(object),
+                "kind": _event_kind(per_file["title"], mapping).to_numpy(object),
+                "starts_on": [date.fromisoformat(d) for d in per_file["date"]],
+                "place": per_file["place"].astype(object).where(per_file["place"].notna(), None).to_numpy(object),
+                "commune_code": code.to_numpy(object),
+                "lon": code.map(points["lon"]).to_numpy(object), "lat": code.map(points["lat"]).to_numpy(object),
+            })
+            rows = rows.astype(object).where(rows.notna(), None)
             report.evenements += store.upsert(conn, e, rows, key=["source", "source_key"])
-        event_key = frame["key"]
+        event_key = pd.Series(stems.to_numpy(object), index=records.index)
         signed = values[events.signed].astype("boolean") if events.signed else pd.Series(pd.NA, index=records.index,
                                                                                          dtype="boolean")
         parts = pd.DataFrame({"event_key": event_key, "actor_id": actor, "signed": signed,
@@ -1550,10 +1549,7 @@ def rederive(conn: Connection, actors: dict[int, int]) -> None:
         table = pd.DataFrame([orjson.loads(raw) for raw in group["raw"]]).fillna("").astype(object)
         files = group["file_name"].astype("string")
         lines = group["line"].astype("int64")
-        located = table.set_axis(pd.Index(lines.to_numpy(), name="ligne"))
-        parsed = _parse(located, mapping, files.set_axis(located.index))
-        for name in list(parsed.values):
-            parsed.values[name] = parsed.values[name].set_axis(table.index)
+        parsed = _parse_lines(table, lines, files, mapping)
         records = pd.DataFrame({"source_key": group["source_key"], "file_name": files, "line": lines})
         actor = pd.Series([float(actors[int(i)]) for i in group["id"]], index=table.index)
         record_id = group["id"].astype("int64").to_numpy()

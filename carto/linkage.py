@@ -970,7 +970,7 @@ class LinkReport:
         apart (see :func:`homonyms`).
     refreshed : int
         Actors whose golden record changed because the import attached new
-        records to them (same e-mail, SIREN or RNA; see :func:`_refresh`).
+        records to them (same e-mail, SIREN, RNA or contact person; see :func:`_refresh`).
     merge_ids : list of int
         Ids of the merges made.
     seconds : float
@@ -1055,10 +1055,13 @@ def active_actors(actors: pd.DataFrame) -> pd.Series:
     raise CartoError("Chaîne de fusions circulaire dans la table « actors » : la base est incohérente.")
 
 
-def _links(conn: Any) -> pd.DataFrame:
-    """``id``, ``kind``, ``status`` and ``merged_into_id`` of every actor (light: where each actor ended up)."""
+def _links(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """``id``, ``kind``, ``status`` and ``merged_into_id`` of every actor, or of ``actor_ids`` (where each ended up)."""
     a = store.actors
-    return store.read_frame(conn, sa.select(a.c.id, a.c.kind, a.c.status, a.c.merged_into_id))
+    statement = sa.select(a.c.id, a.c.kind, a.c.status, a.c.merged_into_id)
+    if actor_ids is None:
+        return store.read_frame(conn, statement)
+    return store.select_in(conn, statement, a.c.id, actor_ids).astype({"id": "int64"})
 
 
 #: Source records read at once by :func:`_records` (their JSON is parsed chunk by chunk).
@@ -1831,8 +1834,8 @@ def _refresh(conn: Any, units: pd.DataFrame, targets: Iterable[int], *, kind: st
              own: bool = True) -> int:
     """Recompute the golden record of the active actors ``targets`` from their ``units``; returns how many changed.
 
-    The import attaches a row to the actor of its e-mail, SIREN or RNA
-    (``source_records.actor_rule``) without touching that actor's golden
+    The import attaches a row to the actor of its e-mail, SIREN, RNA or
+    contact person (``source_records.actor_rule``) without touching that actor's golden
     record: survivorship over all its records (:func:`_golden_states`, as for
     a merge) happens here, and after :func:`detach`. Only actors whose
     values change are written, so a second run writes nothing. ``own=False``:
@@ -2320,10 +2323,12 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
     """Undo what an import attached: the record gets an actor of its own again; returns the new actors' ids.
 
     An import attaches a new row to the actor that already carries its
-    e-mail address (persons) or its SIREN / RNA (organisations), noted in
+    e-mail address (persons), its SIREN / RNA, or the bare name its contact
+    person already gave (organisations), noted in
     ``source_records.actor_rule`` / ``organisation_rule``. Detaching gives
-    each attached part of the record a new actor, the provisional actor the
-    import makes of a row (:func:`carto.ingest.provisional_actor`), who gets
+    each attached part of the record (the organisation first) a new actor,
+    the provisional actor the import makes of a row
+    (:func:`carto.ingest.provisional_actor`), who gets
     what the record brings
     (participations, subscriptions: :func:`carto.ingest.rederive`); the actor
     it leaves keeps what its other records bring, and its golden record is
@@ -2354,8 +2359,7 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
         kinds = dict(conn.execute(sa.select(a.c.id, a.c.kind).where(
             a.c.id.in_([i for i in (row.actor_id, row.organisation_actor_id) if i is not None]))).all())
         parts = [(kind, column, rule) for kind, column, rule in _ATTACHABLE
-                 if getattr(row, rule) is not None and kinds.get(getattr(row, column)) == kind
-                 and not (column == "actor_id" and kind == "organisation" and row.organisation_actor_id is not None)]
+                 if getattr(row, rule) is not None and kinds.get(getattr(row, column)) == kind]
         if not parts:
             raise CartoError(
                 f"L'enregistrement {record_id} n'a pas été rattaché par l'import à un acteur existant : il a déjà "
@@ -2386,8 +2390,9 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
                 person = conn.execute(sa.select(sr.c.actor_id).where(sr.c.id == record_id)).scalar_one()
                 conn.execute(a.update().where(a.c.id == person, a.c.organisation_id == left)
                              .values(organisation_id=new_id))
-            links = _links(conn)
-            units = _units(_records(conn, [left]), _actor_frame(conn, a.c.id == left), kind=kind, links=links)
+            records = _records(conn, [left])  # read now: their actor columns are current, no merge to follow
+            named = {left, *records["actor_id"].dropna().astype(int), *records["organisation_actor_id"].dropna().astype(int)}
+            units = _units(records, _actor_frame(conn, a.c.id == left), kind=kind, links=_links(conn, sorted(named)))
             has_records = bool((units["unit"] > 0).any())  # else a hand-made actor: its own values stay
             _refresh(conn, units, [left], kind=kind, priority=priority, own=not has_records)
             low, high = sorted((left, new_id))
@@ -2471,7 +2476,7 @@ def attachments(engine: sa.Engine, *, actor_id: int | None = None) -> pd.DataFra
 
     One row per attached part: ``enregistrement`` (the id to give
     :func:`detach`), ``source``, ``fichier``, ``ligne``, ``acteur`` (where
-    the record is now), ``nom``, ``règle`` (e-mail, SIREN, RNA), ``lot``
+    the record is now), ``nom``, ``règle`` (e-mail, SIREN, RNA, personne de contact), ``lot``
     (import batch). ``actor_id``: only the records of this actor.
 
     Examples

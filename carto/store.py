@@ -379,7 +379,7 @@ source_records = sa.Table(
     _fk_column("actor_id", "actors.id", ondelete="RESTRICT"),
     _fk_column("organisation_actor_id", "actors.id", ondelete="RESTRICT"),
     # the sure key by which the import attached the record to an actor an earlier record had (null: the
-    # actor was created for it): « email » for persons, « siren » / « rna » for organisations
+    # actor was created for it): « email » for persons, « siren » / « rna » / « contact » for organisations
     sa.Column("actor_rule", sa.String(16)),
     sa.Column("organisation_rule", sa.String(16)),
     *_timestamps(),

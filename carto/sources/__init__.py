@@ -254,12 +254,9 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
             )
     try:
         text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise MappingError(f"{path.name} : le fichier n'est pas en UTF-8 ({exc.reason}).") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path.name} : TOML illisible ({exc}).") from exc
-    return _validate(data, path, text)
+    return _from_text(text, path)
 
 
 def mapping_from_text(text: str, label: str) -> Mapping:
@@ -272,11 +269,15 @@ def mapping_from_text(text: str, label: str) -> Mapping:
     >>> mapping_from_text(load_mapping("newsletter").text, "lot 1").name
     'newsletter'
     """
+    return _from_text(text, Path(label))
+
+
+def _from_text(text: str, path: Path) -> Mapping:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{label} : TOML illisible ({exc}).") from exc
-    return _validate(data, Path(label), text)
+        raise MappingError(f"{path.name} : TOML illisible ({exc}).") from exc
+    return _validate(data, path, text)
 
 
 def _fail(path: Path, key: str, message: str) -> MappingError:
