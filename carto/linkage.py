@@ -464,13 +464,22 @@ def _blocking_rules(columns: Sequence[str]) -> list[Any]:
         if column in present:
             rules.append(block_on(column))
     if {"first_name_key", "last_name_key"} <= present:
-        rules.append(block_on("last_name_key", "substr(first_name_key, 1, 1)"))
+        # Names are common: at 1 M persons, « same last name and first initial » gives 52 M pairs across the
+        # region and « same first 3 letters of the last name and same commune » 27 M, for few true pairs that
+        # the exact full names do not already give. Within a département (first two characters of the
+        # commune code) and with the first initial, they give 2.2 M and 1.7 M, and Splink's prediction at
+        # 1 M persons takes 21 s instead of 166 s. F1 at 100 k persons goes up (0.9691 → 0.9716: fewer chance
+        # pairs above the threshold); FEBRL3/4 lose 0.0003 (0.9961 / 0.9976).
+        area = "commune_code" if "commune_code" in present else None
+        rules.append(block_on("last_name_key", "substr(first_name_key, 1, 1)",
+                              *([f"substr({area}, 1, 2)"] if area else [])))
         rules.append(block_on("names_sorted"))
         for other in ("commune_code", "postcode", "birth_date"):
             if other in present:
                 if other != "commune_code":  # a town's first names: 10 M pairs at 1 M persons, F1 no better
                     rules.append(block_on("first_name_key", other))
-                rules.append(block_on("substr(last_name_key, 1, 3)", other))
+                initial = ["substr(first_name_key, 1, 1)"] if other != "birth_date" else []
+                rules.append(block_on("substr(last_name_key, 1, 3)", *initial, other))
         if "birth_date" in present:
             rules.append(block_on("substr(first_name_key, 1, 2)", "substr(last_name_key, 1, 2)"))
     if "name_key" in present:
