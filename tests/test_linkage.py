@@ -129,6 +129,26 @@ def test_records_of_one_group_are_not_paired() -> None:
         assert groups[3] != groups[10]
 
 
+def test_name_blocking_stays_within_a_departement() -> None:
+    """Same last name and first initial: compared within a département, not across the region.
+
+    At 1 M persons, common names made « same last name and first initial » give 52 M pairs; the
+    département (first two characters of the commune code) keeps the typo pairs that matter.
+    """
+    base = people(60)  # person 3: hugo bernard, Perpignan (66)
+    near = {"first_name_key": "hugues", "last_name_key": "bernard", "email_key": None, "phone": None}
+    extra = pd.DataFrame([{"id": 300, **near, "commune_code": "66172", "postcode": "66100"},  # Saint-Estève (66)
+                          {"id": 301, **near, "commune_code": "11069", "postcode": "11000"}])  # Carcassonne (11)
+    pairs = linkage.predict(pd.concat([base, extra], ignore_index=True), kind="personne", threshold=0.0)
+    blocked = set(zip(pairs["id_l"], pairs["id_r"]))
+    assert (3, 300) in blocked  # same département: compared (only this rule blocks them)
+    assert (3, 301) not in blocked  # other département: not compared
+    assert (300, 301) in blocked  # the same full name is compared anywhere
+    without_place = pd.concat([base, extra], ignore_index=True).drop(columns=["commune_code"])
+    pairs = linkage.predict(without_place, kind="personne", threshold=0.0)  # no commune: the whole file
+    assert {(3, 300), (3, 301)} <= set(zip(pairs["id_l"], pairs["id_r"]))
+
+
 def test_identical_records_scored_once_give_every_pair_or_a_star() -> None:
     """Records equal on every compared column are one profile for Splink; no pair is lost."""
     base = people(60)
