@@ -2396,8 +2396,8 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
                 others = conn.execute(sa.select(sr.c.id).where(sr.c.actor_id == left, sr.c.status == "ok")).scalars()
                 ingest.rederive(conn, {record_id: new_id} | {int(r): left for r in others})
             elif row.actor_id is not None and column == "organisation_actor_id":  # the contact person of the row
-                person = conn.execute(sa.select(sr.c.actor_id).where(sr.c.id == record_id)).scalar_one()
-                conn.execute(a.update().where(a.c.id == person, a.c.organisation_id == left)
+                # (the organisation part comes first: row.actor_id is still the record's person)
+                conn.execute(a.update().where(a.c.id == row.actor_id, a.c.organisation_id == left)
                              .values(organisation_id=new_id))
             records = _records(conn, [left])  # read now: their actor columns are current, no merge to follow
             named = {left, *records["actor_id"].dropna().astype(int), *records["organisation_actor_id"].dropna().astype(int)}
@@ -2407,7 +2407,8 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
             low, high = sorted((left, new_id))
             conn.execute(store.not_duplicates.insert().values(
                 actor_a_id=low, actor_b_id=high, who=author,
-                reason=f"enregistrement {record_id} détaché (rattaché à l'import par : {getattr(row, rule)})"))
+                reason=f"enregistrement {record_id} détaché (rattaché à l'import par : "
+                       f"{_RULES_FR.get(getattr(row, rule), getattr(row, rule))})"))
             created.append(new_id)
         store.audit(conn, table="source_records", ids=[record_id],
                     details={"détaché de": [int(getattr(row, c)) for _, c, _ in parts], "nouveaux acteurs": created})
