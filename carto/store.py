@@ -170,6 +170,7 @@ EVENT_KINDS = (
     "atelier de cartographie",
     "webinaire",
     "lancement",
+    "groupe de travail",
     "autre",
 )
 PARTICIPATION_ROLES = ("participant", "organisateur", "intervenant")
@@ -480,6 +481,7 @@ communities = sa.Table(
     _fk_column("jardinier_acteurs_id", "actors.id", ondelete="SET NULL"),
     sa.Column("cultivateur", sa.Text),
     sa.Column("start_date", sa.Date),
+    sa.Column("newsletter_list", sa.Text),
     sa.Column("description", sa.Text),
     *_timestamps(),
     comment="Communities of citizen engagement and their binôme of jardiniers.",

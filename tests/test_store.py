@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -563,3 +564,32 @@ def test_bulk_timestamps_vectorised_as_the_column_type_writes_them() -> None:
     for series in (values, paris):
         expected = [None if pd.isna(v) else processor(v.to_pydatetime()) for v in series]
         assert store._sqlite_utc_text(series) == expected
+
+
+def test_migration_0004_upgrades_a_base_of_0003(engine: sa.Engine) -> None:
+    """A base of revision 0003 (working groups unknown) is brought to this schema by `carto init`."""
+    with engine.connect() as conn:
+        fresh = {t: {c["name"] for c in sa.inspect(conn).get_check_constraints(t)} for t in ("events", "communities")}
+    with store.transaction(engine, action="test") as conn:
+        conn.execute(store.events.insert().values(title="Rencontre", kind="rencontre de communauté",
+                                                  starts_on=date(2024, 3, 1)))
+    with store._write_connection(engine, foreign_keys=False) as conn:
+        with conn.begin():
+            command.downgrade(store._alembic_config(conn), "0003")
+            conn.execute(store.schema_info.update().values(schema_revision="0003"))
+    with engine.connect() as conn:
+        assert "newsletter_list" not in {c["name"] for c in sa.inspect(conn).get_columns("communities")}
+    with pytest.raises(SchemaError, match="plus ancien"):
+        store.open_base(engine.url)
+    store.init_base(engine.url, who="admin").dispose()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, store.metadata) == []
+        kept = {t: {c["name"] for c in sa.inspect(conn).get_check_constraints(t)} for t in ("events", "communities")}
+    assert kept == fresh and "ck_events_kind" in kept["events"]
+    with store.transaction(engine, action="test") as conn:
+        conn.execute(store.events.insert().values(title="Groupe de travail", kind="groupe de travail",
+                                                  starts_on=date(2024, 4, 1)))
+        conn.execute(store.communities.insert().values(slug="mer", name="Mer", newsletter_list="Lettre Mer"))
+    with pytest.raises(sa.exc.IntegrityError), store.transaction(engine, action="test") as conn:
+        conn.execute(store.events.insert().values(title="?", kind="pique-nique", starts_on=date(2024, 4, 1)))
