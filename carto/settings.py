@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import getpass
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Settings", "get_settings", "PACKAGE_DIR", "REPO_DIR", "CRS_STORAGE", "CRS_METRIC"]
+from carto._errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "read_config", "PACKAGE_DIR", "REPO_DIR", "CRS_STORAGE", "CRS_METRIC"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -94,3 +98,41 @@ def get_settings() -> Settings:
         seed=int(env.get("CARTO_SEED", "20190901")),
         user=env.get("CARTO_USER", _default_user()),
     )
+
+
+def read_config(path: str | Path, key: str | None = None) -> Any:
+    """Read a TOML configuration file (themes, communities, rules of the cercles).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; a bare name (``"themes.toml"``) is looked up in ``carto/data``.
+    key : str, optional
+        Section to return (e.g. ``"theme"`` for the ``[[theme]]`` tables); the whole file by default.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid TOML (the message gives the line and column), or has no
+        section ``key``.
+
+    Examples
+    --------
+    >>> [t["slug"] for t in read_config("themes.toml", "theme")][:2]
+    ['citoyennete', 'biodiversite']
+    """
+    path = Path(path)
+    if not path.is_absolute() and path.parent == Path(".") and not path.exists():
+        path = PACKAGE_DIR / "data" / path
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"Fichier de configuration « {path} » illisible ({exc.strerror}) : vérifiez le chemin.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Fichier de configuration « {path} » invalide : {exc}. Corrigez la syntaxe TOML.") from exc
+    if key is None:
+        return data
+    if key not in data:
+        raise ConfigError(f"Le fichier de configuration « {path} » n'a pas de section [[{key}]] : ajoutez-la.")
+    return data[key]

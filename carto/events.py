@@ -1,0 +1,394 @@
+"""Events of the communities and their participations.
+
+Events reach the base from the sign-in sheets and the participatory website
+(:mod:`carto.ingest`), or are added by hand (:func:`add_event`). Each event
+may belong to a community and has a thematic space; :func:`classify_events`
+fills both from the title when they are missing (« Rencontre de la communauté
+Biodiversité — mars 2024 » → community Biodiversité; « Commission citoyenne :
+abeilles » → space biodiversité), and never overwrites what a person set.
+
+The events **of a community** (its scope, :func:`community_scope`) are those
+attached to it, those of its thematic space, and the kinds every community
+shares (by default the yearly regional meeting, « Printemps citoyen »).
+
+A participation is *present* unless its sign-in sheet says the person was
+registered but did not sign (``signed`` false): those are counted apart as
+« inscrits absents ».
+
+Examples
+--------
+>>> from datetime import date
+>>> from carto import events, store
+>>> engine = store.init_base("sqlite://")
+>>> with store.transaction(engine, action="exemple") as conn:
+...     _ = conn.execute(store.communities.insert().values(slug="mer", name="Mer et littoral", theme="mer"))
+>>> events.add_event(engine, title="Rencontre de la communauté Mer et littoral", kind="rencontre de communauté",
+...                  starts_on=date(2024, 5, 2), commune="Sète")
+1
+>>> events.event_stats(engine, community="mer")[["titre", "communauté", "présents"]].to_dict("records")
+[{'titre': 'Rencontre de la communauté Mer et littoral', 'communauté': 'mer', 'présents': 0}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from carto import _fr, geo, store, themes
+from carto._errors import CartoError, CommuneNotFoundError
+
+__all__ = [
+    "SHARED_KINDS",
+    "EventError",
+    "add_event",
+    "classify_events",
+    "community_scope",
+    "find_community",
+    "participations",
+    "event_stats",
+    "period_stats",
+]
+
+log = logging.getLogger(__name__)
+
+#: Kinds of events that count for every community (the yearly regional meeting).
+SHARED_KINDS: tuple[str, ...] = ("rencontre régionale annuelle",)
+#: Periods of :func:`period_stats` and their French names.
+_PERIODS = {"M": ("mois", "M"), "Q": ("trimestre", "Q"), "Y": ("année", "Y")}
+
+
+class EventError(CartoError, ValueError):
+    """An event or a community was asked with a wrong value (message in French)."""
+
+
+# --------------------------------------------------------------------------- communities and scope
+
+
+def find_community(conn: Connection, community: str | int) -> Any:
+    """The row of ``communities`` named by its slug or id; a French error listing the known ones otherwise.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     find_community(conn, "mer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto.events.EventError: Communauté « mer » inconnue : aucune communauté dans la base ...
+    """
+    c = store.communities
+    column = c.c.id if isinstance(community, int | np.integer) else c.c.slug
+    row = conn.execute(sa.select(c).where(column == community)).first()
+    if row is None:
+        known = conn.execute(sa.select(c.c.slug).order_by(c.c.slug)).scalars().all()
+        listed = f"communautés connues : {', '.join(known)}" if known else (
+            "aucune communauté dans la base (créez-les avec carto.communities.create_communities ou carto demo)")
+        raise EventError(f"Communauté « {community} » inconnue : {listed}.")
+    return row
+
+
+def community_scope(community: Any, *, shared_kinds: Sequence[str] = SHARED_KINDS) -> Any:
+    """Condition on ``events`` selecting the events of ``community`` (a row of ``communities``).
+
+    Its own events, those of its thematic space, and the ``shared_kinds`` (every community's).
+    """
+    e = store.events
+    parts = [e.c.community_id == community.id]
+    if community.theme:
+        parts.append(e.c.theme == community.theme)
+    if shared_kinds:
+        parts.append(e.c.kind.in_(list(shared_kinds)))
+    return sa.or_(*parts)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def classify_events(engine: Engine, *, who: str | None = None) -> int:
+    """Fill the community and thematic space of events that have none, from their title.
+
+    An event whose title names a community (« … communauté Biodiversité … »,
+    « Groupe de travail Biodiversité … ») belongs to it and takes its space;
+    otherwise its space is the one whose name or vocabulary the title contains
+    (:func:`carto.themes.theme_of`). Values already set are kept.
+
+    Returns
+    -------
+    int
+        Number of events changed.
+    """
+    e, c = store.events, store.communities
+    with store.transaction(engine, action="classement des événements", who=who) as conn:
+        todo = store.read_frame(conn, sa.select(e.c.id, e.c.title, e.c.community_id, e.c.theme)
+                                .where(sa.or_(e.c.community_id.is_(None), e.c.theme.is_(None))))
+        if todo.empty:
+            return 0
+        comms = store.read_frame(conn, sa.select(c.c.id, c.c.name, c.c.theme))
+        title = themes.fold(todo["title"])
+        community = todo["community_id"].astype(object).where(todo["community_id"].notna(), None)
+        found = pd.Series([None] * len(todo), index=todo.index, dtype=object)
+        found_theme = pd.Series([None] * len(todo), index=todo.index, dtype=object)
+        if not comms.empty:
+            comms = comms.assign(key=themes.fold(comms["name"])).sort_values("key", key=lambda s: -s.str.len())
+            for row in comms.itertuples():
+                hit = title.str.contains(row.key, regex=False, na=False) & found.isna()
+                found[hit] = int(row.id)
+                found_theme[hit] = row.theme
+        new_community = community.where(community.notna(), found)
+        theme = todo["theme"].astype(object).where(todo["theme"].notna(), None)
+        new_theme = theme.where(theme.notna(), found_theme.where(found_theme.notna(), themes.theme_of(title)))
+        changed = (new_community.fillna(-1) != community.fillna(-1)) | (new_theme.fillna("") != theme.fillna(""))
+        rows = [{"_id": int(i), "_c": None if pd.isna(cm) else int(cm), "_t": th}
+                for i, cm, th in zip(todo["id"][changed], new_community[changed], new_theme[changed], strict=True)]
+        if rows:
+            conn.execute(e.update().where(e.c.id == sa.bindparam("_id"))
+                         .values(community_id=sa.bindparam("_c"), theme=sa.bindparam("_t")), rows)
+            store.audit(conn, table="events", ids=[r["_id"] for r in rows], details={"motif": "titre"})
+    log.info("%s événement(s) classé(s) par communauté ou thème", _fr.integer(len(rows)))
+    return len(rows)
+
+
+def add_event(
+    engine: Engine,
+    *,
+    title: str,
+    kind: str,
+    starts_on: date,
+    ends_on: date | None = None,
+    commune: str | None = None,
+    community: str | int | None = None,
+    theme: str | None = None,
+    organisers: Sequence[int] = (),
+    description: str | None = None,
+    who: str | None = None,
+) -> int:
+    """Add an event by hand (a meeting no sign-in sheet describes), with its organisers.
+
+    Parameters
+    ----------
+    title : str
+        Title, e.g. « Rencontre de la communauté Biodiversité — juin 2025 ».
+    kind : str
+        One of :data:`carto.store.EVENT_KINDS`.
+    starts_on, ends_on : datetime.date
+        Dates (``ends_on`` for events over several days).
+    commune : str, optional
+        Commune: INSEE code or name (:func:`carto.geo.find_commune`).
+    community : str or int, optional
+        Community (slug or id); its space becomes the event's unless ``theme`` is given.
+    theme : str, optional
+        Thematic space (slug of ``themes.toml``).
+    organisers : sequence of int
+        Actors who organised it (participations with role « organisateur »).
+    description : str, optional
+        Free text.
+    who : str, optional
+        Author for the audit log.
+
+    Returns
+    -------
+    int
+        Id of the new event.
+    """
+    if kind not in store.EVENT_KINDS:
+        raise EventError(f"Type d'événement « {kind} » inconnu : choisissez parmi {', '.join(store.EVENT_KINDS)}.")
+    if not str(title or "").strip():
+        raise EventError("Un événement a besoin d'un titre.")
+    known_themes = themes.theme_names()
+    if theme is not None and theme not in known_themes:
+        raise EventError(f"Espace thématique « {theme} » inconnu : choisissez parmi {', '.join(known_themes)}.")
+    code = lon = lat = None
+    if commune:
+        code = commune if commune in set(geo.communes()["code"]) else None
+        if code is None:
+            try:
+                code = geo.find_commune(name=commune)
+            except CommuneNotFoundError as exc:
+                raise EventError(str(exc)) from exc
+        point = geo.communes().set_index("code").loc[code]
+        lon, lat = float(point["lon"]), float(point["lat"])
+    e, a = store.events, store.actors
+    with store.transaction(engine, action="ajout d'événement", who=who) as conn:
+        community_id = None
+        if community is not None:
+            row = find_community(conn, community)
+            community_id, theme = row.id, theme or row.theme
+        wanted = sorted({int(i) for i in organisers})
+        found = set(conn.execute(sa.select(a.c.id).where(a.c.id.in_(wanted), a.c.status == "active")).scalars())
+        if set(wanted) - found:
+            raise EventError(f"Organisateur(s) inconnu(s) ou fusionné(s) : {sorted(set(wanted) - found)} "
+                             "(donnez l'identifiant d'un acteur actif).")
+        event_id = int(conn.execute(e.insert().values(
+            title=title.strip(), kind=kind, starts_on=starts_on, ends_on=ends_on, place=commune,
+            commune_code=code, lon=lon, lat=lat, community_id=community_id, theme=theme,
+            description=description).returning(e.c.id)).scalar_one())
+        if wanted:
+            conn.execute(store.participations.insert(),
+                         [{"event_id": event_id, "actor_id": i, "role": "organisateur", "signed": True} for i in wanted])
+        store.audit(conn, table="events", ids=[event_id], details={"titre": title, "organisateurs": wanted})
+    return event_id
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def participations(conn: Connection, condition: Any = None, *, until: date | None = None) -> pd.DataFrame:
+    """Participations of active actors in the events selected by ``condition`` (all by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``event_id``, ``actor_id``, ``role``, ``present`` (bool: not a registered absentee),
+        ``day`` (datetime64 of the event), ``kind``, sorted by day then event.
+    """
+    p, e, a = store.participations, store.events, store.actors
+    statement = (sa.select(p.c.event_id, p.c.actor_id, p.c.role, p.c.signed,
+                           sa.cast(e.c.starts_on, sa.String).label("day"), e.c.kind)
+                 .select_from(p.join(e, e.c.id == p.c.event_id).join(a, a.c.id == p.c.actor_id))
+                 .where(a.c.status == "active"))
+    if condition is not None:
+        statement = statement.where(condition)
+    if until is not None:
+        statement = statement.where(e.c.starts_on <= until)
+    frame = store.read_frame(conn, statement)
+    if frame.empty:
+        return pd.DataFrame({"event_id": pd.Series(dtype="int64"), "actor_id": pd.Series(dtype="int64"),
+                             "role": pd.Series(dtype=object), "present": pd.Series(dtype=bool),
+                             "day": pd.Series(dtype="datetime64[s]"), "kind": pd.Series(dtype=object)})
+    frame["day"] = pd.to_datetime(frame["day"].astype(str).str.slice(0, 10), format="%Y-%m-%d").astype("datetime64[s]")
+    frame["present"] = frame.pop("signed").map(lambda v: v is None or bool(v)).astype(bool)
+    frame = frame.astype({"event_id": "int64", "actor_id": "int64"})
+    return frame.sort_values(["day", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def _first_times(parts: pd.DataFrame) -> pd.Series:
+    """True for each present participation that is the actor's first (by day, then event id)."""
+    present = parts[parts["present"]].sort_values(["day", "event_id"], kind="stable")
+    first = ~present.duplicated("actor_id")
+    return first.reindex(parts.index, fill_value=False)
+
+
+def _scope(conn: Connection, community: str | int | None, shared_kinds: Sequence[str]) -> tuple[Any, Any]:
+    if community is None:
+        return None, None
+    row = find_community(conn, community)
+    return row, community_scope(row, shared_kinds=shared_kinds)
+
+
+def event_stats(
+    engine: Engine,
+    *,
+    community: str | int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    shared_kinds: Sequence[str] = SHARED_KINDS,
+) -> pd.DataFrame:
+    """One row per event: who came, for the first time or again.
+
+    Parameters
+    ----------
+    community : str or int, optional
+        Only the events of this community (its scope, see :func:`community_scope`); first venues are then
+        first venues to an event of the community.
+    start, end : datetime.date, optional
+        Only events between these dates (inclusive). First venues are still judged over all dates.
+    shared_kinds : sequence of str
+        Kinds counted for every community.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``événement`` (id), ``titre``, ``type``, ``date``, ``commune`` (INSEE code), ``communauté`` (slug),
+        ``thème``, ``présents``, ``inscrits absents``, ``premières venues``, ``déjà venus``,
+        ``organisateurs et intervenants``, ``communes des présents``; by date.
+    """
+    e, c, a = store.events, store.communities, store.actors
+    with engine.connect() as conn:
+        _, condition = _scope(conn, community, shared_kinds)
+        statement = (sa.select(e.c.id, e.c.title, e.c.kind, e.c.starts_on, e.c.commune_code,
+                               c.c.slug, e.c.theme).select_from(e.outerjoin(c, c.c.id == e.c.community_id)))
+        if condition is not None:
+            statement = statement.where(condition)
+        listed = store.read_frame(conn, statement)
+        parts = participations(conn, condition)
+        communes = store.read_frame(conn, sa.select(a.c.id, a.c.commune_code).where(
+            a.c.status == "active", a.c.id.in_(sa.select(store.participations.c.actor_id))))
+    columns = {"id": "événement", "title": "titre", "kind": "type", "starts_on": "date", "commune_code": "commune",
+               "slug": "communauté", "theme": "thème"}
+    listed = listed.rename(columns=columns)
+    parts["first"] = _first_times(parts)
+    parts["commune"] = parts["actor_id"].map(communes.set_index("id")["commune_code"]) if len(communes) else None
+    present = parts[parts["present"]]
+    by_event = pd.DataFrame({
+        "présents": present.groupby("event_id")["actor_id"].nunique(),
+        "inscrits absents": parts[~parts["present"]].groupby("event_id")["actor_id"].nunique(),
+        "premières venues": present[present["first"]].groupby("event_id")["actor_id"].nunique(),
+        "organisateurs et intervenants": present[present["role"] != "participant"].groupby("event_id")["actor_id"]
+        .nunique(),
+        "communes des présents": present.groupby("event_id")["commune"].nunique(),
+    })
+    out = listed.join(by_event, on="événement").fillna({k: 0 for k in by_event.columns})
+    out = out.astype({k: "int64" for k in by_event.columns})
+    out.insert(out.columns.get_loc("premières venues") + 1, "déjà venus", out["présents"] - out["premières venues"])
+    if start is not None:
+        out = out[out["date"] >= start]
+    if end is not None:
+        out = out[out["date"] <= end]
+    return out.sort_values(["date", "événement"], kind="stable").reset_index(drop=True)
+
+
+def period_stats(
+    engine: Engine,
+    *,
+    community: str | int | None = None,
+    freq: str = "Q",
+    shared_kinds: Sequence[str] = SHARED_KINDS,
+) -> pd.DataFrame:
+    """Participation per period (month, quarter or year): events, presences, new and returning participants.
+
+    Parameters
+    ----------
+    community : str or int, optional
+        Only the events of this community.
+    freq : {"M", "Q", "Y"}
+        Month, quarter or year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by period (``mois`` / ``trimestre`` / ``année``): ``événements``, ``présences``,
+        ``participants``, ``nouveaux participants`` (first venue in the period), ``participants revenus``
+        (came before the period).
+
+    Examples
+    --------
+    >>> period_stats(store.init_base("sqlite://"), freq="Y").empty
+    True
+    """
+    if freq not in _PERIODS:
+        raise EventError(f"Période « {freq} » inconnue : M (mois), Q (trimestre) ou Y (année).")
+    label, code = _PERIODS[freq]
+    with engine.connect() as conn:
+        _, condition = _scope(conn, community, shared_kinds)
+        parts = participations(conn, condition)
+    present = parts[parts["present"]].copy()
+    present["first"] = _first_times(present)
+    present["period"] = present["day"].dt.to_period(code)
+    grouped = present.groupby("period")
+    out = pd.DataFrame({
+        "événements": grouped["event_id"].nunique(),
+        "présences": grouped.size(),
+        "participants": grouped["actor_id"].nunique(),
+        "nouveaux participants": present[present["first"]].groupby("period")["actor_id"].nunique(),
+    }).fillna(0).astype("int64")
+    out["participants revenus"] = out["participants"] - out["nouveaux participants"]
+    out.index.name = label
+    return out
+

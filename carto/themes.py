@@ -1,0 +1,116 @@
+"""The thematic spaces of the communities (``carto/data/themes.toml``).
+
+The Région's communities work in fourteen thematic spaces (citoyenneté,
+biodiversité, alimentation…). Each space has a stable slug, a French name, a
+colour for maps and charts, and a vocabulary: the words that say a text is
+about it (« haies », « abeilles » for biodiversité). The file is configuration:
+adding, removing or renaming a space there is enough.
+
+Examples
+--------
+>>> from carto import themes
+>>> len(themes.themes())
+14
+>>> themes.theme_of(["Commission citoyenne : abeilles (2023)", "Printemps"]).tolist()
+['biodiversite', None]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from unidecode import unidecode
+
+from carto._errors import ConfigError
+from carto.settings import read_config
+
+__all__ = ["themes", "theme_names", "theme_of", "fold"]
+
+_REQUIRED = ("slug", "nom", "couleur", "mots")
+
+
+def fold(values: pd.Series) -> pd.Series:
+    """Texts without accents, in lower case, with single spaces (for matching words in titles).
+
+    Examples
+    --------
+    >>> fold(pd.Series(["Rencontre de la  Communauté BIODIVERSITÉ", None])).tolist()
+    ['rencontre de la communaute biodiversite', None]
+    """
+    text = values.astype(object).where(values.notna(), None)
+    return text.map(lambda v: None if v is None else " ".join(unidecode(str(v)).casefold().split()))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> pd.DataFrame:
+    rows = read_config(path, "theme")
+    for i, row in enumerate(rows, start=1):
+        missing = [k for k in _REQUIRED if k not in row]
+        if missing:
+            raise ConfigError(f"Fichier « {path} », espace thématique n° {i} : clé(s) {', '.join(missing)} "
+                              "manquante(s).")
+    frame = pd.DataFrame(rows)
+    if frame["slug"].duplicated().any():
+        raise ConfigError(f"Fichier « {path} » : slug d'espace thématique en double "
+                          f"« {frame.loc[frame['slug'].duplicated(), 'slug'].iloc[0]} ».")
+    return frame
+
+
+def themes(path: str | Path = "themes.toml") -> pd.DataFrame:
+    """The thematic spaces.
+
+    Parameters
+    ----------
+    path : str or Path
+        Configuration file (default: ``carto/data/themes.toml``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per space: ``slug``, ``nom``, ``couleur``, ``poids``, ``mots``.
+
+    Examples
+    --------
+    >>> themes().set_index("slug").loc["biodiversite", "nom"]
+    'Biodiversité'
+    """
+    return _load(str(path)).copy()
+
+
+def theme_names(path: str | Path = "themes.toml") -> dict[str, str]:
+    """French name of each space, by slug.
+
+    Examples
+    --------
+    >>> theme_names()["mer"]
+    'Mer et littoral'
+    """
+    frame = _load(str(path))
+    return dict(zip(frame["slug"], frame["nom"], strict=True))
+
+
+def theme_of(texts: Iterable[object], path: str | Path = "themes.toml") -> pd.Series:
+    """The thematic space each text is about, from the space's name or vocabulary (None if none).
+
+    A text gets the space of the longest name or word it contains as whole words
+    (accents and case ignored), so « zones humides » wins over « eau ».
+
+    Examples
+    --------
+    >>> theme_of(["Webinaire : vélo (mars 2023)", "Atelier — Eau et rivières"]).tolist()
+    ['mobilites', 'eau']
+    """
+    folded = fold(pd.Series(list(texts), dtype=object))
+    found = pd.Series([None] * len(folded), index=folded.index, dtype=object)
+    length = pd.Series(0, index=folded.index)
+    frame = _load(str(path))
+    for slug, name, words in zip(frame["slug"], frame["nom"], frame["mots"], strict=True):
+        for term in fold(pd.Series([name, *words], dtype=object)):
+            hit = folded.str.contains(rf"\b{re.escape(term)}\b", regex=True, na=False) & (length < len(term))
+            found[hit] = slug
+            length[hit] = len(term)
+    return found
