@@ -23,7 +23,7 @@ Examples
 >>> with store.transaction(engine, action="exemple") as conn:
 ...     _ = conn.execute(store.communities.insert().values(slug="mer", name="Mer et littoral", theme="mer"))
 >>> events.add_event(engine, title="Rencontre de la communauté Mer et littoral", kind="rencontre de communauté",
-...                  starts_on=date(2024, 5, 2), commune="Sète")
+...                  starts_on=date(2024, 5, 2), commune="Sète", community="mer")
 1
 >>> events.event_stats(engine, community="mer")[["titre", "communauté", "présents"]].to_dict("records")
 [{'titre': 'Rencontre de la communauté Mer et littoral', 'communauté': 'mer', 'présents': 0}]

@@ -41,8 +41,9 @@ def fold(values: pd.Series) -> pd.Series:
     >>> fold(pd.Series(["Rencontre de la  Communauté BIODIVERSITÉ", None])).tolist()
     ['rencontre de la communaute biodiversite', None]
     """
-    text = values.astype(object).where(values.notna(), None)
-    return text.map(lambda v: None if v is None else " ".join(unidecode(str(v)).casefold().split()))
+    folded = [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA
+              else " ".join(unidecode(str(v)).casefold().split()) for v in values.tolist()]
+    return pd.Series(folded, index=values.index, dtype=object)
 
 
 @lru_cache(maxsize=4)
