@@ -388,6 +388,8 @@ def period_stats(
         "participants": grouped["actor_id"].nunique(),
         "nouveaux participants": present[present["first"]].groupby("period")["actor_id"].nunique(),
     }).fillna(0).astype("int64")
+    if len(out):  # every period between the first and the last, quiet ones included
+        out = out.reindex(pd.period_range(out.index.min(), out.index.max(), freq=code), fill_value=0)
     out["participants revenus"] = out["participants"] - out["nouveaux participants"]
     out.index.name = label
     return out
