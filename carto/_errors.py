@@ -17,6 +17,7 @@ __all__ = [
     "StoreError",
     "AssetError",
     "BrowserError",
+    "ExportError",
     "MappingError",
     "SourceFileError",
     "MapError",
@@ -57,6 +58,10 @@ class AssetError(CartoError):
 
 class BrowserError(CartoError):
     """Headless Chromium is missing or failed."""
+
+
+class ExportError(CartoError):
+    """An export file cannot be written (open in another program, no permission, wrong extension)."""
 
 
 class MappingError(ConfigError):

@@ -13,7 +13,7 @@ Examples
 >>> _ = communities.create_communities(engine)
 >>> fig = charts.circles_chart(evaluation.circles_by_month(engine, "biodiversite", end=date(2022, 1, 1)),
 ...                            community="Biodiversité")
->>> fig.axes[0].get_title()
+>>> fig.axes[0].get_title(loc="left")
 'Biodiversité — membres par cercle, fin de mois'
 """
 

@@ -1,4 +1,4 @@
-"""Writers of what Terreau hands out: self-contained HTML pages and PNG images.
+"""Writers of what Terreau hands out: self-contained HTML pages, PNG images and Excel workbooks.
 
 HTML pages made by folium (and other libraries, such as pyvis) load Leaflet and
 its plugins from CDNs: with no internet they show a blank page. :func:`inline_assets`
@@ -8,6 +8,11 @@ images those stylesheets use as ``data:`` URIs, drops the libraries our pages do
 not use (Bootstrap, Font Awesome…) and refuses to write a page that would still
 fetch something from the network. :func:`save_html` writes such a page,
 :func:`save_png` takes a screenshot of it with headless Chromium.
+
+:func:`save_members_xlsx` writes a community's member-tracking table as the
+workbook an agent opens in Excel: real dates, a filter on every column, the
+header kept in view, a sheet defining each column and the rules of the cercles,
+and no text from a source file that Excel could run as a formula.
 """
 
 from __future__ import annotations
@@ -16,16 +21,23 @@ import base64
 import html
 import logging
 import mimetypes
+import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from carto._errors import AssetError, BrowserError
+import numpy as np
+import pandas as pd
+
+from carto import communities
+from carto._errors import AssetError, BrowserError, ExportError
 from carto._fr import integer
 from carto.settings import PACKAGE_DIR
 
@@ -38,7 +50,9 @@ __all__ = [
     "external_urls",
     "find_chromium",
     "inline_assets",
+    "member_definitions",
     "save_html",
+    "save_members_xlsx",
     "save_png",
     "show",
 ]
@@ -486,3 +500,309 @@ def save_png(
         )
     log.info("Image de la carte écrite : %s (%s × %s px)", png_path, integer(int(width)), integer(int(height)))
     return png_path
+
+
+# --------------------------------------------------------------------------- Excel workbooks
+
+#: Background colours of the cercle cells (light: the text stays readable when printed).
+CIRCLE_FILLS = {1: "C6E5B3", 2: "FFE8A3", 3: "D6E6F5"}
+_CIRCLE_COLUMNS = ("cercle", "cercle calculé", "cercle imposé")
+#: First characters that make Excel or LibreOffice read a text as a formula (CSV/formula injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_EXCEL_MAX_TEXT = 32_767
+_MAX_WIDTH = 50
+_DATE_FORMAT = "DD/MM/YYYY"
+_DATETIME_FORMAT = "DD/MM/YYYY HH:MM"
+
+
+def _last_months(n: int) -> str:
+    return "le dernier mois" if n == 1 else f"les {n} derniers mois"
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"« {v} »" for v in values)
+
+
+def member_definitions(rules: communities.CircleRules | None = None) -> dict[str, str]:
+    """What each column of :func:`carto.communities.members` means, in French.
+
+    Parameters
+    ----------
+    rules : CircleRules, optional
+        Rules of the cercles (default :func:`carto.communities.load_rules`), for the relaunch delay.
+
+    Returns
+    -------
+    dict
+        Column name → definition, in the order of :data:`carto.communities.MEMBER_COLUMNS`.
+
+    Examples
+    --------
+    >>> from carto.export import member_definitions
+    >>> print(member_definitions()["à relancer"])
+    oui : aucune participation depuis plus de 6 mois (les personnes seulement inscrites à la lettre ne sont pas à relancer).
+    """
+    rules = rules or communities.load_rules()
+    return {
+        "acteur": "Numéro de l'acteur dans la base Terreau (stable : il sert à retrouver sa fiche).",
+        "nom": "Nom de la personne ou de la structure, sur sa fiche de référence (après rapprochement des doublons).",
+        "type": "personne ou organisation.",
+        "cercle": "Cercle retenu : le cercle imposé par un·e jardinier·e s'il y en a un, sinon le cercle calculé "
+                  "(1 engagé·e, 2 impliqué·e, 3 informé·e).",
+        "cercle calculé": "Cercle que donnent les règles ci-dessous (participations, inscription à la lettre) ; "
+                          "vide : plus aucun signal.",
+        "cercle imposé": "Cercle fixé à la main par un·e jardinier·e : il prime sur le calcul et survit aux recalculs.",
+        "raison": "Pourquoi le cercle a été imposé.",
+        "imposé par": "Qui a imposé le cercle.",
+        "imposé le": "Quand le cercle a été imposé.",
+        "depuis": "Date d'entrée dans le cercle actuel (date où il a été imposé, s'il l'a été).",
+        "dernière activité": "Date de la dernière participation (présence) à un événement de la communauté.",
+        "participations": "Nombre d'événements de la communauté où la personne était présente.",
+        "à relancer": f"oui : aucune participation depuis plus de {rules.relaunch_months} mois (les personnes "
+                      "seulement inscrites à la lettre ne sont pas à relancer).",
+        "sources": "Fichiers d'où viennent les informations sur cet acteur.",
+        "commune": "Commune de la personne ou de la structure.",
+        "EPCI": "Intercommunalité (EPCI) de la commune.",
+        "département": "Département de la commune.",
+        "organisation": "Structure à laquelle la personne est rattachée.",
+        "courriel": "Adresse électronique.",
+        "charte signée le": "Date de signature de la charte d'engagement de la communauté (vide : pas signée).",
+        "notes": "Notes des jardinier·e·s sur ce membre.",
+    }
+
+
+def _rules_lines(rules: communities.CircleRules, as_of: date) -> list[tuple[str, str]]:
+    """The rules of the cercles in plain French, as (label, text) lines."""
+    roles = {"participant": "participant·e", "organisateur": "organisateur·rice", "intervenant": "intervenant·e"}
+    window = _last_months(rules.window_months)
+    engaged = []
+    if rules.engaged_kinds:
+        engaged.append(f"a participé à un événement de type {_quoted(rules.engaged_kinds)}")
+    if rules.engaged_roles:
+        engaged.append(f"a été {' ou '.join(roles.get(r, r) for r in rules.engaged_roles)} "
+                       "d'un événement de la communauté")
+    involved = (f"de type {_quoted(rules.involved_kinds)}" if rules.involved_kinds
+                else "(rencontre, concertation, atelier…, quel qu'en soit le type)")
+    informed = []
+    if rules.newsletter:
+        informed.append("est inscrit·e à la lettre d'information de la communauté")
+    came = " (ou s'y est inscrit·e sans venir)" if rules.registered else ""
+    informed.append(f"a participé à un événement de la communauté{came} dans {_last_months(rules.informed_months)}")
+    limit = (pd.Timestamp(as_of) - pd.DateOffset(months=rules.relaunch_months)).date()
+    shared = (f", et ceux de type {_quoted(rules.shared_kinds)}, qui comptent pour toutes les communautés"
+              if rules.shared_kinds else "")
+    return [
+        ("Principe", "Chaque membre est dans le cercle le plus engagé que lui donnent ses signaux, "
+                     f"au {as_of:%d/%m/%Y}."),
+        (f"Cercle {communities.CIRCLE_LABELS[1]}", (" ou ".join(engaged) or "aucun signal (règles modifiées)") + f", dans {window}."),
+        (f"Cercle {communities.CIRCLE_LABELS[2]}", f"a participé à un événement de la communauté {involved}, dans {window}."),
+        (f"Cercle {communities.CIRCLE_LABELS[3]}", " ou ".join(informed) + "."),
+        ("Durée", f"Un événement compte à partir de sa date et jusqu'à la veille de la même date "
+                  f"{rules.window_months} mois plus tard pour les cercles 1 et 2, {rules.informed_months} mois "
+                  "plus tard pour le cercle 3."),
+        ("Événements comptés", f"Ceux rattachés à la communauté, ceux de son espace thématique{shared}."),
+        ("Sortie", "Sans aucun de ces signaux, la personne sort des cercles (elle reste dans l'historique)."),
+        ("Cercle imposé", "Un·e jardinier·e peut imposer un cercle, avec une raison : il prime sur le calcul "
+                          "(colonne « cercle ») et survit aux recalculs ; le cercle calculé reste indiqué."),
+        ("À relancer", f"Dernière participation avant le {limit:%d/%m/%Y} (plus de {rules.relaunch_months} mois "
+                       f"avant le {as_of:%d/%m/%Y}) ; les personnes seulement inscrites à la lettre ne sont pas "
+                       "à relancer."),
+    ]
+
+
+def _cell_value(value: Any) -> Any:
+    """A Python value openpyxl writes as the right Excel type (None: empty cell)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "oui" if value else "non"
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if isinstance(value, datetime):  # pd.Timestamp included
+        if value.tzinfo is not None:
+            value = pd.Timestamp(value).tz_convert("Europe/Paris").tz_localize(None)
+        stamp = pd.Timestamp(value)
+        return stamp.date() if stamp == stamp.normalize() else stamp.to_pydatetime()
+    if isinstance(value, date):
+        return value
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return str(value)
+
+
+def _put(ws: Any, row: int, column: int, value: Any) -> Any:
+    """Write one cell: dates as dates (jj/mm/aaaa), and every text as text, never as a formula."""
+    cell = ws.cell(row=row, column=column)
+    value = _cell_value(value)
+    if value is None:
+        return cell
+    if isinstance(value, str):
+        value = _ILLEGAL_XML.sub("", value)[:_EXCEL_MAX_TEXT]
+        cell.value = value
+        if value.startswith(_FORMULA_START):
+            cell.data_type = "s"  # stored as text, shown with Excel's « ' » prefix
+            cell.quotePrefix = True
+        return cell
+    cell.value = value
+    if isinstance(value, datetime):
+        cell.number_format = _DATETIME_FORMAT
+    elif isinstance(value, date):
+        cell.number_format = _DATE_FORMAT
+    return cell
+
+
+def _shown_length(value: Any) -> int:
+    if isinstance(value, datetime):
+        return 16
+    if isinstance(value, date):
+        return 10
+    return max((len(line) for line in str(value).splitlines()), default=0)
+
+
+def _members_sheet(ws: Any, table: pd.DataFrame, heading: str) -> None:
+    from openpyxl.styles import Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    columns = [str(c) for c in table.columns]
+    ws.title = "Membres"
+    _put(ws, 1, 1, heading).font = Font(bold=True, size=14)
+    header_fill = PatternFill("solid", fgColor="E7E6E6")
+    rule = Border(bottom=Side(style="thin", color="808080"))
+    fills = {k: PatternFill("solid", fgColor=v) for k, v in CIRCLE_FILLS.items()}
+    for j, name in enumerate(columns, start=1):
+        cell = _put(ws, 2, j, name)
+        cell.font, cell.fill, cell.border = Font(bold=True), header_fill, rule
+    widths = [len(name) + 3 for name in columns]  # room for the filter arrow
+    for j, name in enumerate(columns, start=1):
+        coloured = name in _CIRCLE_COLUMNS
+        for i, raw in enumerate(table.iloc[:, j - 1].tolist(), start=3):
+            cell = _put(ws, i, j, raw)
+            if cell.value is None:
+                continue
+            widths[j - 1] = max(widths[j - 1], _shown_length(cell.value) + 2)
+            if coloured and cell.value in fills:
+                cell.fill = fills[cell.value]
+    for j, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = min(width, _MAX_WIDTH)
+    last = get_column_letter(max(len(columns), 1))
+    ws.auto_filter.ref = f"A2:{last}{len(table) + 2}"
+    keep = columns.index("nom") + 1 if "nom" in columns[:3] else 0  # the name stays in view too
+    ws.freeze_panes = f"{get_column_letter(keep + 1)}3"
+    ws.print_title_rows = "2:2"
+    ws.page_setup.orientation = "landscape"
+
+
+def _definitions_sheet(ws: Any, lines: Mapping[str, str], rules_lines: list[tuple[str, str]], heading: str,
+                       as_of: date) -> None:
+    from openpyxl.styles import Alignment, Font
+
+    ws.title = "Définitions"
+    _put(ws, 1, 1, heading).font = Font(bold=True, size=14)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    row = 3
+    for section, items in (("Colonne", list(lines.items())), ("Règles des cercles", rules_lines)):
+        _put(ws, row, 1, section).font = Font(bold=True)
+        if section == "Colonne":
+            _put(ws, row, 2, "Signification").font = Font(bold=True)
+        for label, text in items:
+            row += 1
+            _put(ws, row, 1, label).alignment = wrap
+            _put(ws, row, 2, text).alignment = wrap
+        row += 2
+    _put(ws, row, 1, "Données au").font = Font(bold=True)
+    _put(ws, row, 2, as_of).alignment = Alignment(horizontal="left")
+    ws.column_dimensions["A"].width = 24
+    ws.column_dimensions["B"].width = 100
+
+
+def save_members_xlsx(
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    title: str,
+    as_of: date,
+    definitions: Mapping[str, str] | None = None,
+    rules: communities.CircleRules | None = None,
+) -> Path:
+    """Write a community's member-tracking table as an Excel workbook.
+
+    Sheet « Membres »: a title line, the header row (kept in view, with a filter on every column),
+    one row per member; dates are Excel dates shown jj/mm/aaaa, numbers are numbers, yes/no
+    columns read « oui »/« non », cercle cells are coloured by cercle, missing values are empty
+    cells. A text starting with ``=``, ``+``, ``-`` or ``@`` (from a source file) is written as
+    text, never as a formula. Sheet « Définitions »: what each column means, the rules of the
+    cercles in plain French, and the date of the data.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table of :func:`carto.communities.members` (any columns are written, in order).
+    path : str or Path
+        File to write, ending in ``.xlsx`` (its folder is created). Written whole or not at all.
+    title : str
+        Name of the community: the first line reads « <title> — membres au jj/mm/aaaa ».
+    as_of : datetime.date
+        Date of the data (the ``as_of`` given to :func:`carto.communities.members`).
+    definitions : mapping, optional
+        Column → definition lines added to, or replacing, those of :func:`member_definitions`.
+    rules : CircleRules, optional
+        The rules the table was computed with (default :func:`carto.communities.load_rules`).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ExportError
+        The name does not end in ``.xlsx``, or the file cannot be written (open in Excel, no permission).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datetime import date
+    >>> import openpyxl, pandas as pd
+    >>> from carto.export import save_members_xlsx
+    >>> table = pd.DataFrame({"nom": ["Léa Martin"], "depuis": [date(2026, 3, 1)], "à relancer": [False]})
+    >>> path = save_members_xlsx(table, tempfile.mkdtemp() + "/membres.xlsx", title="Biodiversité",
+    ...                          as_of=date(2026, 11, 29))
+    >>> ws = openpyxl.load_workbook(path)["Membres"]
+    >>> [[c.value for c in row] for row in ws.iter_rows()]  # doctest: +NORMALIZE_WHITESPACE
+    [['Biodiversité — membres au 29/11/2026', None, None], ['nom', 'depuis', 'à relancer'],
+     ['Léa Martin', datetime.datetime(2026, 3, 1, 0, 0), 'non']]
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise ExportError(f"Le fichier « {path} » doit se terminer par .xlsx (classeur Excel) : "
+                          f"par exemple « {path.with_suffix('.xlsx').name} ».")
+    from openpyxl import Workbook
+
+    rules = rules or communities.load_rules()
+    heading = f"{title} — membres au {as_of:%d/%m/%Y}"
+    lines = {name: text for name, text in member_definitions(rules).items() if name in table.columns}
+    lines.update(definitions or {})
+    wb = Workbook()
+    _members_sheet(wb.active, table, heading)
+    _definitions_sheet(wb.create_sheet(), lines, _rules_lines(rules, as_of), f"Définitions — {heading}", as_of)
+    wb.properties.title = heading
+    wb.properties.creator = "Terreau"
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xlsx")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wb.save(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary.parent.is_dir():
+            temporary.unlink(missing_ok=True)
+        raise ExportError(
+            f"Impossible d'écrire « {path} » ({exc.strerror or exc}) : s'il est ouvert dans Excel ou "
+            "LibreOffice, fermez-le et recommencez ; sinon choisissez un dossier où vous pouvez écrire."
+        ) from exc
+    log.info("Tableau des membres écrit : %s (%s ligne%s)", path, integer(len(table)), "s" if len(table) > 1 else "")
+    return path

@@ -79,7 +79,7 @@ from sqlalchemy.engine import Connection, Engine
 from carto import _fr, geo, normalize, store
 from carto._errors import SourceFileError
 from carto.settings import get_settings
-from carto.sources import SOURCE_FILES, Column, Mapping, load_mapping, mapping_from_text
+from carto.sources import SOURCE_FILES, Column, Events, Mapping, load_mapping, mapping_from_text
 
 __all__ = [
     "ImportReport",
@@ -107,6 +107,10 @@ _ORG_FIELDS = ("name", "name_key", "acronym", "siret", "siren", "rna", "org_type
 _PERSON_CORE = ("first_name", "last_name", "email", "phone")
 _ORG_CORE = ("name", "siret", "siren", "rna", "acronym")
 _HOSTILE_WARNING = "contenu suspect (balise HTML ou formule de tableur) conservé comme texte brut."
+#: Parsed value holding each row's participation role (see :func:`_parse_roles`); not stored in ``fields``.
+_ROLE = "_role"
+#: Strength of participation roles: when a file names an actor several times at one event, the strongest is kept.
+_ROLE_RANK = {"participant": 0, "intervenant": 1, "organisateur": 2}
 
 #: Parsers that are one normaliser and one output column: parser → (function, column).
 _SIMPLE_PARSERS = {
@@ -524,7 +528,40 @@ def _parse(table: pd.DataFrame, mapping: Mapping, files: pd.Series) -> _Parsed:
         found = out.values.pop("organisation._acronym_in_name")
         acronym = out.values.get("organisation.acronym")
         out.values["organisation.acronym"] = found if acronym is None else acronym.fillna(found)
+    events = mapping.events
+    if events is not None and events.role in present:
+        role, unknown = _parse_roles(normalize.text(by_field_raw[events.role]), events)
+        out.values[_ROLE] = role
+        flag(present[events.role], unknown, blocking=False)
     return out
+
+
+def _first_word(texts: pd.Series, words: Sequence[tuple[str, str]]) -> pd.Series:
+    """The value of the first word found in each text (case, accents and punctuation ignored); NA when none."""
+    keys = normalize.name_keys(texts)
+    word_keys = normalize.name_keys([word for word, _ in words]).tolist()
+    found = pd.Series(None, index=texts.index, dtype=object)
+    for key, (_, value) in zip(word_keys, words):
+        if pd.isna(key):
+            continue
+        hit = keys.str.contains(key, regex=False).fillna(False).astype(bool) & found.isna()
+        found[hit] = value
+    return found
+
+
+def _parse_roles(given: pd.Series, events: Events) -> tuple[pd.Series, pd.Series]:
+    """Participation role of each row (``participant`` when empty or unknown) and the warning of unknown values.
+
+    The words of ``[events.roles]`` first (first match wins), then the role names themselves.
+    """
+    words = [*events.roles, *((role, role) for role in store.PARTICIPATION_ROLES)]
+    role = _first_word(given, words)
+    hint = " ; ".join(f"{', '.join(w for w, r in events.roles if r == name)} → {name}"
+                      for name in store.PARTICIPATION_ROLES if any(r == name for _, r in events.roles))
+    known = f"mots reconnus : {hint}" if hint else f"rôles reconnus : {', '.join(store.PARTICIPATION_ROLES)}"
+    unknown = ("« " + given.astype("string") + f" » n'est pas un rôle reconnu, compté comme participant ({known} ; "
+               "ajoutez le mot dans [events.roles] de la correspondance).").where(given.notna() & role.isna())
+    return role.fillna("participant"), unknown
 
 
 def _joined(series_list: list[pd.Series], index: pd.Index, sep: str) -> pd.Series:
@@ -1238,7 +1275,8 @@ def _write(
     actor = pd.Series(np.where(ok & has_person, person_id, np.nan), index=records.index)
     actor = _follow_merges(conn, actor)
     if mapping.events is not None:
-        _write_events(conn, mapping, parsed, records, actor, record_id, stems, files, row_date, report, batch_id)
+        _write_events(conn, mapping, parsed, records, actor, record_id, stems, files, row_date, report, batch_id,
+                      known_records=known)
     if mapping.subscriptions is not None:
         _write_subscriptions(conn, mapping, parsed, records, actor, record_id, person, row_date, report, batch_id)
 
@@ -1299,24 +1337,23 @@ def _update_actors(conn: Connection, mask: np.ndarray, part: pd.DataFrame, actor
 def _event_kind(titles: pd.Series, mapping: Mapping) -> pd.Series:
     events = mapping.events
     assert events is not None
-    kind = pd.Series(events.default_kind, index=titles.index, dtype=object)
-    lowered = titles.astype("string").str.casefold()
-    decided = pd.Series(False, index=titles.index)
-    for word, value in events.kinds:
-        hit = lowered.str.contains(word, regex=False).fillna(False).astype(bool) & ~decided
-        kind[hit] = value
-        decided |= hit
-    return kind
+    return _first_word(titles, events.kinds).fillna(events.default_kind)
 
 
 def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: pd.DataFrame, actor: pd.Series,
                   record_id: np.ndarray, stems: pd.Series, files: pd.Series, row_date: pd.Series,
-                  report: ImportReport, batch_id: int, *, events_known: bool = False) -> None:
-    """Events of the rows (unless ``events_known``: they are only looked up) and the actors' participations."""
+                  report: ImportReport, batch_id: int, *, events_known: bool = False,
+                  known_records: np.ndarray | bool = True) -> None:
+    """Events of the rows (unless ``events_known``: they are only looked up) and the actors' participations.
+
+    ``known_records`` (a mask, or one value for every row): records imported before, whose
+    participations may hold another role than the rows now give (:func:`_drop_other_roles`).
+    """
     events = mapping.events
     assert events is not None
     values = parsed.values
     e = store.events
+    role = values.get(_ROLE, pd.Series("participant", index=records.index, dtype=object))
     if events.mode == "file":
         if not events_known:  # the file's event, described by its first row
             title = values[events.title].astype("string") if events.title else None
@@ -1347,11 +1384,11 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
         event_key = pd.Series(stems.to_numpy(object), index=records.index)
         signed = values[events.signed].astype("boolean") if events.signed else pd.Series(pd.NA, index=records.index,
                                                                                          dtype="boolean")
-        parts = pd.DataFrame({"event_key": event_key, "actor_id": actor, "signed": signed,
+        parts = pd.DataFrame({"event_key": event_key, "actor_id": actor, "signed": signed, "role": role,
                               "source_record_id": record_id}, index=records.index)
     else:
         titles = values[events.titles]
-        exploded = pd.DataFrame({"title": titles, "actor_id": actor, "date": row_date,
+        exploded = pd.DataFrame({"title": titles, "actor_id": actor, "date": row_date, "role": role,
                                  "source_record_id": record_id}, index=records.index).explode("title")
         exploded = exploded[exploded["title"].notna() & exploded["actor_id"].notna()]
         if exploded.empty:
@@ -1370,28 +1407,56 @@ def _write_events(conn: Connection, mapping: Mapping, parsed: _Parsed, records: 
                                               update_where=lambda excluded: excluded.starts_on < e.c.starts_on)
         parts = pd.DataFrame({"event_key": exploded["title"], "actor_id": exploded["actor_id"],
                               "signed": pd.Series(pd.NA, index=exploded.index, dtype="boolean"),
-                              "source_record_id": exploded["source_record_id"]})
+                              "role": exploded["role"], "source_record_id": exploded["source_record_id"]})
     parts = parts[parts["actor_id"].notna()]
     if parts.empty:
         return
     event_ids = store.select_in(conn, sa.select(e.c.id, e.c.source_key).where(e.c.source == mapping.name), e.c.source_key,
                            sorted(set(parts["event_key"]))).set_index("source_key")["id"]
     parts = parts.assign(event_id=parts["event_key"].map(event_ids)).dropna(subset=["event_id"])
-    parts = (parts.assign(signed_rank=parts["signed"].astype("Float64").fillna(-1))
-             .sort_values(["signed_rank", "source_record_id"], ascending=[False, True])
-             .drop_duplicates(["event_id", "actor_id"]))
+    # one participation per (event, actor) from these rows: the strongest role, the best signature (yes > no > blank)
+    pair = ["event_id", "actor_id"]
+    signed_rank = parts["signed"].astype("Float64").fillna(-1)
+    parts = (parts.assign(role_rank=parts["role"].map(_ROLE_RANK),
+                          signed_rank=signed_rank.groupby([parts[c] for c in pair]).transform("max"))
+             .sort_values(["role_rank", "signed_rank", "source_record_id"], ascending=[False, False, True])
+             .drop_duplicates(pair))
     rows = pd.DataFrame({
         "event_id": parts["event_id"].astype("int64").to_numpy(object),
         "actor_id": parts["actor_id"].astype("int64").to_numpy(object),
-        "role": "participant",
-        "signed": parts["signed"].astype(object).where(parts["signed"].notna(), None).to_numpy(object),
+        "role": parts["role"].to_numpy(object),
+        "signed": np.select([parts["signed_rank"] > 0, parts["signed_rank"] == 0], [True, False], None),
         "source_record_id": parts["source_record_id"].astype("int64").to_numpy(object),
     })
+    known = np.broadcast_to(np.asarray(known_records, dtype=bool), len(record_id))
+    _drop_other_roles(conn, rows, record_id[known], batch_id)
     written = store.upsert(conn, store.participations, rows, key=["event_id", "actor_id", "role"])
     report.participations += written
     if report.evenements or written:
         store.audit(conn, table="participations", count=written,
                     details={"lot": batch_id, "evenements": report.evenements})
+
+
+def _drop_other_roles(conn: Connection, rows: pd.DataFrame, records: np.ndarray, batch_id: int) -> None:
+    """Delete the participations that ``records`` gave earlier to the same (event, actor) with another role.
+
+    A row whose role changed (a corrected sheet, a mapping that now knows the
+    word) keeps one participation per (event, actor), with its new role.
+    """
+    if not len(records):
+        return
+    p = store.participations
+    held = store.select_in(conn, sa.select(p.c.id, p.c.event_id, p.c.actor_id, p.c.role),
+                           p.c.source_record_id, sorted({int(r) for r in records}))
+    if held.empty:
+        return
+    now = rows.set_index(["event_id", "actor_id"])["role"]
+    wanted = pd.Series(list(zip(held["event_id"], held["actor_id"])), index=held.index).map(now)
+    stale = held.loc[wanted.notna() & (wanted != held["role"]), "id"].astype(int).tolist()
+    if stale:
+        store.delete_in(conn, p, p.c.id, stale)
+        store.audit(conn, table="participations", ids=stale,
+                    details={"lot": batch_id, "motif": "rôle changé dans le fichier"})
 
 
 def _rank_case(column: Any) -> Any:

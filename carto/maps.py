@@ -82,6 +82,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = _labelled({
     "rencontre de communauté": "#e41a1c", "rencontre régionale annuelle": "#377eb8",
     "formation-action": "#4daf4a", "commission citoyenne": "#984ea3", "concertation": "#ff7f00",
     "atelier de cartographie": "#a65628", "webinaire": "#f781bf", "lancement": "#444444",
+    "groupe de travail": "#e6ab02",
 })
 
 _OTHER = ("Autre", "#999999")

@@ -50,6 +50,7 @@ from carto.sources import SOURCE_FILES  # re-exported: the file layout lives wit
 __all__ = [
     "DIRT_RATES",
     "QUARANTINE_CODES",
+    "ROLE_SPELLINGS",
     "SOURCE_FILES",
     "TRUTH_TABLES",
     "SynthSummary",
@@ -104,6 +105,25 @@ DIRT_RATES: dict[str, dict[str, float]] = {
 }
 #: Alterations that make a row unimportable as is (issue 3 quarantines them).
 QUARANTINE_CODES = ("code_postal_invalide", "courriel_invalide")
+#: How the « Rôle » cell of a sign-in sheet is written for organisers and speakers: share of
+#: their present rows, by role and sex (participants and absent registrants leave it empty).
+#: The spellings of :data:`_UNKNOWN_ROLES` are not recognised by the built-in mapping
+#: (imported as participant, with a warning; alteration ``role_non_reconnu``).
+ROLE_SPELLINGS: dict[str, dict[str, dict[str, float]]] = {
+    "organisateur": {
+        "F": {"Organisatrice": 0.49, "Animatrice": 0.20, "organisation": 0.12, "ORGANISATRICE": 0.05,
+              "Organisateur": 0.05, "Co-organisatrice": 0.05, "Bénévole": 0.04},
+        "M": {"Organisateur": 0.54, "Animateur": 0.20, "organisation": 0.12, "ORGANISATEUR": 0.05,
+              "Co-organisateur": 0.05, "Bénévole": 0.04},
+    },
+    "intervenant": {
+        "F": {"Intervenante": 0.55, "Intervenant·e": 0.15, "Oratrice": 0.10, "intervenante": 0.10,
+              "INTERVENANTE": 0.05, "Témoin": 0.05},
+        "M": {"Intervenant": 0.55, "Intervenant·e": 0.15, "Orateur": 0.10, "intervenant": 0.10,
+              "INTERVENANT": 0.05, "Témoin": 0.05},
+    },
+}
+_UNKNOWN_ROLES = ("Bénévole", "Témoin")
 
 _FIRST_NAME_OFFSET = 3.0
 _SURNAME_OFFSET = 35.0
@@ -123,7 +143,13 @@ _EVENT_TYPES = {
     "concertation": (140, 150.0, False),
     "atelier de cartographie": (11, 40.0, True),
     "webinaire": (45, np.inf, False),
+    # a recurring core (weights squared, see _weights): the most active saturate, about 10 come
+    "groupe de travail": (20, 80.0, True),
 }
+#: Working groups meet every ``_WORKING_GROUP_STEP`` months from ``_WORKING_GROUP_START`` months
+#: after the launch of their community (not in August, not during the covid period).
+_WORKING_GROUP_START = 3
+_WORKING_GROUP_STEP = 2
 _DOMAINS = {
     "gmail.com": 34, "orange.fr": 15, "free.fr": 8, "hotmail.fr": 8, "yahoo.fr": 6,
     "laposte.net": 5, "sfr.fr": 4, "outlook.fr": 4, "wanadoo.fr": 4, "icloud.com": 3,
@@ -929,6 +955,7 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
     code_index = {c: i for i, c in enumerate(w.c_code)}
     slug_index = {s: i for i, s in enumerate(w.theme_slugs)}
     covid = (date(2020, 3, 15), date(2021, 6, 1))
+    group_rng = np.random.default_rng([w.seed, 40])  # its own draws: the other events stay as they were
 
     def add(kind: str, day: date, title: str, commune: int, community: str, theme: int) -> None:
         if START <= day <= w.today:
@@ -955,6 +982,9 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
             suffix = " (en ligne)" if online else ""
             title = f"Rencontre de la communauté {com.nom} — {label}{suffix}"
             add(kind, day, title, int(_choose_communes(w, 1, rng)[0]), com.slug, theme)
+        for day, where in _working_groups(w, launch, covid, group_rng):
+            title = f"Groupe de travail {com.nom} — {_MONTHS[day.month - 1]} {day.year}"
+            add("groupe de travail", day, title, where, com.slug, theme)
     regional = ["31555", "34172", "11262", "81004", "30189", "12202", "65440", "66136"]
     citizen = slug_index.get("citoyennete", 0)
     for year in range(2020, w.today.year + 1):
@@ -999,6 +1029,25 @@ def _make_events(w: _World, rng) -> pd.DataFrame:
     return ev
 
 
+def _working_groups(
+    w: _World, launch: date, covid: tuple[date, date], rng: np.random.Generator
+) -> list[tuple[date, int]]:
+    """Day and commune of the working-group meetings of a community launched on ``launch``.
+
+    Every :data:`_WORKING_GROUP_STEP` months from :data:`_WORKING_GROUP_START` months after the
+    launch, up to the date of the data; none in August nor during the covid period.
+    """
+    meetings = []
+    k = launch.year * 12 + launch.month - 1 + _WORKING_GROUP_START
+    while date(k // 12, k % 12 + 1, 1) <= w.today:
+        day = date(k // 12, k % 12 + 1, 1) + timedelta(days=int(rng.integers(4, 26)))
+        where = int(_choose_communes(w, 1, rng)[0])
+        if day.month != 8 and not covid[0] <= day <= covid[1]:
+            meetings.append((day, where))
+        k += _WORKING_GROUP_STEP
+    return meetings
+
+
 # ---------------------------------------------------------------------------
 # Participations (vectorised over chunks of persons × all events)
 # ---------------------------------------------------------------------------
@@ -1020,6 +1069,8 @@ def _prepare_weights(w: _World, rng: np.random.Generator) -> None:
     m = masks[:, None]
     aff = np.where((m & th_bit) != 0, 1.0, np.where((m & com_bits) != 0, 0.35, 0.04)).astype(np.float32)
     aff[:, kinds == "commission citoyenne"] = 1.0
+    core = kinds == "groupe de travail"
+    aff[:, core] = np.square(aff[:, core])  # the community's theme above all
     regional = kinds == "rencontre régionale annuelle"
     aff[:, regional] = np.maximum(aff[:, regional], 0.3)
     ec = ev["commune"].to_numpy()
@@ -1035,6 +1086,7 @@ def _prepare_weights(w: _World, rng: np.random.Generator) -> None:
         "day": ev["_day"].to_numpy(),
         "years": (ev["_day"].to_numpy() / 365.25).astype(np.float32),
         "concert": kinds == "concertation",
+        "core": core,
     }
 
 
@@ -1047,6 +1099,8 @@ def _weights(w: _World, sl: slice) -> np.ndarray:
     act *= w.p_activity[sl][:, None]
     concert = t["concert"]
     act[:, concert] = np.sqrt(act[:, concert]) * w.p_web[sl][:, None]
+    core = t["core"]  # working groups: a recurring core of the most active persons
+    act[:, core] = np.square(act[:, core])
     out *= act
     out[t["present"][w.p_org[sl]]] *= 6.0
     day = t["day"]
@@ -1383,6 +1437,8 @@ def _emargement_rows(w: _World, ppl: pd.DataFrame, pairs: pd.DataFrame, rng) -> 
     email = dirt.missing(dirt.email(people["courriel"], people["autre_courriel"]), "Courriel")
     org = w.p_org[i]
     structure = dirt.hostile(_org_label(w, org, dirt))
+    role = _role_spellings(pairs["role"].to_numpy(object), w.p_female[i], rng)
+    dirt.note("role_non_reconnu", np.isin(role, _UNKNOWN_ROLES))
     return pd.DataFrame(
         {
             "e": e,
@@ -1398,10 +1454,24 @@ def _emargement_rows(w: _World, ppl: pd.DataFrame, pairs: pd.DataFrame, rng) -> 
             "Structure": structure,
             "Courriel": email,
             "Code postal": cp,
+            "Rôle": role,
             "Signature": np.where(pairs["present"].to_numpy(), "oui", "non"),
             "dirt": dirt.codes.to_numpy(object),
         }
     )
+
+
+def _role_spellings(role: np.ndarray, female: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The « Rôle » cell of sign-in rows: a spelling of :data:`ROLE_SPELLINGS` (None for participants)."""
+    out = np.full(len(role), None, dtype=object)
+    u = rng.random(len(role))
+    for name, by_sex in ROLE_SPELLINGS.items():
+        for sex, spellings in by_sex.items():
+            sel = (role == name) & (female == (sex == "F"))
+            words = np.array(list(spellings), dtype=object)
+            cdf = np.cumsum(list(spellings.values()))
+            out[sel] = words[np.minimum(np.searchsorted(cdf, u[sel] * cdf[-1], side="right"), len(words) - 1)]
+    return out
 
 
 def _org_rows(w: _World, sel: np.ndarray, source: str, rng) -> tuple[pd.DataFrame, _Dirt]:
@@ -1588,7 +1658,8 @@ def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame,
     corr_parts = []
     n_files = 0
     bounds = np.flatnonzero(np.diff(rows["e"].to_numpy(), prepend=-1, append=-1))
-    cols = ["Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Signature"]
+    cols = ["Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Rôle",
+            "Signature"]
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         part = rows.iloc[a:b]
         e = int(part["e"].iloc[0])
@@ -1686,8 +1757,8 @@ def _write_chunk(
     sheet_mask = signed[ei]
     pairs = pd.concat(
         [
-            pd.DataFrame({"p": pi_abs[sheet_mask], "e": ei[sheet_mask], "present": True}),
-            pd.DataFrame({"p": absent_i + sl.start, "e": absent_e, "present": False}),
+            pd.DataFrame({"p": pi_abs[sheet_mask], "e": ei[sheet_mask], "present": True, "role": role[sheet_mask]}),
+            pd.DataFrame({"p": absent_i + sl.start, "e": absent_e, "present": False, "role": "participant"}),
         ],
         ignore_index=True,
     )

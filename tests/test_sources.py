@@ -35,6 +35,9 @@ def test_builtin_mapping_details():
     sheets = sources.load_mapping("emargement")
     assert sheets.events is not None and sheets.events.mode == "file"
     assert ("printemps citoyen", "rencontre régionale annuelle") in sheets.events.kinds
+    assert sheets.events.kinds[0] == ("groupe de travail", "groupe de travail")  # before any shorter word
+    assert sheets.events.role == "extra.role" and sheets.columns["Rôle"].optional
+    assert ("organis", "organisateur") in sheets.events.roles and ("interven", "intervenant") in sheets.events.roles
     assert sources.load_mapping("lreav").columns["Téléphone"].on_error == "warn"
 
 
@@ -50,6 +53,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 BASE = 'name = "essai"\nkey = ["personne.email"]\n[columns]\n"Mail" = { field = "personne.email" }\n'
+EVENTS = (BASE + '"Événement" = "extra.evenement"\n"Date" = "date"\n"Rôle" = { field = "extra.role", optional = true }\n'
+          '[events]\nmode = "file"\ntitle = "extra.evenement"\ndate = "date"\nrole = "extra.role"\n')
 
 
 @pytest.mark.parametrize(
@@ -73,11 +78,28 @@ BASE = 'name = "essai"\nkey = ["personne.email"]\n[columns]\n"Mail" = { field = 
          r"personal » : true ou false attendu, trouvé « oui »\."),
         ('events = 3\n' + BASE, r"clé « events » : table attendue\."),
         (BASE + "[subscriptions]\nlists = \"personne.email\"\nvia = 1\n", r"« subscriptions\.via » : clé inconnue"),
+        (EVENTS + '[events.roles]\n"chef" = "chef de projet"\n',
+         r"« events\.roles\.\"chef\" » : rôle inconnu « chef de projet » ; possibles : participant, organisateur, "
+         r"intervenant\."),
+        (EVENTS + '[events.roles]\n"orga" = 2\n', r"« events\.roles\.\"orga\" » : rôle inconnu 2"),
+        (EVENTS.replace('role = "extra.role"\n', "") + '[events.roles]\n"orga" = "organisateur"\n',
+         r"« events\.role » : clé manquante : nommez le champ du rôle"),
+        (EVENTS.replace('"extra.role"', '"extra.fonction"'), r"« events\.role » : le champ « extra\.fonction » n'est"),
+        (EVENTS + 'roles = "organisateur"\n', r"« events\.roles » : table \{ mot = \"rôle\" \} attendue\."),
+        (EVENTS + '[events.roles]\n" " = "organisateur"\n', r"« events\.roles\.\" \" » : mot vide"),
     ],
 )
 def test_mapping_errors_name_file_and_key(tmp_path, text, message):
     with pytest.raises(MappingError, match=message):
         sources.load_mapping(_write(tmp_path, text))
+
+
+def test_roles_table_is_read_in_order(tmp_path):
+    text = EVENTS + '[events.roles]\n"Anim" = "organisateur"\n"Orateur" = "intervenant"\n"Public" = "participant"\n'
+    events = sources.load_mapping(_write(tmp_path, text)).events
+    assert events.role == "extra.role"
+    assert events.roles == (("anim", "organisateur"), ("orateur", "intervenant"), ("public", "participant"))
+    assert sources.load_mapping(_write(tmp_path, EVENTS)).events.roles == ()  # role without roles: role names only
 
 
 def test_unknown_source_and_missing_file(tmp_path):

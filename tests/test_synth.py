@@ -134,6 +134,7 @@ def test_events_calendar(folder):
     assert counts["rencontre régionale annuelle"] == TODAY.year - 2020  # 2020 was online
     assert ev["titre"].str.startswith("Printemps citoyen").sum() == TODAY.year - 2019
     assert counts["rencontre de communauté"] > 100
+    assert counts["groupe de travail"] > 60
     assert set(ev["communaute"].dropna()) == {
         "engagement-citoyen",
         "alimentation-agriculture",
@@ -184,9 +185,98 @@ def test_emargement_one_file_per_event(folder):
         next(f for f in files if f.suffix == ".csv"), sep=";", encoding="utf-8-sig", dtype=str
     )
     assert list(sheet.columns) == [
-        "Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Signature",
+        "Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Rôle",
+        "Signature",
     ]  # fmt: skip
     assert set(sheet["Signature"]) <= {"oui", "non"}
+
+
+def _sheets(folder: Path) -> pd.DataFrame:
+    """Every sign-in row, with ``fichier`` (as in the truth) and ``ligne`` (line a spreadsheet shows)."""
+    frames = []
+    for path in sorted((folder / "sources" / "emargement").iterdir()):
+        if path.suffix == ".csv":
+            sheet = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
+        else:
+            sheet = pd.read_excel(path, dtype=str, engine="calamine")
+        frames.append(sheet.assign(fichier=f"emargement/{path.name}", ligne=np.arange(2, len(sheet) + 2)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_working_groups_of_each_community(folder):
+    ev = synth.load_truth(folder, "evenements")
+    groups = ev[ev["type"] == "groupe de travail"].copy()
+    groups["day"] = pd.to_datetime(groups["date"])
+    communities = synth.communities().set_index("slug")
+    assert set(groups["communaute"]) == set(communities.index)
+    for slug, meetings in groups.groupby("communaute"):
+        name, launch = communities.at[slug, "nom"], pd.Timestamp(communities.at[slug, "lancement"]).replace(day=1)
+        months = [synth._MONTHS[d.month - 1] for d in meetings["day"]]
+        expected = [f"Groupe de travail {name} — {m} {d.year}" for m, d in zip(months, meetings["day"], strict=True)]
+        assert meetings["titre"].tolist() == expected
+        assert (meetings["day"] >= launch + pd.DateOffset(months=3)).all()
+        gaps = meetings["day"].diff().dt.days.dropna()
+        assert gaps.min() > 30 and gaps.median() < 75  # about every two months
+        assert len(meetings) > 20
+    assert not (groups["day"].dt.month == 8).any()
+    assert not groups["day"].between("2020-03-15", "2021-06-01").any()  # covid: no meeting
+    # each meeting has its sign-in sheet (when someone came or registered)
+    sheets = {p.name.split("_")[0] for p in (folder / "sources" / "emargement").iterdir()}
+    assert set(groups.loc[groups["participants"] > 0, "id"]) <= sheets
+
+
+def test_working_groups_have_a_recurring_core_that_changes(folder):
+    ev = synth.load_truth(folder, "evenements")
+    parts = synth.load_truth(folder, "participations")
+    groups = ev[ev["type"] == "groupe de travail"]
+    attended = parts.merge(groups[["id", "date", "communaute"]], left_on="evenement_id", right_on="id")
+    per_person = attended["personne_id"].value_counts()
+    assert per_person[per_person >= 3].sum() > 0.5 * per_person.sum()  # the same people come back
+    last_year = set(attended.loc[attended["date"] > "2025-11-29", "personne_id"])
+    year_before = set(attended.loc[attended["date"].between("2024-11-29", "2025-11-29"), "personne_id"])
+    assert last_year and year_before - last_year  # some members of the core stop coming
+
+
+def test_sheet_roles_are_the_truth_roles_of_present_rows(folder):
+    rows = _sheets(folder)
+    corr = synth.load_truth(folder, "correspondances")
+    rows = rows.merge(corr[["fichier", "ligne", "entite_id", "alterations"]], on=["fichier", "ligne"], how="left")
+    assert rows["entite_id"].notna().all()
+    rows["evenement_id"] = rows["fichier"].str.split("/").str[1].str.split("_").str[0]
+    parts = synth.load_truth(folder, "participations")
+    sex = synth.load_truth(folder, "personnes").set_index("id")["sexe"]
+    rows = rows.merge(parts, left_on=["entite_id", "evenement_id"], right_on=["personne_id", "evenement_id"],
+                      how="left")
+    present = rows["Signature"] == "oui"
+    assert rows.loc[present, "role"].notna().all()  # present rows are participations of the truth
+    assert rows.loc[~present, "role"].isna().all() and rows.loc[~present, "Rôle"].isna().all()
+    assert (rows.loc[present & (rows["role"] == "participant"), "Rôle"].isna()).all()
+    roled = rows[present & (rows["role"] != "participant")]
+    assert len(roled) > 0 and roled["Rôle"].notna().all()
+    for (role, who), found in roled.groupby(["role", roled["entite_id"].map(sex)]):
+        assert set(found["Rôle"]) <= set(synth.ROLE_SPELLINGS[role][who]), (role, who)
+    unknown = rows["Rôle"].isin(synth._UNKNOWN_ROLES)
+    assert (rows["alterations"].fillna("").str.contains("role_non_reconnu") == unknown).all()
+
+
+def test_role_spellings_are_laws_and_documented():
+    from carto.settings import REPO_DIR
+
+    for by_sex in synth.ROLE_SPELLINGS.values():
+        assert set(by_sex) == {"F", "M"}
+        assert all(sum(rates.values()) == pytest.approx(1.0) for rates in by_sex.values())
+    text = (REPO_DIR / "docs" / "sources.md").read_text(encoding="utf-8")
+    table = text.split("<!-- rôles: début")[1].split("<!-- rôles: fin")[0]
+    documented = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in synth.ROLE_SPELLINGS:
+            spellings = [item.rsplit(" ", 2) for item in cells[2].split(", ")]
+            documented[(cells[0], cells[1])] = {w: float(r.replace(",", ".")) / 100 for w, r, _ in spellings}
+    assert documented == {
+        (role, sex): pytest.approx(rates)
+        for role, by_sex in synth.ROLE_SPELLINGS.items() for sex, rates in by_sex.items()
+    }
 
 
 def test_correspondances_cover_every_data_row(folder):

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from carto._errors import MappingError
-from carto.store import EVENT_KINDS
+from carto.store import EVENT_KINDS, PARTICIPATION_ROLES
 
 __all__ = [
     "Column",
@@ -114,7 +114,7 @@ _ON_ERROR = ("quarantine", "warn")
 _COLUMN_KEYS = {"field", "parser", "required", "on_error", "personal", "optional", "separator"}
 _TOP_KEYS = {"name", "label", "format", "encoding", "delimiter", "sheet", "key", "columns", "events",
              "subscriptions", "description"}
-_EVENT_KEYS = {"mode", "title", "date", "place", "signed", "titles", "kinds", "default_kind"}
+_EVENT_KEYS = {"mode", "title", "date", "place", "signed", "role", "titles", "kinds", "roles", "default_kind"}
 _SUBSCRIPTION_KEYS = {"lists", "list", "when", "blocklisted", "unsubscribed", "default_list"}
 
 
@@ -141,7 +141,11 @@ class Events:
     field kept in ``participations.signed``); ``mode = "list"``: each value of
     the list field ``titles`` is an event the row's person took part in.
     ``kinds`` maps a word of the title to the event kind (first match wins,
-    case-insensitive), else ``default_kind``.
+    case and accents ignored), else ``default_kind``. ``role`` is the field
+    holding the person's role at the event; ``roles`` maps a word of its value
+    to a role of :data:`carto.store.PARTICIPATION_ROLES` (first match wins,
+    case and accents ignored; then the role names themselves); an empty value
+    is ``participant``, a value matching nothing too, with a warning.
     """
 
     mode: str
@@ -149,8 +153,10 @@ class Events:
     date: str | None = None
     place: str | None = None
     signed: str | None = None
+    role: str | None = None
     titles: str | None = None
     kinds: tuple[tuple[str, str], ...] = ()
+    roles: tuple[tuple[str, str], ...] = ()
     default_kind: str = "rencontre de communauté"
 
 
@@ -376,22 +382,39 @@ def _events(data: Any, path: Path, known: set[str]) -> Events | None:
         raise _fail(path, "events.mode", f"« {mode} » : valeurs possibles file ou list.")
     refs = {}
     needed = ("title", "date") if mode == "file" else ("titles",)
-    for name in ("title", "date", "place", "signed", "titles"):
+    for name in ("title", "date", "place", "signed", "role", "titles"):
         if name in data:
             refs[name] = _field_ref(data[name], path, f"events.{name}", known)
         elif name in needed:
             raise _fail(path, f"events.{name}", "clé manquante.")
-    kinds = data.get("kinds", {})
-    if not isinstance(kinds, dict):
-        raise _fail(path, "events.kinds", "table { mot = \"type\" } attendue.")
-    for word, kind in [*kinds.items(), ("default_kind", data.get("default_kind", "rencontre de communauté"))]:
+    kinds = _words(data.get("kinds", {}), path, "events.kinds", "type")
+    for word, kind in [*kinds, ("default_kind", data.get("default_kind", "rencontre de communauté"))]:
         if kind not in EVENT_KINDS:
             key = "events.default_kind" if word == "default_kind" else f"events.kinds.\"{word}\""
             raise _fail(path, key, f"type d'événement inconnu « {kind} » ; possibles : {', '.join(EVENT_KINDS)}.")
+    roles = _words(data.get("roles", {}), path, "events.roles", "rôle")
+    for word, role in roles:
+        if role not in PARTICIPATION_ROLES:
+            raise _fail(path, f"events.roles.\"{word}\"",
+                        f"rôle inconnu {_shown(role)} ; possibles : {', '.join(PARTICIPATION_ROLES)}.")
+    if roles and "role" not in refs:
+        raise _fail(path, "events.role", "clé manquante : nommez le champ du rôle (par exemple "
+                                         "role = \"extra.role\") pour utiliser [events.roles].")
     return Events(
-        mode=mode, kinds=tuple((str(w).casefold(), str(k)) for w, k in kinds.items()),
+        mode=mode, kinds=tuple((w.casefold(), k) for w, k in kinds),
+        roles=tuple((w.casefold(), r) for w, r in roles),
         default_kind=data.get("default_kind", "rencontre de communauté"), **refs,
     )
+
+
+def _words(data: Any, path: Path, key: str, what: str) -> list[tuple[str, Any]]:
+    """The (word, value) pairs of a ``{ mot = "valeur" }`` table, in order; words must not be blank."""
+    if not isinstance(data, dict):
+        raise _fail(path, key, f"table {{ mot = \"{what}\" }} attendue.")
+    for word in data:
+        if not str(word).strip():
+            raise _fail(path, f"{key}.\"{word}\"", "mot vide : donnez un mot à chercher.")
+    return [(str(w), v) for w, v in data.items()]
 
 
 def _subscriptions(data: Any, path: Path, known: set[str]) -> Subscriptions | None:
