@@ -13,8 +13,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
-from carto import __version__, _fr, demo, ingest, linkage, store
+import sqlalchemy as sa
+
+from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, store
 from carto._errors import CartoError
 from carto.settings import get_settings
 
@@ -86,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sans-png", dest="png", action="store_false",
                       help="ne pas faire d'image PNG de la carte")
     _add_base_commands(sub)
+    _add_community_commands(sub)
     return parser
 
 
@@ -149,10 +154,90 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     attached.add_argument("--acteur", type=int, metavar="ID", help="seulement les lignes de cet acteur")
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date invalide « {text} » : écrivez-la AAAA-MM-JJ, "
+                                         "par exemple 2026-03-31") from None
+
+
+def _add_community_commands(sub: argparse._SubParsersAction) -> None:
+    """Sub-commands of issue 4: communities, cercles, member-tracking table."""
+    comm = sub.add_parser(
+        "communities", help="créer ou lister les communautés et leur binôme",
+        description="« carto communities init [--fichier F.toml] » crée (ou met à jour) les communautés décrites "
+                    "dans le fichier (par défaut les trois communautés pilotes) ; « carto communities list » "
+                    "les liste.",
+    )
+    _base_option(comm)
+    comm.add_argument("action", metavar="ACTION", choices=["init", "list"], help="init ou list")
+    comm.add_argument("--fichier", metavar="F.toml", default="communautes.toml",
+                      help="fichier de configuration des communautés (défaut : les communautés pilotes)")
+
+    circles = sub.add_parser(
+        "circles", help="calculer les cercles des membres des communautés",
+        description="Calcule le cercle de chaque membre (1 engagé·e, 2 impliqué·e, 3 informé·e) à partir des "
+                    "participations et des inscriptions, selon les règles de cercles.toml, et l'écrit dans la "
+                    "base avec l'historique des changements. Avec --date dans le passé : affiche les cercles "
+                    "à cette date, sans rien écrire (évaluation).",
+    )
+    _base_option(circles)
+    circles.add_argument("--community", metavar="COMMUNAUTÉ", help="seulement cette communauté (identifiant)")
+    circles.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="date du calcul (défaut : aujourd'hui)")
+    circles.add_argument("--regles", metavar="F.toml", default="cercles.toml",
+                         help="fichier des règles des cercles (défaut : celles de Terreau)")
+
+    memb = sub.add_parser(
+        "members", help="écrire le tableau de suivi des membres d'une communauté (XLSX)",
+        description="Écrit le tableau de suivi des membres (cercle, depuis quand, dernière activité, "
+                    "participations, sources, commune, organisation, notes…) dans un classeur Excel, avec une "
+                    "feuille de définitions.",
+    )
+    _base_option(memb)
+    memb.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
+    memb.add_argument("--out", metavar="FICHIER.xlsx", required=True, help="classeur à écrire")
+    memb.add_argument("--date", metavar="AAAA-MM-JJ", type=_date,
+                      help="date à laquelle « à relancer » est jugé (défaut : aujourd'hui)")
+    memb.add_argument("--anciens", action="store_true", help="inclure les anciens membres (sortis des cercles)")
+
+
+def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
+    if args.command == "communities":
+        listed = (communities.create_communities(engine, args.fichier) if args.action == "init"
+                  else communities.list_communities(engine))
+        print(listed.to_string(index=False, na_rep="") if len(listed) else
+              "Aucune communauté : créez-les avec « carto communities init ».")
+    elif args.command == "circles":
+        rules = communities.load_rules(args.regles)
+        today = date.today()
+        if args.date is not None and args.date > today:
+            raise CartoError(f"Date {args.date:%d/%m/%Y} dans le futur : les cercles se calculent au plus tard "
+                             "aujourd'hui.")
+        if args.date is None or args.date == today:
+            events.classify_events(engine)
+            print(communities.update_circles(engine, args.community, rules=rules))
+            return
+        slugs = [args.community] if args.community else list(communities.list_communities(engine)["communauté"])
+        print(f"Cercles au {args.date:%d/%m/%Y} (calcul à une date passée : rien n'est écrit) :")
+        for slug in slugs:
+            counts = communities.circles(engine, slug, as_of=args.date, rules=rules)["cercle"].value_counts()
+            print(f"  {slug} : " + ", ".join(f"cercle {c} : {_fr.integer(int(counts.get(c, 0)))}"
+                                             for c in store.CIRCLES))
+    else:
+        table = communities.members(engine, args.community, as_of=args.date, former=args.anciens)
+        name = communities.list_communities(engine).set_index("communauté").loc[args.community, "nom"]
+        path = export.save_members_xlsx(table, Path(args.out), title=f"Membres de la communauté {name}",
+                                        as_of=args.date or date.today())
+        print(f"{_fr.integer(len(table))} membre(s) écrit(s) dans {path}.")
+
+
 def _run_on_base(args: argparse.Namespace) -> int:
     engine = store.open_base(args.base or get_settings().database_url)
     try:
-        if args.command == "import":
+        if args.command in {"communities", "circles", "members"}:
+            _run_communities(engine, args)
+        elif args.command == "import":
             if bool(args.source) == bool(args.mapping):
                 raise CartoError("Indiquez soit une SOURCE intégrée, soit --mapping FICHIER.toml (pas les deux).")
             print(ingest.import_file(engine, args.fichier, source=args.source, mapping=args.mapping,
@@ -208,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(result)
         return 0
-    if args.command in {"import", "quarantine", "link", "merges", "attachments"}:
+    if args.command in {"import", "quarantine", "link", "merges", "attachments", "communities", "circles", "members"}:
         return _run_on_base(args)
     build_parser().print_help()
     return 1

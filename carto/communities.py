@@ -560,6 +560,9 @@ class CirclesReport:
     seconds: float = 0.0
 
     def __str__(self) -> str:
+        if not self.counts:
+            return (f"Cercles au {self.as_of:%d/%m/%Y} : aucune communauté dans la base (créez-les avec "
+                    "« carto communities init » ou carto.communities.create_communities).")
         lines = [f"Cercles au {self.as_of:%d/%m/%Y} :"]
         for values in self.counts.values():
             total = values[1] + values[2] + values[3]

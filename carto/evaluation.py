@@ -161,6 +161,10 @@ def retention(engine: Engine, community: str | int, *, months: Sequence[int] = (
         parts = events.participations(conn, events.community_scope(row, shared_kinds=rules.shared_kinds),
                                       until=as_of.date())
     present = parts[parts["present"]].sort_values(["actor_id", "day", "event_id"], kind="stable")
+    if present.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in
+                              ["nouveaux participants", *[f"revenus sous {n} mois (%)" for n in months]]})
+        return empty.rename_axis("trimestre")
     first = present.drop_duplicates("actor_id").set_index("actor_id")["day"]
     again = present[present.duplicated("actor_id")]
     next_day = again[again["day"] > again["actor_id"].map(first)].groupby("actor_id")["day"].min()
