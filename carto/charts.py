@@ -27,11 +27,10 @@ from matplotlib.figure import Figure
 from sqlalchemy.engine import Engine
 
 from carto import _fr, evaluation
-from carto.communities import CIRCLE_LABELS
+from carto.communities import CIRCLE_COLOURS, CIRCLE_LABELS
 from carto.events import find_community
 
 __all__ = [
-    "CIRCLE_COLOURS",
     "circles_chart",
     "transitions_chart",
     "funnel_chart",
@@ -41,8 +40,6 @@ __all__ = [
     "community_figures",
 ]
 
-#: Colour of each cercle (dark: the most engaged).
-CIRCLE_COLOURS = {1: "#08519c", 2: "#4292c6", 3: "#9ecae1"}
 _TRANSITION_COLOURS = {"entrée": "#31a354", "promotion": "#08519c", "baisse": "#fd8d3c", "sortie": "#de2d26"}
 _SIZE = (10, 5)
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",

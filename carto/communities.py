@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,10 @@ __all__ = [
     "list_communities",
     "circles",
     "update_circles",
+    "CIRCLE_COLOURS",
+    "CIRCLE_TINTS",
+    "KEEP",
+    "edit_member",
     "set_override",
     "set_notes",
     "set_charter",
@@ -96,6 +101,10 @@ log = logging.getLogger(__name__)
 CIRCLE_LABELS = {1: "1 — engagé·e", 2: "2 — impliqué·e", 3: "3 — informé·e"}
 #: French names of the transitions of ``membership_history``.
 TRANSITION_LABELS = {"entry": "entrée", "promotion": "promotion", "decline": "baisse", "exit": "sortie"}
+#: Colour of each cercle in charts (dark: the most engaged), and its light tint behind table cells.
+CIRCLE_COLOURS = {1: "#08519c", 2: "#4292c6", 3: "#9ecae1"}
+CIRCLE_TINTS = {1: "#b3d1ec", 2: "#d4e5f5", 3: "#edf4fb"}
+_PARIS = ZoneInfo("Europe/Paris")
 #: Days since 1970-01-01 standing for « never ends ».
 _NEVER = np.int64(10**7)
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -711,60 +720,103 @@ def _membership(conn: Connection, community: Any, actor_id: int) -> Any:
     return row
 
 
-def set_override(engine: Engine, community: str | int, actor_id: int, circle: int | None, *,
-                 reason: str | None = None, who: str | None = None) -> None:
-    """Set (or lift, with ``circle=None``) a jardinier's override of a member's cercle.
+class _Keep:
+    """Marker of an argument left as it is (see :data:`KEEP`)."""
 
-    The override is kept apart from the computed cercle and survives every recomputation. The change of
-    effective cercle is written in the history (``by_override``), with who, when and why.
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+#: Value of an :func:`edit_member` argument meaning « leave it as it is ».
+KEEP = _Keep()
+
+
+def _today_in_paris() -> date:
+    return datetime.now(_PARIS).date()
+
+
+def edit_member(engine: Engine, community: str | int, actor_id: int, *, circle: int | None | _Keep = KEEP,
+                reason: str | None = None, notes: str | None | _Keep = KEEP, who: str | None = None) -> list[str]:
+    """A jardinier's edit of a member: imposed cercle (with its reason) and notes, in one transaction.
+
+    Only what changes is written: re-imposing the same cercle for the same reason keeps the override's
+    author and date. An override is kept apart from the computed cercle and survives every recomputation;
+    a change of effective cercle is written in the history (``by_override``), dated (Paris time), with who
+    and why.
 
     Parameters
     ----------
-    circle : {1, 2, 3} or None
-        The cercle to impose; None lifts the override (the computed cercle applies again).
-    reason : str
-        Why (required to set an override).
+    community : str or int
+        Slug or id.
+    actor_id : int
+        The member (an active actor; a membership is created if there is none).
+    circle : {1, 2, 3}, None or KEEP
+        Cercle to impose; None lifts the override (the computed cercle applies again); KEEP: unchanged.
+    reason : str, optional
+        Why the cercle is imposed: required to impose one (default: the current reason, if any).
+    notes : str, None or KEEP
+        The jardiniers' notes (empty or None removes them); KEEP: unchanged.
+    who : str, optional
+        Author (default: settings' user), written with the override and in the audit log.
+
+    Returns
+    -------
+    list of str
+        What was changed, in French (empty: nothing to change).
     """
-    if circle is not None and circle not in store.CIRCLES:
+    if not isinstance(circle, _Keep) and circle is not None and circle not in store.CIRCLES:
         raise ConfigError(f"Cercle « {circle} » inconnu : 1 (engagé·e), 2 (impliqué·e) ou 3 (informé·e).")
-    if circle is not None and not str(reason or "").strip():
-        raise ConfigError("Donnez la raison du changement de cercle (elle est gardée avec votre nom).")
     author = who or get_settings().user
     m, h = store.memberships, store.membership_history
     now = datetime.now(timezone.utc)
-    with store.transaction(engine, action="cercle imposé" if circle else "cercle rendu au calcul",
-                           who=author) as conn:
+    done: list[str] = []
+    with store.transaction(engine, action="édition de membre", who=author) as conn:
         row = find_community(conn, community)
         member = _membership(conn, row, actor_id)
-        before = member.override_circle or member.computed_circle
-        values = ({"override_circle": circle, "override_reason": str(reason).strip(), "override_by": author,
-                   "override_at": now} if circle is not None else
-                  {"override_circle": None, "override_reason": None, "override_by": None, "override_at": None})
-        conn.execute(m.update().where(m.c.id == member.id).values(**values, updated_at=now))
-        after = circle or member.computed_circle
-        if before != after:
-            transition = _transition_names(np.array([before or 0]), np.array([after or 0]))[0]
-            conn.execute(h.insert().values(
-                community_id=row.id, actor_id=int(actor_id), changed_on=now.date(), from_circle=before,
-                to_circle=after, transition=transition, by_override=True, who=author,
-                reason=str(reason).strip() if reason else "retour au cercle calculé", recorded_at=now))
-        store.audit(conn, table="memberships", ids=[member.id],
-                    details={"communauté": row.slug, "acteur": int(actor_id), "cercle": circle,
-                             "avant": before, "raison": reason})
+        values: dict[str, Any] = {}
+        if not isinstance(circle, _Keep):
+            why = (str(reason).strip() if reason is not None else (member.override_reason or "")) or None
+            if circle is not None and why is None:
+                raise ConfigError("Donnez la raison du changement de cercle (elle est gardée avec votre nom).")
+            if circle != member.override_circle or (circle is not None and why != member.override_reason):
+                values.update({"override_circle": circle, "override_reason": why, "override_by": author,
+                               "override_at": now} if circle is not None else
+                              {"override_circle": None, "override_reason": None, "override_by": None,
+                               "override_at": None})
+                before = member.override_circle or member.computed_circle
+                after = circle or member.computed_circle
+                if before != after:
+                    conn.execute(h.insert().values(
+                        community_id=row.id, actor_id=int(actor_id), changed_on=_today_in_paris(),
+                        from_circle=before, to_circle=after,
+                        transition=_transition_names(np.array([before or 0]), np.array([after or 0]))[0],
+                        by_override=True, who=author, recorded_at=now,
+                        reason=why if circle is not None else (str(reason or "").strip() or "retour au cercle calculé")))
+                done.append(f"cercle imposé : {CIRCLE_LABELS[circle]}" if circle is not None
+                            else "cercle rendu au calcul")
+        if not isinstance(notes, _Keep):
+            text = (notes or "").strip() or None
+            if text != member.notes:
+                values["notes"] = text
+                done.append("notes enregistrées" if text else "notes effacées")
+        if values:
+            conn.execute(m.update().where(m.c.id == member.id).values(**values, updated_at=now))
+            store.audit(conn, table="memberships", ids=[member.id],
+                        details={"communauté": row.slug, "acteur": int(actor_id), "changements": done,
+                                 "cercle imposé": values.get("override_circle", member.override_circle)})
+    return done
+
+
+def set_override(engine: Engine, community: str | int, actor_id: int, circle: int | None, *,
+                 reason: str | None = None, who: str | None = None) -> None:
+    """Impose a member's cercle with a reason, or lift the override with ``circle=None`` (see :func:`edit_member`)."""
+    edit_member(engine, community, actor_id, circle=circle, reason=reason, who=who)
 
 
 def set_notes(engine: Engine, community: str | int, actor_id: int, notes: str | None, *,
               who: str | None = None) -> None:
-    """Replace the jardiniers' notes on a member (empty text removes them)."""
-    m = store.memberships
-    text = (notes or "").strip() or None
-    with store.transaction(engine, action="notes de membre", who=who) as conn:
-        row = find_community(conn, community)
-        member = _membership(conn, row, actor_id)
-        conn.execute(m.update().where(m.c.id == member.id).values(notes=text,
-                                                                  updated_at=datetime.now(timezone.utc)))
-        store.audit(conn, table="memberships", ids=[member.id], details={"communauté": row.slug,
-                                                                          "acteur": int(actor_id)})
+    """Replace the jardiniers' notes on a member (empty text removes them; see :func:`edit_member`)."""
+    edit_member(engine, community, actor_id, notes=notes, who=who)
 
 
 def set_charter(engine: Engine, community: str | int, actor_id: int, signed_on: date | None, *,
@@ -845,7 +897,7 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
                   .sort_values("label").groupby("actor_id")["label"].agg(" ; ".join))
     else:
         listed = pd.Series(dtype=object)
-    counts = parts[parts["present"]].groupby("actor_id").size()
+    counts = parts[parts["present"]].groupby("actor_id").size()  # up to as_of, like the last activity
     communes = geo.communes().set_index("code")
     epci_names = geo.epci().set_index("code")["nom"]
     dep_names = geo.departements().set_index("code")["nom"]
@@ -853,8 +905,10 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
     override = frame["override_circle"].astype("Int64")
     computed = frame["computed_circle"].astype("Int64")
     override_at = pd.to_datetime(frame["override_at"], utc=True)
-    since = pd.Series(frame["circle_since"], dtype=object).where(override.isna(), override_at.dt.date)
-    last = frame["last_activity_on"]
+    since = pd.Series(frame["circle_since"], dtype=object).where(
+        override.isna(), override_at.dt.tz_convert(_PARIS).dt.date)
+    latest = parts[parts["present"]].groupby("actor_id")["day"].max().dt.date
+    last = pd.Series([latest.get(int(i)) for i in frame["actor_id"]], index=frame.index, dtype=object)
     limit = (pd.Timestamp(as_of) - pd.DateOffset(months=rules.relaunch_months)).date()
     out = pd.DataFrame({
         "acteur": frame["actor_id"].astype("int64"),
@@ -865,7 +919,7 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
         "cercle imposé": override,
         "raison": frame["override_reason"],
         "imposé par": frame["override_by"],
-        "imposé le": override_at.dt.date,
+        "imposé le": override_at.dt.tz_convert(_PARIS).dt.date.astype(object).where(override_at.notna(), None),
         "depuis": since,
         "dernière activité": last,
         "participations": frame["actor_id"].map(counts).fillna(0).astype("int64"),

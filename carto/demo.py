@@ -5,7 +5,10 @@ It generates the synthetic sources (:mod:`carto.synth`), creates the demo base
 duplicates (:mod:`carto.linkage`) and measures that linkage against the
 synthetic truth (:mod:`carto.quality`), draws the overview map of Occitanie
 (:mod:`carto.maps`) and writes everything, with a French summary, into one
-folder. Later issues extend it (cercles, network, report).
+folder; then creates the three pilot communities, computes their members'
+cercles (:mod:`carto.communities`) and writes each one's member-tracking table
+(XLSX) and indicator charts (:mod:`carto.evaluation`, :mod:`carto.charts`).
+Later issues extend it (network, report).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from carto import export, geo, ingest, linkage, maps, quality, store, synth
+from sqlalchemy.engine import Engine
+
+from carto import charts, communities, events, export, geo, ingest, linkage, maps, quality, store, synth
 from carto import _fr
 from carto._errors import BrowserError
 from carto.settings import get_settings
@@ -72,6 +77,8 @@ class DemoResult:
     link_quality : dict
         Pairwise precision, recall, F1 of the linkage against the synthetic
         truth, for persons, organisations and both.
+    circles : carto.communities.CirclesReport
+        Members per cercle of the pilot communities.
     base_counts : dict
         Rows per table of the base.
     files : dict
@@ -89,6 +96,7 @@ class DemoResult:
     imports: list[ingest.ImportReport]
     link: linkage.LinkReport
     link_quality: dict[str, tuple[float, float, float]]
+    circles: communities.CirclesReport
     base_counts: dict[str, int]
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
@@ -117,6 +125,9 @@ class DemoResult:
             *[f"    {name} : précision {p:.3f}, rappel {r:.3f}, F1 {f:.3f}".replace(".", ",")
               for name, (p, r, f) in self.link_quality.items()],
             "",
+            "Communautés pilotes, membres par cercle :",
+            *[f"  {line}" for line in str(self.circles).splitlines()],
+            "",
             f"Base : schéma {store.SCHEMA_VERSION}, {len(self.base_counts)} tables, "
             f"{_fr.integer(sum(self.base_counts.values()))} lignes",
         ]
@@ -128,6 +139,27 @@ class DemoResult:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {self.seconds:.1f} s"]
         return "\n".join(lines)
+
+
+def _communities(engine: Engine, out: Path, today: date) -> tuple[communities.CirclesReport, dict[str, Path]]:
+    """The pilot communities: cercles, a jardinier Acteurs, tracking tables (XLSX) and indicator charts."""
+    communities.create_communities(engine, who="carto demo")
+    events.classify_events(engine, who="carto demo")
+    report = communities.update_circles(engine, as_of=today, who="carto demo")
+    files: dict[str, Path] = {}
+    for slug, counts in report.counts.items():
+        table = communities.members(engine, slug, as_of=today)
+        if len(table):  # the demo's jardinier Acteurs: the most active member of the most engaged cercle
+            best = table.sort_values(["cercle", "participations"], ascending=[True, False]).iloc[0]
+            communities.set_binome(engine, slug, jardinier_acteurs=int(best["acteur"]), who="carto demo")
+        folder = out / "communautes" / slug
+        files[f"suivi des membres — {counts['nom']}"] = export.save_members_xlsx(
+            table, folder / f"suivi-membres-{slug}.xlsx", title=f"Membres de la communauté {counts['nom']}",
+            as_of=today)
+        figures = charts.community_figures(engine, slug, as_of=today)
+        for name, path in export.save_figures(figures, folder, prefix="indicateurs").items():
+            files[f"{name} — {counts['nom']}"] = path
+    return report, files
 
 
 def run_demo(
@@ -194,6 +226,7 @@ def run_demo(
         imports = ingest.import_folder(engine, out, who="carto demo", verbose=verbose)
         link = linkage.link(engine, who="carto demo", verbose=verbose)
         link_quality = quality.synthetic_scores(engine, out)
+        circles, community_files = _communities(engine, out, today)
         counts = store.base_summary(engine)
     finally:
         engine.dispose()
@@ -209,9 +242,10 @@ def run_demo(
         except BrowserError as exc:
             notes.append(f"Pas d'image PNG de la carte : {exc}")
 
+    files.update(community_files)
     result = DemoResult(
         out=out, data_date=today, database_url=url, synth=summary, imports=imports, link=link,
-        link_quality=link_quality, base_counts=counts, files=files, notes=notes,
+        link_quality=link_quality, circles=circles, base_counts=counts, files=files, notes=notes,
     )
     result.files["résumé"] = out / "resume.txt"
     result.seconds = time.perf_counter() - started

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from unidecode import unidecode
 
 from carto import communities
 from carto._errors import AssetError, BrowserError, ExportError
@@ -53,6 +54,8 @@ __all__ = [
     "member_definitions",
     "save_html",
     "save_members_xlsx",
+    "save_figure",
+    "save_figures",
     "save_png",
     "show",
 ]
@@ -502,10 +505,54 @@ def save_png(
     return png_path
 
 
+# --------------------------------------------------------------------------- charts
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write a matplotlib figure (e.g. from :mod:`carto.charts`) to a PNG file; returns the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure()
+    >>> _ = fig.add_subplot().plot([1, 2], [3, 1])
+    >>> save_figure(fig, Path(tempfile.mkdtemp()) / "courbe.png").suffix
+    '.png'
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ExportError(f"« {path} » : donnez un nom de fichier en .png.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, format="png", facecolor="white")
+    except OSError as exc:
+        raise ExportError(f"Impossible d'écrire l'image « {path} » ({exc.strerror}) : vérifiez le dossier "
+                          "et ses droits.") from exc
+    return path
+
+
+def save_figures(figures: dict[str, Any], folder: str | Path, *, prefix: str = "", dpi: int = 150) -> dict[str, Path]:
+    """Write figures by name (:func:`carto.charts.community_figures`) as PNG files in ``folder``.
+
+    File names come from the figure names (« cercles par mois » → ``<prefix>-cercles-par-mois.png``).
+
+    Returns
+    -------
+    dict
+        The path of each figure, by name.
+    """
+    out = {}
+    for name, fig in figures.items():
+        stem = re.sub(r"[^a-z0-9]+", "-", unidecode(name).lower()).strip("-")
+        out[name] = save_figure(fig, Path(folder) / (f"{prefix}-{stem}.png" if prefix else f"{stem}.png"), dpi=dpi)
+    return out
+
+
 # --------------------------------------------------------------------------- Excel workbooks
 
 #: Background colours of the cercle cells (light: the text stays readable when printed).
-CIRCLE_FILLS = {1: "C6E5B3", 2: "FFE8A3", 3: "D6E6F5"}
+CIRCLE_FILLS = {k: v.lstrip("#").upper() for k, v in communities.CIRCLE_TINTS.items()}
 _CIRCLE_COLUMNS = ("cercle", "cercle calculé", "cercle imposé")
 #: First characters that make Excel or LibreOffice read a text as a formula (CSV/formula injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -540,19 +587,21 @@ def member_definitions(rules: communities.CircleRules | None = None) -> dict[str
     Examples
     --------
     >>> from carto.export import member_definitions
-    >>> print(member_definitions()["à relancer"])
-    oui : aucune participation depuis plus de 6 mois (les personnes seulement inscrites à la lettre ne sont pas à relancer).
+    >>> print(member_definitions()["participations"])
+    Nombre d'événements de la communauté où la personne était présente.
     """
     rules = rules or communities.load_rules()
     return {
         "acteur": "Numéro de l'acteur dans la base Terreau (stable : il sert à retrouver sa fiche).",
-        "nom": "Nom de la personne ou de la structure, sur sa fiche de référence (après rapprochement des doublons).",
+        "nom": "Nom de la personne ou de la structure, sur sa fiche de référence "
+               "(après rapprochement des doublons).",
         "type": "personne ou organisation.",
         "cercle": "Cercle retenu : le cercle imposé par un·e jardinier·e s'il y en a un, sinon le cercle calculé "
                   "(1 engagé·e, 2 impliqué·e, 3 informé·e).",
         "cercle calculé": "Cercle que donnent les règles ci-dessous (participations, inscription à la lettre) ; "
                           "vide : plus aucun signal.",
-        "cercle imposé": "Cercle fixé à la main par un·e jardinier·e : il prime sur le calcul et survit aux recalculs.",
+        "cercle imposé": "Cercle fixé à la main par un·e jardinier·e : il prime sur le calcul "
+                         "et survit aux recalculs.",
         "raison": "Pourquoi le cercle a été imposé.",
         "imposé par": "Qui a imposé le cercle.",
         "imposé le": "Quand le cercle a été imposé.",
@@ -576,6 +625,7 @@ def _rules_lines(rules: communities.CircleRules, as_of: date) -> list[tuple[str,
     """The rules of the cercles in plain French, as (label, text) lines."""
     roles = {"participant": "participant·e", "organisateur": "organisateur·rice", "intervenant": "intervenant·e"}
     window = _last_months(rules.window_months)
+    labels = communities.CIRCLE_LABELS
     engaged = []
     if rules.engaged_kinds:
         engaged.append(f"a participé à un événement de type {_quoted(rules.engaged_kinds)}")
@@ -588,16 +638,17 @@ def _rules_lines(rules: communities.CircleRules, as_of: date) -> list[tuple[str,
     if rules.newsletter:
         informed.append("est inscrit·e à la lettre d'information de la communauté")
     came = " (ou s'y est inscrit·e sans venir)" if rules.registered else ""
-    informed.append(f"a participé à un événement de la communauté{came} dans {_last_months(rules.informed_months)}")
+    informed.append(f"a participé à un événement de la communauté{came} "
+                    f"dans {_last_months(rules.informed_months)}")
     limit = (pd.Timestamp(as_of) - pd.DateOffset(months=rules.relaunch_months)).date()
     shared = (f", et ceux de type {_quoted(rules.shared_kinds)}, qui comptent pour toutes les communautés"
               if rules.shared_kinds else "")
     return [
         ("Principe", "Chaque membre est dans le cercle le plus engagé que lui donnent ses signaux, "
                      f"au {as_of:%d/%m/%Y}."),
-        (f"Cercle {communities.CIRCLE_LABELS[1]}", (" ou ".join(engaged) or "aucun signal (règles modifiées)") + f", dans {window}."),
-        (f"Cercle {communities.CIRCLE_LABELS[2]}", f"a participé à un événement de la communauté {involved}, dans {window}."),
-        (f"Cercle {communities.CIRCLE_LABELS[3]}", " ou ".join(informed) + "."),
+        (f"Cercle {labels[1]}", (" ou ".join(engaged) or "aucun signal (règles modifiées)") + f", dans {window}."),
+        (f"Cercle {labels[2]}", f"a participé à un événement de la communauté {involved}, dans {window}."),
+        (f"Cercle {labels[3]}", " ou ".join(informed) + "."),
         ("Durée", f"Un événement compte à partir de sa date et jusqu'à la veille de la même date "
                   f"{rules.window_months} mois plus tard pour les cercles 1 et 2, {rules.informed_months} mois "
                   "plus tard pour le cercle 3."),
@@ -745,7 +796,7 @@ def save_members_xlsx(
     path : str or Path
         File to write, ending in ``.xlsx`` (its folder is created). Written whole or not at all.
     title : str
-        Name of the community: the first line reads « <title> — membres au jj/mm/aaaa ».
+        First line of the sheet, followed by « au jj/mm/aaaa », e.g. « Membres de la communauté Biodiversité ».
     as_of : datetime.date
         Date of the data (the ``as_of`` given to :func:`carto.communities.members`).
     definitions : mapping, optional
@@ -770,11 +821,11 @@ def save_members_xlsx(
     >>> import openpyxl, pandas as pd
     >>> from carto.export import save_members_xlsx
     >>> table = pd.DataFrame({"nom": ["Léa Martin"], "depuis": [date(2026, 3, 1)], "à relancer": [False]})
-    >>> path = save_members_xlsx(table, tempfile.mkdtemp() + "/membres.xlsx", title="Biodiversité",
-    ...                          as_of=date(2026, 11, 29))
+    >>> path = save_members_xlsx(table, tempfile.mkdtemp() + "/membres.xlsx",
+    ...                          title="Membres de la communauté Biodiversité", as_of=date(2026, 11, 29))
     >>> ws = openpyxl.load_workbook(path)["Membres"]
     >>> [[c.value for c in row] for row in ws.iter_rows()]  # doctest: +NORMALIZE_WHITESPACE
-    [['Biodiversité — membres au 29/11/2026', None, None], ['nom', 'depuis', 'à relancer'],
+    [['Membres de la communauté Biodiversité au 29/11/2026', None, None], ['nom', 'depuis', 'à relancer'],
      ['Léa Martin', datetime.datetime(2026, 3, 1, 0, 0), 'non']]
     """
     path = Path(path)
@@ -784,7 +835,7 @@ def save_members_xlsx(
     from openpyxl import Workbook
 
     rules = rules or communities.load_rules()
-    heading = f"{title} — membres au {as_of:%d/%m/%Y}"
+    heading = f"{title} au {as_of:%d/%m/%Y}"
     lines = {name: text for name, text in member_definitions(rules).items() if name in table.columns}
     lines.update(definitions or {})
     wb = Workbook()

@@ -1,20 +1,25 @@
-"""ipywidgets for the notebooks: the duplicate review queue (more widgets come with later issues).
+"""ipywidgets for the notebooks: the duplicate review queue and the member-tracking table.
 
 Widgets only display and call the domain modules; every decision is written by
-:mod:`carto.linkage`, with its audit row.
+:mod:`carto.linkage` or :mod:`carto.communities`, with its audit row.
 """
 
 from __future__ import annotations
 
 import html
+import math
+from datetime import date
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import linkage
+from carto import _fr, communities, linkage, themes
+from carto._errors import CartoError, ConfigError
+from carto.events import find_community
 
-__all__ = ["ReviewWidget", "review_widget"]
+__all__ = ["ReviewWidget", "review_widget", "MemberTable", "member_table", "MEMBER_TABLE_COLUMNS"]
 
 #: Fields shown side by side (column prefix in :func:`carto.linkage.review_queue`).
 _FIELDS = ("nom", "e-mail", "téléphone", "code postal", "commune", "organisation", "SIRET", "RNA")
@@ -127,3 +132,407 @@ def review_widget(engine: sa.Engine, *, who: str | None = None, kind: str | None
     '<h3>Aucune paire à examiner.</h3>'
     """
     return ReviewWidget(engine, who=who, kind=kind)
+
+
+# --------------------------------------------------------------------------- member-tracking table
+
+#: Columns of :func:`carto.communities.members` shown on screen (the XLSX export has them all).
+MEMBER_TABLE_COLUMNS = ("acteur", "nom", "cercle", "depuis", "dernière activité", "participations", "commune",
+                        "organisation", "sources", "à relancer", "notes")
+_HEADERS = {"acteur": "n°"}
+_NOTE_LENGTH = 60
+
+
+def _missing(value: object) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _text(value: object) -> str | None:
+    """Stripped text, None when missing or blank."""
+    return None if _missing(value) else (str(value).strip() or None)
+
+
+def _shown(value: object) -> str:
+    """A value as read on screen (not escaped): dates jj/mm/aaaa, booleans oui/non, empty when missing."""
+    if _missing(value):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "oui" if value else "non"
+    if isinstance(value, date):  # datetime and pd.Timestamp too
+        return f"{value:%d/%m/%Y}"
+    return str(value)
+
+
+def _sort_key(values: pd.Series) -> pd.Series:
+    """Key sorting dates as dates and texts without regard to accents or case."""
+    present = values.dropna()
+    if present.empty or values.dtype == bool or pd.api.types.is_numeric_dtype(values.dtype):
+        return values
+    if isinstance(present.iloc[0], date):
+        return pd.to_datetime(values, errors="coerce")
+    return themes.fold(values)
+
+
+def _circle_cell(row: pd.Series) -> str:
+    circle = row.get("cercle")
+    if _missing(circle):
+        return ""
+    circle = int(circle)
+    badge = (f"<span style='background:{communities.CIRCLE_TINTS.get(circle, '#eee')};padding:0 .5em;"
+             f"border-radius:.6em'>{circle}</span>")
+    if _missing(row.get("cercle imposé")):
+        return badge
+    when = _shown(row.get("imposé le"))
+    tip = f"cercle imposé par {_shown(row.get('imposé par'))} le {when} : {_shown(row.get('raison'))}"
+    return f"<span title=\"{html.escape(tip, quote=True)}\">{badge} ✎</span>"
+
+
+def member_rows_html(rows: pd.DataFrame, *, columns: tuple[str, ...] = MEMBER_TABLE_COLUMNS,
+                     sort: str | None = None, ascending: bool = True) -> str:
+    """HTML table of members (rows of :func:`carto.communities.members`); every value is escaped.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Members to show.
+    columns : tuple of str
+        Columns shown, in order (those missing from ``rows`` are skipped).
+    sort : str, optional
+        Column marked as sorted (▲ ascending, ▼ descending).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"nom": ["<b>Léa</b>"], "cercle": [2], "à relancer": [True]})
+    >>> text = member_rows_html(rows)
+    >>> "&lt;b&gt;Léa&lt;/b&gt;" in text, "<b>Léa" in text, "oui" in text
+    (True, False, True)
+    """
+    shown = [c for c in columns if c in rows.columns]
+    if rows.empty:
+        return "<p><i>Aucun membre ne correspond à ces critères.</i></p>"
+    arrow = {True: " ▲", False: " ▼"}[bool(ascending)]
+    head = "".join(f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #888'>"
+                   f"{html.escape(_HEADERS.get(c, c))}{arrow if c == sort else ''}</th>" for c in shown)
+    lines = []
+    for i, (_, row) in enumerate(rows.iterrows()):
+        cells = []
+        for c in shown:
+            if c == "cercle":
+                cell = _circle_cell(row)
+            elif c == "notes" and len(_shown(row[c])) > _NOTE_LENGTH:
+                full = _shown(row[c])
+                cell = (f"<span title=\"{html.escape(full, quote=True)}\">"
+                        f"{html.escape(full[:_NOTE_LENGTH - 1])}…</span>")
+            elif c == "à relancer" and _shown(row[c]) == "oui":
+                cell = "<b style='color:#b35900'>oui</b>"
+            else:
+                cell = html.escape(_shown(row[c]))
+            cells.append(f"<td style='padding:2px 8px;vertical-align:top'>{cell}</td>")
+        background = " style='background:#f6f6f6'" if i % 2 else ""
+        lines.append(f"<tr{background}>{''.join(cells)}</tr>")
+    return (f"<div style='overflow-x:auto'><table style='border-collapse:collapse;font-size:90%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table></div>")
+
+
+class MemberTable(widgets.VBox):
+    """The jardiniers' tracking table of a community's members, with filters, sort, pages and edits.
+
+    Shows the members of :func:`carto.communities.members` a page at a time; a
+    jardinier filters them (cercle, « à relancer », territory, search on name,
+    e-mail or organisation, without regard to accents or case), sorts them, and
+    edits one member: impose a cercle with a reason (or give it back to the
+    computation), and write notes. Every edit is written by
+    :func:`carto.communities.set_override` / :func:`carto.communities.set_notes`
+    (with ``who`` in the audit log), then the table is read again from the base.
+
+    The logic is in plain members the notebooks and tests can call:
+    :attr:`filtered`, :attr:`page_rows`, :meth:`set_page`, :meth:`select`,
+    :meth:`save`, :meth:`refresh`.
+    """
+
+    def __init__(self, engine: sa.Engine, community: str | int, *, who: str | None = None,
+                 as_of: date | None = None, page_size: int = 25) -> None:
+        if int(page_size) < 1:
+            raise ConfigError(f"Nombre de lignes par page « {page_size} » invalide : donnez un entier d'au moins 1.")
+        with engine.connect() as conn:
+            row = find_community(conn, community)
+        self.engine = engine
+        self.community = row.slug
+        self.community_name = row.name
+        self.who = who
+        self.as_of = as_of
+        self.table = pd.DataFrame()
+        self.page = 0
+        self.selected: int | None = None
+        self._drawing = False
+        self._search_key = pd.Series(dtype=object)
+        self._territory_key = pd.Series(dtype=object)
+        wide = {"description_width": "initial"}
+        labels = [(label, k) for k, label in communities.CIRCLE_LABELS.items()]
+        self.title = widgets.HTML(f"<h3>Membres de la communauté {html.escape(str(row.name))}</h3>")
+        self.counts = widgets.HTML()
+        self.circle_filter = widgets.Dropdown(options=[("tous", 0), *labels], value=0, description="Cercle",
+                                              style=wide)
+        self.relaunch_filter = widgets.Checkbox(value=False, description="à relancer seulement", indent=False)
+        self.territory = widgets.Text(description="Territoire", placeholder="commune, EPCI ou département",
+                                      style=wide)
+        self.search = widgets.Text(description="Recherche", placeholder="nom, courriel ou organisation", style=wide)
+        self.sort_by = widgets.Dropdown(options=[(_HEADERS.get(c, c), c) for c in MEMBER_TABLE_COLUMNS],
+                                        value="cercle", description="Trier par", style=wide)
+        self.sort_order = widgets.ToggleButtons(options=[("croissant", True), ("décroissant", False)], value=True)
+        sizes = sorted({10, 25, 50, 100, int(page_size)})
+        self.page_size = widgets.Dropdown(options=sizes, value=int(page_size), description="Lignes par page",
+                                          style=wide)
+        self.table_html = widgets.HTML()
+        self.previous = widgets.Button(description="précédent", icon="chevron-left")
+        self.next = widgets.Button(description="suivant", icon="chevron-right")
+        self.page_label = widgets.HTML()
+        self.member = widgets.Dropdown(description="Membre", style=wide, layout=widgets.Layout(width="32em"))
+        self.member_info = widgets.HTML()
+        self.circle_choice = widgets.Dropdown(options=[("calculé", 0), *labels], value=0,
+                                              description="Cercle imposé", style=wide)
+        self.reason = widgets.Text(description="Raison", placeholder="obligatoire pour imposer un cercle",
+                                   style=wide, layout=widgets.Layout(width="32em"))
+        self.notes = widgets.Textarea(description="Notes", style=wide, layout=widgets.Layout(width="40em"))
+        self.save_button = widgets.Button(description="Enregistrer", button_style="primary", icon="save")
+        self.status = widgets.HTML()
+        for control in (self.circle_filter, self.relaunch_filter, self.territory, self.search, self.sort_by,
+                        self.sort_order, self.page_size):
+            control.observe(self._on_view_change, names="value")
+        self.previous.on_click(lambda _: self.set_page(self.page - 1))
+        self.next.on_click(lambda _: self.set_page(self.page + 1))
+        self.member.observe(self._on_member, names="value")
+        self.save_button.on_click(lambda _: self._on_save())
+        super().__init__([
+            self.title, self.counts,
+            widgets.HBox([self.circle_filter, self.relaunch_filter]),
+            widgets.HBox([self.territory, self.search]),
+            widgets.HBox([self.sort_by, self.sort_order, self.page_size]),
+            self.table_html,
+            widgets.HBox([self.previous, self.page_label, self.next]),
+            widgets.HTML("<h4>Modifier un membre</h4>"),
+            self.member, self.member_info,
+            widgets.HBox([self.circle_choice, self.reason]),
+            self.notes, self.save_button, self.status,
+        ])
+        self.refresh()
+
+    # ------------------------------------------------------------------ reading and filtering
+
+    def refresh(self) -> None:
+        """Read the members again from the base and redraw (filters, sort, page and selection kept)."""
+        table = communities.members(self.engine, self.community, as_of=self.as_of)
+        self.table = table
+        self._search_key = themes.fold(table["nom"].astype(object).fillna("") + " "
+                                       + table["courriel"].astype(object).fillna("") + " "
+                                       + table["organisation"].astype(object).fillna(""))
+        self._territory_key = themes.fold(table["commune"].astype(object).fillna("") + " | "
+                                          + table["EPCI"].astype(object).fillna("") + " | "
+                                          + table["département"].astype(object).fillna(""))
+        if self.selected is not None and self._row(self.selected) is None:
+            self.selected = None
+        self._render()
+
+    @property
+    def filtered(self) -> pd.DataFrame:
+        """The members that pass the filters and the search, in the chosen order."""
+        table = self.table
+        if table.empty:
+            return table
+        keep = pd.Series(True, index=table.index)
+        if self.circle_filter.value:
+            keep &= (table["cercle"] == self.circle_filter.value).fillna(False).astype(bool)
+        if self.relaunch_filter.value:
+            keep &= table["à relancer"].astype(bool)
+        for query, key in ((self.territory.value, self._territory_key), (self.search.value, self._search_key)):
+            for word in themes.fold(pd.Series([query])).iloc[0].split() if query and query.strip() else []:
+                keep &= key.str.contains(word, regex=False)
+        rows = table[keep]
+        order = pd.DataFrame({"key": _sort_key(rows[self.sort_by.value]), "name": themes.fold(rows["nom"])})
+        order = order.sort_values(["key", "name"], ascending=[bool(self.sort_order.value), True],
+                                  na_position="last", kind="stable")
+        return rows.loc[order.index]
+
+    @property
+    def n_pages(self) -> int:
+        """Number of pages of :attr:`filtered` (at least 1)."""
+        return self._pages(len(self.filtered))
+
+    @property
+    def page_rows(self) -> pd.DataFrame:
+        """The members on the current page."""
+        return self._page_of(self.filtered)
+
+    def _pages(self, n_rows: int) -> int:
+        return max(1, math.ceil(n_rows / int(self.page_size.value)))
+
+    def _page_of(self, filtered: pd.DataFrame) -> pd.DataFrame:
+        size = int(self.page_size.value)
+        return filtered.iloc[self.page * size:(self.page + 1) * size]
+
+    def set_page(self, page: int) -> None:
+        """Show page ``page`` (0 is the first; clamped to the pages there are)."""
+        self.page = min(max(int(page), 0), self.n_pages - 1)
+        self._render()
+
+    def _row(self, actor_id: int) -> pd.Series | None:
+        found = self.table[self.table["acteur"] == int(actor_id)] if len(self.table) else self.table
+        return None if found.empty else found.iloc[0]
+
+    def _on_view_change(self, _: object) -> None:
+        self.page = 0
+        self._render()
+
+    def _render(self) -> None:
+        filtered = self.filtered
+        pages = self._pages(len(filtered))
+        self.page = min(self.page, pages - 1)
+        self.counts.value = self._counts_html(len(filtered))
+        rows = self._page_of(filtered)
+        self.table_html.value = member_rows_html(rows, sort=self.sort_by.value, ascending=self.sort_order.value)
+        self.page_label.value = f"<span style='padding:0 1em'>page {self.page + 1} / {pages}</span>"
+        self.previous.disabled = self.page == 0
+        self.next.disabled = self.page >= pages - 1
+        options = [("— choisir un membre —", 0)]
+        options += [(f"{_shown(r['nom'])} — n° {int(r['acteur'])}", int(r["acteur"])) for _, r in rows.iterrows()]
+        if self.selected is not None and self.selected not in {v for _, v in options}:
+            row = self._row(self.selected)
+            options.insert(1, (f"{_shown(row['nom'])} — n° {self.selected}", self.selected))
+        self._drawing = True  # new options reset the Dropdown's value: not the jardinier's choice
+        try:
+            self.member.options = options
+            self.member.value = self.selected or 0
+        finally:
+            self._drawing = False
+        self._show_member()
+
+    def _counts_html(self, shown: int) -> str:
+        table = self.table
+        if table.empty:
+            return ("<p>Aucun membre : les cercles n'ont pas encore été calculés "
+                    "(<code>carto.communities.update_circles</code>).</p>")
+        n = {k: int((table["cercle"] == k).fillna(False).sum()) for k in communities.CIRCLE_LABELS}
+        total, relaunch = len(table), int(table["à relancer"].astype(bool).sum())
+        parts = " · ".join(f"cercle {k} : {_fr.integer(v)}" for k, v in n.items())
+        text = (f"<b>{_fr.integer(total)} membre{'s' if total > 1 else ''}</b> — {parts} — "
+                f"à relancer : <b>{_fr.integer(relaunch)}</b>")
+        if shown != total:
+            text += f" — {_fr.integer(shown)} avec ces critères"
+        return f"<p>{text}</p>"
+
+    # ------------------------------------------------------------------ editing
+
+    def select(self, actor_id: int | None) -> None:
+        """Choose the member to edit (by actor id; None: no one) and fill the edit panel with their values."""
+        if actor_id is not None and self._row(actor_id) is None:
+            self._say(f"L'acteur n° {int(actor_id)} n'est pas membre de la communauté "
+                      f"{html.escape(str(self.community_name))}.", error=True)
+            return
+        self.selected = None if actor_id is None else int(actor_id)
+        self._render()
+
+    def _on_member(self, change: dict) -> None:
+        value = change["new"] or None
+        if not self._drawing and value != self.selected:
+            self.selected = value
+            self._show_member()
+
+    def _show_member(self) -> None:
+        row = None if self.selected is None else self._row(self.selected)
+        for control in (self.circle_choice, self.reason, self.notes, self.save_button):
+            control.disabled = row is None
+        if row is None:
+            self.member_info.value = ""
+            self.circle_choice.value, self.reason.value, self.notes.value = 0, "", ""
+            return
+        imposed = row["cercle imposé"]
+        self.circle_choice.value = 0 if _missing(imposed) else int(imposed)
+        self.reason.value = _text(row["raison"]) or ""
+        self.notes.value = _text(row["notes"]) or ""
+        computed = row["cercle calculé"]
+        info = f"cercle calculé : {communities.CIRCLE_LABELS[int(computed)] if not _missing(computed) else 'aucun'}"
+        if not _missing(imposed):
+            info += (f" · cercle imposé par {html.escape(_shown(row['imposé par']))} le "
+                     f"{_shown(row['imposé le'])}")
+        info += f" · dernière activité : {_shown(row['dernière activité']) or 'aucune'}"
+        self.member_info.value = f"<p><b>{html.escape(_shown(row['nom']))}</b> — {info}</p>"
+
+    def _on_save(self) -> None:
+        if self.selected is None:
+            self._say("Choisissez d'abord un membre dans la liste.", error=True)
+            return
+        self.save(self.selected, circle=self.circle_choice.value or None, reason=self.reason.value,
+                  notes=self.notes.value)
+
+    def save(self, actor_id: int, *, circle: object = communities.KEEP, reason: str | None = None,
+             notes: object = communities.KEEP) -> bool:
+        """Write a jardinier's edit of a member, then read the table again.
+
+        Only what changed is written (an unchanged override keeps its author and date). A
+        :class:`~carto._errors.CartoError` is shown in French in :attr:`status`, not raised.
+
+        Parameters
+        ----------
+        actor_id : int
+            The member.
+        circle : {1, 2, 3} or None
+            Cercle to impose; None gives the member back to the computed cercle. Not given: unchanged.
+        reason : str, optional
+            Why the cercle is imposed (required to impose one). Not given: the current reason.
+        notes : str or None
+            The jardiniers' notes (empty removes them). Not given: unchanged.
+
+        Returns
+        -------
+        bool
+            True when the edit was written (or there was nothing to change), False on an error.
+        """
+        row = self._row(actor_id)
+        name = _shown(row["nom"]) if row is not None else f"acteur n° {int(actor_id)}"
+        try:
+            done = communities.edit_member(self.engine, self.community, int(actor_id), circle=circle, reason=reason,
+                                           notes=notes, who=self.who)
+        except CartoError as exc:
+            self._say(f"{html.escape(name)} : {html.escape(str(exc))}", error=True)
+            return False
+        if not done:
+            self._say(f"{html.escape(name)} : rien à enregistrer, aucune modification.")
+            return True
+        self.refresh()
+        self._say(f"{html.escape(name)} : {' ; '.join(done)}.")
+        return True
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        """Show a status line (``text`` is HTML, already escaped)."""
+        colour = "#b00020" if error else "#1b5e20"
+        self.status.value = f"<p style='color:{colour}'>{text}</p>"
+
+
+def member_table(engine: sa.Engine, community: str | int, *, who: str | None = None, as_of: date | None = None,
+                 page_size: int = 25) -> MemberTable:
+    """The member-tracking table of a community, for a notebook.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    community : str or int
+        Slug or id of the community.
+    who : str, optional
+        Name written in the audit log with each edit (default: the ``CARTO_USER`` setting).
+    as_of : datetime.date, optional
+        Date against which « à relancer » is judged (default today).
+    page_size : int
+        Members per page.
+
+    Examples
+    --------
+    >>> from carto import communities, store
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = communities.create_communities(engine)
+    >>> w = member_table(engine, "biodiversite", who="Camille")
+    >>> w.title.value, len(w.filtered), w.page_label.value
+    ('<h3>Membres de la communauté Biodiversité</h3>', 0, "<span style='padding:0 1em'>page 1 / 1</span>")
+    """
+    return MemberTable(engine, community, who=who, as_of=as_of, page_size=page_size)

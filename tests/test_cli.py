@@ -116,3 +116,40 @@ def test_import_source_or_mapping_not_both(tmp_path: Path, capsys):
     main(["init", "--base", url])
     assert main(["import", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 1
     assert "soit une SOURCE" in capsys.readouterr().err
+
+
+def test_communities_circles_and_members(tmp_path: Path, capsys):
+    from datetime import date
+
+    import openpyxl
+
+    from carto import store
+
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    assert main(["init", "--base", url]) == 0
+    assert main(["circles", "--base", url]) == 0
+    assert "aucune communauté dans la base" in capsys.readouterr().out
+    assert main(["communities", "init", "--base", url]) == 0
+    assert "Sandrine Vidal" in capsys.readouterr().out
+    engine = store.open_base(url)
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert().values(id=1, kind="personne", display_name="Léa Martin"))
+        conn.execute(store.events.insert().values(id=1, title="Groupe de travail Biodiversité — mars 2025",
+                                                  kind="groupe de travail", starts_on=date(2025, 3, 4)))
+        conn.execute(store.participations.insert().values(event_id=1, actor_id=1, role="participant"))
+    engine.dispose()
+    assert main(["circles", "--base", url, "--community", "biodiversite"]) == 0
+    out = capsys.readouterr().out
+    assert "Biodiversité : 1 membre (cercle 1 : 0, cercle 2 : 0, cercle 3 : 1)" in out  # 12 months are over
+    assert main(["circles", "--base", url, "--date", "2025-06-30"]) == 0
+    out = capsys.readouterr().out
+    assert "rien n'est écrit" in out and "biodiversite : cercle 1 : 1, cercle 2 : 0, cercle 3 : 0" in out
+    assert main(["circles", "--base", url, "--date", "2999-01-01"]) == 1
+    assert "dans le futur" in capsys.readouterr().err
+    xlsx = tmp_path / "suivi" / "biodiversite.xlsx"
+    assert main(["members", "--base", url, "--community", "biodiversite", "--out", str(xlsx)]) == 0
+    assert "1 membre(s) écrit(s)" in capsys.readouterr().out
+    sheet = openpyxl.load_workbook(xlsx)["Membres"]
+    assert any(cell.value == "Léa Martin" for row in sheet.iter_rows() for cell in row)
+    assert main(["members", "--base", url, "--community", "mer", "--out", str(xlsx)]) == 1
+    assert "Communauté « mer » inconnue" in capsys.readouterr().err

@@ -1,8 +1,8 @@
-"""Tests of carto.export: offline HTML (no CDN), escaping, PNG and real rendering in headless Chromium."""
+"""Tests of carto.export: offline HTML (no CDN), escaping, PNG and real rendering in headless Chromium; XLSX."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,13 +10,14 @@ import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from PIL import Image
 from shapely.geometry import box
 
-from carto import export, maps
-from carto._errors import AssetError, BrowserError
+from carto import communities, export, maps
+from carto._errors import AssetError, BrowserError, CartoError, ExportError
 from conftest import missing as _missing
 
 HOSTILE = "<script>alert(1)</script>"
@@ -235,3 +236,108 @@ def test_legend_folds_on_a_small_map_and_opens_on_click(offline_browser, demo_ma
 def test_notebook_frame_holds_the_same_french_page(vendored, demo_map):
     frame = export.show(demo_map, height=400).data
     assert "&lt;html lang=&quot;fr&quot;" in frame and "cdn.jsdelivr" not in frame
+
+
+# --------------------------------------------------------------------------- member table (XLSX)
+
+XLSX_FORMULA = '=HYPERLINK("http://x";"y")'
+
+
+def _members_table() -> pd.DataFrame:
+    """Three members shaped like communities.members(): Int64 with NA, dates, booleans, missing texts."""
+    rows = pd.DataFrame({c: pd.Series([None] * 3, dtype=object) for c in communities.MEMBER_COLUMNS})
+    rows["acteur"] = pd.Series([12, 7, 30], dtype="int64")
+    rows["nom"] = ["Léa Martin", XLSX_FORMULA, "+33 6 12 34 56 78"]
+    rows["type"] = ["personne", "personne", "organisation"]
+    rows["cercle"] = pd.array([1, 2, 3], dtype="Int64")
+    rows["cercle calculé"] = pd.array([2, 2, pd.NA], dtype="Int64")
+    rows["cercle imposé"] = pd.array([1, pd.NA, 3], dtype="Int64")
+    rows["raison"] = ["anime le groupe haies", None, "@relais local"]
+    rows["imposé le"] = pd.Series([pd.Timestamp("2026-11-02 09:30", tz="UTC"), pd.NaT, pd.NaT])
+    rows["depuis"] = [date(2026, 11, 2), date(2025, 12, 1), date(2026, 1, 5)]
+    rows["dernière activité"] = [date(2026, 10, 1), None, date(2024, 6, 1)]
+    rows["participations"] = pd.Series([4, 0, 1], dtype="int64")
+    rows["à relancer"] = [False, False, True]
+    rows["commune"] = ["Toulouse", None, "Montpellier"]
+    rows["notes"] = [None, "-à rappeler", "ligne\x01 avec un caractère de contrôle"]
+    return rows
+
+
+def test_members_xlsx_reads_back_as_an_agent_sees_it(tmp_path):
+    table = _members_table()
+    before = table.copy()
+    path = export.save_members_xlsx(table, tmp_path / "exports" / "membres.xlsx",
+                                    title="Membres de la communauté Biodiversité", as_of=date(2026, 11, 29),
+                                    definitions={"notes": "Notes du binôme.", "source du fichier": "carto members"})
+    assert path == tmp_path / "exports" / "membres.xlsx" and path.is_file()
+    pd.testing.assert_frame_equal(table, before)  # the input is not changed
+    assert [p.name for p in path.parent.iterdir()] == ["membres.xlsx"]  # no temporary file left
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Membres", "Définitions"]
+    ws = wb["Membres"]
+    assert ws["A1"].value == "Membres de la communauté Biodiversité au 29/11/2026"
+    assert ws["A1"].font.bold
+    assert [c.value for c in ws[2]] == list(communities.MEMBER_COLUMNS)
+    assert ws.freeze_panes == "C3"  # header and names stay in view
+    assert ws.auto_filter.ref == "A2:U5"
+    lea = {name: cell for name, cell in zip(communities.MEMBER_COLUMNS, ws[3], strict=True)}
+    assert lea["acteur"].value == 12 and lea["acteur"].data_type == "n"
+    assert lea["cercle"].value == 1 and lea["cercle imposé"].value == 1 and lea["participations"].value == 4
+    assert lea["depuis"].value == datetime(2026, 11, 2) and lea["depuis"].number_format == "DD/MM/YYYY"
+    assert lea["imposé le"].value == datetime(2026, 11, 2, 10, 30)  # Paris time
+    assert lea["imposé le"].number_format == "DD/MM/YYYY HH:MM"
+    assert lea["à relancer"].value == "non" and ws["M5"].value == "oui"
+    assert lea["cercle"].fill.fgColor.rgb.endswith(export.CIRCLE_FILLS[1])
+    assert ws["D4"].fill.fgColor.rgb.endswith(export.CIRCLE_FILLS[2])
+    assert lea["raison"].value == "anime le groupe haies"
+    assert lea["courriel"].value is None and lea["notes"].value is None  # missing: empty cells
+    assert ws["E5"].value is None  # Int64 NA
+    assert ws["K4"].value is None and ws["I4"].value is None  # missing date, NaT
+    # texts from source files are never formulas
+    injected = ws["B4"]
+    assert injected.value == XLSX_FORMULA and injected.data_type == "s" and injected.quotePrefix
+    assert ws["B5"].value == "+33 6 12 34 56 78" and ws["B5"].data_type == "s" and ws["B5"].quotePrefix
+    assert ws["G5"].value == "@relais local" and ws["U4"].value == "-à rappeler" and ws["U4"].quotePrefix
+    assert ws["U5"].value == "ligne avec un caractère de contrôle"
+    assert all(cell.data_type != "f" for sheet in wb for row in sheet.iter_rows() for cell in row)
+    # widths from the content, capped
+    widths = {letter: ws.column_dimensions[letter].width for letter in "ABCDEFGHIJKLMNOPQRSTU"}
+    assert all(6 <= w <= 50 for w in widths.values()), widths
+    assert widths["B"] >= len(XLSX_FORMULA) and widths["J"] >= 10 and widths["A"] < widths["B"]
+    # definitions: every column, the rules of the cercles and the date of the data
+    sheet = wb["Définitions"]
+    lines = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=2) if row[0].value}
+    assert all(name in lines for name in communities.MEMBER_COLUMNS)
+    assert lines["notes"] == "Notes du binôme." and lines["source du fichier"] == "carto members"
+    assert "6 mois" in lines["à relancer"]
+    assert "Règles des cercles" in lines
+    engaged = lines["Cercle 1 — engagé·e"]
+    assert "groupe de travail" in engaged and "organisateur·rice" in engaged and "12 derniers mois" in engaged
+    assert "36 derniers mois" in lines["Cercle 3 — informé·e"] and "lettre" in lines["Cercle 3 — informé·e"]
+    assert "29/05/2026" in lines["À relancer"]
+    assert lines["Données au"] == datetime(2026, 11, 29)
+
+
+def test_members_xlsx_of_an_empty_table_and_custom_rules(tmp_path):
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in communities.MEMBER_COLUMNS})
+    rules = communities.CircleRules(window_months=1, relaunch_months=3)
+    path = export.save_members_xlsx(empty, tmp_path / "vide.xlsx", title="Mer", as_of=date(2026, 1, 31),
+                                    rules=rules)
+    wb = openpyxl.load_workbook(path)
+    assert wb["Membres"].max_row == 2 and wb["Membres"].auto_filter.ref == "A2:U2"
+    lines = {row[0].value: row[1].value for row in wb["Définitions"].iter_rows() if row[0].value}
+    assert "le dernier mois" in lines["Cercle 2 — impliqué·e"] and "31/10/2025" in lines["À relancer"]
+
+
+def test_members_xlsx_errors_are_french(tmp_path):
+    table = _members_table()
+    with pytest.raises(ExportError, match=r"doit se terminer par \.xlsx.*membres\.xlsx"):
+        export.save_members_xlsx(table, tmp_path / "membres.xls", title="Biodiversité", as_of=date(2026, 11, 29))
+    (tmp_path / "pris.xlsx").mkdir()  # cannot be replaced, like a file locked by Excel
+    with pytest.raises(ExportError, match="Impossible d'écrire .*fermez-le") as error:
+        export.save_members_xlsx(table, tmp_path / "pris.xlsx", title="Biodiversité", as_of=date(2026, 11, 29))
+    assert isinstance(error.value, CartoError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pris.xlsx"]  # no temporary file left
+    (tmp_path / "fichier").write_text("x", encoding="utf-8")
+    with pytest.raises(ExportError, match="Impossible d'écrire"):
+        export.save_members_xlsx(table, tmp_path / "fichier" / "membres.xlsx", title="B", as_of=date(2026, 11, 29))

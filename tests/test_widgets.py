@@ -1,10 +1,15 @@
-"""The duplicate review widget: clicks reach the base."""
+"""The widgets: duplicate review and member-tracking table; clicks and edits reach the base."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
 import sqlalchemy as sa
 
-from carto import linkage, store, widgets
+from carto import communities, linkage, store, widgets
+from carto._errors import CartoError
 
 
 def _queue_two_pairs(engine: sa.Engine) -> None:
@@ -40,5 +45,194 @@ def test_review_widget_decisions_reach_the_base(base_url: str) -> None:
         assert w.same.disabled
         listed = linkage.merges(engine)
         assert len(listed) == 1
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- member-tracking table
+
+AS_OF = date(2026, 11, 29)
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def members_base(base_url: str) -> Iterator[tuple[sa.Engine, dict[str, int]]]:
+    """Community « littoral » with five members of known cercles as of 29/11/2026.
+
+    Léa 1 (working group), Paul 2 (organisation « Association Éole »), the hostile name 2 and
+    « à relancer » (March), Hélène 2, Zoé 3 and « à relancer » (2024).
+    """
+    engine = store.init_base(base_url)
+    communities.add_community(engine, slug="littoral", name="Mer et littoral", theme="mer", who="test")
+    people = {"eole": ("organisation", "Association Éole", None, "34172", None),
+              "lea": ("personne", "Léa Martin", "lea.martin@exemple.fr", "31555", None),
+              "paul": ("personne", "Paul Durand", None, "81004", "eole"),
+              "hostile": ("personne", HOSTILE, None, "11069", None),
+              "helene": ("personne", "Hélène Müller", "helene@exemple.fr", "34172", None),
+              "zoe": ("personne", "Zoé Étienne", "zoe@exemple.fr", "34172", None)}
+    ids: dict[str, int] = {}
+    with store.transaction(engine, action="test", who="test") as conn:
+        for key, (kind, name, email, commune, organisation) in people.items():
+            ids[key] = int(conn.execute(store.actors.insert().values(
+                kind=kind, display_name=name, email=email, commune_code=commune,
+                organisation_id=ids.get(organisation) if organisation else None,
+            ).returning(store.actors.c.id)).scalar_one())
+        for day, kind, key in ((date(2026, 10, 1), "groupe de travail", "lea"),
+                               (date(2026, 9, 1), "rencontre de communauté", "paul"),
+                               (date(2026, 3, 1), "concertation", "hostile"),
+                               (date(2026, 11, 1), "rencontre de communauté", "helene"),
+                               (date(2024, 6, 1), "rencontre de communauté", "zoe")):
+            event = conn.execute(store.events.insert().values(title=f"{kind} {day}", kind=kind, starts_on=day,
+                                                              theme="mer").returning(store.events.c.id)).scalar_one()
+            conn.execute(store.participations.insert().values(event_id=event, actor_id=ids[key], role="participant",
+                                                              signed=True))
+    communities.update_circles(engine, "littoral", as_of=AS_OF, who="test")
+    yield engine, ids
+    engine.dispose()
+
+
+def _names(frame) -> list[str]:
+    return frame["nom"].tolist()
+
+
+def test_member_table_filters_search_sort_and_pages(members_base) -> None:
+    engine, ids = members_base
+    w = widgets.member_table(engine, "littoral", who="jardinière", as_of=AS_OF, page_size=2)
+    assert w.title.value == "<h3>Membres de la communauté Mer et littoral</h3>"
+    assert "5 membres" in w.counts.value and "cercle 1 : 1 · cercle 2 : 3 · cercle 3 : 1" in w.counts.value
+    assert "à relancer : <b>2</b>" in w.counts.value
+    everyone = ["Léa Martin", HOSTILE, "Hélène Müller", "Paul Durand", "Zoé Étienne"]  # cercle, then name
+    assert _names(w.filtered) == everyone
+    # pages
+    assert w.n_pages == 3 and _names(w.page_rows) == everyone[:2] and "page 1 / 3" in w.page_label.value
+    assert w.previous.disabled and not w.next.disabled
+    w.next.click()
+    assert _names(w.page_rows) == everyone[2:4] and "page 2 / 3" in w.page_label.value
+    w.next.click()
+    assert _names(w.page_rows) == ["Zoé Étienne"] and w.next.disabled
+    w.set_page(99)
+    assert w.page == 2
+    w.page_size.value = 10
+    assert w.n_pages == 1 and w.page == 0 and len(w.page_rows) == 5
+    # filters (the page goes back to the first)
+    w.circle_filter.value = 2
+    assert _names(w.filtered) == [HOSTILE, "Hélène Müller", "Paul Durand"]
+    assert "3 avec ces critères" in w.counts.value
+    w.circle_filter.value = 0
+    w.relaunch_filter.value = True
+    assert _names(w.filtered) == [HOSTILE, "Zoé Étienne"]
+    w.relaunch_filter.value = False
+    w.territory.value = "HERAULT"
+    assert _names(w.filtered) == ["Hélène Müller", "Zoé Étienne"]
+    w.territory.value = "toulouse metropole"
+    assert _names(w.filtered) == ["Léa Martin"]
+    w.territory.value = ""
+    # search: name, e-mail, organisation; accents and case do not matter
+    for query, expected in (("etienne", ["Zoé Étienne"]), ("EOLE", ["Paul Durand"]),
+                            ("lea.martin@", ["Léa Martin"]), ("martin  LÉA", ["Léa Martin"]),
+                            ("personne", [])):
+        w.search.value = query
+        assert _names(w.filtered) == expected, query
+    assert "Aucun membre ne correspond" in w.table_html.value
+    w.search.value = ""
+    # sort
+    w.sort_by.value = "dernière activité"
+    w.sort_order.value = False
+    assert _names(w.filtered) == ["Hélène Müller", "Léa Martin", "Paul Durand", HOSTILE, "Zoé Étienne"]
+    assert "dernière activité ▼" in w.table_html.value and "01/11/2026" in w.table_html.value
+    w.sort_by.value = "nom"
+    w.sort_order.value = True
+    assert _names(w.filtered) == [HOSTILE, "Hélène Müller", "Léa Martin", "Paul Durand", "Zoé Étienne"]
+    # a hostile name is shown as text, everywhere
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in w.table_html.value and "<script>" not in w.table_html.value
+    w.select(ids["hostile"])
+    assert "&lt;script&gt;" in w.member_info.value and "<script>" not in w.member_info.value
+    w.select(ids["eole"])  # not a member
+    assert "n'est pas membre" in w.status.value and w.selected == ids["hostile"]
+
+
+def test_member_table_edit_reaches_the_base_and_survives_recomputation(members_base) -> None:
+    engine, ids = members_base
+    helene = ids["helene"]
+    w = widgets.member_table(engine, "littoral", who="jardinière", as_of=AS_OF)
+    assert w.save_button.disabled  # no one chosen yet
+    w.member.value = helene  # the Dropdown lists the members of the page
+    assert w.selected == helene and not w.save_button.disabled
+    assert w.circle_choice.value == 0 and w.reason.value == ""
+    assert "cercle calculé : 2 — impliqué·e" in w.member_info.value
+    w.circle_choice.value = 1
+    w.reason.value = "Anime le groupe « herbiers »"
+    w.notes.value = "Rappeler en janvier"
+    w.save_button.click()
+    assert "Hélène Müller : cercle imposé : 1 — engagé·e ; notes enregistrées." in w.status.value
+    m, h, log = store.memberships, store.membership_history, store.audit_log
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(m.c.override_circle, m.c.override_reason, m.c.override_by, m.c.notes,
+                                     m.c.computed_circle).where(m.c.actor_id == helene)).one()
+        assert tuple(row) == (1, "Anime le groupe « herbiers »", "jardinière", "Rappeler en janvier", 2)
+        actions = conn.execute(sa.select(log.c.action).where(log.c.who == "jardinière").order_by(log.c.id)).scalars()
+        assert list(actions) == ["édition de membre"]  # the override and the notes in one transaction
+        history = conn.execute(sa.select(h.c.from_circle, h.c.to_circle, h.c.who, h.c.reason)
+                               .where(h.c.actor_id == helene, h.c.by_override.is_(True))).all()
+        assert [tuple(r) for r in history] == [(2, 1, "jardinière", "Anime le groupe « herbiers »")]
+    # the table was read again: Hélène is now in cercle 1, still selected, the panel shows the override
+    row = w.filtered.set_index("acteur").loc[helene]
+    assert row["cercle"] == 1 and row["cercle calculé"] == 2 and row["imposé par"] == "jardinière"
+    assert w.selected == helene and w.circle_choice.value == 1 and "imposé par jardinière" in w.member_info.value
+    assert "✎" in w.table_html.value
+    # saving again without change writes nothing (the override keeps its author and date)
+    w.save_button.click()
+    assert "rien à enregistrer" in w.status.value
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(log).where(log.c.who == "jardinière")).scalar() == 2
+    # the override survives the computation of the cercles
+    communities.update_circles(engine, "littoral", as_of=AS_OF, who="test")
+    w.refresh()
+    assert w.filtered.set_index("acteur").loc[helene, "cercle"] == 1
+    # back to the computed cercle, notes erased
+    assert w.save(helene, circle=None, notes="")
+    assert "cercle rendu au calcul ; notes effacées" in w.status.value
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(m.c.override_circle, m.c.override_by, m.c.notes)
+                           .where(m.c.actor_id == helene)).one()
+        assert tuple(row) == (None, None, None)
+        last = conn.execute(sa.select(h.c.from_circle, h.c.to_circle, h.c.by_override).where(h.c.actor_id == helene)
+                            .order_by(h.c.id.desc()).limit(1)).one()
+        assert tuple(last) == (1, 2, True)
+    assert w.filtered.set_index("acteur").loc[helene, "cercle"] == 2
+
+
+def test_member_table_refuses_an_override_without_reason(members_base) -> None:
+    engine, ids = members_base
+    paul = ids["paul"]
+    w = widgets.member_table(engine, "littoral", who="jardinière", as_of=AS_OF)
+    log, m, h = store.audit_log, store.memberships, store.membership_history
+
+    def written() -> tuple:
+        with engine.connect() as conn:
+            return (conn.execute(sa.select(sa.func.count()).select_from(log)).scalar(),
+                    tuple(conn.execute(sa.select(m.c.override_circle, m.c.notes).where(m.c.actor_id == paul)).one()),
+                    conn.execute(sa.select(sa.func.count()).select_from(h).where(h.c.by_override.is_(True))).scalar())
+
+    before = written()
+    assert w.save(paul, circle=1, reason="   ", notes="à appeler") is False  # no exception
+    assert "Paul Durand : Donnez la raison du changement de cercle" in w.status.value
+    w.select(paul)
+    w.circle_choice.value = 3
+    w.notes.value = "à appeler"
+    w.save_button.click()
+    assert "Donnez la raison" in w.status.value and "color:#b00020" in w.status.value
+    assert written() == before == (before[0], (None, None), 0)
+    assert w.filtered.set_index("acteur").loc[paul, "cercle"] == 2
+
+
+def test_member_table_of_an_unknown_community_is_a_french_error(base_url: str) -> None:
+    engine = store.init_base(base_url)
+    try:
+        with pytest.raises(CartoError, match="Communauté « nulle-part » inconnue"):
+            widgets.member_table(engine, "nulle-part")
+        communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+        w = widgets.member_table(engine, "mer")
+        assert "Aucun membre" in w.counts.value and w.n_pages == 1 and w.page_rows.empty
     finally:
         engine.dispose()
