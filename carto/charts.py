@@ -15,10 +15,13 @@ Examples
 ...                            community="Biodiversité")
 >>> fig.axes[0].get_title(loc="left")
 'Biodiversité — membres par cercle, fin de mois'
+>>> fig._repr_png_()[:4]  # what a notebook shows
+b'\x89PNG'
 """
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import numpy as np
@@ -31,6 +34,7 @@ from carto.communities import CIRCLE_COLOURS, CIRCLE_LABELS
 from carto.events import find_community
 
 __all__ = [
+    "Chart",
     "circles_chart",
     "transitions_chart",
     "funnel_chart",
@@ -46,8 +50,17 @@ _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "ao
            "novembre", "décembre")
 
 
+class Chart(Figure):
+    """A matplotlib figure that a notebook shows as an image (no pyplot state, nothing to close)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=self.dpi, facecolor="white")
+        return buffer.getvalue()
+
+
 def _figure(title: str) -> tuple[Figure, object]:
-    fig = Figure(figsize=_SIZE, dpi=100, layout="constrained")
+    fig = Chart(figsize=_SIZE, dpi=100, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=13, loc="left")
     ax.spines[["top", "right"]].set_visible(False)
