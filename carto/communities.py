@@ -585,75 +585,89 @@ def _rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
+def _mix(values: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: well-spread 64-bit hashes of unsigned integers (vectorised)."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _history_hashes(timeline: pd.DataFrame) -> pd.Series:
+    """Fingerprint of each actor's computed history: a 64-bit sum of one hash per change (day, from, to)."""
+    code = (timeline["day"].to_numpy(np.int64) * 16 + timeline["old"].to_numpy(np.int64) * 4
+            + timeline["new"].to_numpy(np.int64))
+    with np.errstate(over="ignore"):
+        mixed = _mix(code.astype(np.uint64) ^ _mix(timeline["actor"].to_numpy(np.int64).astype(np.uint64)))
+    sums = pd.Series(mixed.view(np.int64)).groupby(timeline["actor"].to_numpy()).sum()  # wraps modulo 2**64
+    return sums.astype(np.int64)
+
+
+def _iso(values: pd.Series) -> np.ndarray:
+    """Dates (date objects, ISO texts or missing) as ISO texts, « » when missing — for comparisons."""
+    return np.array(["" if v is None or (isinstance(v, float) and v != v) or v is pd.NaT else str(v)[:10]
+                     for v in values.tolist()], dtype=object)
+
+
 def _write_community(conn: Connection, row: Any, computed: _Computed, report: CirclesReport) -> None:
+    """Write the memberships whose computed values changed, and the history of members whose history changed."""
     m, h = store.memberships, store.membership_history
     now = datetime.now(timezone.utc)
-    stored = store.read_frame(conn, sa.select(m.c.actor_id, m.c.computed_circle, m.c.circle_since,
-                                              m.c.last_activity_on).where(m.c.community_id == row.id))
-    current = computed.current
+    stored = store.read_frame(conn, sa.select(
+        m.c.actor_id, m.c.computed_circle, sa.cast(m.c.circle_since, sa.String).label("since"),
+        sa.cast(m.c.last_activity_on, sa.String).label("last"), m.c.history_hash).where(m.c.community_id == row.id))
+    stored = stored.set_index(stored["actor_id"].astype(np.int64)) if len(stored) else stored.set_index("actor_id")
+    current, timeline = computed.current, computed.timeline
+    hashes = _history_hashes(timeline)
+    index = current.index.union(stored.index.astype(np.int64))
     new = pd.DataFrame({
-        "computed_circle": current["computed"].astype("Int64").where(current["computed"] > 0),
-        "circle_since": current["since"],
-        "last_activity_on": current["last_activity"].dt.date.astype(object).where(current["last_activity"].notna(),
-                                                                                    None),
-    }, index=current.index)
-    stored = stored.set_index("actor_id") if len(stored) else pd.DataFrame(
-        columns=["computed_circle", "circle_since", "last_activity_on"], index=pd.Index([], name="actor_id"))
-    gone = stored.index.difference(new.index)
-    new = pd.concat([new, pd.DataFrame({"computed_circle": pd.Series(pd.NA, index=gone, dtype="Int64"),
-                                        "circle_since": None, "last_activity_on": None}, index=gone)])
-    old = stored.reindex(new.index)
-    differs = np.zeros(len(new), dtype=bool)
-    for column in new.columns:
-        a = new[column].astype(object).where(new[column].notna(), None).to_numpy()
-        b = old[column].astype(object).where(old[column].notna(), None).to_numpy()
-        if column == "computed_circle":
-            a = np.array([None if v is None else int(v) for v in a], dtype=object)
-            b = np.array([None if v is None else int(v) for v in b], dtype=object)
-        differs |= a != b
+        "computed_circle": current["computed"].reindex(index).fillna(0).astype(np.int64).to_numpy(),
+        "since": _iso(current["since"].reindex(index)),
+        "last": _iso(current["last_activity"].reindex(index).dt.date),
+        "history_hash": hashes.reindex(index).fillna(0).astype(np.int64).to_numpy(),
+    }, index=index)
+    old = pd.DataFrame({
+        "computed_circle": pd.to_numeric(stored["computed_circle"]).reindex(index).fillna(0).astype(np.int64).to_numpy(),
+        "since": _iso(stored["since"].reindex(index)),
+        "last": _iso(stored["last"].reindex(index)),
+        "history_hash": pd.to_numeric(stored["history_hash"]).reindex(index).fillna(0).astype(np.int64).to_numpy(),
+    }, index=index)
+    differs = (new != old).any(axis=1).to_numpy()
     changed = new[differs]
     if len(changed):
-        rows = _rows(changed.reset_index().rename(columns={"index": "actor_id"}))
-        rows["community_id"] = row.id
-        rows["computed_at"] = now
-        store.upsert(conn, m, rows, key=["community_id", "actor_id"],
-                     update=["computed_circle", "circle_since", "last_activity_on", "computed_at"])
+        rows = pd.DataFrame({
+            "community_id": row.id,
+            "actor_id": changed.index.to_numpy(np.int64),
+            "computed_circle": pd.array([int(c) if c else None for c in changed["computed_circle"]], dtype="Int64"),
+            "circle_since": [date.fromisoformat(d) if d else None for d in changed["since"]],
+            "last_activity_on": [date.fromisoformat(d) if d else None for d in changed["last"]],
+            "history_hash": pd.array([int(v) if v else None for v in changed["history_hash"]], dtype="Int64"),
+            "computed_at": now,
+        })
+        store.upsert(conn, m, _rows(rows), key=["community_id", "actor_id"],
+                     update=["computed_circle", "circle_since", "last_activity_on", "history_hash", "computed_at"])
     report.changed += len(changed)
-    # history: the computed changes, replaced where they differ (the jardiniers' overrides are kept)
-    timeline = computed.timeline
-    fresh = pd.DataFrame({
-        "actor_id": timeline["actor"].to_numpy(np.int64),
-        "changed_on": _to_date(timeline["day"].to_numpy()),
-        "from_circle": pd.array(timeline["old"].to_numpy(), dtype="Int64"),
-        "to_circle": pd.array(timeline["new"].to_numpy(), dtype="Int64"),
-        "transition": _transition_names(timeline["old"].to_numpy(), timeline["new"].to_numpy()),
-    })
-    for column in ("from_circle", "to_circle"):
-        fresh[column] = fresh[column].mask(fresh[column] == 0)
-    kept = store.read_frame(conn, sa.select(h.c.id, h.c.actor_id, sa.cast(h.c.changed_on, sa.String).label("day"),
-                                            h.c.from_circle, h.c.to_circle)
-                            .where(h.c.community_id == row.id, h.c.by_override.is_(False)))
-    fresh_key = _history_keys(fresh["actor_id"], pd.Series([d.isoformat() for d in fresh["changed_on"]]),
-                              fresh["from_circle"], fresh["to_circle"])
-    kept_key = _history_keys(kept["actor_id"], kept["day"].astype(str).str.slice(0, 10), kept["from_circle"],
-                             kept["to_circle"]) if len(kept) else pd.Series([], dtype=object)
-    removed = kept["id"][~kept_key.isin(set(fresh_key)).to_numpy()] if len(kept) else pd.Series([], dtype=object)
-    added = fresh[~fresh_key.isin(set(kept_key)).to_numpy()]
-    if len(removed):
-        store.delete_in(conn, h, h.c.id, [int(i) for i in removed])
-    if len(added):
-        added = added.assign(community_id=row.id, by_override=False, recorded_at=now)
-        store.insert_rows(conn, h, _rows(added))
-    report.history_added += len(added)
-    report.history_removed += len(removed)
-
-
-def _history_keys(actor: pd.Series, day: pd.Series, old: pd.Series, new: pd.Series) -> pd.Series:
-    def text(s: pd.Series) -> pd.Series:
-        return s.astype(object).map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-
-    return (text(actor).reset_index(drop=True) + "|" + day.reset_index(drop=True) + "|"
-            + text(old).reset_index(drop=True) + "|" + text(new).reset_index(drop=True))
+    # history: rewritten for the members whose fingerprint changed (the jardiniers' overrides are kept)
+    redo = changed.index[(changed["history_hash"] != old.loc[changed.index, "history_hash"]).to_numpy()]
+    if len(redo):
+        report.history_removed += store.delete_in(conn, h, h.c.actor_id, [int(i) for i in redo],
+                                                  where=sa.and_(h.c.community_id == row.id,
+                                                                h.c.by_override.is_(False)))
+        part = timeline[timeline["actor"].isin(redo)]
+        if len(part):
+            store.insert_rows(conn, h, pd.DataFrame({
+                "community_id": row.id,
+                "actor_id": part["actor"].to_numpy(np.int64),
+                "changed_on": _EPOCH + part["day"].to_numpy().astype("timedelta64[D]"),
+                "from_circle": pd.array(part["old"].to_numpy(np.int64), dtype="Int64"),
+                "to_circle": pd.array(part["new"].to_numpy(np.int64), dtype="Int64"),
+                "transition": _transition_names(part["old"].to_numpy(), part["new"].to_numpy()),
+                "by_override": False,
+                "recorded_at": pd.Series(pd.Timestamp(now), index=part.index),
+            }).pipe(lambda f: f.assign(from_circle=f["from_circle"].mask(f["from_circle"] == 0),
+                                       to_circle=f["to_circle"].mask(f["to_circle"] == 0))))
+        report.history_added += len(part)
 
 
 def _counts(conn: Connection, row: Any, as_of: date) -> dict[Any, Any]:

@@ -263,7 +263,8 @@ def participations(conn: Connection, condition: Any = None, *, until: date | Non
                              "role": pd.Series(dtype=object), "present": pd.Series(dtype=bool),
                              "day": pd.Series(dtype="datetime64[s]"), "kind": pd.Series(dtype=object)})
     frame["day"] = pd.to_datetime(frame["day"].astype(str).str.slice(0, 10), format="%Y-%m-%d").astype("datetime64[s]")
-    frame["present"] = frame.pop("signed").map(lambda v: v is None or bool(v)).astype(bool)
+    signed = frame.pop("signed").to_numpy(object)
+    frame["present"] = np.not_equal(signed, False)  # True or unknown (NULL): present; False: registered, absent
     frame = frame.astype({"event_id": "int64", "actor_id": "int64"})
     return frame.sort_values(["day", "event_id"], kind="stable").reset_index(drop=True)
 

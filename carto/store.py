@@ -501,6 +501,9 @@ memberships = sa.Table(
     sa.Column("override_at", UTCDateTime),
     sa.Column("circle_since", sa.Date),
     sa.Column("last_activity_on", sa.Date),
+    # fingerprint of the member's computed history (carto.communities): a recomputation rewrites the history
+    # of the members whose fingerprint changed, without reading the others'
+    sa.Column("history_hash", sa.BigInteger),
     sa.Column("charter_signed", sa.Boolean, nullable=False, default=False),
     sa.Column("charter_signed_on", sa.Date),
     sa.Column("notes", sa.Text),
@@ -1347,6 +1350,20 @@ def _sqlite_utc_text(values: pd.Series) -> list[str | None]:
     return text.tolist()
 
 
+def _iso_days(values: pd.Series) -> list[str | None]:
+    """Days (datetime64) as ISO texts, the form SQLite stores a DATE in and PostgreSQL's COPY reads, vectorised.
+
+    Examples
+    --------
+    >>> _iso_days(pd.Series(pd.to_datetime(["2024-02-29", None])))
+    ['2024-02-29', None]
+    """
+    days = values.to_numpy("datetime64[D]")
+    text = np.datetime_as_string(days, unit="D").astype(object)
+    text[np.isnat(days)] = None
+    return text.tolist()
+
+
 def _prepared(
     rows: Any, table: sa.Table, dialect: sa.Dialect, *, size: int, key: Sequence[str],
     json_text: Sequence[str] = (),
@@ -1354,7 +1371,8 @@ def _prepared(
     """Columns of ``rows`` and chunks of their values, ready for the DB-API.
 
     Values go through the columns' bind processors (JSON, UTC timestamps,
-    dates; see :func:`_processor`), NaN/NA become None. A row repeating the
+    dates; see :func:`_processor`), NaN/NA become None; aware timestamps (SQLite)
+    and ``datetime64`` days are formatted by numpy, for speed. A row repeating the
     ``key`` of an earlier row raises StoreError. DataFrames are converted
     column by column.
     """
@@ -1378,6 +1396,12 @@ def _prepared(
         and isinstance(rows[c].dtype, pd.DatetimeTZDtype)
     }
 
+    day_text = {  # datetime64 columns of a frame written to DATE columns: ISO texts made by numpy
+        c for c in columns
+        if is_frame and isinstance(table.c[c].type, sa.Date) and not isinstance(table.c[c].type, sa.DateTime)
+        and pd.api.types.is_datetime64_dtype(rows[c].dtype)
+    }
+
     def process(values: list[Any], processor: Any) -> list[Any]:
         if processor is None:
             return values
@@ -1393,6 +1417,9 @@ def _prepared(
             for column, processor in zip(columns, processors):
                 if column in utc_text:
                     values.append(_sqlite_utc_text(part[column]))
+                    continue
+                if column in day_text:
+                    values.append(_iso_days(part[column]))
                     continue
                 series = part[column].astype(object)
                 values.append(process(series.where(series.notna(), None).tolist(), processor))
@@ -1572,10 +1599,14 @@ def select_in(conn: Connection, statement: Any, column: Any, values: Sequence[An
     return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, data)})
 
 
-def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[Any]) -> None:
-    """DELETE the rows of ``table`` whose ``column`` is in ``values`` (one array or chunks, as :func:`select_in`)."""
+def delete_in(conn: Connection, table: sa.Table, column: Any, values: Sequence[Any], *, where: Any = None) -> int:
+    """DELETE the rows of ``table`` whose ``column`` is in ``values`` (one array or chunks, as :func:`select_in`)
+    and, if given, that meet the condition ``where``; returns the number of rows deleted."""
+    deleted = 0
     for condition in _in_conditions(conn, column, values):
-        conn.execute(table.delete().where(condition))
+        statement = table.delete().where(condition)
+        deleted += conn.execute(statement if where is None else statement.where(where)).rowcount
+    return deleted
 
 
 def insert_rows(

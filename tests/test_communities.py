@@ -159,7 +159,7 @@ def test_history_is_exact_and_rewritten_only_where_it_changed(engine: sa.Engine)
     with store.transaction(engine, action="test", who="test") as conn:
         conn.execute(store.participations.delete().where(store.participations.c.event_id == group))
     fixed = communities.update_circles(engine, as_of=date(2026, 11, 29))
-    assert (fixed.history_added, fixed.history_removed) == (1, 2)
+    assert (fixed.changed, fixed.history_added, fixed.history_removed) == (1, 2, 3)  # Léa's history only
     assert _history(engine, lea) == [(date(2024, 1, 10), None, 2, "entrée"), (date(2025, 1, 10), 2, 3, "baisse")]
     with engine.connect() as conn:
         member = conn.execute(sa.select(store.memberships).where(store.memberships.c.actor_id == lea)).one()

@@ -566,6 +566,16 @@ def test_bulk_timestamps_vectorised_as_the_column_type_writes_them() -> None:
         assert store._sqlite_utc_text(series) == expected
 
 
+def test_bulk_days_from_datetime64_columns(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test") as conn:
+        store.insert_rows(conn, store.events, pd.DataFrame({
+            "title": ["a", "b"], "kind": "webinaire", "starts_on": pd.to_datetime(["2024-02-29", "2025-01-01"]),
+            "ends_on": pd.to_datetime([None, "2025-01-02"])}))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(store.events.c.starts_on, store.events.c.ends_on).order_by(store.events.c.id))
+        assert [tuple(r) for r in rows] == [(date(2024, 2, 29), None), (date(2025, 1, 1), date(2025, 1, 2))]
+
+
 def test_migration_0004_upgrades_a_base_of_0003(engine: sa.Engine) -> None:
     """A base of revision 0003 (working groups unknown) is brought to this schema by `carto init`."""
     with engine.connect() as conn:

@@ -7,7 +7,9 @@ Create Date: 2026-11-29
 - ``events.kind`` accepts « groupe de travail »: a working group's meetings are
   events with a sign-in sheet, and taking part in one puts a member in cercle 1;
 - ``communities.newsletter_list``: the name of the community's monthly
-  newsletter list (Brevo), whose subscribers are at least in cercle 3.
+  newsletter list (Brevo), whose subscribers are at least in cercle 3;
+- ``memberships.history_hash``: fingerprint of the member's computed history, so
+  that a recomputation rewrites only the histories that changed.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ def upgrade() -> None:
         batch.create_check_constraint(op.f("ck_events_kind"), _kind_check(_NEW_KINDS))
     with op.batch_alter_table("communities") as batch:
         batch.add_column(sa.Column("newsletter_list", sa.Text))
+    with op.batch_alter_table("memberships") as batch:
+        batch.add_column(sa.Column("history_hash", sa.BigInteger))
 
 
 def downgrade() -> None:
     """Back to revision 0003 (working-group meetings become « autre »)."""
+    with op.batch_alter_table("memberships") as batch:
+        batch.drop_column("history_hash")
     with op.batch_alter_table("communities") as batch:
         batch.drop_column("newsletter_list")
     op.execute("UPDATE events SET kind = 'autre' WHERE kind = 'groupe de travail'")
