@@ -1508,6 +1508,15 @@ def _combine(dependent: _Dependent, kept_row: dict[str, Any], absorbed_row: dict
         if absorbed_row["charter_signed"] and not kept_row["charter_signed"]:
             changes["charter_signed"] = True
             changes["charter_signed_on"] = absorbed_row["charter_signed_on"]
+        # a jardinier's override and notes are never lost: the kept actor takes them if it has none
+        if not _is_na(absorbed_row["override_circle"]) and _is_na(kept_row["override_circle"]):
+            for column in ("override_circle", "override_reason", "override_by", "override_at"):
+                changes[column] = absorbed_row[column]
+        notes = [n for n in (kept_row["notes"], absorbed_row["notes"]) if not _is_na(n) and n]
+        if len(notes) == 2 and notes[0] != notes[1]:
+            changes["notes"] = "\n".join(notes)
+        elif notes and _is_na(kept_row["notes"]):
+            changes["notes"] = notes[0]
     return {k: (None if _is_na(v) else v) for k, v in changes.items()}
 
 

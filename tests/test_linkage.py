@@ -599,9 +599,11 @@ def test_link_merges_whole_groups_and_undo_latest_first_is_exact(engine: sa.Engi
                                  .returning(store.communities.c.id)).scalar_one()
         conn.execute(store.memberships.insert(), [
             {"community_id": community, "actor_id": copies[1], "computed_circle": 2, "charter_signed": False,
-             "charter_signed_on": None},
+             "charter_signed_on": None, "override_circle": 1, "override_reason": "anime le groupe",
+             "override_by": "claire", "override_at": datetime(2025, 3, 1, tzinfo=timezone.utc), "notes": "à appeler"},
             {"community_id": community, "actor_id": copies[2], "computed_circle": 1, "charter_signed": True,
-             "charter_signed_on": date(2025, 1, 2)}])
+             "charter_signed_on": date(2025, 1, 2), "override_circle": None, "override_reason": None,
+             "override_by": None, "override_at": None, "notes": "charte reçue"}])
         conn.execute(store.relations.insert(), [
             {"source_id": copies[0], "target_id": copies[1], "type": "connaît", "provenance": "declared", "who": "t"},
             {"source_id": copies[2], "target_id": friend, "type": "connaît", "provenance": "declared", "who": "t"},
@@ -618,10 +620,13 @@ def test_link_merges_whole_groups_and_undo_latest_first_is_exact(engine: sa.Engi
         parts = conn.execute(sa.select(store.participations.c.actor_id, store.participations.c.signed)).all()
         subs = conn.execute(sa.select(store.subscriptions.c.actor_id, store.subscriptions.c.status)).all()
         members = conn.execute(sa.select(store.memberships.c.actor_id, store.memberships.c.charter_signed)).all()
+        override = conn.execute(sa.select(store.memberships.c.override_circle, store.memberships.c.override_by,
+                                          store.memberships.c.notes)).one()
         rels = conn.execute(sa.select(store.relations.c.source_id, store.relations.c.target_id)).all()
     assert [a for _, a in ours] == copies  # one merge per absorbed actor, in order
     assert parts == [(kept, True)] and subs == [(kept, "blocklisted")]
     assert members == [(kept, True)] and rels == [(kept, friend)]
+    assert tuple(override) == (1, "claire", "à appeler\ncharte reçue")  # the jardiniers' work is kept
     golden = actor(engine, kept)
     assert (golden.email, golden.phone, golden.provenance["phone"]) == ("lou@a.fr", "+33622222222", "emargement")
     # each merge undone latest first gives the base the merges before it would have given
