@@ -31,7 +31,6 @@ import logging
 import re
 import shutil
 import time
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -44,7 +43,8 @@ from unidecode import unidecode
 
 from carto import _fr
 from carto._errors import ConfigError
-from carto.settings import CRS_METRIC, CRS_STORAGE, PACKAGE_DIR
+from carto import themes as carto_themes
+from carto.settings import CRS_METRIC, CRS_STORAGE, read_config
 from carto.sources import SOURCE_FILES  # re-exported: the file layout lives with the mappings
 
 __all__ = [
@@ -203,20 +203,8 @@ _FROZEN_ZIP_TIME = (2019, 9, 1, 0, 0, 0)
 # ---------------------------------------------------------------------------
 
 
-def _read_toml(name: str, key: str) -> list[dict]:
-    path = PACKAGE_DIR / "data" / name
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)[key]
-    except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
-        raise ConfigError(
-            f"Le fichier de configuration « {path} » est illisible ou n'a pas de section "
-            f"[[{key}]] ({exc}) : restaurez-le depuis le dépôt."
-        ) from exc
-
-
 def themes() -> pd.DataFrame:
-    """Return the thematic spaces of ``carto/data/themes.toml``.
+    """Return the thematic spaces of ``carto/data/themes.toml`` (:func:`carto.themes.themes`).
 
     Returns
     -------
@@ -229,7 +217,7 @@ def themes() -> pd.DataFrame:
     >>> len(t), "biodiversite" in set(t["slug"])
     (14, True)
     """
-    return pd.DataFrame(_read_toml("themes.toml", "theme"))
+    return carto_themes.themes()
 
 
 def communities() -> pd.DataFrame:
@@ -246,7 +234,7 @@ def communities() -> pd.DataFrame:
     >>> list(communities()["slug"])
     ['engagement-citoyen', 'alimentation-agriculture', 'biodiversite']
     """
-    return pd.DataFrame(_read_toml("communautes.toml", "communaute"))
+    return pd.DataFrame(read_config("communautes.toml", "communaute"))
 
 
 # ---------------------------------------------------------------------------
