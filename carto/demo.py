@@ -134,7 +134,16 @@ class DemoResult:
         lines += [f"  {label} : {_fr.integer(self.base_counts[table])}"
                   for table, label in _TABLE_LABELS.items() if self.base_counts.get(table)]
         lines += ["", "Fichiers produits :"]
-        lines += [f"  {label} : {path}" for label, path in self.files.items()]
+        per_folder: dict[Path, list[Path]] = {}
+        for label, path in self.files.items():
+            if path.parent.parent.name == "communautes":  # one line per community folder
+                per_folder.setdefault(path.parent, []).append(path)
+            else:
+                lines.append(f"  {label} : {path}")
+        for folder, paths in per_folder.items():
+            n_png = sum(p.suffix == ".png" for p in paths)
+            lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
+                         f"{n_png} graphiques d'indicateurs PNG)")
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {self.seconds:.1f} s"]
@@ -202,8 +211,12 @@ def run_demo(
     >>> import tempfile
     >>> from carto.demo import run_demo
     >>> result = run_demo(tempfile.mkdtemp(), n_persons=100, png=False)
-    >>> sorted(result.files)[:2]
+    >>> [label for label in result.files if "Biodiversité" not in label and "—" not in label]
     ['carte', 'résumé']
+    >>> result.files["suivi des membres — Biodiversité"].name
+    'suivi-membres-biodiversite.xlsx'
+    >>> sorted(result.circles.counts)
+    ['alimentation-agriculture', 'biodiversite', 'engagement-citoyen']
     """
     started = time.perf_counter()
     settings = get_settings()

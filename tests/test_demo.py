@@ -62,3 +62,24 @@ def test_committed_demo_sources_are_up_to_date(tmp_path: Path) -> None:
 
 def test_every_table_has_a_french_label_in_the_summary() -> None:
     assert set(demo._TABLE_LABELS) == set(store.metadata.tables) - {"schema_info"}
+
+
+def test_demo_computes_the_pilot_communities(tmp_path: Path) -> None:
+    import openpyxl
+
+    result = demo.run_demo(tmp_path / "out", n_persons=400, png=False, today=datetime.date(2026, 11, 29))
+    summary = (tmp_path / "out" / "resume.txt").read_text(encoding="utf-8")
+    assert "Communautés pilotes, membres par cercle :" in summary
+    for slug, counts in result.circles.counts.items():
+        assert counts[1] + counts[2] + counts[3] > 0
+        assert f"{counts['nom']} : " in summary and f"cercle 1 : {counts[1]}" in summary
+        folder = tmp_path / "out" / "communautes" / slug
+        sheet = openpyxl.load_workbook(folder / f"suivi-membres-{slug}.xlsx")["Membres"]
+        assert sheet.max_row - 2 == counts[1] + counts[2] + counts[3]  # title, header, one row per member
+        pngs = sorted(folder.glob("indicateurs-*.png"))
+        assert len(pngs) == 6
+        for png in pngs:
+            lo, hi = Image.open(png).convert("L").getextrema()
+            assert hi - lo > 100, f"{png.name} semble vide"
+        assert f"communauté {slug} : {folder}" in summary
+    assert result.base_counts["memberships"] > 0 and result.base_counts["membership_history"] > 0
