@@ -264,6 +264,17 @@ def test_demo_sources_counts_and_quarantine_match_truth(engine, truth):
             ("emargement", True, False), ("jeparticipe", True, False), ("newsletter", True, False)} <= seen
     assert kinds["concertation"] > 0 and kinds["rencontre régionale annuelle"] > 0
     assert kinds["formation-action"] > 0 and kinds["atelier de cartographie"] > 0
+    assert kinds["groupe de travail"] > 0
+    # roles: every spelling the built-in mapping does not know is a warning, the row is imported
+    unknown_role = sum(any("n'est pas un rôle reconnu" in w for w in f["extra"].get("avertissements") or [])
+                       for _, f in fields)
+    expected = truth["alterations"].str.contains("role_non_reconnu") & (truth["quarantaine"] == "non")
+    assert unknown_role == expected.sum() > 0
+    with engine.connect() as conn:
+        roles = dict(conn.execute(sa.select(store.participations.c.role, sa.func.count())
+                                  .group_by(store.participations.c.role)).all())
+    assert set(roles) == {"participant", "organisateur", "intervenant"}
+    assert roles["participant"] > 5 * (roles["organisateur"] + roles["intervenant"])
 
 
 def test_idempotent_reimport(engine):
@@ -492,9 +503,117 @@ def test_sign_in_sheet_event_and_participations(engine, tmp_path):
     assert (event["source_key"], event["kind"], event["starts_on"], event["commune_code"]) == (
         "E90001_2024-04-15", "rencontre régionale annuelle", date(2024, 4, 15), "34172")
     assert sorted(p["signed"] for p in _rows(engine, store.participations)) == [False, True]
+    assert {p["role"] for p in _rows(engine, store.participations)} == {"participant"}  # no « Rôle » column
+    assert report.avertissements == 0
     assert ingest.quarantine(engine)["fichier"].tolist() == ["emargement/E90001_2024-04-15.csv"]
     again = ingest.import_file(engine, folder, source="emargement")
     assert (again.inchanges, again.evenements, again.participations) == (2, 0, 0)
+
+
+_SHEET_HEADER = "Événement;Date;Lieu;Nom;Prénom;Structure;Courriel;Code postal;Rôle;Signature\n"
+
+
+def _sheet(path: Path, title: str, day: str, rows: list[str]) -> Path:
+    """A sign-in sheet with a « Rôle » column: ``rows`` from « Nom » to « Signature »."""
+    path.write_text(_SHEET_HEADER + "".join(f"{title};{day};Sète;{row}\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _roles(engine) -> dict[str, tuple[str, bool | None]]:
+    """Role and signature of each participation, by the e-mail of its actor."""
+    p, a = store.participations, store.actors
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(a.c.email, p.c.role, p.c.signed).join(a, a.c.id == p.c.actor_id)).all()
+    assert len({email for email, _, _ in rows}) == len(rows)  # one participation per person
+    return {email: (role, signed) for email, role, signed in rows}
+
+
+def test_sign_in_roles_become_participation_roles(engine, tmp_path):
+    folder = tmp_path / "emargement"
+    folder.mkdir()
+    path = _sheet(folder / "E90020_2024-03-12.csv", "Rencontre de la communauté Biodiversité — mars 2024",
+                  "12/03/2024", [
+                      "ROY;Anne;;anne.roy@free.fr;34200;Organisatrice;oui",
+                      "PETIT;Paul;;paul.petit@orange.fr;;Intervenant·e;oui",
+                      "NGUYEN;Lan;;lan.nguyen@laposte.net;;ANIMATRICE;oui",
+                      "MARTIN;Léa;;lea.martin@gmail.com;;;oui",
+                      "DURAND;Marc;;marc.durand@gmail.com;;Bénévole;oui",
+                      "ROY;Anne;;anne.roy@free.fr;;;non",  # the same person again: her strongest role stays
+                      "BLANC;Rémi;;remi.blanc@free.fr;;Orateur;non",
+                  ])
+    report = ingest.import_file(engine, folder, source="emargement")
+    assert (report.lus, report.nouveaux, report.en_quarantaine, report.participations) == (7, 7, 0, 6)
+    assert _roles(engine) == {
+        "anne.roy@free.fr": ("organisateur", True), "paul.petit@orange.fr": ("intervenant", True),
+        "lan.nguyen@laposte.net": ("organisateur", True), "lea.martin@gmail.com": ("participant", True),
+        "marc.durand@gmail.com": ("participant", True), "remi.blanc@free.fr": ("intervenant", False),
+    }
+    # an unknown role: a warning naming file, line, column and value; the row is imported all the same
+    assert report.avertissements == 1
+    marc = _rows(engine, store.source_records, store.source_records.c.line == 6)[0]
+    assert marc["status"] == "ok" and marc["fields"]["extra"]["role"] == "Bénévole"
+    (warning,) = marc["fields"]["extra"]["avertissements"]
+    assert warning.startswith("fichier emargement/E90020_2024-03-12.csv, ligne 6, colonne « Rôle » : « Bénévole » "
+                              "n'est pas un rôle reconnu, compté comme participant (mots reconnus : organis, anim → "
+                              "organisateur ; interven, orateur, oratrice → intervenant ;")
+    again = ingest.import_file(engine, folder, source="emargement")
+    assert (again.inchanges, again.participations) == (7, 0)
+    # the sheet corrected: the participation takes the new role (the same row: a merge moving it can be undone)
+    before = {r["source_record_id"]: r["id"] for r in _rows(engine, store.participations)}
+    path.write_text(path.read_text(encoding="utf-8").replace("Bénévole", "Orateur"), encoding="utf-8")
+    fixed = ingest.import_file(engine, folder, source="emargement")
+    assert (fixed.mis_a_jour, fixed.participations, fixed.avertissements) == (1, 1, 0)
+    assert _roles(engine)["marc.durand@gmail.com"] == ("intervenant", True)
+    assert {r["source_record_id"]: r["id"] for r in _rows(engine, store.participations)} == before
+
+
+def test_merged_actor_keeps_both_roles_and_the_merge_undoes(engine, tmp_path):
+    """Two rows of one sheet naming one person (two addresses): once merged, two roles at one event."""
+    from carto import linkage
+
+    folder = tmp_path / "emargement"
+    folder.mkdir()
+    _sheet(folder / "E90040_2024-03-12.csv", "Rencontre", "12/03/2024",
+           ["ROY;Anne;;anne.roy@free.fr;;Organisatrice;oui", "ROY;Anne;;a.roy@orange.fr;;;non"])
+    ingest.import_file(engine, folder, source="emargement")
+    parts = sorted((r["actor_id"], r["role"], r["signed"]) for r in _rows(engine, store.participations))
+    (kept, _, _), (absorbed, _, _) = parts
+    assert parts == [(kept, "organisateur", True), (absorbed, "participant", False)]
+    merge_id = linkage.merge(engine, kept, absorbed, who="test")
+    merged = sorted((r["actor_id"], r["role"], r["signed"]) for r in _rows(engine, store.participations))
+    assert merged == [(kept, "organisateur", True), (kept, "participant", False)]
+    again = ingest.import_file(engine, folder, source="emargement")  # a re-import changes nothing
+    assert (again.inchanges, again.participations) == (2, 0)
+    assert sorted((r["actor_id"], r["role"], r["signed"]) for r in _rows(engine, store.participations)) == merged
+    linkage.undo_merge(engine, merge_id, who="test")
+    assert sorted((r["actor_id"], r["role"], r["signed"]) for r in _rows(engine, store.participations)) == parts
+
+
+def test_builtin_mapping_reads_the_synthetic_role_spellings():
+    from carto import synth
+
+    spellings = [(word, role) for role, by_sex in synth.ROLE_SPELLINGS.items()
+                 for rates in by_sex.values() for word in rates]
+    given = pd.Series([w for w, _ in spellings] + [None, "Participante"], dtype="string")
+    role, unknown = ingest._parse_roles(given, load_mapping("emargement").events)
+    known = [w not in synth._UNKNOWN_ROLES for w, _ in spellings]
+    assert role.tolist() == [r if k else "participant" for (_, r), k in zip(spellings, known)] + ["participant"] * 2
+    assert unknown.isna().tolist() == [*known, True, True]
+
+
+def test_working_group_sheet_is_a_working_group_event(engine, tmp_path):
+    folder = tmp_path / "emargement"
+    folder.mkdir()
+    _sheet(folder / "E90030_2024-06-14.csv", "Groupe de travail Biodiversité — juin 2024", "14/06/2024",
+           ["ROY;Anne;;anne.roy@free.fr;;Animatrice;oui", "PETIT;Paul;;paul.petit@orange.fr;;;oui"])
+    _sheet(folder / "E90031_2024-06-20.csv", "GROUPE DE TRAVAIL « Formation des jardiniers »", "20/06/2024",
+           ["ROY;Anne;;anne.roy@free.fr;;;oui"])
+    report = ingest.import_file(engine, folder, source="emargement")
+    assert (report.evenements, report.participations) == (2, 3)
+    events = {e["source_key"]: e for e in _rows(engine, store.events)}
+    assert {key: e["kind"] for key, e in events.items()} == {
+        "E90030_2024-06-14": "groupe de travail", "E90031_2024-06-20": "groupe de travail"}  # first word wins
+    assert events["E90030_2024-06-14"]["title"] == "Groupe de travail Biodiversité — juin 2024"
 
 
 def _canonical_base(engine, since: datetime) -> dict[str, list]:

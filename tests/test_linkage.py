@@ -321,19 +321,22 @@ def test_every_foreign_key_to_actors_is_handled_by_merges() -> None:
     assert found == handled
 
 
-@pytest.mark.parametrize("old", ["0001", "0002"])
+@pytest.mark.parametrize("old", ["0001", "0002", "0003"])
 def test_migrations_upgrade_an_older_base(base_url: str, old: str) -> None:
     engine = store.init_base(base_url)
     with engine.begin() as conn:  # back to what an older base looks like
         if old == "0001":
             store.review_pairs.drop(conn)
-        for column in ("actor_rule", "organisation_rule"):  # added by 0003
-            conn.exec_driver_sql(f"ALTER TABLE source_records DROP COLUMN {column}")
+        if old in ("0001", "0002"):
+            for column in ("actor_rule", "organisation_rule"):  # added by 0003
+                conn.exec_driver_sql(f"ALTER TABLE source_records DROP COLUMN {column}")
+        conn.exec_driver_sql("ALTER TABLE communities DROP COLUMN newsletter_list")  # added by 0004
+        conn.exec_driver_sql("ALTER TABLE memberships DROP COLUMN history_hash")
         conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{old}'")
     store.init_base(base_url).dispose()
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
-        assert conn.execute(sa.select(store.schema_info.c.schema_revision)).scalar_one() == "0003"
+        assert conn.execute(sa.select(store.schema_info.c.schema_revision)).scalar_one() == store.SCHEMA_VERSION
     engine.dispose()
 
 

@@ -84,7 +84,7 @@ EVENTS = (BASE + '"Événement" = "extra.evenement"\n"Date" = "date"\n"Rôle" = 
         (EVENTS + '[events.roles]\n"orga" = 2\n', r"« events\.roles\.\"orga\" » : rôle inconnu 2"),
         (EVENTS.replace('role = "extra.role"\n', "") + '[events.roles]\n"orga" = "organisateur"\n',
          r"« events\.role » : clé manquante : nommez le champ du rôle"),
-        (EVENTS.replace('"extra.role"', '"extra.fonction"'), r"« events\.role » : le champ « extra\.fonction » n'est"),
+        (EVENTS.replace('role = "extra.role"', 'role = "extra.fonction"'), r"« events\.role » : le champ « extra\.fonction » n'est"),
         (EVENTS + 'roles = "organisateur"\n', r"« events\.roles » : table \{ mot = \"rôle\" \} attendue\."),
         (EVENTS + '[events.roles]\n" " = "organisateur"\n', r"« events\.roles\.\" \" » : mot vide"),
     ],
