@@ -528,7 +528,7 @@ def circles(engine: Engine, community: str | int, *, as_of: date | None = None,
                        index=current.index)
     out["cercle"] = out["cercle calculé"]
     if len(overrides):
-        at = pd.to_datetime(overrides["override_at"], utc=True).dt.date
+        at = pd.to_datetime(overrides["override_at"], utc=True).dt.tz_convert(_PARIS).dt.date
         valid = overrides[(at <= as_of).to_numpy()].set_index("actor_id")["override_circle"].astype("Int64")
         out = out.reindex(out.index.union(valid.index))
         out.loc[valid.index, "cercle"] = valid
