@@ -66,7 +66,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from carto import _fr, events, geo, store, themes
+from carto import _fr, events, geo, normalize, store, themes
 from carto._errors import ConfigError
 from carto.events import find_community
 from carto.settings import get_settings, read_config
@@ -250,7 +250,9 @@ def _check_theme(theme: str | None) -> None:
 
 def _actor_by_email(conn: Connection, email: str) -> int | None:
     a = store.actors
-    key = str(email).strip().casefold()
+    key = normalize.emails([email])["email_key"].iloc[0]  # the key the import gives addresses
+    if pd.isna(key):
+        raise ConfigError(f"Courriel du jardinier Acteurs invalide : « {email} ».")
     found = conn.execute(sa.select(a.c.id).where(a.c.email_key == key, a.c.status == "active")
                          .order_by(a.c.id)).scalars().all()
     return int(found[0]) if found else None

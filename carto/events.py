@@ -41,7 +41,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from carto import _fr, geo, store, themes
+from carto import _fr, geo, normalize, store, themes
 from carto._errors import CartoError, CommuneNotFoundError
 
 __all__ = [
@@ -131,14 +131,15 @@ def classify_events(engine: Engine, *, who: str | None = None) -> int:
         if todo.empty:
             return 0
         comms = store.read_frame(conn, sa.select(c.c.id, c.c.name, c.c.theme))
-        title = themes.fold(todo["title"])
+        title = normalize.name_keys(todo["title"]).fillna("")
         community = todo["community_id"].astype(object).where(todo["community_id"].notna(), None)
         found = pd.Series([None] * len(todo), index=todo.index, dtype=object)
         found_theme = pd.Series([None] * len(todo), index=todo.index, dtype=object)
         if not comms.empty:
-            comms = comms.assign(key=themes.fold(comms["name"])).sort_values("key", key=lambda s: -s.str.len())
+            comms = comms.assign(key=normalize.name_keys(comms["name"]).fillna("")).sort_values(
+                "key", key=lambda s: -s.str.len())
             for row in comms.itertuples():
-                hit = title.str.contains(row.key, regex=False, na=False) & found.isna()
+                hit = title.str.contains(row.key, regex=False).to_numpy(bool) & found.isna().to_numpy()
                 found[hit] = int(row.id)
                 found_theme[hit] = row.theme
         new_community = community.where(community.notna(), found)

@@ -43,7 +43,7 @@ from unidecode import unidecode
 
 from carto import _fr
 from carto._errors import ConfigError
-from carto import themes as carto_themes
+from carto.themes import themes  # re-exported: the thematic spaces the generator draws from
 from carto.settings import CRS_METRIC, CRS_STORAGE, read_config
 from carto.sources import SOURCE_FILES  # re-exported: the file layout lives with the mappings
 
@@ -201,23 +201,6 @@ _FROZEN_ZIP_TIME = (2019, 9, 1, 0, 0, 0)
 # ---------------------------------------------------------------------------
 # Configuration (themes and communities)
 # ---------------------------------------------------------------------------
-
-
-def themes() -> pd.DataFrame:
-    """Return the thematic spaces of ``carto/data/themes.toml`` (:func:`carto.themes.themes`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per space: ``slug``, ``nom``, ``couleur``, ``poids``, ``mots``.
-
-    Examples
-    --------
-    >>> t = themes()
-    >>> len(t), "biodiversite" in set(t["slug"])
-    (14, True)
-    """
-    return carto_themes.themes()
 
 
 def communities() -> pd.DataFrame:

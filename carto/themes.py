@@ -23,27 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-from unidecode import unidecode
 
 from carto._errors import ConfigError
+from carto.normalize import name_keys
 from carto.settings import read_config
 
-__all__ = ["themes", "theme_names", "theme_of", "fold"]
+__all__ = ["themes", "theme_names", "theme_of"]
 
 _REQUIRED = ("slug", "nom", "couleur", "mots")
-
-
-def fold(values: pd.Series) -> pd.Series:
-    """Texts without accents, in lower case, with single spaces (for matching words in titles).
-
-    Examples
-    --------
-    >>> fold(pd.Series(["Rencontre de la  Communauté BIODIVERSITÉ", None])).tolist()
-    ['rencontre de la communaute biodiversite', None]
-    """
-    folded = [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA
-              else " ".join(unidecode(str(v)).casefold().split()) for v in values.tolist()]
-    return pd.Series(folded, index=values.index, dtype=object)
 
 
 @lru_cache(maxsize=4)
@@ -98,20 +85,21 @@ def theme_of(texts: Iterable[object], path: str | Path = "themes.toml") -> pd.Se
     """The thematic space each text is about, from the space's name or vocabulary (None if none).
 
     A text gets the space of the longest name or word it contains as whole words
-    (accents and case ignored), so « zones humides » wins over « eau ».
+    (compared by their :func:`carto.normalize.name_keys`: accents, case and punctuation
+    ignored), so « zones humides » wins over « eau ».
 
     Examples
     --------
     >>> theme_of(["Webinaire : vélo (mars 2023)", "Atelier — Eau et rivières"]).tolist()
     ['mobilites', 'eau']
     """
-    folded = fold(pd.Series(list(texts), dtype=object))
+    folded = name_keys(pd.Series(list(texts), dtype=object)).fillna("")
     found = pd.Series([None] * len(folded), index=folded.index, dtype=object)
     length = pd.Series(0, index=folded.index)
     frame = _load(str(path))
     for slug, name, words in zip(frame["slug"], frame["nom"], frame["mots"], strict=True):
-        for term in fold(pd.Series([name, *words], dtype=object)):
-            hit = folded.str.contains(rf"\b{re.escape(term)}\b", regex=True, na=False) & (length < len(term))
+        for term in name_keys(pd.Series([name, *words], dtype=object)).dropna():
+            hit = folded.str.contains(rf"\b{re.escape(term)}\b", regex=True) & (length < len(term))
             found[hit] = slug
             length[hit] = len(term)
     return found

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import _fr, communities, linkage, themes
+from carto import _fr, communities, linkage, normalize
 from carto._errors import CartoError, ConfigError
 from carto.events import find_community
 
@@ -163,6 +163,11 @@ def _shown(value: object) -> str:
     return str(value)
 
 
+def _keys(values: pd.Series) -> pd.Series:
+    """Texts compared without accents, case or punctuation (:func:`carto.normalize.name_keys`; « » if empty)."""
+    return normalize.name_keys(values.astype(object)).fillna("").astype(object)
+
+
 def _sort_key(values: pd.Series) -> pd.Series:
     """Key sorting dates as dates and texts without regard to accents or case."""
     present = values.dropna()
@@ -170,7 +175,7 @@ def _sort_key(values: pd.Series) -> pd.Series:
         return values
     if isinstance(present.iloc[0], date):
         return pd.to_datetime(values, errors="coerce")
-    return themes.fold(values)
+    return _keys(values)
 
 
 def _circle_cell(row: pd.Series) -> str:
@@ -324,10 +329,10 @@ class MemberTable(widgets.VBox):
         """Read the members again from the base and redraw (filters, sort, page and selection kept)."""
         table = communities.members(self.engine, self.community, as_of=self.as_of)
         self.table = table
-        self._search_key = themes.fold(table["nom"].astype(object).fillna("") + " "
+        self._search_key = _keys(table["nom"].astype(object).fillna("") + " "
                                        + table["courriel"].astype(object).fillna("") + " "
                                        + table["organisation"].astype(object).fillna(""))
-        self._territory_key = themes.fold(table["commune"].astype(object).fillna("") + " | "
+        self._territory_key = _keys(table["commune"].astype(object).fillna("") + " | "
                                           + table["EPCI"].astype(object).fillna("") + " | "
                                           + table["département"].astype(object).fillna(""))
         if self.selected is not None and self._row(self.selected) is None:
@@ -346,10 +351,10 @@ class MemberTable(widgets.VBox):
         if self.relaunch_filter.value:
             keep &= table["à relancer"].astype(bool)
         for query, key in ((self.territory.value, self._territory_key), (self.search.value, self._search_key)):
-            for word in themes.fold(pd.Series([query])).iloc[0].split() if query and query.strip() else []:
+            for word in _keys(pd.Series([query or ""])).iloc[0].split():
                 keep &= key.str.contains(word, regex=False)
         rows = table[keep]
-        order = pd.DataFrame({"key": _sort_key(rows[self.sort_by.value]), "name": themes.fold(rows["nom"])})
+        order = pd.DataFrame({"key": _sort_key(rows[self.sort_by.value]), "name": _keys(rows["nom"])})
         order = order.sort_values(["key", "name"], ascending=[bool(self.sort_order.value), True],
                                   na_position="last", kind="stable")
         return rows.loc[order.index]

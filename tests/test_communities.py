@@ -234,6 +234,14 @@ def test_communities_from_config_and_binome(base_url: str, tmp_path: Path) -> No
             communities.set_binome(engine, "biodiversite", jardinier_acteurs=999)
         with pytest.raises(EventError, match="Communauté « mer » inconnue : communautés connues : alimentation"):
             communities.update_circles(engine, "mer")
+        with store.transaction(engine, action="test", who="test") as conn:
+            conn.execute(store.actors.insert().values(kind="personne", display_name="Anne Vidal",
+                                                      email="anne.vidal+asso@gmail.com", email_key="annevidal@gmail.com"))
+        by_mail = tmp_path / "binome.toml"
+        by_mail.write_text('[[communaute]]\nslug = "mer"\nnom = "Mer"\ntheme = "mer"\n'
+                           'jardinier_acteurs = "Anne.Vidal@Gmail.com"\n', encoding="utf-8")
+        listed = communities.create_communities(engine, by_mail).set_index("communauté")
+        assert listed.loc["mer", "jardinier Acteurs"] == "Anne Vidal"  # the same mailbox, typed differently
         bad = tmp_path / "c.toml"
         bad.write_text('[[communaute]]\nslug = "mer"\nnom = "Mer"\ntheme = "ocean"\n', encoding="utf-8")
         with pytest.raises(ConfigError, match="Espace thématique « ocean » inconnu"):
