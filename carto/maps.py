@@ -54,6 +54,7 @@ __all__ = [
     "add_background",
     "add_box",
     "add_points",
+    "actor_map",
     "base_map",
     "legend_html",
     "overview_map",
@@ -795,3 +796,152 @@ def _bounds(departements: Any) -> tuple[tuple[float, float], tuple[float, float]
         return OCCITANIE_BOUNDS
     west, south, east, north = departements.to_crs(CRS_STORAGE).total_bounds
     return (float(south), float(west)), (float(north), float(east))
+
+
+# --------------------------------------------------------------------------- members of a community
+
+
+_PERSON_SHOWN_R = 5
+_COUNT_COLOUR = "#6b6b6b"
+
+
+def _member_places(engine: Any, table: pd.DataFrame, communes: Any) -> pd.DataFrame:
+    """Members with their commune code, consent to appear on a map, and map position.
+
+    Persons are placed at their commune's point (never an address); organisations at their address
+    point when known, else at their commune.
+    """
+    import sqlalchemy as sa
+
+    from carto import store
+
+    a = store.actors
+    with engine.connect() as conn:
+        extra = store.select_in(conn, sa.select(a.c.id, a.c.commune_code, a.c.consent_map, a.c.location_precision,
+                                                a.c.lon, a.c.lat), a.c.id, [int(i) for i in table["acteur"]])
+    extra = extra.set_index(extra["id"].astype("int64")).reindex(table["acteur"].astype("int64"))
+    points = communes.set_index(communes["code"].astype(str))
+    code = extra["commune_code"]
+    at_address = ((table["type"].to_numpy() == "organisation")
+                  & (extra["location_precision"].to_numpy(object) == "adresse"))
+    return table.assign(**{
+        "code commune": code.to_numpy(object),
+        "consent": extra["consent_map"].fillna(False).astype(bool).to_numpy(),
+        "lon": np.where(at_address, pd.to_numeric(extra["lon"]), code.map(points["lon"])).astype(float),
+        "lat": np.where(at_address, pd.to_numeric(extra["lat"]), code.map(points["lat"])).astype(float),
+    })
+
+
+def actor_map(
+    engine: Any,
+    community: str | int,
+    *,
+    as_of: date | None = None,
+    title: str | None = None,
+    communes: Any | None = None,
+    departements: Any | None = None,
+    sources: str = "Base Terreau (émargements, site de participation, appels, dispositifs, lettre) ; "
+                   "fond : IGN ADMIN EXPRESS, INSEE",
+) -> folium.Map:
+    """Map of a community's members, coloured by cercle, one layer per cercle (listed in the layer control).
+
+    What the map shows of a person follows the base's consent field (``actors.consent_map``): a person who
+    agreed to be shown appears at the point of their commune (never at an address), with a card; the others
+    appear only inside a count for their commune. Organisations (not personal data) are shown at their
+    address point when known, else at their commune. Every text from the sources is escaped.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base (cercles computed by :func:`carto.communities.update_circles`).
+    community : str or int
+        Slug or id.
+    as_of : datetime.date, optional
+        Date of the data shown in the title box (default today).
+    title : str, optional
+        Default « Membres de la communauté <nom> ».
+    communes, departements : geopandas.GeoDataFrame, optional
+        Background and commune points (default :func:`carto.geo.communes`, :func:`carto.geo.departements`).
+    sources : str
+        Sources line of the title box.
+
+    Returns
+    -------
+    folium.Map
+        Offline map; write it with :func:`carto.export.save_html`.
+    """
+    from carto import communities, geo  # derive and ground floor, read by this view
+
+    as_of = as_of or date.today()
+    communes = geo.communes() if communes is None else communes
+    departements = geo.departements() if departements is None else departements
+    table = communities.members(engine, community, as_of=as_of)
+    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community)) \
+        if isinstance(community, str) else str(community)
+    placed = _member_places(engine, table, communes)
+    on_map = placed[placed["lon"].notna() & placed["lat"].notna()]
+    shown = on_map[(on_map["type"] == "organisation") | on_map["consent"]]
+    hidden = on_map[(on_map["type"] != "organisation") & ~on_map["consent"]]
+    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
+
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+    legend_circles = []
+    for circle, label in communities.CIRCLE_LABELS.items():
+        colour = communities.CIRCLE_COLOURS[circle]
+        part = shown[shown["cercle"] == circle]
+        legend_circles.append(LegendEntry(f"Cercle {label} ({integer(len(part))} sur la carte)", colour))
+        if part.empty:
+            continue
+        points = pd.DataFrame({
+            "lat": part["lat"], "lon": part["lon"], "colour": colour,
+            "radius": np.where(part["type"] == "organisation", 7, _PERSON_SHOWN_R),
+            "popup": [_card(nom, [("Type", kind), ("Cercle", label), ("Depuis", _day(since)),
+                                  ("Dernière activité", _day(last)), ("Participations", n),
+                                  ("Organisation", org), ("Commune", _place(code, names))])
+                      for nom, kind, since, last, n, org, code in zip(
+                          part["nom"], part["type"], part["depuis"], part["dernière activité"],
+                          part["participations"], part["organisation"], part["code commune"], strict=True)],
+            "tooltip": part["nom"].map(_esc),
+        })
+        add_points(m, points, name=f"Cercle {label} ({integer(len(part))})", shape="circle", cluster=True,
+                   palette=[colour])
+    if len(hidden):
+        grouped = hidden.groupby("code commune")
+        counts = grouped.size()
+        per_circle = hidden.pivot_table(index="code commune", columns="cercle", values="acteur", aggfunc="count",
+                                        fill_value=0)
+        top = float(counts.max())
+        first = grouped[["lat", "lon"]].first()
+        cards = [_card(f"{integer(int(n))} membre{'s' if n > 1 else ''} à {_place(code, names)}", [
+                     *[(f"cercle {c}", integer(int(per_circle.loc[code, c]))) for c in per_circle.columns
+                       if per_circle.loc[code, c]],
+                     ("Note", "personnes n'ayant pas donné leur accord pour apparaître sur une carte")])
+                 for code, n in counts.items()]
+        add_points(m, pd.DataFrame({
+            "lat": first["lat"], "lon": first["lon"], "colour": _COUNT_COLOUR,
+            "radius": 4 + 10 * np.sqrt(counts / max(top, 1.0)), "popup": cards,
+            "tooltip": [f"{integer(int(n))} membre(s)" for n in counts],
+        }), name=f"Autres membres : nombre par commune ({integer(len(hidden))})", shape="circle")
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=sources,
+                          subtitle=f"{integer(len(table))} membres : {integer(len(shown))} sur la carte, "
+                                   f"{integer(len(hidden))} comptés par commune, "
+                                   f"{integer(len(placed) - len(on_map))} sans commune connue"),
+            position="topleft", kind="title")
+    legend = [
+        LegendSection("Cercles", legend_circles, note="Personnes placées au centre de leur commune ; "
+                      "regroupées quand elles sont proches."),
+        LegendSection("Autres membres", [LegendEntry("Nombre de membres par commune", _COUNT_COLOUR)],
+                      note="Sans accord pour apparaître sur une carte : comptés dans leur commune."),
+        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
+                               LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+    ]
+    add_box(m, legend_html(legend), position="bottomright", kind="legend")
+    log.info("Carte des membres : %s sur la carte, %s comptés par commune, %s sans commune", integer(len(shown)),
+             integer(len(hidden)), integer(len(placed) - len(on_map)))
+    return m
+
+
+def _day(value: Any) -> str:
+    return "" if _missing(value) else f"{pd.Timestamp(value):%d/%m/%Y}"

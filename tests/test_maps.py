@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import date
 
 import folium
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from carto import maps
+from carto import geo, maps
 from carto._errors import CartoError, MapError
 
 HOSTILE = "<script>alert(1)</script>"
@@ -193,3 +194,48 @@ def test_popups_name_the_thematic_space(overview):
     points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
     popups = [row[4] for row in points["Organisations (4)"].rows]
     assert "Thème : Citoyenneté" in popups[1] and "Thème : Mer et littoral" in popups[0]
+
+
+def test_actor_map_follows_consent_and_escapes(tmp_path, chromium):
+    from PIL import Image
+
+    from carto import communities, export, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer", start_date=date(2024, 1, 1))
+    hostile = '<img src=x onerror="alert(1)">'
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [
+            {"id": 1, "kind": "personne", "display_name": hostile, "commune_code": "34301", "consent_map": True,
+             "lon": 3.7, "lat": 43.41},  # an address point: never used for a person
+            {"id": 2, "kind": "personne", "display_name": "Camille Secret", "commune_code": "34301",
+             "consent_map": False, "lon": None, "lat": None},
+            {"id": 3, "kind": "personne", "display_name": "Noé Discret", "commune_code": "34301",
+             "consent_map": False, "lon": None, "lat": None},
+            {"id": 4, "kind": "organisation", "display_name": "Les Amis de l'Étang", "commune_code": "34301",
+             "consent_map": False, "lon": 3.6123, "lat": 43.4012},
+        ])
+        conn.execute(store.actors.update().where(store.actors.c.id == 4).values(location_precision="adresse"))
+        conn.execute(store.events.insert().values(id=1, title="Rencontre", kind="rencontre de communauté",
+                                                  starts_on=date(2026, 10, 1), theme="mer"))
+        conn.execute(store.participations.insert(), [{"event_id": 1, "actor_id": i, "role": "participant"}
+                                                     for i in (1, 2, 3, 4)])
+    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    m = maps.actor_map(engine, "mer", as_of=date(2026, 11, 29))
+    page = m.get_root().render()
+    layers = sorted(layer.layer_name for layer in m._children.values() if hasattr(layer, "rows"))
+    assert layers == ["Autres membres : nombre par commune (2)", "Cercle 2 — impliqué·e (2)"]
+    assert "Camille Secret" not in page and "Noé Discret" not in page  # no consent: only a count
+    assert "2 membres à Sète (34301)" in page
+    assert hostile not in page
+    shown = next(layer for layer in m._children.values() if getattr(layer, "layer_name", "").startswith("Cercle"))
+    places = {(row[0], row[1]) for row in shown.rows}
+    sete = geo.communes().set_index("code").loc["34301"]
+    assert (round(float(sete["lat"]), 5), round(float(sete["lon"]), 5)) in places  # the person: at her commune
+    assert (43.4012, 3.6123) in places  # the organisation: at its address
+    assert any(html.escape(hostile, quote=True) in row[4] and html.escape(hostile) in row[5] for row in shown.rows)
+    assert "4 membres : 2 sur la carte, 2 comptés par commune, 0 sans commune connue" in page
+    path = export.save_png(export.save_html(m, tmp_path / "membres.html"), tmp_path / "membres.png")
+    lo, hi = Image.open(path).convert("L").getextrema()
+    assert hi - lo > 100
+    engine.dispose()
