@@ -55,6 +55,7 @@ __all__ = [
     "add_box",
     "add_points",
     "actor_map",
+    "event_map",
     "base_map",
     "legend_html",
     "overview_map",
@@ -945,3 +946,87 @@ def actor_map(
 
 def _day(value: Any) -> str:
     return "" if _missing(value) else f"{pd.Timestamp(value):%d/%m/%Y}"
+
+
+def event_map(
+    engine: Any,
+    community: str | int | None = None,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    as_of: date | None = None,
+    title: str | None = None,
+    communes: Any | None = None,
+    departements: Any | None = None,
+    sources: str = "Base Terreau (feuilles d'émargement, site de participation) ; fond : IGN ADMIN EXPRESS, INSEE",
+) -> folium.Map:
+    """Map of events, coloured by kind and sized by attendance, one layer per year (the time filter).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    community : str or int, optional
+        Only this community's events (its scope: :func:`carto.events.community_scope`); all by default.
+    start, end : datetime.date, optional
+        Only events between these dates.
+    as_of : datetime.date, optional
+        Date of the data shown in the title box (default today).
+
+    Returns
+    -------
+    folium.Map
+        Offline map; events without a place (website concertations) are counted in the subtitle.
+    """
+    from carto import communities, events, geo  # derive and ground floor, read by this view
+
+    as_of = as_of or date.today()
+    communes = geo.communes() if communes is None else communes
+    departements = geo.departements() if departements is None else departements
+    stats = events.event_stats(engine, community=community, start=start, end=end)
+    if title is None:
+        name = ""
+        if community is not None:
+            listed = communities.list_communities(engine).set_index("communauté")["nom"]
+            name = f" — {listed.get(community, community)}"
+        title = f"Événements{name}"
+    points = communes.set_index(communes["code"].astype(str))
+    stats = stats.assign(lon=stats["commune"].map(points["lon"]), lat=stats["commune"].map(points["lat"]))
+    placed = stats[stats["lon"].notna()]
+    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
+    spaces = dict(zip(synth.themes()["slug"], synth.themes()["nom"], strict=True))
+    labels, colours = _kinds(placed["type"], EVENT_TYPES)
+    top = float(placed["présents"].max()) if len(placed) else 1.0
+
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+    years = pd.to_datetime(placed["date"]).dt.year
+    for year in sorted(years.unique()):
+        part = placed[(years == year).to_numpy()].sort_values("présents", ascending=False, kind="stable")
+        if part.empty:
+            continue
+        add_points(m, pd.DataFrame({
+            "lat": part["lat"], "lon": part["lon"], "colour": colours[part.index],
+            "radius": _event_radius(part["présents"].astype(float), top),
+            "popup": [_card(t, [("Type", labels[i]), ("Date", _day(d)), ("Commune", _place(code, names)),
+                                ("Présents", integer(int(n))), ("Dont premières venues", integer(int(first))),
+                                ("Thème", spaces.get(str(theme), theme))])
+                      for i, t, d, code, n, first, theme in zip(
+                          part.index, part["titre"], part["date"], part["commune"], part["présents"],
+                          part["premières venues"], part["thème"], strict=True)],
+            "tooltip": part["titre"].map(_esc),
+        }), name=f"{year} ({integer(len(part))} événements)", shape="circle")
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_box(m, title_html(title, as_of, sources=sources,
+                          subtitle=f"{integer(len(stats))} événements : {integer(len(placed))} sur la carte, "
+                                   f"{integer(len(stats) - len(placed))} sans lieu (en ligne, concertations)"),
+            position="topleft", kind="title")
+    legend = [
+        LegendSection("Types d'événements", [*_kind_entries(labels, colours, EVENT_TYPES, "circle"),
+                                             *(_size_entries(top) if len(placed) else [])],
+                      note="Taille du cercle : personnes présentes. Une couche par année (cochez-les)."),
+        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
+                               LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+    ]
+    add_box(m, legend_html(legend), position="bottomright", kind="legend")
+    return m

@@ -239,3 +239,36 @@ def test_actor_map_follows_consent_and_escapes(tmp_path, chromium):
     lo, hi = Image.open(path).convert("L").getextrema()
     assert hi - lo > 100
     engine.dispose()
+
+
+def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [{"id": i, "kind": "personne", "display_name": f"P{i}"}
+                                             for i in range(1, 6)])
+        conn.execute(store.events.insert(), [
+            {"id": 1, "title": "<b>Rencontre</b> à Sète", "kind": "rencontre de communauté",
+             "starts_on": date(2024, 5, 2), "theme": "mer", "commune_code": "34301"},
+            {"id": 2, "title": "Groupe de travail", "kind": "groupe de travail", "starts_on": date(2025, 2, 3),
+             "theme": "mer", "commune_code": "66136"},
+            {"id": 3, "title": "Concertation en ligne", "kind": "concertation", "starts_on": date(2025, 3, 1),
+             "theme": "mer", "commune_code": None},
+        ])
+        conn.execute(store.participations.insert(), [
+            *[{"event_id": 1, "actor_id": i, "role": "participant", "signed": True} for i in range(1, 6)],
+            {"event_id": 1, "actor_id": 5, "role": "organisateur", "signed": True},
+            {"event_id": 2, "actor_id": 1, "role": "participant", "signed": True},
+            {"event_id": 2, "actor_id": 2, "role": "participant", "signed": False},
+        ])
+    m = maps.event_map(engine, "mer", as_of=date(2026, 11, 29))
+    layers = {layer.layer_name: layer for layer in m._children.values() if hasattr(layer, "rows")}
+    assert sorted(layers) == ["2024 (1 événements)", "2025 (1 événements)"]
+    big, small = layers["2024 (1 événements)"].rows[0], layers["2025 (1 événements)"].rows[0]
+    assert big[3] > small[3]  # 5 present against 1 (the absentee does not count)
+    assert "Présents : 5" in big[4] and "&lt;b&gt;Rencontre&lt;/b&gt;" in big[4]
+    page = m.get_root().render()
+    assert "3 événements : 2 sur la carte, 1 sans lieu" in page and "<b>Rencontre</b>" not in page
+    engine.dispose()
