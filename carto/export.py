@@ -56,6 +56,7 @@ __all__ = [
     "save_members_xlsx",
     "save_figure",
     "save_figures",
+    "save_pdf",
     "save_png",
     "show",
 ]
@@ -442,6 +443,72 @@ def find_chromium() -> Path:
     )
 
 
+def _run_chromium(html_path: str | Path, out_path: str | Path, flags: list[str], *, budget_ms: int,
+                  what: str) -> Path:
+    """Run headless Chromium (offline, fresh profile) on a page to write ``out_path``; return its path."""
+    html_path = Path(html_path).resolve()
+    if not html_path.is_file():
+        raise BrowserError(f"Page HTML introuvable : {html_path}. Écrivez-la d'abord avec save_html.")
+    out_path = Path(out_path).resolve()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.unlink(missing_ok=True)
+    chromium = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="carto-chromium-") as profile:
+        command = [str(chromium), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                   f"--virtual-time-budget={int(budget_ms)}", *flags, html_path.as_uri()]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise BrowserError(f"Chromium n'a pas terminé {what} de {html_path} en 120 s.") from exc
+    if not out_path.is_file() or out_path.stat().st_size == 0:
+        tail = (done.stderr or "").strip().splitlines()[-3:]
+        raise BrowserError(
+            f"Chromium n'a pas produit {what} {out_path} (code {done.returncode}) : " + " | ".join(tail)
+        )
+    return out_path
+
+
+#: A4 landscape at the 96 px per inch of CSS, in pixels.
+_A4_LANDSCAPE_PX = (1123, 794)
+_PRINT_CSS = ("<style>@page { size: A4 landscape; margin: 0 } html, body { width: %dpx !important; "
+              "height: %dpx !important; margin: 0; overflow: hidden } "
+              "* { -webkit-print-color-adjust: exact !important; print-color-adjust: exact !important } "
+              ".leaflet-control-zoom, .leaflet-control-layers { display: none !important }</style>")
+
+
+def save_pdf(html_path: str | Path, pdf_path: str | Path, *, budget_ms: int = 10_000) -> Path:
+    """Print an HTML map (from :func:`save_html`) to a one-page **A4 landscape** PDF with headless Chromium.
+
+    The page is laid out at A4 size before it is drawn, so that the map, its title box, legend and data
+    date fill the sheet as on screen (colours printed as shown), ready to attach to a note for élus.
+
+    Returns
+    -------
+    Path
+        The PDF written.
+
+    Raises
+    ------
+    BrowserError
+        Chromium is missing or did not write the PDF.
+    """
+    html_path = Path(html_path).resolve()
+    if not html_path.is_file():
+        raise BrowserError(f"Page HTML introuvable : {html_path}. Écrivez-la d'abord avec save_html.")
+    width, height = _A4_LANDSCAPE_PX
+    page = html_path.read_text(encoding="utf-8").replace("</head>", _PRINT_CSS % (width, height) + "</head>", 1)
+    with tempfile.TemporaryDirectory(prefix="carto-pdf-") as folder:
+        printable = Path(folder) / html_path.name
+        printable.write_text(page, encoding="utf-8")
+        path = _run_chromium(printable, pdf_path, [f"--window-size={width},{height}", "--no-pdf-header-footer",
+                                                   f"--print-to-pdf={Path(pdf_path).resolve()}"],
+                             budget_ms=budget_ms, what="le PDF")
+    if not path.read_bytes().startswith(b"%PDF"):
+        raise BrowserError(f"Le fichier {path} écrit par Chromium n'est pas un PDF.")
+    log.info("Carte imprimée en PDF A4 paysage : %s", path)
+    return path
+
+
 def save_png(
     html_path: str | Path,
     png_path: str | Path,
@@ -479,28 +546,9 @@ def save_png(
     >>> save_png.__name__
     'save_png'
     """
-    html_path = Path(html_path).resolve()
-    if not html_path.is_file():
-        raise BrowserError(f"Page HTML introuvable : {html_path}. Écrivez-la d'abord avec save_html.")
-    png_path = Path(png_path).resolve()
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    png_path.unlink(missing_ok=True)
-    chromium = find_chromium()
-    with tempfile.TemporaryDirectory(prefix="carto-chromium-") as profile:
-        command = [
-            str(chromium), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-            f"--virtual-time-budget={int(budget_ms)}", f"--window-size={int(width)},{int(height)}",
-            f"--screenshot={png_path}", html_path.as_uri(),
-        ]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise BrowserError(f"Chromium n'a pas terminé la capture de {html_path} en 120 s.") from exc
-    if not png_path.is_file() or png_path.stat().st_size == 0:
-        tail = (done.stderr or "").strip().splitlines()[-3:]
-        raise BrowserError(
-            f"Chromium n'a pas produit l'image {png_path} (code {done.returncode}) : " + " | ".join(tail)
-        )
+    png_path = _run_chromium(html_path, png_path, [f"--window-size={int(width)},{int(height)}",
+                                                    f"--screenshot={Path(png_path).resolve()}"],
+                             budget_ms=budget_ms, what="l'image")
     log.info("Image de la carte écrite : %s (%s × %s px)", png_path, integer(int(width)), integer(int(height)))
     return png_path
 

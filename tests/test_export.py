@@ -131,6 +131,28 @@ def _rgb(hex_colour: str) -> np.ndarray:
 
 
 @pytest.mark.browser
+def test_pdf_is_one_a4_landscape_page_with_the_map(chromium, demo_map, tmp_path):
+    import re
+    import zlib
+
+    html_path = export.save_html(demo_map, tmp_path / "carte.html")
+    pdf = export.save_pdf(html_path, tmp_path / "pdf" / "carte.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 20_000
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    assert [tuple(round(float(v)) for v in box) for box in boxes] == [(842, 595)]  # one A4 landscape page
+    drawn = 0
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            drawn += len(zlib.decompress(raw))
+        except zlib.error:  # not a deflated stream (an image, a font)
+            drawn += len(raw)
+    assert drawn > 10_000  # drawn content, not an empty page
+    with pytest.raises(BrowserError, match="introuvable"):
+        export.save_pdf(tmp_path / "absente.html", tmp_path / "x.pdf")
+
+
+@pytest.mark.browser
 def test_screenshot_is_not_blank(chromium, demo_map, tmp_path):
     html_path = export.save_html(demo_map, tmp_path / "carte.html")
     png = export.save_png(html_path, tmp_path / "carte.png", width=1200, height=800)
