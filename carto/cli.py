@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, store
+from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, maps, store
 from carto._errors import CartoError
 from carto.settings import get_settings
 
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="ne pas faire d'image PNG de la carte")
     _add_base_commands(sub)
     _add_community_commands(sub)
+    _add_map_command(sub)
     return parser
 
 
@@ -202,6 +203,43 @@ def _add_community_commands(sub: argparse._SubParsersAction) -> None:
     memb.add_argument("--anciens", action="store_true", help="inclure les anciens membres (sortis des cercles)")
 
 
+def _add_map_command(sub: argparse._SubParsersAction) -> None:
+    """``carto map``: the maps of a community, as offline HTML (and PNG, PDF)."""
+    carte = sub.add_parser(
+        "map", help="dessiner les cartes d'une communauté (HTML hors ligne, PNG, PDF A4)",
+        description="Dessine les cartes d'une communauté : « membres » (par cercle ; une personne n'apparaît "
+                    "que si elle l'a accepté, sinon comptée dans sa commune), « evenements » (par type et "
+                    "affluence, une couche par année), « zones-blanches » (membres pour 10 000 habitants, "
+                    "territoires sans membre). Plusieurs cartes : un fichier chacune (FICHIER-membres.html…).",
+    )
+    _base_option(carte)
+    carte.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
+    carte.add_argument("--layers", metavar="CARTES", default="membres",
+                       help=f"cartes, séparées par des virgules, parmi : {', '.join(maps.MAP_KINDS)} "
+                            "(défaut : membres)")
+    carte.add_argument("--niveau", choices=["commune", "epci", "departement"], default="epci",
+                       help="découpage des zones blanches (défaut : epci)")
+    carte.add_argument("--out", metavar="FICHIER.html", required=True, help="page HTML à écrire")
+    carte.add_argument("--png", action="store_true", help="aussi une image PNG (Chromium)")
+    carte.add_argument("--pdf", action="store_true", help="aussi un PDF A4 paysage (Chromium)")
+    carte.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="date des données (défaut : aujourd'hui)")
+
+
+def _run_map(engine: sa.Engine, args: argparse.Namespace) -> None:
+    kinds = [k.strip() for k in args.layers.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in maps.MAP_KINDS]
+    if unknown or not kinds:
+        raise CartoError(f"Carte(s) inconnue(s) : {', '.join(unknown) or '(aucune)'} ; choisissez parmi "
+                         f"{', '.join(maps.MAP_KINDS)}.")
+    out = Path(args.out)
+    for kind in kinds:
+        options = {"level": args.niveau} if kind == "zones-blanches" else {}
+        fmap = maps.community_map(engine, args.community, kind, as_of=args.date, **options)
+        path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix or '.html'}")
+        written = export.save_map(fmap, path, title=f"Carte {kind} — {args.community}", png=args.png, pdf=args.pdf)
+        print(f"Carte « {kind} » : " + ", ".join(str(p) for p in written.values()))
+
+
 def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
     if args.command == "communities":
         listed = (communities.create_communities(engine, args.fichier) if args.action == "init"
@@ -237,6 +275,8 @@ def _run_on_base(args: argparse.Namespace) -> int:
     try:
         if args.command in {"communities", "circles", "members"}:
             _run_communities(engine, args)
+        elif args.command == "map":
+            _run_map(engine, args)
         elif args.command == "import":
             if bool(args.source) == bool(args.mapping):
                 raise CartoError("Indiquez soit une SOURCE intégrée, soit --mapping FICHIER.toml (pas les deux).")
@@ -293,7 +333,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(result)
         return 0
-    if args.command in {"import", "quarantine", "link", "merges", "attachments", "communities", "circles", "members"}:
+    if args.command in {"import", "quarantine", "link", "merges", "attachments", "communities", "circles", "members",
+                        "map"}:
         return _run_on_base(args)
     build_parser().print_help()
     return 1

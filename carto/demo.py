@@ -141,17 +141,22 @@ class DemoResult:
             else:
                 lines.append(f"  {label} : {path}")
         for folder, paths in per_folder.items():
-            n_png = sum(p.suffix == ".png" for p in paths)
+            n_charts = sum(p.suffix == ".png" and p.name.startswith("indicateurs") for p in paths)
+            n_maps = sum(p.suffix == ".html" for p in paths)
+            printed = " et PDF" if any(p.suffix == ".pdf" for p in paths) else ""
             lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
-                         f"{n_png} graphiques d'indicateurs PNG)")
+                         f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
+                         f"{' avec image PNG' + printed if printed else ''})")
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {self.seconds:.1f} s"]
         return "\n".join(lines)
 
 
-def _communities(engine: Engine, out: Path, today: date) -> tuple[communities.CirclesReport, dict[str, Path]]:
-    """The pilot communities: cercles, a jardinier Acteurs, tracking tables (XLSX) and indicator charts."""
+def _communities(engine: Engine, out: Path, today: date, *, png: bool
+                 ) -> tuple[communities.CirclesReport, dict[str, Path]]:
+    """The pilot communities: cercles, a jardinier Acteurs, tracking tables (XLSX), indicator charts, and the
+    maps of members, events and zones blanches (HTML; PNG and A4 PDF when ``png``)."""
     communities.create_communities(engine, who="carto demo")
     events.classify_events(engine, who="carto demo")
     report = communities.update_circles(engine, as_of=today, who="carto demo")
@@ -168,7 +173,21 @@ def _communities(engine: Engine, out: Path, today: date) -> tuple[communities.Ci
         figures = charts.community_figures(engine, slug, as_of=today)
         for name, path in export.save_figures(figures, folder, prefix="indicateurs").items():
             files[f"{name} — {counts['nom']}"] = path
+        for kind in maps.MAP_KINDS:
+            fmap = maps.community_map(engine, slug, kind, as_of=today)
+            written = export.save_map(fmap, folder / f"carte-{kind}.html", title=f"{counts['nom']} — {kind}",
+                                      png=png, pdf=png)
+            for fmt, path in written.items():
+                files[f"carte {kind} ({fmt}) — {counts['nom']}"] = path
     return report, files
+
+
+def _has_chromium() -> bool:
+    try:
+        export.find_chromium()
+    except BrowserError:
+        return False
+    return True
 
 
 def run_demo(
@@ -239,7 +258,7 @@ def run_demo(
         imports = ingest.import_folder(engine, out, who="carto demo", verbose=verbose)
         link = linkage.link(engine, who="carto demo", verbose=verbose)
         link_quality = quality.synthetic_scores(engine, out)
-        circles, community_files = _communities(engine, out, today)
+        circles, community_files = _communities(engine, out, today, png=png and _has_chromium())
         counts = store.base_summary(engine)
     finally:
         engine.dispose()

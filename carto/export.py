@@ -56,6 +56,7 @@ __all__ = [
     "save_members_xlsx",
     "save_figure",
     "save_figures",
+    "save_map",
     "save_pdf",
     "save_png",
     "show",
@@ -474,6 +475,24 @@ _PRINT_CSS = ("<style>@page { size: A4 landscape; margin: 0 } html, body { width
               "height: %dpx !important; margin: 0; overflow: hidden } "
               "* { -webkit-print-color-adjust: exact !important; print-color-adjust: exact !important } "
               ".leaflet-control-zoom, .leaflet-control-layers { display: none !important }</style>")
+
+
+def save_map(m: Any, html_path: str | Path, *, title: str | None = None, png: bool = False,
+             pdf: bool = False) -> dict[str, Path]:
+    """Write a map as self-contained HTML and, if asked, as PNG (1400 × 1000) and A4 landscape PDF beside it.
+
+    Returns
+    -------
+    dict
+        ``{"html": …, "png": …, "pdf": …}`` (only what was written).
+    """
+    html_path = Path(html_path)
+    written = {"html": save_html(m, html_path, title=title)}
+    if png:
+        written["png"] = save_png(written["html"], html_path.with_suffix(".png"))
+    if pdf:
+        written["pdf"] = save_pdf(written["html"], html_path.with_suffix(".pdf"))
+    return written
 
 
 def save_pdf(html_path: str | Path, pdf_path: str | Path, *, budget_ms: int = 10_000) -> Path:

@@ -55,8 +55,10 @@ __all__ = [
     "add_box",
     "add_points",
     "actor_map",
+    "community_map",
     "event_map",
     "gap_map",
+    "MAP_KINDS",
     "base_map",
     "legend_html",
     "overview_map",
@@ -1164,7 +1166,7 @@ def gap_map(
                           subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} "
                                    f"zone(s) blanche(s)"),
             position="topleft", kind="title")
-    lows = [float(rate[present].min()) if present.any() else 0.0, *bins[:-1]]
+    lows = [float(rate[present].min()), *bins[:-1]] if len(bins) else []
     entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({integer(int((klass[present] == i).sum()))} {many})",
                            colour_of[i], "fill", 14) for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))]
     legend = [
@@ -1178,3 +1180,25 @@ def gap_map(
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     return m
+
+
+#: The maps of a community, by the French name the CLI and the demo use.
+MAP_KINDS = {"membres": actor_map, "evenements": event_map, "zones-blanches": gap_map}
+
+
+def community_map(engine: Any, community: str | int, kind: str, *, as_of: date | None = None,
+                  **options: Any) -> folium.Map:
+    """One of the maps of a community by its French name (:data:`MAP_KINDS`): membres, evenements, zones-blanches.
+
+    ``options`` go to the map function (e.g. ``level="commune"`` for the zones blanches).
+
+    Examples
+    --------
+    >>> community_map(None, "mer", "réseau")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.MapError: Carte « réseau » inconnue : choisissez parmi membres, evenements, zones-blanches.
+    """
+    if kind not in MAP_KINDS:
+        raise MapError(f"Carte « {kind} » inconnue : choisissez parmi {', '.join(MAP_KINDS)}.")
+    return MAP_KINDS[kind](engine, community, as_of=as_of, **options)

@@ -153,3 +153,11 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert any(cell.value == "Léa Martin" for row in sheet.iter_rows() for cell in row)
     assert main(["members", "--base", url, "--community", "mer", "--out", str(xlsx)]) == 1
     assert "Communauté « mer » inconnue" in capsys.readouterr().err
+    carte = tmp_path / "cartes" / "bio.html"
+    assert main(["map", "--base", url, "--community", "biodiversite", "--layers", "membres,zones-blanches",
+                 "--niveau", "departement", "--out", str(carte)]) == 0
+    assert "Carte « zones-blanches »" in capsys.readouterr().out
+    assert (tmp_path / "cartes" / "bio-membres.html").stat().st_size > 10_000
+    assert "Leaflet" in (tmp_path / "cartes" / "bio-zones-blanches.html").read_text(encoding="utf-8")
+    assert main(["map", "--base", url, "--community", "biodiversite", "--layers", "reseau", "--out", str(carte)]) == 1
+    assert "Carte(s) inconnue(s) : reseau" in capsys.readouterr().err
