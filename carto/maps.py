@@ -57,6 +57,7 @@ __all__ = [
     "actor_map",
     "community_map",
     "event_map",
+    "flow_map",
     "gap_map",
     "MAP_KINDS",
     "base_map",
@@ -1182,13 +1183,145 @@ def gap_map(
     return m
 
 
+class _FlowLayer(Layer):
+    """Straight lines between places, built in the browser from one array ``[lat1, lon1, lat2, lon2, px, tip]``."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var group = L.featureGroup();
+            {{ this.rows_js }}.forEach(function (r) {
+                L.polyline([[r[0], r[1]], [r[2], r[3]]], {color: {{ this.colour_js }}, weight: r[4],
+                    opacity: 0.55, lineCap: "round"}).bindTooltip(r[5], {sticky: true}).addTo(group);
+            });
+            return group;
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, rows: list[list[Any]], *, name: str, colour: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "CartoFlows"
+        self.rows = rows
+        self.rows_js = _js(rows)
+        self.colour_js = _js(_colour(colour))
+
+
+FLOW_COLOUR = "#7b3294"
+
+
+def commune_flows(engine: Any, community: str | int, *, as_of: date | None = None) -> pd.DataFrame:
+    """Links between the communes of a community's members: events attended together, and declared relations.
+
+    Two communes are linked once per event of the community where people of both were present, and once
+    per relation (``relations``) between actors of the two. Only places, never persons, come out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``commune_a``, ``commune_b`` (INSEE codes, a < b), ``evenements``, ``relations``, ``force``
+        (their sum), strongest first.
+    """
+    import sqlalchemy as sa
+
+    from carto import events, store
+
+    a, r = store.actors, store.relations
+    with engine.connect() as conn:
+        row = events.find_community(conn, community)
+        parts = events.participations(conn, events.community_scope(row), until=as_of)
+        places = store.read_frame(conn, sa.select(a.c.id, a.c.commune_code).where(a.c.commune_code.is_not(None)))
+        rel = store.read_frame(conn, sa.select(r.c.source_id, r.c.target_id))
+    where = dict(zip(places["id"].astype("int64"), places["commune_code"], strict=True)) if len(places) else {}
+    present = parts[parts["present"]].assign(commune=lambda f: f["actor_id"].map(where)).dropna(subset=["commune"])
+    per_event = present[["event_id", "commune"]].drop_duplicates()
+    pairs = per_event.merge(per_event, on="event_id", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["commune_a"] < pairs["commune_b"]]
+    together = pairs.groupby(["commune_a", "commune_b"]).size().rename("evenements")
+    if len(rel):
+        ends = pd.DataFrame({"x": rel["source_id"].astype("int64").map(where),
+                             "y": rel["target_id"].astype("int64").map(where)}).dropna()
+        ends = ends[ends["x"] != ends["y"]]
+        linked = pd.DataFrame({"commune_a": ends.min(axis=1), "commune_b": ends.max(axis=1)})
+        declared = linked.groupby(["commune_a", "commune_b"]).size().rename("relations")
+    else:
+        declared = pd.Series(dtype="int64", name="relations")
+    out = pd.concat([together, declared], axis=1).fillna(0).astype("int64")
+    out["force"] = out["evenements"] + out["relations"]
+    return out.reset_index().rename(columns={"level_0": "commune_a", "level_1": "commune_b"}) \
+        .sort_values(["force", "commune_a", "commune_b"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def flow_map(
+    engine: Any,
+    community: str | int,
+    *,
+    top: int = 100,
+    as_of: date | None = None,
+    title: str | None = None,
+    communes: Any | None = None,
+    departements: Any | None = None,
+    sources: str = "Base Terreau (émargements, relations) ; fond : IGN ADMIN EXPRESS, INSEE",
+) -> folium.Map:
+    """Bridges between territories: the links of :func:`commune_flows` drawn between communes.
+
+    The ``top`` strongest links are drawn, thicker when stronger (1 to 7 pixels, square root of the
+    strength), with the number of events in common and of relations in the tooltip; the communes they join
+    are marked. Places only: no person is shown.
+    """
+    from carto import communities, geo  # derive and ground floor, read by this view
+
+    as_of = as_of or date.today()
+    communes = geo.communes() if communes is None else communes
+    departements = geo.departements() if departements is None else departements
+    flows = commune_flows(engine, community, as_of=as_of)
+    points = communes.set_index(communes["code"].astype(str))
+    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
+    flows = flows[flows["commune_a"].isin(points.index) & flows["commune_b"].isin(points.index)]
+    drawn = flows.head(int(top)).iloc[::-1]  # the strongest drawn last, on top
+    strongest = float(drawn["force"].max()) if len(drawn) else 1.0
+    width = 0.8 + 6.2 * np.sqrt(drawn["force"] / strongest) if len(drawn) else pd.Series(dtype=float)
+    rows = [[round(float(points.at[ca, "lat"]), 5), round(float(points.at[ca, "lon"]), 5),
+             round(float(points.at[cb, "lat"]), 5), round(float(points.at[cb, "lon"]), 5), round(float(w), 1),
+             f"{_esc(names.get(ca, ca))} ↔ {_esc(names.get(cb, cb))} : {integer(int(ev))} événement(s) en commun"
+             + (f", {integer(int(rl))} relation(s)" if rl else "")]
+            for ca, cb, ev, rl, w in zip(drawn["commune_a"], drawn["commune_b"], drawn["evenements"],
+                                         drawn["relations"], width, strict=True)]
+    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+    m.add_child(_FlowLayer(rows, name=f"Liens entre communes ({integer(len(rows))})", colour=FLOW_COLOUR))
+    joined = sorted(set(drawn["commune_a"]) | set(drawn["commune_b"]))
+    if joined:
+        add_points(m, pd.DataFrame({
+            "lat": [points.at[c, "lat"] for c in joined], "lon": [points.at[c, "lon"] for c in joined],
+            "colour": "#3f3f3f", "radius": 3, "popup": "", "tooltip": [_esc(names.get(c, c)) for c in joined],
+        }), name=f"Communes reliées ({integer(len(joined))})")
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_box(m, title_html(title or f"Communauté {name} : liens entre territoires", as_of, sources=sources,
+                          subtitle=f"Les {integer(len(rows))} liens les plus forts sur {integer(len(flows))}"),
+            position="topleft", kind="title")
+    sizes = [v for v in (1, 5, 20, 50) if v < strongest][-2:] + [int(strongest)] if len(drawn) else []
+    legend = [
+        LegendSection("Liens entre communes", [
+            LegendEntry(f"{integer(v)} événement(s) ou relation(s) en commun", FLOW_COLOUR, "line",
+                        int(round(0.8 + 6.2 * math.sqrt(v / strongest)))) for v in sizes],
+            note="Épaisseur : nombre d'événements où des membres des deux communes étaient présents, "
+                 "plus les relations déclarées entre eux."),
+        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2)]),
+    ]
+    add_box(m, legend_html(legend), position="bottomright", kind="legend")
+    return m
+
+
 #: The maps of a community, by the French name the CLI and the demo use.
-MAP_KINDS = {"membres": actor_map, "evenements": event_map, "zones-blanches": gap_map}
+MAP_KINDS = {"membres": actor_map, "evenements": event_map, "zones-blanches": gap_map, "liens": flow_map}
 
 
 def community_map(engine: Any, community: str | int, kind: str, *, as_of: date | None = None,
                   **options: Any) -> folium.Map:
-    """One of the maps of a community by its French name (:data:`MAP_KINDS`): membres, evenements, zones-blanches.
+    """One of the maps of a community by its French name (:data:`MAP_KINDS`): membres, evenements, zones-blanches,
+    liens.
 
     ``options`` go to the map function (e.g. ``level="commune"`` for the zones blanches).
 
@@ -1197,7 +1330,7 @@ def community_map(engine: Any, community: str | int, kind: str, *, as_of: date |
     >>> community_map(None, "mer", "réseau")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    carto._errors.MapError: Carte « réseau » inconnue : choisissez parmi membres, evenements, zones-blanches.
+    carto._errors.MapError: Carte « réseau » inconnue : choisissez parmi membres, evenements, zones-blanches, liens.
     """
     if kind not in MAP_KINDS:
         raise MapError(f"Carte « {kind} » inconnue : choisissez parmi {', '.join(MAP_KINDS)}.")

@@ -306,3 +306,44 @@ def test_gap_map_classes_and_zones_blanches(tmp_path):
             if f["properties"]["c"] == maps.GAP_COLOUR]
     assert gaps and all(int(t.split(" pour ")[1].split(" habitants")[0].replace("\u202f", "")) >= 2000 for t in gaps)
     engine.dispose()
+
+
+def test_flows_between_communes_from_events_and_relations(tmp_path):
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [
+            {"id": 1, "kind": "personne", "display_name": "A", "commune_code": "34301"},
+            {"id": 2, "kind": "personne", "display_name": "B", "commune_code": "34172"},
+            {"id": 3, "kind": "personne", "display_name": "C", "commune_code": "66136"},
+            {"id": 4, "kind": "personne", "display_name": "Alix Témoin", "commune_code": "34301"},
+        ])
+        conn.execute(store.events.insert(), [
+            {"id": 1, "title": "e1", "kind": "rencontre de communauté", "starts_on": date(2025, 1, 1), "theme": "mer"},
+            {"id": 2, "title": "e2", "kind": "rencontre de communauté", "starts_on": date(2025, 2, 1), "theme": "mer"},
+        ])
+        conn.execute(store.participations.insert(), [
+            {"event_id": 1, "actor_id": 1, "role": "participant", "signed": True},
+            {"event_id": 1, "actor_id": 4, "role": "participant", "signed": True},  # same commune: one link
+            {"event_id": 1, "actor_id": 2, "role": "participant", "signed": True},
+            {"event_id": 1, "actor_id": 3, "role": "participant", "signed": False},  # absent: no link
+            {"event_id": 2, "actor_id": 1, "role": "participant", "signed": True},
+            {"event_id": 2, "actor_id": 2, "role": "participant", "signed": True},
+            {"event_id": 2, "actor_id": 3, "role": "participant", "signed": True},
+        ])
+        conn.execute(store.relations.insert().values(source_id=3, target_id=4, type="connaît", provenance="declared",
+                                                     who="test"))
+    flows = maps.commune_flows(engine, "mer")
+    assert flows.to_dict("records") == [
+        {"commune_a": "34172", "commune_b": "34301", "evenements": 2, "relations": 0, "force": 2},
+        {"commune_a": "34301", "commune_b": "66136", "evenements": 1, "relations": 1, "force": 2},
+        {"commune_a": "34172", "commune_b": "66136", "evenements": 1, "relations": 0, "force": 1},
+    ]
+    m = maps.flow_map(engine, "mer", top=2, as_of=date(2026, 11, 29))
+    layer = next(layer for layer in m._children.values() if isinstance(layer, maps._FlowLayer))
+    assert len(layer.rows) == 2 and all(row[4] == 7.0 for row in layer.rows)
+    assert any("Sète ↔ Perpignan : 1 événement(s) en commun, 1 relation(s)" in row[5] for row in layer.rows)
+    assert "Alix Témoin" not in m.get_root().render()  # places only, never persons
+    engine.dispose()
