@@ -363,3 +363,45 @@ def test_members_xlsx_errors_are_french(tmp_path):
     (tmp_path / "fichier").write_text("x", encoding="utf-8")
     with pytest.raises(ExportError, match="Impossible d'écrire"):
         export.save_members_xlsx(table, tmp_path / "fichier" / "membres.xlsx", title="B", as_of=date(2026, 11, 29))
+
+
+@pytest.mark.browser
+def test_community_maps_work_offline_without_console_errors(offline_browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [
+            {"id": 1, "kind": "personne", "display_name": HOSTILE, "commune_code": "34301", "consent_map": True},
+            {"id": 2, "kind": "personne", "display_name": "B", "commune_code": "34172", "consent_map": False},
+            {"id": 3, "kind": "personne", "display_name": "C", "commune_code": "66136", "consent_map": False},
+        ])
+        conn.execute(store.events.insert().values(id=1, title="Rencontre", kind="rencontre de communauté",
+                                                  starts_on=date(2026, 10, 1), theme="mer", commune_code="34301"))
+        conn.execute(store.participations.insert(), [{"event_id": 1, "actor_id": i, "role": "participant"}
+                                                     for i in (1, 2, 3)])
+    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    expected = {"membres": "CircleMarker", "evenements": "CircleMarker", "zones-blanches": "Polygon",
+                "liens": "Polyline"}
+    driver = offline_browser(1200, 900)
+    for kind, layer_class in expected.items():
+        html_path = export.save_html(maps.community_map(engine, "mer", kind, as_of=date(2026, 11, 29)),
+                                     tmp_path / f"{kind}.html")
+        driver.get(html_path.as_uri())
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script("return !!document.querySelector('.carto-legend')"))
+        drawn = driver.execute_script(f"""
+            var name = Object.keys(window).filter(function (k) {{ return k.indexOf("map_") === 0; }})[0];
+            var n = 0;
+            window[name].eachLayer(function (layer) {{
+                if (layer instanceof L.{layer_class} && !(layer instanceof L.Polygon && "{layer_class}" === "Polyline")
+                    && layer.options.pane !== "cartoFond") {{ n += 1; }}
+            }});
+            return n;""")
+        assert drawn > 0, kind
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], (kind, errors)
+        assert driver.execute_script("return document.querySelectorAll('img[src=x]').length") == 0, kind
+    engine.dispose()
