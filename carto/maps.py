@@ -479,15 +479,20 @@ def add_background(
 
 
 class _PointLayer(JSCSSMixin, Layer):
-    """Points built in the browser from one data array (no per-marker HTML).
+    """Points built in the browser from one compact data object (no per-marker HTML).
 
-    Each row is ``[lat, lon, colour, radius, popup_html, tooltip_html]``.
+    :attr:`rows` keeps, for Python, one ``[lat, lon, colour, radius, popup_html, tooltip_html]`` per point.
+    The page gets them dictionary-encoded (:func:`_compact`): distinct places, colours and popup lines are
+    written once, each point is a few indexes. Popups and tooltips are made when a point is clicked or
+    hovered, not when the page loads: 100 000 points stay light and quick to draw.
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = (function () {
-            var rows = {{ this.rows_js }};
+            var data = {{ this.rows_js }};
+            var part = function (i) { return data.t[i]; };
+            var popupOf = function (k) { return data.r[k][3].map(part).join("<br>"); };
             {%- if this.cluster %}
             var order = {{ this.colours_js }};
             var group = L.markerClusterGroup({
@@ -513,17 +518,27 @@ class _PointLayer(JSCSSMixin, Layer):
             {%- else %}
             var group = L.featureGroup();
             {%- endif %}
-            var layers = rows.map(function (r) {
+            var layers = data.r.map(function (r, k) {
+                var at = data.p[r[0]], colour = data.c[r[1]];
                 {%- if this.shape == "circle" %}
-                var layer = L.circleMarker([r[0], r[1]], {radius: r[3], color: "#ffffff", weight: 1,
-                    fillColor: r[2], fillOpacity: 0.78, cartoColour: r[2]});
+                return L.circleMarker(at, {radius: r[2], color: "#ffffff", weight: 1,
+                    fillColor: colour, fillOpacity: 0.78, cartoColour: colour, cartoRow: k});
                 {%- else %}
-                var layer = L.marker([r[0], r[1]], {cartoColour: r[2], icon: L.divIcon({className: "carto-square",
-                    iconSize: [2 * r[3], 2 * r[3]], html: '<span style="background:' + r[2] + '"></span>'})});
+                return L.marker(at, {cartoColour: colour, cartoRow: k, icon: L.divIcon({className: "carto-square",
+                    iconSize: [2 * r[2], 2 * r[2]], html: '<span style="background:' + colour + '"></span>'})});
                 {%- endif %}
-                if (r[4]) { layer.bindPopup(r[4], {maxWidth: 340}); }
-                if (r[5]) { layer.bindTooltip(r[5]); }
-                return layer;
+            });
+            // popups and tooltips made on demand (the same text as if bound to each point at load)
+            group.on("click", function (e) {
+                var k = e.layer.options.cartoRow;
+                if (k === undefined || !data.r[k][3].length) { return; }
+                if (!e.layer.getPopup()) { e.layer.bindPopup(popupOf(k), {maxWidth: 340}); }
+                e.layer.openPopup();
+            });
+            group.on("mouseover", function (e) {
+                var k = e.layer.options.cartoRow;
+                if (k === undefined || data.r[k][4] < 0 || e.layer.getTooltip()) { return; }
+                e.layer.bindTooltip(data.t[data.r[k][4]]).openTooltip();
             });
             {%- if this.cluster %}
             group.addLayers(layers);
@@ -546,11 +561,38 @@ class _PointLayer(JSCSSMixin, Layer):
         self.cluster = cluster
         self.cluster_radius = int(cluster_radius)
         self.uncluster_zoom = int(uncluster_zoom)
-        self.rows_js = _js(rows)
+        self.rows_js = _js(_compact(rows))
         self.colours_js = _js([_colour(c) for c in colours])
         if cluster:
             self.default_js = [("markerclusterjs", _CLUSTER_URL + "leaflet.markercluster.js")]
             self.default_css = [("markerclustercss", _CLUSTER_URL + "MarkerCluster.css")]
+
+
+def _compact(rows: list[list[Any]]) -> dict[str, Any]:
+    """Dictionary-encode point rows for the page: ``p`` distinct places, ``c`` colours, ``t`` texts (popup
+    lines and tooltips), and per point ``r = [place, colour, radius, [popup line indexes], tooltip index]``
+    (-1: no tooltip). A popup is its lines joined by ``<br>``, as written.
+
+    Examples
+    --------
+    >>> _compact([[43.6, 1.44, "#ff0000", 5, "<b>A</b><br>Commune : Albi", "A"],
+    ...           [43.6, 1.44, "#ff0000", 5, "<b>B</b><br>Commune : Albi", ""]])["r"]
+    [[0, 0, 5, [0, 1], 2], [0, 0, 5, [3, 1], -1]]
+    """
+    places: dict[tuple[float, float], int] = {}
+    colours: dict[str, int] = {}
+    texts: dict[str, int] = {}
+
+    def text(value: str) -> int:
+        return texts.setdefault(value, len(texts))
+
+    encoded = []
+    for lat, lon, colour, radius, popup, tooltip in rows:
+        where = places.setdefault((lat, lon), len(places))
+        lines = [text(line) for line in popup.split("<br>")] if popup else []
+        encoded.append([where, colours.setdefault(colour, len(colours)), radius, lines,
+                        text(tooltip) if tooltip else -1])
+    return {"p": [list(p) for p in places], "c": list(colours), "t": list(texts), "r": encoded}
 
 
 def add_points(
