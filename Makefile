@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/linkage_quality.py
 	$(BIN)/python benchmarks/harmonise_scale.py 10000 100000
 	$(BIN)/python benchmarks/circles_scale.py 100000
+	$(BIN)/python benchmarks/maps_scale.py 1000 10000
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out

@@ -10,7 +10,7 @@ population, all members of one community (one event each). Then are measured:
 
 - **Terreau**: :func:`carto.maps.actor_map` + :func:`carto.export.save_html` (time to write, size of the
   self-contained HTML), and the time until the map is interactive in headless Chromium with no network
-  (page loaded and the point clusters drawn, from the start of navigation: ``performance.now()``);
+  (page loaded and the members' circles on the map, from the start of navigation: ``performance.now()``);
 - **naive folium**: the same points as one ``folium.CircleMarker`` with its ``folium.Popup`` per actor on
   the same offline background (the per-marker HTML approach), measured the same way.
 
@@ -108,9 +108,9 @@ def measure(kind: str, make: object, folder: Path, n: int) -> dict[str, float]:
     fmap = make()
     path = export.save_html(fmap, folder / f"{kind}-{n}.html")
     written = time.perf_counter() - t0
-    ready = ("return document.querySelectorAll('.carto-cluster').length > 0" if kind == "terreau"
-             else "return document.querySelectorAll('path.leaflet-interactive').length > 0"
-             " || !!document.querySelector('canvas')")
+    ready = ("var name = Object.keys(window).filter(function (k) { return k.indexOf('map_') === 0; })[0];"
+             "if (!name || typeof L === 'undefined') { return false; } var n = 0;"
+             "window[name].eachLayer(function (l) { if (l instanceof L.CircleMarker) { n += 1; } }); return n > 0;")
     return {"écriture (s)": written, "taille (Mo)": path.stat().st_size / 1e6,
             "interactive (s)": interactive_seconds(path, ready)}
 

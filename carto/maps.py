@@ -933,26 +933,7 @@ def actor_map(
 
     m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
     add_background(m, communes=communes, departements=departements)
-    legend_circles = []
-    for circle, label in communities.CIRCLE_LABELS.items():
-        colour = communities.CIRCLE_COLOURS[circle]
-        part = shown[shown["cercle"] == circle]
-        legend_circles.append(LegendEntry(f"Cercle {label} ({integer(len(part))} sur la carte)", colour))
-        if part.empty:
-            continue
-        points = pd.DataFrame({
-            "lat": part["lat"], "lon": part["lon"], "colour": colour,
-            "radius": np.where(part["type"] == "organisation", 7, _PERSON_SHOWN_R),
-            "popup": [_card(nom, [("Type", kind), ("Cercle", label), ("Depuis", _day(since)),
-                                  ("Dernière activité", _day(last)), ("Participations", n),
-                                  ("Organisation", org), ("Commune", _place(code, names))])
-                      for nom, kind, since, last, n, org, code in zip(
-                          part["nom"], part["type"], part["depuis"], part["dernière activité"],
-                          part["participations"], part["organisation"], part["code commune"], strict=True)],
-            "tooltip": part["nom"].map(_esc),
-        })
-        add_points(m, points, name=f"Cercle {label} ({integer(len(part))})", shape="circle", cluster=True,
-                   palette=[colour])
+    # counts first: drawn under the members shown
     if len(hidden):
         grouped = hidden.groupby("code commune")
         counts = grouped.size()
@@ -970,6 +951,22 @@ def actor_map(
             "radius": 4 + 10 * np.sqrt(counts / max(top, 1.0)), "popup": cards,
             "tooltip": [f"{integer(int(n))} membre(s)" for n in counts],
         }), name=f"Autres membres : nombre par commune ({integer(len(hidden))})", shape="circle")
+    legend_circles = []
+    for circle, label in communities.CIRCLE_LABELS.items():
+        colour = communities.CIRCLE_COLOURS[circle]
+        part = shown[shown["cercle"] == circle]
+        legend_circles.append(LegendEntry(f"Cercle {label} ({integer(len(part))} sur la carte)", colour))
+        if part.empty:
+            continue
+        cards = pd.Series([_card(nom, [("Type", kind), ("Cercle", label), ("Depuis", _day(since)),
+                                       ("Dernière activité", _day(last)), ("Participations", n),
+                                       ("Organisation", org), ("Commune", _place(code, names))])
+                           for nom, kind, since, last, n, org, code in zip(
+                               part["nom"], part["type"], part["depuis"], part["dernière activité"],
+                               part["participations"], part["organisation"], part["code commune"], strict=True)],
+                          index=part.index)
+        add_points(m, _grouped_places(part, cards, colour, label, names),
+                   name=f"Cercle {label} ({integer(len(part))})", shape="circle", palette=[colour])
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=sources,
                           subtitle=f"{integer(len(table))} membres : {integer(len(shown))} sur la carte, "
@@ -977,8 +974,8 @@ def actor_map(
                                    f"{integer(len(placed) - len(on_map))} sans commune connue"),
             position="topleft", kind="title")
     legend = [
-        LegendSection("Cercles", legend_circles, note="Personnes placées au centre de leur commune ; "
-                      "regroupées quand elles sont proches."),
+        LegendSection("Cercles", legend_circles, note="Personnes placées au centre de leur commune : un cercle "
+                      "par commune, plus grand quand elles sont plusieurs (la liste au clic)."),
         LegendSection("Autres membres", [LegendEntry("Nombre de membres par commune", _COUNT_COLOUR)],
                       note="Sans accord pour apparaître sur une carte : comptés dans leur commune."),
         LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
@@ -988,6 +985,39 @@ def actor_map(
     log.info("Carte des membres : %s sur la carte, %s comptés par commune, %s sans commune", integer(len(shown)),
              integer(len(hidden)), integer(len(placed) - len(on_map)))
     return m
+
+
+#: Most member cards listed in the popup of one place.
+_CARDS_PER_PLACE = 30
+
+
+def _grouped_places(part: pd.DataFrame, cards: pd.Series, colour: str, label: str,
+                    names: dict[str, str]) -> pd.DataFrame:
+    """One point per place of a cercle's members: a person's commune point, or an organisation's address.
+
+    A place with one member shows their card; a place with several shows how many and their cards (at most
+    :data:`_CARDS_PER_PLACE`), the circle growing with the count. Persons share their commune's point, so
+    100 000 members make at most a few thousand points.
+    """
+    frame = part.assign(card=cards, place=list(zip(part["lat"].round(5), part["lon"].round(5), strict=True)))
+    groups = frame.groupby("place", sort=False)
+    rows = []
+    for (lat, lon), group in groups:
+        n = len(group)
+        if n == 1:
+            popup, tooltip = group["card"].iloc[0], _esc(group["nom"].iloc[0])
+        else:
+            code = group["code commune"].iloc[0]
+            head = (f'<div class="carto-card"><strong>{integer(n)} membres du cercle {_esc(label)}</strong><br>'
+                    f"{_esc(_place(code, names))}</div>")
+            shown = group["card"].head(_CARDS_PER_PLACE).tolist()
+            more = [f"<i>… et {integer(n - _CARDS_PER_PLACE)} autres</i>"] if n > _CARDS_PER_PLACE else []
+            popup = "<hr>".join([head, *shown, *more])
+            tooltip = f"{integer(n)} membres ({_esc(_place(code, names))})"
+        rows.append({"lat": lat, "lon": lon, "colour": colour, "popup": popup, "tooltip": tooltip, "n": n})
+    out = pd.DataFrame(rows)
+    out["radius"] = _PERSON_SHOWN_R + 2.5 * np.sqrt(out["n"] - 1)
+    return out.sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _day(value: Any) -> str:
