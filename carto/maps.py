@@ -965,8 +965,15 @@ def actor_map(
                                part["nom"], part["type"], part["depuis"], part["dernière activité"],
                                part["participations"], part["organisation"], part["code commune"], strict=True)],
                           index=part.index)
-        add_points(m, _grouped_places(part, cards, colour, label, names),
-                   name=f"Cercle {label} ({integer(len(part))})", shape="circle", palette=[colour])
+        persons = (part["type"] != "organisation").to_numpy()
+        if persons.any():
+            add_points(m, _grouped_places(part[persons], cards[persons], colour, label, names),
+                       name=f"Cercle {label} — personnes ({integer(int(persons.sum()))})", shape="circle",
+                       palette=[colour])
+        if (~persons).any():
+            add_points(m, _grouped_places(part[~persons], cards[~persons], colour, label, names),
+                       name=f"Cercle {label} — organisations ({integer(int((~persons).sum()))})", shape="square",
+                       palette=[colour])
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=sources,
                           subtitle=f"{integer(len(table))} membres : {integer(len(shown))} sur la carte, "
@@ -974,8 +981,10 @@ def actor_map(
                                    f"{integer(len(placed) - len(on_map))} sans commune connue"),
             position="topleft", kind="title")
     legend = [
-        LegendSection("Cercles", legend_circles, note="Personnes placées au centre de leur commune : un cercle "
-                      "par commune, plus grand quand elles sont plusieurs (la liste au clic)."),
+        LegendSection("Cercles", [*legend_circles, LegendEntry("Personne(s)", "#9e9e9e", "circle"),
+                                  LegendEntry("Organisation(s)", "#9e9e9e", "square")],
+                      note="Personnes placées au centre de leur commune : un symbole par commune, plus grand "
+                           "quand elles sont plusieurs (la liste au clic)."),
         LegendSection("Autres membres", [LegendEntry("Nombre de membres par commune", _COUNT_COLOUR)],
                       note="Sans accord pour apparaître sur une carte : comptés dans leur commune."),
         LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),

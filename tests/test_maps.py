@@ -225,16 +225,18 @@ def test_actor_map_follows_consent_and_escapes(tmp_path, chromium):
     m = maps.actor_map(engine, "mer", as_of=date(2026, 11, 29))
     page = m.get_root().render()
     layers = sorted(layer.layer_name for layer in m._children.values() if hasattr(layer, "rows"))
-    assert layers == ["Autres membres : nombre par commune (2)", "Cercle 2 — impliqué·e (2)"]
+    assert layers == ["Autres membres : nombre par commune (2)", "Cercle 2 — impliqué·e — organisations (1)",
+                      "Cercle 2 — impliqué·e — personnes (1)"]
     assert "Camille Secret" not in page and "Noé Discret" not in page  # no consent: only a count
     assert "2 membres à Sète (34301)" in page
     assert hostile not in page
-    shown = next(layer for layer in m._children.values() if getattr(layer, "layer_name", "").startswith("Cercle"))
-    places = {(row[0], row[1]) for row in shown.rows}
+    shown = [layer for layer in m._children.values() if getattr(layer, "layer_name", "").startswith("Cercle")]
+    assert [layer.shape for layer in shown] == ["circle", "square"]  # symbol by kind
+    places = {(row[0], row[1]) for layer in shown for row in layer.rows}
     sete = geo.communes().set_index("code").loc["34301"]
     assert (round(float(sete["lat"]), 5), round(float(sete["lon"]), 5)) in places  # the person: at her commune
     assert (43.4012, 3.6123) in places  # the organisation: at its address
-    assert any(html.escape(hostile, quote=True) in row[4] and html.escape(hostile) in row[5] for row in shown.rows)
+    assert any(html.escape(hostile, quote=True) in row[4] and html.escape(hostile) in row[5] for row in shown[0].rows)
     assert "4 membres : 2 sur la carte, 2 comptés par commune, 0 sans commune connue" in page
     path = export.save_png(export.save_html(m, tmp_path / "membres.html"), tmp_path / "membres.png")
     lo, hi = Image.open(path).convert("L").getextrema()
