@@ -848,6 +848,23 @@ def _bounds(departements: Any) -> tuple[tuple[float, float], tuple[float, float]
 # --------------------------------------------------------------------------- members of a community
 
 
+def _community_frame(communes: Any, departements: Any) -> tuple[folium.Map, Any, Any, dict[str, str]]:
+    """The offline map every community map starts from, with its background tables and commune names."""
+    from carto import geo  # ground floor, read by this view
+
+    communes = geo.communes() if communes is None else communes
+    departements = geo.departements() if departements is None else departements
+    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
+    add_background(m, communes=communes, departements=departements)
+    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
+    return m, communes, departements, names
+
+
+#: The « Fond » section of the legend of the community maps.
+_BACKGROUND_LEGEND = LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
+                                            LegendEntry("Commune", "#f4f1e8", "fill", 14)])
+
+
 _PERSON_SHOWN_R = 5
 _COUNT_COLOUR = "#6b6b6b"
 
@@ -917,11 +934,10 @@ def actor_map(
     folium.Map
         Offline map; write it with :func:`carto.export.save_html`.
     """
-    from carto import communities, geo  # derive and ground floor, read by this view
+    from carto import communities  # derive, read by this view
 
     as_of = as_of or date.today()
-    communes = geo.communes() if communes is None else communes
-    departements = geo.departements() if departements is None else departements
+    m, communes, departements, names = _community_frame(communes, departements)
     table = communities.members(engine, community, as_of=as_of)
     name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community)) \
         if isinstance(community, str) else str(community)
@@ -929,10 +945,7 @@ def actor_map(
     on_map = placed[placed["lon"].notna() & placed["lat"].notna()]
     shown = on_map[(on_map["type"] == "organisation") | on_map["consent"]]
     hidden = on_map[(on_map["type"] != "organisation") & ~on_map["consent"]]
-    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
 
-    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
-    add_background(m, communes=communes, departements=departements)
     # counts first: drawn under the members shown
     if len(hidden):
         grouped = hidden.groupby("code commune")
@@ -987,8 +1000,7 @@ def actor_map(
                            "quand elles sont plusieurs (la liste au clic)."),
         LegendSection("Autres membres", [LegendEntry("Nombre de membres par commune", _COUNT_COLOUR)],
                       note="Sans accord pour apparaître sur une carte : comptés dans leur commune."),
-        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
-                               LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+        _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     log.info("Carte des membres : %s sur la carte, %s comptés par commune, %s sans commune", integer(len(shown)),
@@ -1063,11 +1075,10 @@ def event_map(
     folium.Map
         Offline map; events without a place (website concertations) are counted in the subtitle.
     """
-    from carto import communities, events, geo  # derive and ground floor, read by this view
+    from carto import communities, events  # derive, read by this view
 
     as_of = as_of or date.today()
-    communes = geo.communes() if communes is None else communes
-    departements = geo.departements() if departements is None else departements
+    m, communes, departements, names = _community_frame(communes, departements)
     stats = events.event_stats(engine, community=community, start=start, end=end)
     if title is None:
         name = ""
@@ -1078,13 +1089,10 @@ def event_map(
     points = communes.set_index(communes["code"].astype(str))
     stats = stats.assign(lon=stats["commune"].map(points["lon"]), lat=stats["commune"].map(points["lat"]))
     placed = stats[stats["lon"].notna()]
-    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
     spaces = dict(zip(synth.themes()["slug"], synth.themes()["nom"], strict=True))
     labels, colours = _kinds(placed["type"], EVENT_TYPES)
     top = float(placed["présents"].max()) if len(placed) else 1.0
 
-    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
-    add_background(m, communes=communes, departements=departements)
     years = pd.to_datetime(placed["date"]).dt.year
     for year in sorted(years.unique()):
         part = placed[(years == year).to_numpy()].sort_values("présents", ascending=False, kind="stable")
@@ -1110,8 +1118,7 @@ def event_map(
         LegendSection("Types d'événements", [*_kind_entries(labels, colours, EVENT_TYPES, "circle"),
                                              *(_size_entries(top) if len(placed) else [])],
                       note="Taille du cercle : personnes présentes. Une couche par année (cochez-les)."),
-        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2),
-                               LegendEntry("Commune", "#f4f1e8", "fill", 14)]),
+        _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     return m
@@ -1207,8 +1214,7 @@ def gap_map(
     from carto import communities, evaluation, geo  # derive and ground floor, read by this view
 
     as_of = as_of or date.today()
-    communes = geo.communes() if communes is None else communes
-    departements = geo.departements() if departements is None else departements
+    m, communes, departements, names = _community_frame(communes, departements)
     table = evaluation.presence(engine, community, level=level)
     one, many = _LEVEL_NAMES[level]
     shapes = {"commune": communes, "epci": geo.epci(), "departement": departements}[level]
@@ -1238,8 +1244,6 @@ def gap_map(
                                  "w": (0.8 if level == "commune" else 1.4) if g else 0.4}
 
     name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
-    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
-    add_background(m, communes=communes, departements=departements)
     m.add_child(_Choropleth(data, name=f"Membres pour 10 000 habitants, par {one}"))
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     n_gaps = int(gap.sum())
@@ -1258,7 +1262,7 @@ def gap_map(
                                                      "fill", 14)],
                       note=f"{many.capitalize()} d'au moins {integer(floor)} habitant{'s' if floor > 1 else ''} "
                            "sans aucun membre."),
-        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2)]),
+        _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     return m
@@ -1350,14 +1354,12 @@ def flow_map(
     strength), with the number of events in common and of relations in the tooltip; the communes they join
     are marked. Places only: no person is shown.
     """
-    from carto import communities, geo  # derive and ground floor, read by this view
+    from carto import communities  # derive, read by this view
 
     as_of = as_of or date.today()
-    communes = geo.communes() if communes is None else communes
-    departements = geo.departements() if departements is None else departements
+    m, communes, departements, names = _community_frame(communes, departements)
     flows = commune_flows(engine, community, as_of=as_of)
     points = communes.set_index(communes["code"].astype(str))
-    names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True))
     flows = flows[flows["commune_a"].isin(points.index) & flows["commune_b"].isin(points.index)]
     drawn = flows.head(int(top)).iloc[::-1]  # the strongest drawn last, on top
     strongest = float(drawn["force"].max()) if len(drawn) else 1.0
@@ -1369,8 +1371,6 @@ def flow_map(
             for ca, cb, ev, rl, w in zip(drawn["commune_a"], drawn["commune_b"], drawn["evenements"],
                                          drawn["relations"], width, strict=True)]
     name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
-    m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
-    add_background(m, communes=communes, departements=departements)
     m.add_child(_FlowLayer(rows, name=f"Liens entre communes ({integer(len(rows))})", colour=FLOW_COLOUR))
     joined = sorted(set(drawn["commune_a"]) | set(drawn["commune_b"]))
     if joined:
@@ -1389,7 +1389,7 @@ def flow_map(
                         int(round(0.8 + 6.2 * math.sqrt(v / strongest)))) for v in sizes],
             note="Épaisseur : nombre d'événements où des membres des deux communes étaient présents, "
                  "plus les relations déclarées entre eux."),
-        LegendSection("Fond", [LegendEntry("Limite de département", "#4a4a4a", "line", 2)]),
+        _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
     return m
