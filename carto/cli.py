@@ -264,7 +264,8 @@ def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
                                              for c in store.CIRCLES))
     else:
         table = communities.members(engine, args.community, as_of=args.date, former=args.anciens)
-        name = communities.list_communities(engine).set_index("communauté").loc[args.community, "nom"]
+        with engine.connect() as conn:
+            name = events.find_community(conn, args.community).name
         path = export.save_members_xlsx(table, Path(args.out), title=f"Membres de la communauté {name}",
                                         as_of=args.date or date.today())
         print(f"{_fr.integer(len(table))} membre(s) écrit(s) dans {path}.")

@@ -57,6 +57,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -860,6 +861,7 @@ MEMBER_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=1)
 def _source_labels() -> dict[str, str]:
     from carto.sources import builtin_sources, load_mapping
 

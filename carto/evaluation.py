@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from carto import events, geo, store
+from carto._errors import ConfigError
 from carto.communities import CIRCLE_LABELS, TRANSITION_LABELS, CircleRules, load_rules
 from carto.events import find_community
 
@@ -228,7 +229,7 @@ def presence(engine: Engine, community: str | int, *, level: str = "epci") -> pd
     (13, 13)
     """
     if level not in LEVELS:
-        raise ValueError(f"Niveau « {level} » inconnu : choisissez commune, epci ou departement.")
+        raise ConfigError(f"Niveau « {level} » inconnu : choisissez commune, epci ou departement.")
     column, reference = LEVELS[level]
     communes = pd.DataFrame(geo.communes().drop(columns="geometry"))
     counts = _member_communes(engine, community).value_counts()

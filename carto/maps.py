@@ -40,7 +40,9 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
-from carto import synth
+import sqlalchemy as sa
+
+from carto import communities, evaluation, events, geo, store, themes
 from carto._errors import MapError
 from carto._fr import integer
 from carto.settings import CRS_METRIC, CRS_STORAGE
@@ -773,8 +775,6 @@ def overview_map(
     ['Organisations (1)', 'Événements (1)']
     """
     if communes is None or departements is None:
-        from carto import geo  # ground floor; imported late so that a map with its own background needs no data
-
         communes = geo.communes() if communes is None else communes
         departements = geo.departements() if departements is None else departements
     orgs = _located(organisations, ("id", "nom", "type", "theme", "code_commune", "lon", "lat"), "organisations")
@@ -782,8 +782,7 @@ def overview_map(
                     "événements")
     names = dict(zip(communes["code"].astype(str), communes["nom"].astype(str), strict=True)) \
         if "code" in communes.columns else {}
-    spaces = synth.themes()  # the thematic spaces of carto/data/themes.toml
-    themes = dict(zip(spaces["slug"].astype(str), spaces["nom"].astype(str), strict=True))
+    spaces = themes.theme_names()  # the thematic spaces of carto/data/themes.toml
 
     m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
     add_background(m, communes=communes, departements=departements)
@@ -793,7 +792,7 @@ def overview_map(
     org_points = pd.DataFrame({
         "lat": orgs["lat"], "lon": orgs["lon"], "colour": org_colours, "radius": 6,
         "popup": [_card(nom + (f" ({s})" if _esc(s) else ""), [
-                      ("Type", label), ("Thème", themes.get(str(theme), theme)),
+                      ("Type", label), ("Thème", spaces.get(str(theme), theme)),
                       ("Commune", _place(code, names))])
                   for nom, s, label, theme, code in zip(orgs["nom"].fillna("").astype(str), sigles, org_labels,
                                                         orgs["theme"], orgs["code_commune"], strict=True)],
@@ -811,7 +810,7 @@ def overview_map(
         "popup": [_card(titre, [
                       ("Type", label), ("Date", f"{d:%d/%m/%Y}" if pd.notna(d) else ""),
                       ("Commune", _place(code, names)), ("Participants", integer(int(p))),
-                      ("Thème", themes.get(str(theme), theme))])
+                      ("Thème", spaces.get(str(theme), theme))])
                   for titre, label, d, code, p, theme in zip(evts["titre"].fillna("").astype(str), ev_labels, dates,
                                                              evts["code_commune"], participants, evts["theme"],
                                                              strict=True)],
@@ -848,10 +847,14 @@ def _bounds(departements: Any) -> tuple[tuple[float, float], tuple[float, float]
 # --------------------------------------------------------------------------- members of a community
 
 
+def _community_name(engine: Any, community: str | int) -> str:
+    """French name of a community (slug or id; a French error when unknown)."""
+    with engine.connect() as conn:
+        return str(events.find_community(conn, community).name)
+
+
 def _community_frame(communes: Any, departements: Any) -> tuple[folium.Map, Any, Any, dict[str, str]]:
     """The offline map every community map starts from, with its background tables and commune names."""
-    from carto import geo  # ground floor, read by this view
-
     communes = geo.communes() if communes is None else communes
     departements = geo.departements() if departements is None else departements
     m = base_map(bounds=_bounds(departements), legend_width=_LEGEND_WIDTH)
@@ -875,10 +878,6 @@ def _member_places(engine: Any, table: pd.DataFrame, communes: Any) -> pd.DataFr
     Persons are placed at their commune's point (never an address); organisations at their address
     point when known, else at their commune.
     """
-    import sqlalchemy as sa
-
-    from carto import store
-
     a = store.actors
     with engine.connect() as conn:
         extra = store.select_in(conn, sa.select(a.c.id, a.c.commune_code, a.c.consent_map, a.c.location_precision,
@@ -934,13 +933,10 @@ def actor_map(
     folium.Map
         Offline map; write it with :func:`carto.export.save_html`.
     """
-    from carto import communities  # derive, read by this view
-
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
     table = communities.members(engine, community, as_of=as_of)
-    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community)) \
-        if isinstance(community, str) else str(community)
+    name = _community_name(engine, community)
     placed = _member_places(engine, table, communes)
     on_map = placed[placed["lon"].notna() & placed["lat"].notna()]
     shown = on_map[(on_map["type"] == "organisation") | on_map["consent"]]
@@ -1075,21 +1071,15 @@ def event_map(
     folium.Map
         Offline map; events without a place (website concertations) are counted in the subtitle.
     """
-    from carto import communities, events  # derive, read by this view
-
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
     stats = events.event_stats(engine, community=community, start=start, end=end)
     if title is None:
-        name = ""
-        if community is not None:
-            listed = communities.list_communities(engine).set_index("communauté")["nom"]
-            name = f" — {listed.get(community, community)}"
-        title = f"Événements{name}"
+        title = "Événements" + (f" — {_community_name(engine, community)}" if community is not None else "")
     points = communes.set_index(communes["code"].astype(str))
     stats = stats.assign(lon=stats["commune"].map(points["lon"]), lat=stats["commune"].map(points["lat"]))
     placed = stats[stats["lon"].notna()]
-    spaces = dict(zip(synth.themes()["slug"], synth.themes()["nom"], strict=True))
+    spaces = themes.theme_names()
     labels, colours = _kinds(placed["type"], EVENT_TYPES)
     top = float(placed["présents"].max()) if len(placed) else 1.0
 
@@ -1108,7 +1098,7 @@ def event_map(
                           part.index, part["titre"], part["date"], part["commune"], part["présents"],
                           part["premières venues"], part["thème"], strict=True)],
             "tooltip": part["titre"].map(_esc),
-        }), name=f"{year} ({integer(len(part))} événements)", shape="circle")
+        }), name=f"{year} ({_count(len(part), 'événement', 'événements')})", shape="circle")
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     add_box(m, title_html(title, as_of, sources=sources,
                           subtitle=f"{integer(len(stats))} événements : {integer(len(placed))} sur la carte, "
@@ -1150,6 +1140,11 @@ PRESENCE_COLOURS = ("#c7e9c0", "#a1d99b", "#74c476", "#31a354", "#006d2c")
 GAP_COLOUR, GAP_OUTLINE = "#fcbba1", "#cb181d"
 _LEVEL_NAMES = {"commune": ("commune", "communes"), "epci": ("EPCI", "EPCI"),
                 "departement": ("département", "départements")}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """« 1 commune », « 12 communes » (French: the singular for 0 and 1)."""
+    return f"{integer(int(n))} {one if n <= 1 else many}"
 
 
 def _decimal(value: float) -> str:
@@ -1211,8 +1206,6 @@ def gap_map(
     folium.Map
         Offline map.
     """
-    from carto import communities, evaluation, geo  # derive and ground floor, read by this view
-
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
     table = evaluation.presence(engine, community, level=level)
@@ -1243,7 +1236,7 @@ def gap_map(
         feature["properties"] = {"c": c, "t": t, "b": GAP_OUTLINE if g else "#8a8a8a",
                                  "w": (0.8 if level == "commune" else 1.4) if g else 0.4}
 
-    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
+    name = _community_name(engine, community)
     m.add_child(_Choropleth(data, name=f"Membres pour 10 000 habitants, par {one}"))
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     n_gaps = int(gap.sum())
@@ -1253,12 +1246,12 @@ def gap_map(
                                    f"zone(s) blanche(s)"),
             position="topleft", kind="title")
     lows = [float(rate[present].min()), *bins[:-1]] if len(bins) else []
-    entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({integer(int((klass[present] == i).sum()))} {many})",
+    entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({_count(int((klass[present] == i).sum()), one, many)})",
                            colour_of[i], "fill", 14) for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))]
     legend = [
         LegendSection("Membres pour 10 000 habitants", entries[::-1],
                       note="Classes par seuils naturels (Fisher-Jenks)."),
-        LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({integer(n_gaps)} {many})", GAP_COLOUR,
+        LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({_count(n_gaps, one, many)})", GAP_COLOUR,
                                                      "fill", 14)],
                       note=f"{many.capitalize()} d'au moins {integer(floor)} habitant{'s' if floor > 1 else ''} "
                            "sans aucun membre."),
@@ -1307,10 +1300,6 @@ def commune_flows(engine: Any, community: str | int, *, as_of: date | None = Non
         ``commune_a``, ``commune_b`` (INSEE codes, a < b), ``evenements``, ``relations``, ``force``
         (their sum), strongest first.
     """
-    import sqlalchemy as sa
-
-    from carto import events, store
-
     a, r = store.actors, store.relations
     with engine.connect() as conn:
         row = events.find_community(conn, community)
@@ -1354,8 +1343,6 @@ def flow_map(
     strength), with the number of events in common and of relations in the tooltip; the communes they join
     are marked. Places only: no person is shown.
     """
-    from carto import communities  # derive, read by this view
-
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
     flows = commune_flows(engine, community, as_of=as_of)
@@ -1370,7 +1357,7 @@ def flow_map(
              + (f", {integer(int(rl))} relation(s)" if rl else "")]
             for ca, cb, ev, rl, w in zip(drawn["commune_a"], drawn["commune_b"], drawn["evenements"],
                                          drawn["relations"], width, strict=True)]
-    name = communities.list_communities(engine).set_index("communauté")["nom"].get(community, str(community))
+    name = _community_name(engine, community)
     m.add_child(_FlowLayer(rows, name=f"Liens entre communes ({integer(len(rows))})", colour=FLOW_COLOUR))
     joined = sorted(set(drawn["commune_a"]) | set(drawn["commune_b"]))
     if joined:

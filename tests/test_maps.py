@@ -268,8 +268,8 @@ def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):
         ])
     m = maps.event_map(engine, "mer", as_of=date(2026, 11, 29))
     layers = {layer.layer_name: layer for layer in m._children.values() if hasattr(layer, "rows")}
-    assert sorted(layers) == ["2024 (1 événements)", "2025 (1 événements)"]
-    big, small = layers["2024 (1 événements)"].rows[0], layers["2025 (1 événements)"].rows[0]
+    assert sorted(layers) == ["2024 (1 événement)", "2025 (1 événement)"]
+    big, small = layers["2024 (1 événement)"].rows[0], layers["2025 (1 événement)"].rows[0]
     assert big[3] > small[3]  # 5 present against 1 (the absentee does not count)
     assert "Présents : 5" in big[4] and "&lt;b&gt;Rencontre&lt;/b&gt;" in big[4]
     page = m.get_root().render()
