@@ -857,7 +857,7 @@ def set_charter(engine: Engine, community: str | int, actor_id: int, signed_on: 
 MEMBER_COLUMNS = (
     "acteur", "nom", "type", "cercle", "cercle calculé", "cercle imposé", "raison", "imposé par", "imposé le",
     "depuis", "dernière activité", "participations", "à relancer", "sources", "commune", "EPCI", "département",
-    "organisation", "courriel", "charte signée le", "notes",
+    "organisation", "courriel", "accord carte", "charte signée le", "notes",
 )
 
 
@@ -898,6 +898,7 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
             m.c.actor_id, a.c.display_name, a.c.kind, m.c.computed_circle, m.c.override_circle,
             m.c.override_reason, m.c.override_by, m.c.override_at, m.c.circle_since, m.c.last_activity_on,
             a.c.commune_code, org.c.display_name.label("organisation"), a.c.email, m.c.charter_signed_on, m.c.notes,
+            a.c.consent_map, a.c.consent_map_at,
         ).select_from(m.join(a, a.c.id == m.c.actor_id).outerjoin(org, org.c.id == a.c.organisation_id))
             .where(m.c.community_id == row.id, a.c.status == "active"))
         if not former and len(frame):
@@ -948,13 +949,24 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
         "département": code.map(communes["code_departement"]).map(dep_names),
         "organisation": frame["organisation"],
         "courriel": frame["email"],
+        "accord carte": _consent_answer(frame),
         "charte signée le": frame["charter_signed_on"],
         "notes": frame["notes"],
     })
     out = out.astype({c: object for c in ("raison", "imposé par", "sources", "commune", "EPCI", "département",
-                                           "organisation", "courriel", "notes")})
+                                           "organisation", "courriel", "accord carte", "notes")})
     out = out.sort_values(["cercle", "nom"], na_position="last", kind="stable").reset_index(drop=True)
     return out[list(MEMBER_COLUMNS)]
+
+
+def _consent_answer(frame: pd.DataFrame) -> pd.Series:
+    """« oui » / « non » / « sans réponse »: a person's latest statement about being shown on a map
+    (:mod:`carto.privacy`); organisations are shown without one (« organisation »)."""
+    stated = frame["consent_map_at"].notna().to_numpy()
+    shown = frame["consent_map"].fillna(False).astype(bool).to_numpy()
+    answer = np.where(shown, "oui", np.where(stated, "non", "sans réponse"))
+    return pd.Series(np.where(frame["kind"].to_numpy(object) == "organisation", "organisation", answer),
+                     index=frame.index, dtype=object)
 
 
 def to_relaunch(engine: Engine, community: str | int, *, months: int | None = None, as_of: date | None = None,

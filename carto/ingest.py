@@ -76,7 +76,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from carto import _fr, geo, normalize, store
+from carto import _fr, geo, normalize, privacy, store
 from carto._errors import SourceFileError
 from carto.settings import get_settings
 from carto.sources import SOURCE_FILES, Column, Events, Mapping, load_mapping, mapping_from_text
@@ -147,6 +147,7 @@ class ImportReport:
     evenements: int = 0
     participations: int = 0
     inscriptions: int = 0
+    accords: int = 0
     seconds: float = 0.0
     batch_id: int | None = None
 
@@ -167,7 +168,8 @@ class ImportReport:
                              (self.rattachements, "lignes rattachées par courriel, SIREN, RNA ou personne de contact"),
                              (self.evenements, "événements écrits"),
                              (self.participations, "participations écrites"),
-                             (self.inscriptions, "inscriptions écrites"))
+                             (self.inscriptions, "inscriptions écrites"),
+                             (self.accords, "déclarations d'accord pour la carte écrites"))
             if n
         ]
         return text + (" ; " + ", ".join(extra) if extra else "")
@@ -1266,7 +1268,7 @@ def _write(
         store.audit(conn, table="source_records", count=int(to_write.sum()),
                     details={"lot": batch_id, "nouveaux": report.nouveaux, "mis_a_jour": report.mis_a_jour,
                              "en_quarantaine": report.en_quarantaine})
-    if mapping.events is None and mapping.subscriptions is None:
+    if mapping.events is None and mapping.subscriptions is None and mapping.consent is None:
         return
     ids = store.select_in(conn, sa.select(sr.c.id, sr.c.source_key).where(sr.c.source == source), sr.c.source_key,
                      records["source_key"].tolist()).set_index("source_key")["id"]
@@ -1279,6 +1281,8 @@ def _write(
                       known_records=known)
     if mapping.subscriptions is not None:
         _write_subscriptions(conn, mapping, parsed, records, actor, record_id, person, row_date, report, batch_id)
+    if mapping.consent is not None:
+        report.accords += _write_consent(conn, mapping, parsed, records, actor, record_id, row_date)
 
 
 def _int_objects(values: np.ndarray) -> np.ndarray:
@@ -1586,6 +1590,34 @@ def _write_subscriptions(conn: Connection, mapping: Mapping, parsed: _Parsed, re
     report.inscriptions += written
     if written:
         store.audit(conn, table="subscriptions", count=written, details={"lot": batch_id})
+
+
+def _write_consent(conn: Connection, mapping: Mapping, parsed: _Parsed, records: pd.DataFrame, actor: pd.Series,
+                   record_id: np.ndarray, row_date: pd.Series) -> int:
+    """Statements of consent to be shown on a map (``[consent]`` of the mapping), one per row that answers.
+
+    Dated by the row's day (midnight, Paris), else by the import; the proof names the source, file and
+    line. The actors get their latest statement (:func:`carto.privacy.write_statements`).
+    """
+    assert mapping.consent is not None
+    answer = parsed.values.get(mapping.consent.map)
+    if answer is None:  # an optional column absent from this file
+        return 0
+    answer = answer.astype("boolean")
+    said = (answer.notna() & actor.notna()).to_numpy(bool)
+    if not said.any():
+        return 0
+    days = pd.to_datetime(row_date, errors="coerce")
+    stated = [None if pd.isna(d) else privacy.paris_midnight(d.date()) for d in days[said]]
+    statements = pd.DataFrame({
+        "actor_id": actor[said].astype("int64").to_numpy(object),
+        "consent": answer[said].astype(bool).to_numpy(object),
+        "stated_at": pd.Series(stated, dtype=object).to_numpy(object),
+        "proof": (mapping.label + " : " + records["file_name"].astype(str) + ", ligne "
+                  + records["line"].astype(str))[said].to_numpy(object),
+        "source_record_id": record_id[said].astype("int64"),
+    })
+    return privacy.write_statements(conn, statements)
 
 
 def provisional_actor(conn: Connection, record_id: int, kind: str, actor_id: int) -> None:

@@ -77,7 +77,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import store
+from carto import privacy, store
 from carto import _fr
 from carto._errors import CartoError
 
@@ -1375,6 +1375,7 @@ _DEPENDENTS = (
     _Dependent("communities", ("jardinier_acteurs_id",), partial=True),
     _Dependent("actors", ("organisation_id",), partial=True),
     _Dependent("source_records", ("actor_id", "organisation_actor_id"), partial=True),
+    _Dependent("consent_statements", ("actor_id",), partial=True),
 )
 #: Tables :func:`link` writes whose references are checked in full once before commit (see
 #: ``store.transaction``). The bulk tables are left out: scanning them whole at every run cost 3 minutes
@@ -1960,6 +1961,8 @@ def _apply_plan(
     conn.execute(_repointed(actors, "id", merge_map, {
         "status": "merged", "updated_at": now, "merged_into_id": _kept_of(actors.c.id, merge_map)}))
     merge_map.drop(conn)
+    # consent to be shown on a map: the latest statement of the group, whoever is kept (undo: the same rule)
+    privacy.refresh_consent(conn, kept_ids)
     ids = store.reserve_ids(conn, store.merges, len(order))
     store.insert_rows(conn, store.merges, pd.DataFrame({
         "id": ids, "kept_id": kept_ids, "absorbed_id": absorbed_ids, "method": plan["method"].to_numpy(object),
@@ -2322,6 +2325,7 @@ def undo_merge(engine: sa.Engine, merge_id: int, *, who: str | None = None) -> N
                 f"({', '.join(map(str, later))}) : annulez-les d'abord, de la plus récente à la plus ancienne."
             )
         _restore(conn, row.snapshot, absorbed_id=row.absorbed_id)
+        privacy.refresh_consent(conn, [row.kept_id, row.absorbed_id])
         conn.execute(m.update().where(m.c.id == merge_id)
                      .values(undone_at=datetime.now(timezone.utc), undone_by=author))
         rp = store.review_pairs
@@ -2399,9 +2403,10 @@ def detach(engine: sa.Engine, record_id: int, *, who: str | None = None,
             ingest.provisional_actor(conn, record_id, kind, new_id)
             conn.execute(sr.update().where(sr.c.id == record_id).values({column: new_id, rule: None}))
             if column == "actor_id" and kind == "personne":
-                for table in (store.participations, store.subscriptions):
+                for table in (store.participations, store.subscriptions, store.consent_statements):
                     conn.execute(table.update().where(table.c.source_record_id == record_id,
                                                       table.c.actor_id == left).values(actor_id=new_id))
+                privacy.refresh_consent(conn, [left, new_id])
                 others = conn.execute(sa.select(sr.c.id).where(sr.c.actor_id == left, sr.c.status == "ok")).scalars()
                 ingest.rederive(conn, {record_id: new_id} | {int(r): left for r in others})
             elif row.actor_id is not None and column == "organisation_actor_id":  # the contact person of the row

@@ -116,6 +116,7 @@ __all__ = [
     "RELATION_PROVENANCES",
     "INFLUENCE_STANCES",
     "SUBSCRIPTION_STATUSES",
+    "CONSENT_SCOPES",
     "REVIEW_STATUSES",
     "REVIEW_DECISIONS",
     "LOCATION_PRECISIONS",
@@ -136,6 +137,7 @@ __all__ = [
     "workshop_goals",
     "workshop_influence",
     "subscriptions",
+    "consent_statements",
     "audit_log",
     "schema_info",
 ]
@@ -158,6 +160,8 @@ ACTOR_STATUSES = ("active", "merged")
 LOCATION_PRECISIONS = ("commune", "adresse")
 RECORD_STATUSES = ("ok", "quarantined")
 MERGE_METHODS = ("rule", "probabilistic", "manual")
+#: What a consent statement is about: « carte » = to be shown by name on a map or in a directory.
+CONSENT_SCOPES = ("carte",)
 #: Cercles: 1 engagé·e·s, 2 impliqué·e·s, 3 informé·e·s.
 CIRCLES = (1, 2, 3)
 TRANSITIONS = ("entry", "promotion", "decline", "exit")
@@ -685,6 +689,24 @@ subscriptions = sa.Table(
     _one_of("status", SUBSCRIPTION_STATUSES),
     sa.Index(None, "list_name", "status"),
     comment="Actor × newsletter list; blocklisted/unsubscribed is never re-subscribed by an import.",
+)
+
+consent_statements = sa.Table(
+    "consent_statements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False, default="carte"),
+    sa.Column("consent", sa.Boolean, nullable=False),
+    sa.Column("stated_at", UTCDateTime, nullable=False),
+    sa.Column("proof", sa.Text, nullable=False),
+    _fk_column("source_record_id", "source_records.id", ondelete="SET NULL"),
+    sa.Column("who", sa.String(128)),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.UniqueConstraint("source_record_id", "scope"),
+    _one_of("scope", CONSENT_SCOPES),
+    comment="Every statement of an actor's consent (to be shown on a map…), with its date and proof; "
+            "actors.consent_map is the latest one (carto.privacy).",
 )
 
 audit_log = sa.Table(

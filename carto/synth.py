@@ -124,6 +124,14 @@ ROLE_SPELLINGS: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 _UNKNOWN_ROLES = ("Bénévole", "Témoin")
+#: The « Accord carte » column of sign-in sheets (« J'accepte d'apparaître sur la carte des membres »):
+#: share of persons who answer oui / non (the others never answer), share of their rows where the
+#: answer is written, and share of those who said oui who withdraw it (« non » from a day on).
+CONSENT_SHARES = {"oui": 0.45, "non": 0.15}
+CONSENT_FILLED = 0.7
+CONSENT_WITHDRAWN = 0.08
+#: How the answers are written on the sheets (the built-in mapping reads them all).
+CONSENT_SPELLINGS = {True: ("oui", "Oui", "OUI", "x"), False: ("non", "Non")}
 
 _FIRST_NAME_OFFSET = 3.0
 _SURNAME_OFFSET = 35.0
@@ -1410,6 +1418,7 @@ def _emargement_rows(w: _World, ppl: pd.DataFrame, pairs: pd.DataFrame, rng) -> 
     structure = dirt.hostile(_org_label(w, org, dirt))
     role = _role_spellings(pairs["role"].to_numpy(object), w.p_female[i], rng)
     dirt.note("role_non_reconnu", np.isin(role, _UNKNOWN_ROLES))
+    consent = _consent_answers(i, day, rng)
     return pd.DataFrame(
         {
             "e": e,
@@ -1427,9 +1436,40 @@ def _emargement_rows(w: _World, ppl: pd.DataFrame, pairs: pd.DataFrame, rng) -> 
             "Code postal": cp,
             "Rôle": role,
             "Signature": np.where(pairs["present"].to_numpy(), "oui", "non"),
+            "Accord carte": consent,
             "dirt": dirt.codes.to_numpy(object),
         }
     )
+
+
+def consent_to_map(person: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Whether person ``person`` (index in the world) agrees to be shown on the map on day ``day``.
+
+    ``True`` / ``False`` for those who answer, ``None`` for those who never do (see
+    :data:`CONSENT_SHARES`); those who withdraw say « non » from a day of their own on. Fixed per person
+    (a hash of the index), so that every sheet and the ground truth agree.
+    """
+    u = ((np.asarray(person, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)).astype(float) / 2**32
+    v = (u * 7919) % 1.0  # a second, independent-looking draw
+    yes, no = CONSENT_SHARES["oui"], CONSENT_SHARES["non"]
+    withdraws = (u < yes) & (v < CONSENT_WITHDRAWN)
+    cut = 365 * 2 + v / CONSENT_WITHDRAWN * 365 * 4  # a day between the 3rd and 7th year of the communities
+    out = np.full(len(u), None, dtype=object)
+    out[u < yes] = True
+    out[(u >= yes) & (u < yes + no)] = False
+    out[withdraws & (np.asarray(day) >= cut)] = False
+    return out
+
+
+def _consent_answers(person: np.ndarray, day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The « Accord carte » cell of sign-in rows: the person's answer (:func:`consent_to_map`) or empty."""
+    answer = consent_to_map(person, day)
+    written = (rng.random(len(answer)) < CONSENT_FILLED) & pd.notna(answer)
+    out = np.full(len(answer), None, dtype=object)
+    for value, spellings in CONSENT_SPELLINGS.items():
+        chosen = written & (answer == value)
+        out[chosen] = np.asarray(spellings, dtype=object)[rng.integers(0, len(spellings), int(chosen.sum()))]
+    return out
 
 
 def _role_spellings(role: np.ndarray, female: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -1630,7 +1670,7 @@ def _write_emargement(w: _World, folder: Path, tmp: Path) -> tuple[pd.DataFrame,
     n_files = 0
     bounds = np.flatnonzero(np.diff(rows["e"].to_numpy(), prepend=-1, append=-1))
     cols = ["Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Rôle",
-            "Signature"]
+            "Signature", "Accord carte"]
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         part = rows.iloc[a:b]
         e = int(part["e"].iloc[0])

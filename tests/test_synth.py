@@ -186,9 +186,24 @@ def test_emargement_one_file_per_event(folder):
     )
     assert list(sheet.columns) == [
         "Événement", "Date", "Lieu", "Nom", "Prénom", "Structure", "Courriel", "Code postal", "Rôle",
-        "Signature",
+        "Signature", "Accord carte",
     ]  # fmt: skip
     assert set(sheet["Signature"]) <= {"oui", "non"}
+    spellings = {s for values in synth.CONSENT_SPELLINGS.values() for s in values}
+    assert set(sheet["Accord carte"].dropna()) <= spellings
+
+
+def test_consent_answers_are_fixed_per_person_and_some_withdraw():
+    """« Accord carte »: about the planned shares answer oui / non; a few say oui then non."""
+    people = np.arange(20_000)
+    early, late = synth.consent_to_map(people, np.zeros(len(people))), synth.consent_to_map(people, np.full(
+        len(people), 365 * 7))
+    assert np.array_equal(early, synth.consent_to_map(people, np.zeros(len(people))))
+    yes = np.mean(early == True)  # noqa: E712  (object array of True / False / None)
+    assert abs(yes - synth.CONSENT_SHARES["oui"]) < 0.02
+    assert abs(np.mean(early == False) - synth.CONSENT_SHARES["non"]) < 0.02  # noqa: E712
+    withdrawn = np.mean((early == True) & (late == False)) / yes  # noqa: E712
+    assert abs(withdrawn - synth.CONSENT_WITHDRAWN) < 0.02
 
 
 def _sheets(folder: Path) -> pd.DataFrame:

@@ -40,6 +40,7 @@ __all__ = [
     "Column",
     "Events",
     "Subscriptions",
+    "Consent",
     "Mapping",
     "load_mapping",
     "builtin_sources",
@@ -113,9 +114,10 @@ PARSERS: dict[str, str] = {
 _ON_ERROR = ("quarantine", "warn")
 _COLUMN_KEYS = {"field", "parser", "required", "on_error", "personal", "optional", "separator"}
 _TOP_KEYS = {"name", "label", "format", "encoding", "delimiter", "sheet", "key", "columns", "events",
-             "subscriptions", "description"}
+             "subscriptions", "consent", "description"}
 _EVENT_KEYS = {"mode", "title", "date", "place", "signed", "role", "titles", "kinds", "roles", "default_kind"}
 _SUBSCRIPTION_KEYS = {"lists", "list", "when", "blocklisted", "unsubscribed", "default_list"}
+_CONSENT_KEYS = {"map"}
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,18 @@ class Subscriptions:
 
 
 @dataclass(frozen=True)
+class Consent:
+    """A person's answer to « may you be shown on the map? » in the rows (see :mod:`carto.privacy`).
+
+    ``map`` is a boolean field: oui → a statement of consent, non → a refusal (or a withdrawal), empty → no
+    statement. The statement is dated by the row's ``date`` (the event's day for a sign-in sheet), else by
+    the import.
+    """
+
+    map: str
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A validated source mapping (see :func:`load_mapping`)."""
 
@@ -193,6 +207,7 @@ class Mapping:
     sheet: str | None = None
     events: Events | None = None
     subscriptions: Subscriptions | None = None
+    consent: Consent | None = None
     text: str = field(default="", repr=False)
 
     @property
@@ -431,6 +446,21 @@ def _subscriptions(data: Any, path: Path, known: set[str]) -> Subscriptions | No
     return Subscriptions(**refs, **fixed)
 
 
+def _consent(data: Any, path: Path, columns: dict[str, Column]) -> Consent | None:
+    data = _table(data, _CONSENT_KEYS, path, "consent")
+    if data is None:
+        return None
+    if "map" not in data:
+        raise _fail(path, "consent.map", "donnez le champ (booléen) de l'accord pour la carte, par exemple "
+                                         "map = \"extra.accord_carte\".")
+    parsers = {col.field: col.parser for col in columns.values()}
+    name = _field_ref(data["map"], path, "consent.map", set(parsers))
+    if parsers[name] != "boolean":
+        raise _fail(path, "consent.map", f"le champ « {name} » doit être lu comme un booléen (parser = \"boolean\" "
+                                         "dans sa colonne) : oui/non.")
+    return Consent(map=name)
+
+
 def _validate(data: dict[str, Any], path: Path, text: str) -> Mapping:
     _unknown(data, _TOP_KEYS, path, "")
     name = _str(data, "name", path, "")
@@ -474,5 +504,6 @@ def _validate(data: dict[str, Any], path: Path, text: str) -> Mapping:
         sheet=_str(data, "sheet", path, ""),
         events=_events(data.get("events"), path, known),
         subscriptions=_subscriptions(data.get("subscriptions"), path, known),
+        consent=_consent(data.get("consent"), path, columns),
         text=text,
     )
