@@ -7,13 +7,14 @@ __version__ = "0.1.0"
 
 from carto import settings, _errors  # noqa: E402, F401  (ground floor)
 from carto import geo, store  # noqa: E402
+from carto import privacy  # noqa: E402
 from carto import normalize, sources, ingest, linkage  # noqa: E402
 from carto import themes, events, communities, evaluation  # noqa: E402
 from carto import synth  # noqa: E402
-from carto import maps, charts, export, widgets  # noqa: E402
+from carto import maps, charts, printmap, export, widgets  # noqa: E402
 from carto import demo  # noqa: E402
 
 __all__ = [
-    "__version__", "settings", "geo", "store", "normalize", "sources", "ingest", "linkage", "themes", "events",
-    "communities", "evaluation", "synth", "maps", "charts", "export", "widgets", "demo",
+    "__version__", "settings", "geo", "store", "privacy", "normalize", "sources", "ingest", "linkage", "themes",
+    "events", "communities", "evaluation", "synth", "maps", "charts", "printmap", "export", "widgets", "demo",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, maps, store
+from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, maps, printmap, privacy, store
 from carto._errors import CartoError
 from carto.settings import get_settings
 
@@ -69,11 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMANDE", parser_class=_FrenchParser, title="commandes"
     )
 
-    init = sub.add_parser(
-        "init", help="créer la base, ou la mettre à jour",
+    _command(
+        sub, "init", help="créer la base, ou la mettre à jour",
         description="Crée la base (SQLite par défaut, PostgreSQL par URL) ou met à jour son schéma.",
     )
-    _base_option(init)
 
     demo = sub.add_parser(
         "demo", help="générer la démonstration complète dans un dossier",
@@ -88,68 +87,66 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--base", metavar="URL",
                       help="URL de la base de démonstration (défaut : DOSSIER/base-demo.sqlite)")
     demo.add_argument("--sans-png", dest="png", action="store_false",
-                      help="ne pas faire d'image PNG de la carte")
+                      help="ne faire ni les images PNG ni les PDF des cartes (plus rapide)")
     _add_base_commands(sub)
     _add_community_commands(sub)
     _add_map_command(sub)
     return parser
 
 
-def _base_option(command: argparse.ArgumentParser) -> None:
+def _command(sub: argparse._SubParsersAction, name: str, **texts: str) -> argparse.ArgumentParser:
+    """A sub-command working on a base: its parser (French ``help`` and ``description``), with ``--base``."""
+    command = sub.add_parser(name, **texts)
     command.add_argument(
         "--base", metavar="URL",
         help="URL de la base (défaut : CARTO_DATABASE_URL, sinon data/base.sqlite)",
     )
+    return command
 
 
 def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     """Sub-commands working on an existing base: import, quarantine, link, merges, attachments."""
     from carto.sources import builtin_sources
 
-    imp = sub.add_parser(
-        "import", help="importer un fichier source dans la base",
+    imp = _command(
+        sub, "import", help="importer un fichier source dans la base",
         description="Importe un fichier CSV/XLSX (ou un dossier de feuilles d'émargement) : lecture, "
                     "normalisation, validation, quarantaine des lignes fautives. Réimporter le même "
                     "fichier ne change rien.",
     )
-    _base_option(imp)
     imp.add_argument("source", metavar="SOURCE", nargs="?",
                      help=f"source intégrée : {', '.join(builtin_sources())}")
     imp.add_argument("fichier", metavar="FICHIER", help="fichier (ou dossier) à importer")
     imp.add_argument("--mapping", metavar="FICHIER.toml",
                      help="au lieu de SOURCE : le fichier de correspondance d'une nouvelle source")
 
-    quarantine = sub.add_parser(
-        "quarantine", help="lister les lignes en quarantaine et leur raison",
+    quarantine = _command(
+        sub, "quarantine", help="lister les lignes en quarantaine et leur raison",
         description="Liste les lignes mises en quarantaine (fichier, ligne, raison). Corrigez le "
                     "fichier puis réimportez-le : les lignes corrigées sortent de la quarantaine.",
     )
-    _base_option(quarantine)
     quarantine.add_argument("--source", metavar="SOURCE", help="seulement cette source")
 
-    link = sub.add_parser(
-        "link", help="rapprocher les doublons (règles exactes puis Splink)",
+    _command(
+        sub, "link", help="rapprocher les doublons (règles exactes puis Splink)",
         description="Fusionne les doublons sûrs et met les paires incertaines dans la file de revue "
                     "(carnet 01-importer-et-harmoniser). Chaque fusion est réversible.",
     )
-    _base_option(link)
 
-    merges = sub.add_parser(
-        "merges", help="lister ou annuler les fusions",
+    merges = _command(
+        sub, "merges", help="lister ou annuler les fusions",
         description="« carto merges list » liste les fusions ; « carto merges undo ID » en annule une.",
     )
-    _base_option(merges)
     merges.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
     merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
 
-    attached = sub.add_parser(
-        "attachments", help="lister ou défaire les rattachements faits à l'import (même courriel, SIREN, RNA, "
+    attached = _command(
+        sub, "attachments", help="lister ou défaire les rattachements faits à l'import (même courriel, SIREN, RNA, "
                             "personne de contact)",
         description="« carto attachments list [--acteur ID] » liste les lignes sources que l'import a rattachées "
                     "à un acteur déjà connu ; « carto attachments undo ID » rend à la ligne ID son propre acteur "
                     "(les deux acteurs sont alors déclarés différents).",
     )
-    _base_option(attached)
     attached.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
     attached.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la ligne source à détacher")
     attached.add_argument("--acteur", type=int, metavar="ID", help="seulement les lignes de cet acteur")
@@ -163,65 +160,87 @@ def _date(text: str) -> date:
                                          "par exemple 2026-03-31") from None
 
 
+_CONSENT_DESCRIPTION = (
+    "Sans --oui ni --non : affiche les déclarations de la personne (date, réponse, preuve). Avec --oui ou --non "
+    "et --preuve : enregistre sa réponse, datée de --date (défaut : maintenant). La déclaration la plus récente "
+    "l'emporte ; sans « oui », la personne n'apparaît sur les cartes que comptée dans sa commune."
+)
+
+
 def _add_community_commands(sub: argparse._SubParsersAction) -> None:
     """Sub-commands of issue 4: communities, cercles, member-tracking table."""
-    comm = sub.add_parser(
-        "communities", help="créer ou lister les communautés et leur binôme",
+    comm = _command(
+        sub, "communities", help="créer ou lister les communautés et leur binôme",
         description="« carto communities init [--fichier F.toml] » crée (ou met à jour) les communautés décrites "
                     "dans le fichier (par défaut les trois communautés pilotes) ; « carto communities list » "
                     "les liste.",
     )
-    _base_option(comm)
     comm.add_argument("action", metavar="ACTION", choices=["init", "list"], help="init ou list")
     comm.add_argument("--fichier", metavar="F.toml", default="communautes.toml",
                       help="fichier de configuration des communautés (défaut : les communautés pilotes)")
 
-    circles = sub.add_parser(
-        "circles", help="calculer les cercles des membres des communautés",
+    circles = _command(
+        sub, "circles", help="calculer les cercles des membres des communautés",
         description="Calcule le cercle de chaque membre (1 engagé·e, 2 impliqué·e, 3 informé·e) à partir des "
                     "participations et des inscriptions, selon les règles de cercles.toml, et l'écrit dans la "
                     "base avec l'historique des changements. Avec --date dans le passé : affiche les cercles "
                     "à cette date, sans rien écrire (évaluation).",
     )
-    _base_option(circles)
     circles.add_argument("--community", metavar="COMMUNAUTÉ", help="seulement cette communauté (identifiant)")
     circles.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="date du calcul (défaut : aujourd'hui)")
     circles.add_argument("--regles", metavar="F.toml", default="cercles.toml",
                          help="fichier des règles des cercles (défaut : celles de Terreau)")
 
-    memb = sub.add_parser(
-        "members", help="écrire le tableau de suivi des membres d'une communauté (XLSX)",
+    memb = _command(
+        sub, "members", help="écrire le tableau de suivi des membres d'une communauté (XLSX)",
         description="Écrit le tableau de suivi des membres (cercle, depuis quand, dernière activité, "
                     "participations, sources, commune, organisation, notes…) dans un classeur Excel, avec une "
                     "feuille de définitions.",
     )
-    _base_option(memb)
     memb.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
     memb.add_argument("--out", metavar="FICHIER.xlsx", required=True, help="classeur à écrire")
     memb.add_argument("--date", metavar="AAAA-MM-JJ", type=_date,
                       help="date à laquelle « à relancer » est jugé (défaut : aujourd'hui)")
     memb.add_argument("--anciens", action="store_true", help="inclure les anciens membres (sortis des cercles)")
 
+    consent = _command(sub, "consent", help="enregistrer ou consulter l'accord d'une personne pour apparaître sur "
+                                            "les cartes", description=_CONSENT_DESCRIPTION)
+    consent.add_argument("acteur", metavar="ACTEUR", type=int, help="identifiant de la personne (colonne « acteur »)")
+    answer = consent.add_mutually_exclusive_group()
+    answer.add_argument("--oui", dest="accord", action="store_const", const=True, help="elle accepte")
+    answer.add_argument("--non", dest="accord", action="store_const", const=False, help="elle refuse ou retire son accord")
+    consent.add_argument("--preuve", metavar="TEXTE", help="où sa réponse est écrite (document, date, classement)")
+    consent.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="jour où elle l'a dit (défaut : maintenant)")
+
 
 def _add_map_command(sub: argparse._SubParsersAction) -> None:
     """``carto map``: the maps of a community, as offline HTML (and PNG, PDF)."""
-    carte = sub.add_parser(
-        "map", help="dessiner les cartes d'une communauté (HTML hors ligne, PNG, PDF A4)",
+    carte = _command(
+        sub, "map", help="dessiner les cartes d'une communauté (HTML hors ligne, PNG, PDF A4)",
         description="Dessine les cartes d'une communauté : « membres » (par cercle ; une personne n'apparaît "
                     "que si elle l'a accepté, sinon comptée dans sa commune), « evenements » (par type et "
                     "affluence, une couche par année), « zones-blanches » (membres pour 10 000 habitants, "
                     "territoires sans membre). Plusieurs cartes : un fichier chacune (FICHIER-membres.html…).",
     )
-    _base_option(carte)
     carte.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
     carte.add_argument("--layers", metavar="CARTES", default="membres",
                        help=f"cartes, séparées par des virgules, parmi : {', '.join(maps.MAP_KINDS)} "
                             "(défaut : membres)")
     carte.add_argument("--niveau", choices=["commune", "epci", "departement"], default="epci",
                        help="découpage des zones blanches (défaut : epci)")
+    for flag, metavar, what in (("--cercles", "1,2", "ces cercles (1, 2, 3)"),
+                                ("--types", "TYPES", "ces types (personne, organisation)"),
+                                ("--sources", "SOURCES", "les membres venus de ces sources (lreav, emargement…)"),
+                                ("--themes", "THÈMES", "ces espaces thématiques (biodiversite, mer…)")):
+        carte.add_argument(flag, metavar=metavar, help=f"carte des membres : seulement {what}, séparés par des "
+                                                       "virgules (défaut : tous ; la page garde ses filtres à cocher)")
     carte.add_argument("--out", metavar="FICHIER.html", required=True, help="page HTML à écrire")
     carte.add_argument("--png", action="store_true", help="aussi une image PNG (Chromium)")
     carte.add_argument("--pdf", action="store_true", help="aussi un PDF A4 paysage (Chromium)")
+    carte.add_argument("--a4", action="store_true",
+                       help="aussi une carte A4 paysage pour impression, sans navigateur : FICHIER-a4.pdf "
+                            "(vectoriel) et FICHIER-a4.png, avec titre, légende, date, échelle ; aucune "
+                            "personne nommée")
     carte.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="date des données (défaut : aujourd'hui)")
 
 
@@ -234,9 +253,15 @@ def _run_map(engine: sa.Engine, args: argparse.Namespace) -> None:
     out = Path(args.out)
     for kind in kinds:
         options = {"level": args.niveau} if kind == "zones-blanches" else {}
-        fmap = maps.community_map(engine, args.community, kind, as_of=args.date, **options)
+        filters = {name: [v.strip() for v in value.split(",") if v.strip()] for name, value in (
+            ("circles", args.cercles), ("kinds", args.types), ("sources", args.sources), ("themes", args.themes))
+            if value} if kind == "membres" else {}
+        fmap = maps.community_map(engine, args.community, kind, as_of=args.date, **options, **filters)
         path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix or '.html'}")
         written = export.save_map(fmap, path, title=f"Carte {kind} — {args.community}", png=args.png, pdf=args.pdf)
+        if args.a4:
+            fig = printmap.print_map(engine, args.community, kind, as_of=args.date, **options)
+            written.update(export.save_print_map(fig, path.with_name(f"{path.stem}-a4")))
         print(f"Carte « {kind} » : " + ", ".join(str(p) for p in written.values()))
 
 
@@ -271,11 +296,26 @@ def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
         print(f"{_fr.integer(len(table))} membre(s) écrit(s) dans {path}.")
 
 
+def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:
+    if args.accord is not None:
+        privacy.state_map_consent(engine, args.acteur, args.accord, proof=args.preuve or "", stated_at=args.date)
+    history = privacy.consent_history(engine, args.acteur)
+    if history.empty:
+        print(f"Aucune déclaration pour l'acteur {args.acteur} : il n'apparaît sur les cartes que compté dans "
+              "sa commune.")
+        return
+    shown = history[["déclaré le", "accord", "preuve", "enregistré par", "enregistré le"]]
+    print(shown.to_string(index=False, na_rep=""))
+    print(f"Réponse qui compte : {history['accord'].iloc[-1]} (la plus récente).")
+
+
 def _run_on_base(args: argparse.Namespace) -> int:
     engine = store.open_base(args.base or get_settings().database_url)
     try:
         if args.command in {"communities", "circles", "members"}:
             _run_communities(engine, args)
+        elif args.command == "consent":
+            _run_consent(engine, args)
         elif args.command == "map":
             _run_map(engine, args)
         elif args.command == "import":
@@ -335,7 +375,7 @@ def _run(args: argparse.Namespace) -> int:
         print(result)
         return 0
     if args.command in {"import", "quarantine", "link", "merges", "attachments", "communities", "circles", "members",
-                        "map"}:
+                        "map", "consent"}:
         return _run_on_base(args)
     build_parser().print_help()
     return 1

@@ -7,7 +7,8 @@ synthetic truth (:mod:`carto.quality`), draws the overview map of Occitanie
 (:mod:`carto.maps`) and writes everything, with a French summary, into one
 folder; then creates the three pilot communities, computes their members'
 cercles (:mod:`carto.communities`) and writes each one's member-tracking table
-(XLSX) and indicator charts (:mod:`carto.evaluation`, :mod:`carto.charts`).
+(XLSX), indicator charts (:mod:`carto.evaluation`, :mod:`carto.charts`) and maps
+(HTML, and A4 print maps from :mod:`carto.printmap`).
 Later issues extend it (network, report).
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from carto import charts, communities, events, export, geo, ingest, linkage, maps, quality, store, synth
+from carto import charts, communities, events, export, geo, ingest, linkage, maps, printmap, quality, store, synth
 from carto import _fr
 from carto._errors import BrowserError
 from carto.settings import get_settings
@@ -44,6 +45,7 @@ _TABLE_LABELS = {
     "events": "événements",
     "participations": "participations",
     "subscriptions": "inscriptions aux lettres",
+    "consent_statements": "déclarations d'accord pour la carte",
     "communities": "communautés",
     "memberships": "adhésions",
     "membership_history": "changements de cercle",
@@ -143,20 +145,23 @@ class DemoResult:
         for folder, paths in per_folder.items():
             n_charts = sum(p.suffix == ".png" and p.name.startswith("indicateurs") for p in paths)
             n_maps = sum(p.suffix == ".html" for p in paths)
-            printed = " et PDF" if any(p.suffix == ".pdf" for p in paths) else ""
+            n_a4 = sum(p.suffix == ".pdf" and p.stem.endswith("-a4") for p in paths)
+            printed = " et PDF" if any(p.suffix == ".pdf" and not p.stem.endswith("-a4") for p in paths) else ""
             lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
                          f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
-                         f"{' avec image PNG' + printed if printed else ''})")
+                         f"{' avec image PNG' + printed if printed else ''}"
+                         f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''})")
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {self.seconds:.1f} s"]
         return "\n".join(lines)
 
 
-def _communities(engine: Engine, out: Path, today: date, *, png: bool
+def _communities(engine: Engine, out: Path, today: date, *, png: bool, a4: bool
                  ) -> tuple[communities.CirclesReport, dict[str, Path]]:
     """The pilot communities: cercles, a jardinier Acteurs, tracking tables (XLSX), indicator charts, and the
-    maps of members, events and zones blanches (HTML; PNG and A4 PDF when ``png``)."""
+    maps of members, events, zones blanches and links (HTML; PNG and A4 PDF of the page when ``png``; the A4
+    print maps, PDF and PNG, when ``a4``)."""
     communities.create_communities(engine, who="carto demo")
     events.classify_events(engine, who="carto demo")
     report = communities.update_circles(engine, as_of=today, who="carto demo")
@@ -177,6 +182,9 @@ def _communities(engine: Engine, out: Path, today: date, *, png: bool
             fmap = maps.community_map(engine, slug, kind, as_of=today)
             written = export.save_map(fmap, folder / f"carte-{kind}.html", title=f"{counts['nom']} — {kind}",
                                       png=png, pdf=png)
+            if a4:
+                written.update(export.save_print_map(printmap.print_map(engine, slug, kind, as_of=today),
+                                                     folder / f"carte-{kind}-a4"))
             for fmt, path in written.items():
                 files[f"carte {kind} ({fmt}) — {counts['nom']}"] = path
     return report, files
@@ -215,7 +223,8 @@ def run_demo(
     database_url : str, optional
         Base to initialise (default: ``sqlite:///<out>/base-demo.sqlite``).
     png : bool
-        Also render the map to PNG with headless Chromium when it is installed.
+        Also render the maps to PNG (and the community maps to PDF) with headless Chromium when it is
+        installed, and draw the A4 print maps of the communities (PDF and PNG, no browser needed).
     today : date, optional
         Date of the data (default: today).
     verbose : bool
@@ -258,7 +267,7 @@ def run_demo(
         imports = ingest.import_folder(engine, out, who="carto demo", verbose=verbose)
         link = linkage.link(engine, who="carto demo", verbose=verbose)
         link_quality = quality.synthetic_scores(engine, out)
-        circles, community_files = _communities(engine, out, today, png=png and _has_chromium())
+        circles, community_files = _communities(engine, out, today, png=png and _has_chromium(), a4=png)
         counts = store.base_summary(engine)
     finally:
         engine.dispose()

@@ -616,6 +616,49 @@ def save_figures(figures: dict[str, Any], folder: str | Path, *, prefix: str = "
     return out
 
 
+def save_print_map(fig: Any, path: str | Path, *, dpi: int = 200) -> dict[str, Path]:
+    """Write a print map (:func:`carto.printmap.print_map`) as an A4 vector PDF and a PNG beside it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The map, A4 landscape.
+    path : str or Path
+        ``<name>``, ``<name>.pdf`` or ``<name>.png``: ``<name>.pdf`` and ``<name>.png`` are written (the
+        folder is created).
+    dpi : int
+        Resolution of the PNG (200 by default: 2 338 × 1 654 pixels on A4; the PDF is vector).
+
+    Returns
+    -------
+    dict
+        ``{"pdf A4": …, "png A4": …}``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(11.69, 8.27))
+    >>> _ = fig.text(0.1, 0.9, "Carte")
+    >>> sorted(p.name for p in save_print_map(fig, Path(tempfile.mkdtemp()) / "carte-a4").values())
+    ['carte-a4.pdf', 'carte-a4.png']
+    """
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in {".pdf", ".png"} else path
+    title = next((t.get_text().replace("\n", " ") for t in fig.texts if t.get_gid() == "carto-title"), "Carte")
+    written = {"pdf A4": stem.parent / f"{stem.name}.pdf", "png A4": stem.parent / f"{stem.name}.png"}
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(written["pdf A4"], format="pdf", facecolor="white",
+                    metadata={"Title": title, "Creator": "Terreau (carto)", "CreationDate": None})
+        fig.savefig(written["png A4"], format="png", dpi=dpi, facecolor="white")
+    except OSError as exc:
+        raise ExportError(f"Impossible d'écrire la carte « {stem} » ({exc.strerror}) : vérifiez le dossier "
+                          "et ses droits.") from exc
+    log.info("Carte A4 écrite : %s (PDF) et %s (PNG, %s dpi)", written["pdf A4"], written["png A4"], dpi)
+    return written
+
+
 # --------------------------------------------------------------------------- Excel workbooks
 
 #: Background colours of the cercle cells (light: the text stays readable when printed).
@@ -683,6 +726,8 @@ def member_definitions(rules: communities.CircleRules | None = None) -> dict[str
         "département": "Département de la commune.",
         "organisation": "Structure à laquelle la personne est rattachée.",
         "courriel": "Adresse électronique.",
+        "accord carte": "Dernière réponse de la personne à « J'accepte d'apparaître sur la carte des membres » "
+                        "(oui, non, sans réponse) : sans « oui », elle n'est que comptée dans sa commune.",
         "charte signée le": "Date de signature de la charte d'engagement de la communauté (vide : pas signée).",
         "notes": "Notes des jardinier·e·s sur ce membre.",
     }

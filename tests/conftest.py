@@ -168,3 +168,72 @@ def chromium(vendored) -> Path:
     except BrowserError:
         missing("Chromium", "installez-le avec « apt-get install chromium chromium-driver »")
         raise  # pragma: no cover - unreachable (skip/fail raise)
+
+
+#: Names of the persons of :func:`members_base` who did not agree to be shown on a map.
+HIDDEN_NAMES = ("Camille Secret", "Noé Discret", "Sam Caché")
+#: Name of a person of :func:`members_base` who agreed to be shown: hostile HTML, shown as text.
+HOSTILE_MEMBER = '<img src=x onerror="alert(1)">'
+
+
+@pytest.fixture
+def members_base(tmp_path: Path):
+    """A base with a community « mer » of 7 members (as of 29/11/2026) for the members map and its filters.
+
+    ==  ============  ========  =======  ======  ======================  =============================
+    id  member        commune   consent  cercle  sources                 themes
+    ==  ============  ========  =======  ======  ======================  =============================
+    1   HOSTILE       Sète      yes      2       emargement              mer + its org's biodiv., eau
+    2   Camille       Sète      no       2       jeparticipe             mer
+    3   Noé           Sète      no       1       emargement              mer
+    4   organisation  address   —        2       lreav                   mer, biodiversité, eau (own)
+    5   Alix          Montp.    yes      2       lreav, emargement       mer, alimentation (event)
+    6   Lou           Montp.    yes      1       (none)                  mer
+    7   Sam           Perpignan no       3       newsletter              mer
+    ==  ============  ========  =======  ======  ======================  =============================
+    """
+    import hashlib
+    import json
+    from datetime import date
+
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'membres.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer", start_date=date(2024, 1, 1))
+    people = [(1, HOSTILE_MEMBER, "34301", True), (2, HIDDEN_NAMES[0], "34301", False),
+              (3, HIDDEN_NAMES[1], "34301", False), (5, "Alix Visible", "34172", True),
+              (6, "Lou Visible", "34172", True), (7, HIDDEN_NAMES[2], "66136", False)]
+    fed = {1: ["emargement"], 2: ["jeparticipe"], 3: ["emargement"], 4: ["lreav"], 5: ["lreav", "emargement"],
+           7: ["newsletter"]}
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert().values(
+            id=4, kind="organisation", display_name="Les Amis de l'Étang", commune_code="34301", lon=3.6123,
+            lat=43.4012, location_precision="adresse", themes=["Biodiversité", "eau"]))
+        conn.execute(store.actors.insert(), [{"id": i, "kind": "personne", "display_name": name, "commune_code": code,
+                                              "consent_map": consent} for i, name, code, consent in people])
+        conn.execute(store.actors.update().where(store.actors.c.id == 1).values(organisation_id=4))
+        conn.execute(store.events.insert(), [
+            {"id": 1, "title": "Rencontre", "kind": "rencontre de communauté", "starts_on": date(2026, 10, 1),
+             "theme": "mer", "commune_code": "34301"},
+            {"id": 2, "title": "Atelier ancien", "kind": "atelier de cartographie", "starts_on": date(2025, 1, 10),
+             "theme": "mer", "commune_code": "34301"},
+            {"id": 3, "title": "Formation", "kind": "formation-action", "starts_on": date(2026, 6, 1),
+             "theme": "alimentation-agriculture", "commune_code": "34172"},
+        ])
+        conn.execute(store.participations.insert(), [
+            {"event_id": event, "actor_id": actor, "role": role} for event, actor, role in [
+                (1, 1, "participant"), (1, 2, "participant"), (1, 3, "organisateur"), (1, 4, "participant"),
+                (1, 5, "participant"), (3, 5, "participant"), (1, 6, "organisateur"), (2, 7, "participant")]])
+        for source in sorted({s for names in fed.values() for s in names}):
+            batch = conn.execute(store.import_batches.insert().values(source=source, file_name=f"{source}.csv",
+                                                                      who="test")
+                                 .returning(store.import_batches.c.id)).scalar_one()
+            for actor in sorted(a for a, names in fed.items() if source in names):
+                raw = {"ligne": f"{source}-{actor}"}
+                conn.execute(store.source_records.insert().values(
+                    source=source, source_key=f"{source}-{actor}", batch_id=batch, file_name=f"{source}.csv",
+                    line=actor + 1, raw=raw, row_hash=hashlib.sha256(json.dumps(raw).encode()).hexdigest(),
+                    fields={}, status="ok", actor_id=actor))
+    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    yield engine
+    engine.dispose()

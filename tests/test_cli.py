@@ -161,3 +161,10 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert "Leaflet" in (tmp_path / "cartes" / "bio-zones-blanches.html").read_text(encoding="utf-8")
     assert main(["map", "--base", url, "--community", "biodiversite", "--layers", "reseau", "--out", str(carte)]) == 1
     assert "Carte(s) inconnue(s) : reseau" in capsys.readouterr().err
+    # the members map's filters
+    assert main(["map", "--base", url, "--community", "biodiversite", "--cercles", "1,2", "--types", "personne",
+                 "--themes", "biodiversite", "--out", str(carte)]) == 0
+    assert "0 membre sur 1 (cercles : 1, 2 ; types : personnes ; thèmes : Biodiversité)" in carte.read_text(
+        encoding="utf-8")
+    assert main(["map", "--base", url, "--community", "biodiversite", "--sources", "tableur", "--out", str(carte)]) == 1
+    assert "Source inconnue : « tableur ». Valeurs possibles : " in capsys.readouterr().err

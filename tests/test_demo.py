@@ -25,6 +25,13 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
     assert "300 personnes" in summary
     assert "4\u202f446 communes" in summary
     assert result.notes == []
+    for slug in result.circles.counts:  # the A4 print maps, beside the HTML ones
+        folder = tmp_path / "communautes" / slug
+        for kind in ("membres", "evenements", "zones-blanches", "liens"):
+            assert (folder / f"carte-{kind}-a4.pdf").read_bytes().startswith(b"%PDF")
+            lo, hi = Image.open(folder / f"carte-{kind}-a4.png").convert("L").getextrema()
+            assert hi - lo > 100, f"carte-{kind}-a4.png semble vide"
+        assert f"communauté {slug} : {folder}" in summary and "4 cartes A4 à imprimer (PDF et PNG)" in summary
 
 
 def test_demo_base_holds_the_imported_and_linked_sources(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from shapely.geometry import box
 
 from carto import communities, export, maps
 from carto._errors import AssetError, BrowserError, CartoError, ExportError
+from conftest import HIDDEN_NAMES, HOSTILE_MEMBER
 from conftest import missing as _missing
 
 HOSTILE = "<script>alert(1)</script>"
@@ -306,7 +307,7 @@ def test_members_xlsx_reads_back_as_an_agent_sees_it(tmp_path):
     assert ws["A1"].font.bold
     assert [c.value for c in ws[2]] == list(communities.MEMBER_COLUMNS)
     assert ws.freeze_panes == "C3"  # header and names stay in view
-    assert ws.auto_filter.ref == "A2:U5"
+    assert ws.auto_filter.ref == "A2:V5"
     lea = {name: cell for name, cell in zip(communities.MEMBER_COLUMNS, ws[3], strict=True)}
     assert lea["acteur"].value == 12 and lea["acteur"].data_type == "n"
     assert lea["cercle"].value == 1 and lea["cercle imposé"].value == 1 and lea["participations"].value == 4
@@ -324,8 +325,8 @@ def test_members_xlsx_reads_back_as_an_agent_sees_it(tmp_path):
     injected = ws["B4"]
     assert injected.value == XLSX_FORMULA and injected.data_type == "s" and injected.quotePrefix
     assert ws["B5"].value == "+33 6 12 34 56 78" and ws["B5"].data_type == "s" and ws["B5"].quotePrefix
-    assert ws["G5"].value == "@relais local" and ws["U4"].value == "-à rappeler" and ws["U4"].quotePrefix
-    assert ws["U5"].value == "ligne avec un caractère de contrôle"
+    assert ws["G5"].value == "@relais local" and ws["V4"].value == "-à rappeler" and ws["V4"].quotePrefix
+    assert ws["V5"].value == "ligne avec un caractère de contrôle"
     assert all(cell.data_type != "f" for sheet in wb for row in sheet.iter_rows() for cell in row)
     # widths from the content, capped
     widths = {letter: ws.column_dimensions[letter].width for letter in "ABCDEFGHIJKLMNOPQRSTU"}
@@ -351,7 +352,7 @@ def test_members_xlsx_of_an_empty_table_and_custom_rules(tmp_path):
     path = export.save_members_xlsx(empty, tmp_path / "vide.xlsx", title="Mer", as_of=date(2026, 1, 31),
                                     rules=rules)
     wb = openpyxl.load_workbook(path)
-    assert wb["Membres"].max_row == 2 and wb["Membres"].auto_filter.ref == "A2:U2"
+    assert wb["Membres"].max_row == 2 and wb["Membres"].auto_filter.ref == "A2:V2"
     lines = {row[0].value: row[1].value for row in wb["Définitions"].iter_rows() if row[0].value}
     assert "le dernier mois" in lines["Cercle 2 — impliqué·e"] and "31/10/2025" in lines["À relancer"]
 
@@ -410,3 +411,148 @@ def test_community_maps_work_offline_without_console_errors(offline_browser, tmp
         assert errors == [], (kind, errors)
         assert driver.execute_script("return document.querySelectorAll('img[src=x]').length") == 0, kind
     engine.dispose()
+
+
+_DRAWN_JS = """
+    var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
+    var out = {symbols: 0, members: 0, communes: 0, counted: 0};
+    window[name].eachLayer(function (l) {
+        if (l.options.cartoList) { out.symbols += 1; out.members += l.options.cartoList.length; }
+        if (l.options.cartoCount) { out.communes += 1; out.counted += l.options.cartoCount.n; }
+    });
+    return out;"""
+
+
+@pytest.mark.browser
+def test_members_map_filters_redraw_in_chromium(offline_browser, members_base, tmp_path):
+    """Unticking a cercle, a source or a theme re-groups the members in the browser (see ``members_base``)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    html_path = export.save_html(maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29)),
+                                 tmp_path / "membres.html")
+    text = html_path.read_text(encoding="utf-8")
+    assert not any(name in text for name in HIDDEN_NAMES) and HOSTILE_MEMBER not in text
+    driver = offline_browser(1200, 900)
+    driver.get(html_path.as_uri())
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return !!document.querySelector('.carto-title')"))
+    assert driver.execute_script("return document.querySelector('.carto-filters details').open") is True
+
+    def box(group: str, label: str):
+        return driver.find_element("xpath", f'//div[@data-group="{group}"]//label[span="{label}"]/input')
+
+    def count(group: str, label: str) -> str:
+        return driver.find_element("xpath", f'//div[@data-group="{group}"]//label[span="{label}"]'
+                                            '/span[@class="carto-filter-n"]').text
+
+    def subtitle() -> str:
+        return driver.find_element("css selector", ".carto-title p").text
+
+    everything = {"symbols": 4, "members": 4, "communes": 2, "counted": 3}
+    assert driver.execute_script(_DRAWN_JS) == everything
+    original = subtitle()
+    assert original == "7 membres : 4 sur la carte, 3 comptés par commune, 0 sans commune connue"
+    cases = [  # group, box, then drawn: members shown (symbols: one per place and cercle) and counted per commune
+        ("c", "1 — engagé·e", {"symbols": 3, "members": 3, "communes": 2, "counted": 2}),
+        ("s", "Feuilles d'émargement", {"symbols": 3, "members": 3, "communes": 2, "counted": 2}),
+        ("h", "Mer et littoral", {"symbols": 3, "members": 3, "communes": 0, "counted": 0}),
+        ("k", "organisations", {"symbols": 3, "members": 3, "communes": 2, "counted": 3}),
+    ]
+    for group, label, drawn in cases:
+        before = count(group, label)
+        box(group, label).click()
+        assert driver.execute_script(_DRAWN_JS) == drawn, label
+        shown = drawn["members"] + drawn["counted"]
+        assert subtitle() == (f"{shown} membres retenus par les filtres : {drawn['members']} sur la carte, "
+                              f"{drawn['counted']} compté{'s' if drawn['counted'] > 1 else ''} par commune"), label
+        assert count(group, label) == before  # each group's counts: as the other groups filter
+        assert driver.find_element("css selector", ".carto-filters summary").text == "Filtres (actifs)"
+        box(group, label).click()
+        assert driver.execute_script(_DRAWN_JS) == everything, label
+    assert subtitle() == original
+    # counts follow the other groups: without cercle 1, « Feuilles d'émargement » keeps the hostile name and Alix
+    assert count("s", "Feuilles d'émargement") == "(3)"
+    box("c", "1 — engagé·e").click()
+    assert count("s", "Feuilles d'émargement") == "(2)" and count("c", "1 — engagé·e") == "(2)"
+    box("c", "1 — engagé·e").click()
+    # « aucun » / « tout » of a group; the counted members' layer
+    driver.find_element("xpath", "//div[@data-group='h']//button[@data-all='0']").click()
+    assert driver.execute_script(_DRAWN_JS) == {"symbols": 0, "members": 0, "communes": 0, "counted": 0}
+    driver.find_element("xpath", "//div[@data-group='h']//button[@data-all='1']").click()
+    driver.find_element("css selector", "input[data-others]").click()
+    assert driver.execute_script(_DRAWN_JS) == {**everything, "communes": 0, "counted": 0}
+    driver.find_element("css selector", "input[data-others]").click()
+    # at Montpellier, cercle 1 (1 member) in the middle of a larger cercle 2 ring (cercles 1 and 2: 2 members)
+    radii = driver.execute_script("""
+        var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0], r = {};
+        window[name].eachLayer(function (l) {
+            if (l.options.cartoList && l instanceof L.CircleMarker && Math.abs(l.getLatLng().lng - 3.878) < 0.01) {
+                r[l.options.fillColor] = l.getRadius();
+            }
+        });
+        return r;""")
+    assert radii[communities.CIRCLE_COLOURS[2]] > radii[communities.CIRCLE_COLOURS[1]]
+    # the hostile name shows as text in its card, nothing was executed
+    driver.execute_script("""
+        var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0], found = null;
+        window[name].eachLayer(function (l) {
+            if (found || !l.options.cartoList) { return; }
+            l.fire("click", {latlng: l.getLatLng()}, true);
+            if (l.getPopup() && l.getPopup().getContent().indexOf("onerror") >= 0) { found = l; }
+        });
+        found.openPopup();""")
+    content = WebDriverWait(driver, 10).until(lambda d: d.execute_script(  # the other popups fade out
+        "var p = document.querySelectorAll('.leaflet-popup-content'); return p.length === 1 && p[0].textContent;"))
+    assert HOSTILE_MEMBER in content and "Sources : Feuilles d'émargement" in content
+    assert "Thèmes : Biodiversité ; Mer et littoral ; Eau et rivières" in content
+    assert driver.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_members_filters_fold_on_a_small_map(offline_browser, members_base, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    html_path = export.save_html(maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29)),
+                                 tmp_path / "membres.html")
+    driver = offline_browser(800, 600)
+    driver.get(html_path.as_uri())
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return !!document.querySelector('.carto-legend')"))
+    is_open = "return document.querySelector('.carto-filters details').open"
+    assert driver.execute_script(is_open) is False
+    driver.find_element("css selector", ".carto-filters summary").click()
+    assert driver.execute_script(is_open) is True
+    # opened, the panel scrolls above the legend rather than run under it
+    panel, legend = (driver.find_element("css selector", selector).rect for selector in (".carto-filters",
+                                                                                         ".carto-legend"))
+    assert panel["y"] + panel["height"] <= legend["y"]
+
+
+@pytest.mark.browser
+def test_the_layer_control_switches_between_basemap_and_offline_background(offline_browser, tmp_path, monkeypatch):
+    """On the basemap the communes' fill is transparent (the plan shows through); offline, it is opaque."""
+    import folium
+    import geopandas as gpd
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from shapely.geometry import box
+
+    tiles = tmp_path / "tuiles"
+    tiles.mkdir()
+    monkeypatch.setattr(maps, "TILES_URL", tiles.as_uri() + "/{z}-{x}-{y}.png")  # never the internet in tests
+    deps = gpd.GeoDataFrame({"nom": ["Tarn"], "code": ["81"]}, geometry=[box(1.5, 43.4, 2.9, 44.2)], crs=4326)
+    m = maps.add_background(maps.base_map(tiles=True), communes=deps, departements=deps)
+    folium.LayerControl(collapsed=False).add_to(m)
+    html_path = export.save_html(m, tmp_path / "fond.html")
+    driver = offline_browser(900, 700)
+    driver.get(html_path.as_uri())
+    opacity = """
+        var name = Object.keys(window).filter(function (k) { return k.indexOf("map_") === 0; })[0];
+        return window[name]._cartoFills[0].getLayers()[0].options.fillOpacity;"""
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(opacity) == 0)
+    labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-base label")
+    assert [label.text.strip() for label in labels] == [maps.TILES_LABEL, maps.OFFLINE_LABEL]
+    labels[1].click()
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(opacity) == 1)
+    labels[0].click()
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(opacity) == 0)

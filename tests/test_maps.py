@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import date
 
 import folium
@@ -14,6 +15,7 @@ from shapely.geometry import box
 
 from carto import geo, maps
 from carto._errors import CartoError, MapError
+from conftest import HIDDEN_NAMES, HOSTILE_MEMBER
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -90,7 +92,8 @@ def test_layers(overview):
     # biggest event first (drawn below the smaller ones) and bigger radius
     assert evts.rows[0][0] == 43.7 and evts.rows[0][3] > evts.rows[-1][3]
     assert len(_children(overview, folium.LayerControl)) == 1
-    assert not _children(overview, folium.TileLayer)  # offline: no tile server
+    # offline (CARTO_TILES=off in tests): the online basemap is offered in the layer control, not shown
+    assert [layer.show for layer in _children(overview, folium.TileLayer)] == [False]
     assert overview.options["max_zoom"] == 16
     background = _children(overview, maps._Background)[0]
     assert background.n_communes == 4 and background.n_departements == 2
@@ -197,51 +200,110 @@ def test_popups_name_the_thematic_space(overview):
     assert "Thème : Citoyenneté" in popups[1] and "Thème : Mer et littoral" in popups[0]
 
 
-def test_actor_map_follows_consent_and_escapes(tmp_path, chromium):
+def _members_layer(m: folium.Map) -> maps._MembersLayer:
+    (layer,) = _children(m, maps._MembersLayer)
+    return layer
+
+
+def _subtitle(m: folium.Map) -> str:
+    return html.unescape(_boxes(m, "title")[0].split("<p>")[1].split("</p>")[0])
+
+
+def test_actor_map_follows_consent_and_escapes(members_base, tmp_path, chromium):
     from PIL import Image
 
-    from carto import communities, export, store
+    from carto import export
 
-    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
-    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer", start_date=date(2024, 1, 1))
-    hostile = '<img src=x onerror="alert(1)">'
-    with store.transaction(engine, action="test", who="test") as conn:
-        conn.execute(store.actors.insert(), [
-            {"id": 1, "kind": "personne", "display_name": hostile, "commune_code": "34301", "consent_map": True,
-             "lon": 3.7, "lat": 43.41},  # an address point: never used for a person
-            {"id": 2, "kind": "personne", "display_name": "Camille Secret", "commune_code": "34301",
-             "consent_map": False, "lon": None, "lat": None},
-            {"id": 3, "kind": "personne", "display_name": "Noé Discret", "commune_code": "34301",
-             "consent_map": False, "lon": None, "lat": None},
-            {"id": 4, "kind": "organisation", "display_name": "Les Amis de l'Étang", "commune_code": "34301",
-             "consent_map": False, "lon": 3.6123, "lat": 43.4012},
-        ])
-        conn.execute(store.actors.update().where(store.actors.c.id == 4).values(location_precision="adresse"))
-        conn.execute(store.events.insert().values(id=1, title="Rencontre", kind="rencontre de communauté",
-                                                  starts_on=date(2026, 10, 1), theme="mer"))
-        conn.execute(store.participations.insert(), [{"event_id": 1, "actor_id": i, "role": "participant"}
-                                                     for i in (1, 2, 3, 4)])
-    communities.update_circles(engine, as_of=date(2026, 11, 29))
-    m = maps.actor_map(engine, "mer", as_of=date(2026, 11, 29))
+    m = maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29))
     page = m.get_root().render()
-    layers = sorted(layer.layer_name for layer in m._children.values() if hasattr(layer, "rows"))
-    assert layers == ["Autres membres : nombre par commune (2)", "Cercle 2 — impliqué·e — organisations (1)",
-                      "Cercle 2 — impliqué·e — personnes (1)"]
-    assert "Camille Secret" not in page and "Noé Discret" not in page  # no consent: only a count
-    assert "2 membres à Sète (34301)" in page
-    assert hostile not in page
-    shown = [layer for layer in m._children.values() if getattr(layer, "layer_name", "").startswith("Cercle")]
-    assert [layer.shape for layer in shown] == ["circle", "square"]  # symbol by kind
-    places = {(row[0], row[1]) for layer in shown for row in layer.rows}
+    assert not any(name in page for name in HIDDEN_NAMES)  # no consent: only counts
+    assert HOSTILE_MEMBER not in page and html.escape(HOSTILE_MEMBER, quote=True) in _members_layer(m).data["m"]["n"]
+    assert not _children(m, folium.LayerControl)  # the filter panel replaces the layer control
+    assert _subtitle(m) == "7 membres : 4 sur la carte, 3 comptés par commune, 0 sans commune connue"
+    data = _members_layer(m).data
+    members = data["m"]
+    assert len(members["n"]) == 4 and sorted(members["c"]) == [0, 2, 2, 3]  # cercle × kind: 3 = cercle 2 organisation
+    places = {tuple(data["p"][g]) for g in members["g"]}
     sete = geo.communes().set_index("code").loc["34301"]
-    assert (round(float(sete["lat"]), 5), round(float(sete["lon"]), 5)) in places  # the person: at her commune
+    assert (round(float(sete["lat"]), 5), round(float(sete["lon"]), 5)) in places  # a person: at her commune
     assert (43.4012, 3.6123) in places  # the organisation: at its address
-    assert any(html.escape(hostile, quote=True) in row[4] and html.escape(hostile) in row[5] for row in shown[0].rows)
-    assert "4 membres : 2 sur la carte, 2 comptés par commune, 0 sans commune connue" in page
+    # the persons without consent: aggregated per commune and combination of attributes, no name nor card
+    assert all(len(row) == 5 for row in data["x"]) and sum(row[4] for row in data["x"]) == 3
+    assert {data["t"][data["pn"][row[0]]] for row in data["x"]} == {"Sète (34301)", "Perpignan (66136)"}
     path = export.save_png(export.save_html(m, tmp_path / "membres.html"), tmp_path / "membres.png")
     lo, hi = Image.open(path).convert("L").getextrema()
     assert hi - lo > 100
-    engine.dispose()
+
+
+def test_actor_map_sources_and_themes_of_members(members_base):
+    data = _members_layer(maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29))).data
+    cfg, members = data["cfg"], data["m"]
+
+    def labels(mask: int, names: list[str]) -> set[str]:
+        return {html.unescape(name) for bit, name in enumerate(names) if mask >> bit & 1}
+
+    by_name = {html.unescape(n): (labels(s, cfg["sources"]), labels(h, cfg["themes"]))
+               for n, s, h in zip(members["n"], members["s"], members["h"], strict=True)}
+    assert by_name[HOSTILE_MEMBER] == ({"Feuilles d'émargement"},  # its organisation's themes, its event's
+                                       {"Biodiversité", "Eau et rivières", "Mer et littoral"})
+    assert by_name["Alix Visible"] == ({"Appel « La Région est à vous »", "Feuilles d'émargement"},
+                                       {"Alimentation et agriculture", "Mer et littoral"})  # an event elsewhere
+    assert by_name["Lou Visible"] == ({"Sans fichier source (saisi dans Terreau)"}, {"Mer et littoral"})
+    assert by_name["Les Amis de l'Étang"][1] == {"Biodiversité", "Eau et rivières", "Mer et littoral"}
+
+
+def test_filter_panel_lists_values_present_with_counts(members_base):
+    panel = html.unescape(_members_layer(maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29))).panel_html)
+    rows = dict(re.findall(r"<span>([^<]+)</span><span class=\"carto-filter-n\">\(([\d\u202f]+)\)</span>", panel))
+    assert rows == {
+        "1 — engagé·e": "2", "2 — impliqué·e": "4", "3 — informé·e": "1", "personnes": "6", "organisations": "1",
+        "Appel « La Région est à vous »": "2", "Contacts de la lettre d'information (Brevo)": "1",
+        "Feuilles d'émargement": "3", "Participants du site de participation": "1",
+        "Sans fichier source (saisi dans Terreau)": "1",
+        "Biodiversité": "2", "Alimentation et agriculture": "1", "Mer et littoral": "7", "Eau et rivières": "2",
+        "nombre par commune": "3",
+    }
+    assert "Montagne" not in panel and "Bénéficiaires des dispositifs" not in panel  # only the values present
+    for heading in ("Cercle", "Type", "Source", "Thème", "Autres membres"):
+        assert f"<h2>{heading}" in panel
+
+
+@pytest.mark.parametrize(("filters", "subtitle"), [
+    ({"circles": 1}, "2 membres sur 7 (cercles : 1) : 1 sur la carte, 1 compté par commune, 0 sans commune connue"),
+    ({"kinds": "organisation"}, "1 membre sur 7 (types : organisations) : 1 sur la carte, 0 compté par commune, "
+                                "0 sans commune connue"),
+    ({"sources": ["emargement"]}, "3 membres sur 7 (sources : Feuilles d'émargement) : 2 sur la carte, "
+                                  "1 compté par commune, 0 sans commune connue"),
+    ({"sources": "Appel « La Région est à vous »", "circles": ["2", 3]},
+     "2 membres sur 7 (cercles : 2, 3 ; sources : Appel « La Région est à vous ») : 2 sur la carte, "
+     "0 compté par commune, 0 sans commune connue"),
+    ({"themes": ["biodiversite", "eau et rivières"]}, "2 membres sur 7 (thèmes : Biodiversité, Eau et rivières) : "
+                                                      "2 sur la carte, 0 compté par commune, 0 sans commune connue"),
+    ({"sources": "dispositifs"}, "0 membre sur 7 (sources : Bénéficiaires des dispositifs régionaux) : 0 sur la "
+                                 "carte, 0 compté par commune, 0 sans commune connue"),  # known, fed nobody here
+])
+def test_actor_map_filters_members_in_python(members_base, filters, subtitle):
+    m = maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), **filters)
+    assert _subtitle(m) == subtitle
+    data = _members_layer(m).data
+    shown = len(data["m"]["n"]) + sum(row[4] for row in data["x"])
+    assert shown == int(subtitle.split(" ")[0])
+
+
+@pytest.mark.parametrize(("filters", "message"), [
+    ({"themes": "biodiv"}, "Thème inconnu : « biodiv ». Valeurs possibles : citoyennete (Citoyenneté), "
+                           "biodiversite (Biodiversité)"),
+    ({"sources": ["lreav", "tableur"]}, "Source inconnue : « tableur ». Valeurs possibles : lreav (Appel « La Région "
+                                        "est à vous »), newsletter (Contacts de la lettre d'information (Brevo)), "
+                                        "emargement (Feuilles d'émargement), jeparticipe (Participants du site de "
+                                        "participation), dispositifs (Bénéficiaires des dispositifs régionaux)."),
+    ({"circles": 4}, "Cercle inconnu : « 4 ». Valeurs possibles : 1, 2, 3."),
+    ({"kinds": "association"}, "Type de membre inconnu : « association ». Valeurs possibles : personne, organisation."),
+])
+def test_actor_map_unknown_filter_is_a_french_map_error(members_base, filters, message):
+    with pytest.raises(MapError) as caught:
+        maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), **filters)
+    assert str(caught.value).startswith(message)
 
 
 def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):
@@ -348,4 +410,61 @@ def test_flows_between_communes_from_events_and_relations(tmp_path):
     assert len(layer.rows) == 2 and all(row[4] == 7.0 for row in layer.rows)
     assert any("Sète ↔ Perpignan : 1 événement(s) en commun, 1 relation(s)" in row[5] for row in layer.rows)
     assert "Alix Témoin" not in m.get_root().render()  # places only, never persons
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------- online basemap
+
+
+def test_maps_open_on_the_light_basemap_only_when_asked_or_reachable(monkeypatch) -> None:
+    from carto import maps
+    from carto._errors import ConfigError
+
+    def opened_on(m) -> list[str]:
+        return [layer.layer_name for layer in m._children.values() if getattr(layer, "layer_name", None)
+                in (maps.TILES_LABEL, maps.OFFLINE_LABEL) and layer.show]
+
+    assert opened_on(maps.base_map()) == [maps.OFFLINE_LABEL]  # tests: CARTO_TILES=off (conftest.py)
+    assert opened_on(maps.base_map(tiles=True)) == [maps.TILES_LABEL]
+    monkeypatch.setenv("CARTO_TILES", "on")
+    assert opened_on(maps.base_map()) == [maps.TILES_LABEL]
+    monkeypatch.setenv("CARTO_TILES", "auto")
+    monkeypatch.setattr(maps, "_tiles_reachable", lambda: False)
+    assert opened_on(maps.base_map()) == [maps.OFFLINE_LABEL]
+    monkeypatch.setattr(maps, "_tiles_reachable", lambda: True)
+    assert opened_on(maps.base_map()) == [maps.TILES_LABEL]
+    monkeypatch.setenv("CARTO_TILES", "peut-être")
+    with pytest.raises(ConfigError, match="CARTO_TILES = « peut-être » : valeurs possibles auto, on, off"):
+        maps.base_map()
+
+
+def test_the_basemap_is_a_base_layer_with_its_attribution(monkeypatch) -> None:
+    import folium
+
+    from carto import maps
+
+    m = maps.base_map(tiles=True)
+    folium.LayerControl().add_to(m)
+    page = m.get_root().render()
+    assert "basemaps.cartocdn.com/light_all" in page and "contributeurs OpenStreetMap" in page
+    assert maps.TILES_LABEL in page and maps.OFFLINE_LABEL in page
+    offline = maps.base_map(tiles=False)
+    folium.LayerControl().add_to(offline)
+    text = offline.get_root().render()
+    # offered in the layer control, but not added to the map: no tile is requested when the page opens
+    tile_var = re.search(r"var (tile_layer_\w+) = L\.tileLayer", text).group(1)
+    assert f"{tile_var}.addTo(" not in text
+
+
+def test_actor_map_of_a_community_without_members(tmp_path):
+    from carto import communities, store
+
+    engine = store.init_base(f"sqlite:///{tmp_path / 'base.sqlite'}")
+    communities.add_community(engine, slug="mer", name="Mer et littoral", theme="mer")
+    m = maps.actor_map(engine, "mer", as_of=date(2026, 11, 29), themes="mer")
+    assert _subtitle(m) == ("0 membre sur 0 (thèmes : Mer et littoral) : 0 sur la carte, 0 compté par commune, "
+                            "0 sans commune connue")
+    layer = _members_layer(m)
+    assert layer.data["m"]["n"] == [] and layer.data["x"] == []
+    assert 'data-group="s"' not in layer.panel_html and "(0)" in layer.panel_html  # cercles and types: 0
     engine.dispose()
