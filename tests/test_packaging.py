@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 #: pip name -> conda-forge name, where they differ.
-CONDA_NAMES = {"psycopg[binary]": "psycopg", "duckdb": "python-duckdb"}
+CONDA_NAMES = {"psycopg[binary]": "psycopg", "duckdb": "python-duckdb", "igraph": "python-igraph"}
 
 
 def _pip_requirements() -> dict[str, str]:
