@@ -218,7 +218,9 @@ def test_actor_map_follows_consent_and_escapes(members_base, tmp_path, chromium)
     page = m.get_root().render()
     assert not any(name in page for name in HIDDEN_NAMES)  # no consent: only counts
     assert HOSTILE_MEMBER not in page and html.escape(HOSTILE_MEMBER, quote=True) in _members_layer(m).data["m"]["n"]
-    assert not _children(m, folium.LayerControl)  # the filter panel replaces the layer control
+    # the filter panel chooses the members; the layer control only the basemap (no overlay in it)
+    (control,) = _children(m, folium.LayerControl)
+    assert set(control.base_layers) == {maps.TILES_LABEL, maps.OFFLINE_LABEL} and not control.overlays
     assert _subtitle(m) == "7 membres : 4 sur la carte, 3 comptés par commune, 0 sans commune connue"
     data = _members_layer(m).data
     members = data["m"]
