@@ -977,7 +977,7 @@ def import_file(
     >>> engine = store.init_base("sqlite://")
     >>> r = import_file(engine, REPO_DIR / "data/demo/sources/newsletter.csv", source="newsletter")
     >>> r.lus == r.nouveaux + r.mis_a_jour + r.inchanges + r.en_quarantaine, r.en_quarantaine
-    (True, 2)
+    (True, 3)
     """
     t0 = time.perf_counter()
     the_mapping = _resolve_mapping(source, mapping)
