@@ -54,6 +54,7 @@ _TABLE_LABELS = {
     "workshop_actors": "acteurs placés en atelier",
     "workshop_goals": "objectifs d'atelier",
     "workshop_influence": "influences d'atelier",
+    "network_metrics": "mesures du réseau (par acteur)",
     "audit_log": "lignes du journal d'audit",
 }
 
@@ -146,10 +147,11 @@ class DemoResult:
             n_charts = sum(p.suffix == ".png" and p.name.startswith("indicateurs") for p in paths)
             n_maps = sum(p.suffix == ".html" for p in paths)
             n_a4 = sum(p.suffix == ".pdf" and p.stem.endswith("-a4") for p in paths)
-            printed = " et PDF" if any(p.suffix == ".pdf" and not p.stem.endswith("-a4") for p in paths) else ""
+            shots = {p.suffix for p in paths if p.stem.startswith("carte-") and not p.stem.endswith("-a4")}
+            images = " et ".join(name for suffix, name in ((".png", "image PNG"), (".pdf", "PDF")) if suffix in shots)
             lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
                          f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
-                         f"{' avec image PNG' + printed if printed else ''}"
+                         f"{' avec ' + images if images else ''}"
                          f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''})")
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
@@ -160,8 +162,8 @@ class DemoResult:
 def _communities(engine: Engine, out: Path, today: date, *, png: bool, a4: bool
                  ) -> tuple[communities.CirclesReport, dict[str, Path]]:
     """The pilot communities: cercles, a jardinier Acteurs, tracking tables (XLSX), indicator charts, and the
-    maps of members, events, zones blanches and links (HTML; PNG and A4 PDF of the page when ``png``; the A4
-    print maps, PDF and PNG, when ``a4``)."""
+    maps of members, events, zones blanches and links (HTML; PNG of the page when ``png``; the A4 print maps,
+    PDF and PNG, when ``a4``)."""
     communities.create_communities(engine, who="carto demo")
     events.classify_events(engine, who="carto demo")
     report = communities.update_circles(engine, as_of=today, who="carto demo")
@@ -180,8 +182,9 @@ def _communities(engine: Engine, out: Path, today: date, *, png: bool, a4: bool
             files[f"{name} — {counts['nom']}"] = path
         for kind in maps.MAP_KINDS:
             fmap = maps.community_map(engine, slug, kind, as_of=today)
+            # the PDF for élus is the A4 print map (vector, drawn without a browser): no screenshot PDF
             written = export.save_map(fmap, folder / f"carte-{kind}.html", title=f"{counts['nom']} — {kind}",
-                                      png=png, pdf=png)
+                                      png=png)
             if a4:
                 written.update(export.save_print_map(printmap.print_map(engine, slug, kind, as_of=today),
                                                      folder / f"carte-{kind}-a4"))

@@ -32,6 +32,8 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
             lo, hi = Image.open(folder / f"carte-{kind}-a4.png").convert("L").getextrema()
             assert hi - lo > 100, f"carte-{kind}-a4.png semble vide"
         assert f"communauté {slug} : {folder}" in summary and "4 cartes A4 à imprimer (PDF et PNG)" in summary
+        assert "4 cartes HTML avec image PNG," in summary
+        assert (folder / "carte-membres.png").is_file() and not (folder / "carte-membres.pdf").exists()
 
 
 def test_demo_base_holds_the_imported_and_linked_sources(tmp_path: Path) -> None:
