@@ -21,6 +21,7 @@ __all__ = [
     "MappingError",
     "SourceFileError",
     "MapError",
+    "NetworkError",
 ]
 
 
@@ -74,3 +75,7 @@ class SourceFileError(CartoError):
 
 class MapError(CartoError, ValueError):
     """A map was asked with a wrong value (missing column, colour, position, shape)."""
+
+
+class NetworkError(CartoError, ValueError):
+    """A graph of actors was asked with a wrong value (unknown actor, theme, territory; no path)."""

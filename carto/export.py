@@ -107,6 +107,8 @@ VENDORED_FILES: tuple[VendoredFile, ...] = (
     VendoredFile("leaflet.markercluster", "dist/MarkerCluster.css", r"MarkerCluster\.css"),
     VendoredFile("leaflet.markercluster", "dist/MarkerCluster.Default.css", r"MarkerCluster\.Default\.css"),
     VendoredFile("jquery", "dist/jquery.min.js", r"jquery(-[\d.]+)?(\.min)?\.js"),
+    VendoredFile("graphology", "dist/graphology.umd.min.js", r"graphology\.umd(\.min)?\.js"),
+    VendoredFile("sigma", "dist/sigma.min.js", r"sigma(\.min)?\.js"),
 )
 
 # Libraries folium/pyvis link that our pages do without: dropped, unless the page
@@ -363,6 +365,49 @@ def save_html(m: Any, path: str | Path, *, title: str | None = None) -> Path:
     size = f"{path.stat().st_size / 1e6:.1f}".replace(".", ",")
     log.info("Page HTML hors ligne écrite : %s (%s Mo)", path, size)
     return path
+
+
+def save_network_html(
+    G: Any,
+    metrics: Any,
+    path: str | Path,
+    *,
+    title: str | None = None,
+    **options: Any,
+) -> Path:
+    """Write the interactive view of the network as a self-contained HTML page that works offline.
+
+    Parameters
+    ----------
+    G, metrics, title
+        As :func:`carto.netviz.network_page`.
+    path : str or Path
+        File to write (its folder is created).
+    **options
+        Other options of :func:`carto.netviz.network_page` (``as_of``, ``colour``, ``size``, ``pos``, ``labels``…).
+
+    Returns
+    -------
+    Path
+        The file written; :func:`save_png` takes a picture of it.
+
+    Examples
+    --------
+    >>> import tempfile, networkx as nx
+    >>> G = nx.Graph()
+    >>> G.add_edge(1, 2, weight=1)
+    >>> nx.set_node_attributes(G, {1: "Asso", 2: "Collectif"}, "name")
+    >>> nx.set_node_attributes(G, "organisation", "kind")
+    >>> from carto.export import save_network_html
+    >>> path = save_network_html(G, None, tempfile.mkdtemp() + "/reseau.html", title="Réseau")
+    >>> text = path.read_text(encoding="utf-8")
+    >>> "sigma 3" in text, "cdn.jsdelivr" in text
+    (True, False)
+    """
+    from carto import netviz  # a view: imported when used (the maps need no network code)
+
+    page = netviz.network_page(G, metrics, title=title, **options)
+    return save_html(page, path, title=title or G.graph.get("name") or "Réseau des acteurs")
 
 
 def show(m: Any, *, height: int = 650) -> Any:

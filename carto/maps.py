@@ -45,11 +45,13 @@ import sqlalchemy as sa
 
 from carto import communities, evaluation, events, geo, store, themes
 from carto._errors import MapError
-from carto._fr import integer
+from carto._fr import count, integer
 from carto.sources import builtin_sources, load_mapping
 from carto.settings import CRS_METRIC, CRS_STORAGE, get_settings
 
 __all__ = [
+    "MAP_CSS",
+    "to_js",
     "EVENT_TYPES",
     "OCCITANIE_BOUNDS",
     "ORGANISATION_TYPES",
@@ -109,7 +111,7 @@ _LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.css"
 _CLUSTER_URL = "https://cdn.jsdelivr.net/npm/leaflet.markercluster@1.5.3/dist/"
 _FONT = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
 
-_CSS = f"""
+MAP_CSS = f"""
 <style>
 .carto-box {{ background: rgba(255,255,255,0.94); padding: 8px 12px; border-radius: 6px;
   box-shadow: 0 1px 5px rgba(0,0,0,0.35); font: 13px/1.35 {_FONT}; color: #222; max-width: 360px; }}
@@ -145,7 +147,7 @@ body .leaflet-container {{ background: #e4ebf0; }}
 """
 
 
-def _js(value: Any) -> str:
+def to_js(value: Any) -> str:
     """Compact JSON that is safe inside a ``<script>`` (like Jinja's ``tojson``)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
@@ -278,9 +280,9 @@ class _Box(MacroElement):
         self.html = html_text
         if kind == "legend":
             html_text = f'<details open><summary>Légende</summary>{html_text}</details>'
-        self.position_js = _js(position)
-        self.css_class_js = _js(f"carto-box carto-{kind}")
-        self.html_js = _js(html_text)
+        self.position_js = to_js(position)
+        self.css_class_js = to_js(f"carto-box carto-{kind}")
+        self.html_js = to_js(html_text)
 
 
 def add_box(m: folium.Map, html_text: str, *, position: str = "bottomright", kind: str = "legend") -> folium.Map:
@@ -395,7 +397,7 @@ def base_map(
     m.options["zoom_snap"] = 0.25
     m.default_js = [("leaflet", _LEAFLET_JS)]
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]
-    m.get_root().header.add_child(Element(_CSS), name="carto_css")
+    m.get_root().header.add_child(Element(MAP_CSS), name="carto_css")
     m.add_child(_MetricScale())
     online = online_tiles(tiles)
     layer = folium.TileLayer(tiles=TILES_URL, attr=TILES_ATTRIBUTION, name=TILES_LABEL, overlay=False, control=True,
@@ -464,8 +466,8 @@ class _Background(MacroElement):
         self.departements_js, self.n_departements = departements
         self.epci_js, self.n_epci = epci if epci else ("", 0)
         self.labels = labels
-        self.labels_js = _js(labels)
-        self.attribution_js = _js(_esc(attribution))
+        self.labels_js = to_js(labels)
+        self.attribution_js = to_js(_esc(attribution))
 
 
 def _display_geojson(gdf: Any, *, tolerance_m: float, label: str | None = None) -> dict[str, Any]:
@@ -505,7 +507,7 @@ def _layer_js(gdf: Any, *, tolerance_m: float, label: str | None = None) -> tupl
         geojson = _display_geojson(gdf, tolerance_m=tolerance_m, label=label)
         while len(_LAYER_CACHE) >= _LAYER_CACHE_SIZE:
             del _LAYER_CACHE[next(iter(_LAYER_CACHE))]
-        _LAYER_CACHE[key] = (_js(geojson), len(geojson["features"]))
+        _LAYER_CACHE[key] = (to_js(geojson), len(geojson["features"]))
     return _LAYER_CACHE[key]
 
 
@@ -643,8 +645,8 @@ class _PointLayer(JSCSSMixin, Layer):
         self.cluster = cluster
         self.cluster_radius = int(cluster_radius)
         self.uncluster_zoom = int(uncluster_zoom)
-        self.rows_js = _js(_compact(rows))
-        self.colours_js = _js([_colour(c) for c in colours])
+        self.rows_js = to_js(_compact(rows))
+        self.colours_js = to_js([_colour(c) for c in colours])
         if cluster:
             self.default_js = [("markerclusterjs", _CLUSTER_URL + "leaflet.markercluster.js")]
             self.default_css = [("markerclustercss", _CLUSTER_URL + "MarkerCluster.css")]
@@ -1171,14 +1173,14 @@ def actor_map(
     person = on_map["type"] != "organisation"
     shown = on_map[~person | on_map["consent"]]
     hidden = on_map[person & ~on_map["consent"]]
-    counted = (f"{integer(len(shown))} sur la carte, {_count(len(hidden), 'compté', 'comptés')} par commune, "
+    counted = (f"{integer(len(shown))} sur la carte, {count(len(hidden), 'compté', 'comptés')} par commune, "
                f"{integer(len(placed) - len(on_map))} sans commune connue")
     m.add_child(_MembersLayer(shown, hidden, names=names, sources=listed))
     # the members are filtered in the « Filtres » panel; the layer control only chooses the basemap
     folium.LayerControl(position="bottomleft", collapsed=False).add_to(m)
     add_box(m, title_html(title or f"Membres de la communauté {name}", as_of, sources=credits,
-                          subtitle=f"{_count(len(table), 'membre', 'membres')} : {counted}" if not chosen else
-                          f"{_count(len(placed), 'membre', 'membres')} sur {integer(len(table))} ({chosen}) : "
+                          subtitle=f"{count(len(table), 'membre', 'membres')} : {counted}" if not chosen else
+                          f"{count(len(placed), 'membre', 'membres')} sur {integer(len(table))} ({chosen}) : "
                           f"{counted}"),
             position="topleft", kind="title")
     legend = [
@@ -1523,8 +1525,8 @@ class _MembersLayer(MacroElement):
         self._name = "CartoMembers"
         self.data = _members_data(shown, hidden, names, sources)
         self.panel_html = _filter_panel(self.data)
-        self.data_js = _js(self.data)
-        self.panel_js = _js(self.panel_html)
+        self.data_js = to_js(self.data)
+        self.panel_js = to_js(self.panel_html)
 
 
 def _day(value: Any) -> str:
@@ -1648,7 +1650,7 @@ def event_map(
                           part["libellé"], part["titre"], part["date"], part["commune"], part["présents"],
                           part["premières venues"], part["thème"], strict=True)],
             "tooltip": part["titre"].map(_esc),
-        }), name=f"{year} ({_count(len(part), 'événement', 'événements')})", shape="circle")
+        }), name=f"{year} ({count(len(part), 'événement', 'événements')})", shape="circle")
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     add_box(m, title_html(table.title if title is None else title, as_of, sources=credits, subtitle=table.subtitle),
             position="topleft", kind="title")
@@ -1679,7 +1681,7 @@ class _Choropleth(Layer):
     def __init__(self, data: dict[str, Any], *, name: str) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "CartoChoropleth"
-        self.data_js = _js(data)
+        self.data_js = to_js(data)
 
 
 #: Colours of the classes of members per 10,000 inhabitants (light: few), and of the « zones blanches ».
@@ -1688,10 +1690,6 @@ GAP_COLOUR, GAP_OUTLINE = "#fcbba1", "#cb181d"
 _LEVEL_NAMES = {"commune": ("commune", "communes"), "epci": ("EPCI", "EPCI"),
                 "departement": ("département", "départements")}
 
-
-def _count(n: int, one: str, many: str) -> str:
-    """« 1 commune », « 12 communes » (French: the singular for 0 and 1)."""
-    return f"{integer(int(n))} {one if n <= 1 else many}"
 
 
 def _decimal(value: float) -> str:
@@ -1869,12 +1867,12 @@ def gap_table(engine: Any, community: str | int, *, level: str = "epci", classes
                              "couleur": fill, "zone blanche": gap})
     n_gaps = int(gap.sum())
     lows = [float(rate[present].min()), *bins[:-1]] if len(bins) else []
-    entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({_count(int((klass[present] == i).sum()), one, many)})",
+    entries = [LegendEntry(f"{_decimal(lo)} à {_decimal(hi)} ({count(int((klass[present] == i).sum()), one, many)})",
                            colour_of[i], "fill", 14) for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))]
     legend = [
         LegendSection("Membres pour 10 000 habitants", entries[::-1],
                       note="Classes par seuils naturels (Fisher-Jenks)."),
-        LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({_count(n_gaps, one, many)})", GAP_COLOUR,
+        LegendSection("Zones blanches", [LegendEntry(f"Aucun membre ({count(n_gaps, one, many)})", GAP_COLOUR,
                                                      "fill", 14)],
                       note=f"{many[:1].upper()}{many[1:]} d'au moins {integer(floor)} "
                            f"habitant{'s' if floor > 1 else ''} sans aucun membre."),
@@ -1906,8 +1904,8 @@ class _FlowLayer(Layer):
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "CartoFlows"
         self.rows = rows
-        self.rows_js = _js(rows)
-        self.colour_js = _js(_colour(colour))
+        self.rows_js = to_js(rows)
+        self.colour_js = to_js(_colour(colour))
 
 
 FLOW_COLOUR = "#7b3294"

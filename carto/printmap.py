@@ -40,14 +40,15 @@ from matplotlib.patches import FancyArrow, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from matplotlib.transforms import Bbox
 
-from carto import communities, events, geo, maps, store
+from carto import _fr, communities, events, geo, maps, store
 from carto._errors import MapError
 from carto._fr import integer
 from carto.charts import Chart
 from carto.maps import LegendEntry, LegendSection
 from carto.settings import CRS_METRIC, CRS_STORAGE
 
-__all__ = ["A4_LANDSCAPE", "print_map"]
+__all__ = ["A4_LANDSCAPE", "print_map", "a4_sheet", "sheet_header", "legend_panel", "place_labels", "empty_sheet",
+           "GREY", "PX"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,9 @@ _HEADER = 0.9  # inches, title block
 _FOOTER = 0.5  # inches, sources line
 _PANEL = 3.0  # inches, legend panel on the right
 _GAP = 0.25  # inches, between the map and the panel
-_PX = 0.75  # points per CSS pixel: LegendEntry sizes are pixels (96 per inch)
+PX = 0.75  # points per CSS pixel: LegendEntry sizes are pixels (96 per inch)
 
-_INK, _GREY = "#222222", "#5f5f5f"
+_INK, GREY = "#222222", "#5f5f5f"
 _COMMUNE_FILL, _COMMUNE_EDGE = "#f4f1e8", "#d6d0c2"
 _DEPARTEMENT_EDGE = "#4a4a4a"
 _HALO = [patheffects.withStroke(linewidth=2.4, foreground="white")]
@@ -152,7 +153,7 @@ def _wrap(text: str, width_in: float, size: float, *, bold: bool = False) -> str
     return textwrap.fill(text, max(12, int(width_in * 72 / (em * size))), break_long_words=False)
 
 
-def _sheet() -> tuple[Figure, Any, Any]:
+def a4_sheet() -> tuple[Figure, Any, Any]:
     """An A4 landscape figure with the map axes (left) and the legend panel axes (right), in inches."""
     width, height = A4_LANDSCAPE
     fig = Chart(figsize=A4_LANDSCAPE, dpi=100, facecolor="white")
@@ -170,7 +171,7 @@ def _sheet() -> tuple[Figure, Any, Any]:
     return fig, ax, panel
 
 
-def _header(fig: Figure, title: str, subtitle: str, as_of: date, sources: str) -> None:
+def sheet_header(fig: Figure, title: str, subtitle: str, as_of: date, sources: str) -> None:
     """Title, subtitle and « Données au JJ/MM/AAAA » above the map; the sources line under it."""
     width, height = A4_LANDSCAPE
     inner = width - 2 * _MARGIN
@@ -179,14 +180,14 @@ def _header(fig: Figure, title: str, subtitle: str, as_of: date, sources: str) -
     _text(fig, _MARGIN / width, top / height, title, fontsize=16, fontweight="bold", color=_INK, va="top",
           ha="left", gid="carto-title")
     y = top - (title.count("\n") + 1) * 0.29 - 0.08
-    _text(fig, _MARGIN / width, y / height, _wrap(subtitle, inner - 2.3, 10.5), fontsize=10.5, color=_GREY,
+    _text(fig, _MARGIN / width, y / height, _wrap(subtitle, inner - 2.3, 10.5), fontsize=10.5, color=GREY,
           va="top", ha="left", gid="carto-subtitle")
     _text(fig, (width - _MARGIN) / width, y / height, f"Données au {as_of:%d/%m/%Y}", fontsize=10.5,
           fontweight="bold", color=_INK, va="top", ha="right", gid="carto-date")
     _text(fig, _MARGIN / width, (_MARGIN - 0.1) / height, _wrap(f"Sources : {sources}", inner - 2.6, 7),
-          fontsize=7, color=_GREY, va="bottom", ha="left", gid="carto-sources")
+          fontsize=7, color=GREY, va="bottom", ha="left", gid="carto-sources")
     _text(fig, (width - _MARGIN) / width, (_MARGIN - 0.1) / height, "Terreau — Région Occitanie", fontsize=7,
-          color=_GREY, va="bottom", ha="right")
+          color=GREY, va="bottom", ha="right")
 
 
 def _frame(ax: Any, departements: Any) -> None:
@@ -252,7 +253,7 @@ def _north_arrow(ax: Any) -> None:
 
 
 def _symbol(panel: Any, entry: LegendEntry, x: float, y: float, scale: float) -> None:
-    size_pt = entry.size * _PX * scale
+    size_pt = entry.size * PX * scale
     if entry.shape == "line":
         panel.add_line(Line2D([x - 0.16, x + 0.16], [y, y], color=entry.colour, linewidth=max(size_pt, 0.6),
                               solid_capstyle="round"))
@@ -276,7 +277,7 @@ def _legend_rows(sections: Sequence[LegendSection], scale: float) -> list[tuple[
         rows.append(("title", None, text, (text.count("\n") + 1) * line + 0.06 * scale))
         for entry in section.entries:
             text = _wrap(entry.label, _PANEL - 0.65, 8.5 * scale)
-            symbol = entry.size * _PX * scale / 72 if entry.shape in {"circle", "square"} else 0.16 * scale
+            symbol = entry.size * PX * scale / 72 if entry.shape in {"circle", "square"} else 0.16 * scale
             rows.append(("entry", entry, text, max((text.count("\n") + 1) * line, symbol) + 0.07 * scale))
         if section.note:
             text = _wrap(section.note, _PANEL - 0.25, 7.5 * scale)
@@ -285,7 +286,7 @@ def _legend_rows(sections: Sequence[LegendSection], scale: float) -> list[tuple[
     return rows
 
 
-def _legend(panel: Any, sections: Sequence[LegendSection]) -> None:
+def legend_panel(panel: Any, sections: Sequence[LegendSection]) -> None:
     """The legend in its own panel (never over the map), shrunk when it would not fit."""
     height = panel.get_ylim()[1] - 0.15
     scale = 1.0
@@ -305,7 +306,7 @@ def _legend(panel: Any, sections: Sequence[LegendSection]) -> None:
             _text(panel, x_text, y - tall / 2, text, fontsize=8.5 * scale, color=_INK, va="center", ha="left",
                   gid="carto-legend")
         elif what == "note":
-            _text(panel, 0.2, y, text, fontsize=7.5 * scale, color=_GREY, style="italic", va="top", ha="left",
+            _text(panel, 0.2, y, text, fontsize=7.5 * scale, color=GREY, style="italic", va="top", ha="left",
                   gid="carto-legend")
         y -= tall
 
@@ -320,7 +321,7 @@ _AROUND = ((1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center"
            (0.7, -0.7, "left", "top"), (-0.7, -0.7, "right", "top"))
 
 
-def _place_labels(ax: Any, x: np.ndarray, y: np.ndarray, names: Sequence[str], radii_pt: np.ndarray,
+def place_labels(ax: Any, x: np.ndarray, y: np.ndarray, names: Sequence[str], radii_pt: np.ndarray,
                   *, most: int, centred: bool = False) -> list[Any]:
     """Names of places, most important first, without overlaps.
 
@@ -358,13 +359,8 @@ def _place_labels(ax: Any, x: np.ndarray, y: np.ndarray, names: Sequence[str], r
     return placed
 
 
-def _count(n: int, word: str) -> str:
-    """« 1 membre », « 12 membres » (French: the singular for 0 and 1)."""
-    return f"{integer(int(n))} {word}{'s' if n > 1 else ''}"
-
-
-def _empty(ax: Any, message: str) -> None:
-    _text(ax, 0.5, 0.5, message, transform=ax.transAxes, fontsize=12, color=_GREY, ha="center", va="center",
+def empty_sheet(ax: Any, message: str) -> None:
+    _text(ax, 0.5, 0.5, message, transform=ax.transAxes, fontsize=12, color=GREY, ha="center", va="center",
           zorder=10, bbox={"facecolor": "white", "edgecolor": "#cccccc", "boxstyle": "round,pad=0.6"})
 
 
@@ -411,13 +407,13 @@ def _members(engine: Any, community: str | int, as_of: date, points: pd.DataFram
     keep = size > 0
     ax.scatter(x[order][keep], y[order][keep], s=size[keep] ** 2, c=[_MEMBER_SHADES[p] for p in parts[keep]],
                edgecolors="white", linewidths=0.4, zorder=6)
-    _place_labels(ax, x, y, [f"{n} ({integer(int(t))})" for n, t in zip(counts["nom"], counts["tous"], strict=True)],
+    place_labels(ax, x, y, [f"{n} ({integer(int(t))})" for n, t in zip(counts["nom"], counts["tous"], strict=True)],
                   diameters["tous"] / 2, most=labels)
     if not len(counts):
-        _empty(ax, "Aucun membre avec une commune connue.")
+        empty_sheet(ax, "Aucun membre avec une commune connue.")
     placed = int(counts["tous"].sum()) if len(counts) else 0
-    orgs = f" dont {_count(n_orgs, 'organisation')}" if n_orgs else ""
-    subtitle = (f"{_count(total, 'membre')}{orgs} : {integer(placed)} dans {_count(len(counts), 'commune')}, "
+    orgs = f" dont {_fr.count(n_orgs, 'organisation')}" if n_orgs else ""
+    subtitle = (f"{_fr.count(total, 'membre')}{orgs} : {integer(placed)} dans {_fr.count(len(counts), 'commune')}, "
                 f"{integer(total - placed)} sans commune connue ; aucune personne n'est nommée")
     refs = [v for v in (5, 10, 50, 100, 500, 1000) if v < 0.8 * top][-2:] + [max(int(top), 1)]
     legend = [
@@ -430,7 +426,7 @@ def _members(engine: Any, community: str | int, as_of: date, points: pd.DataFram
                 "Personnes et organisations sont comptées, jamais nommées."),
         LegendSection("Nombre de membres", [
             LegendEntry(f"{integer(v)} membre{'s' if v > 1 else ''}", "#bdbdbd", "circle",
-                        max(2.0, _MEMBER_D_MAX * np.sqrt(v / top)) / _PX) for v in refs]),
+                        max(2.0, _MEMBER_D_MAX * np.sqrt(v / top)) / PX) for v in refs]),
     ]
     return f"Membres de la communauté {_community(engine, community)}", subtitle, legend
 
@@ -440,7 +436,7 @@ def _events(engine: Any, community: str | int, communes: Any, ax: Any, labels: i
     table = maps.event_table(engine, community, communes=communes)
     placed = table.placed.sort_values("présents", ascending=False, kind="stable")
     x, y = _metric(placed["lon"], placed["lat"])
-    diameter = 2 * placed["rayon"].to_numpy(float) * _PX
+    diameter = 2 * placed["rayon"].to_numpy(float) * PX
     ax.scatter(x, y, s=diameter ** 2, c=placed["couleur"].tolist(), alpha=0.85, edgecolors="white",
                linewidths=0.5, zorder=6)
     names = communes.set_index(communes["code"].astype(str))["nom"]
@@ -448,10 +444,10 @@ def _events(engine: Any, community: str | int, communes: Any, ax: Any, labels: i
                                                 lat=("lat", "first"), rayon=("rayon", "max"))
     per_commune = per_commune.sort_values("présents", ascending=False, kind="stable")
     cx, cy = _metric(per_commune["lon"], per_commune["lat"])
-    _place_labels(ax, cx, cy, [str(names.get(c, c)) for c in per_commune.index],
-                  per_commune["rayon"].to_numpy(float) * _PX, most=labels)
+    place_labels(ax, cx, cy, [str(names.get(c, c)) for c in per_commune.index],
+                  per_commune["rayon"].to_numpy(float) * PX, most=labels)
     if not len(placed):
-        _empty(ax, "Aucun événement avec un lieu connu.")
+        empty_sheet(ax, "Aucun événement avec un lieu connu.")
     legend = [LegendSection("Types d'événements", table.legend, note="Taille du cercle : personnes présentes.")]
     return table.title, table.subtitle, legend
 
@@ -464,22 +460,22 @@ def _flows(engine: Any, community: str | int, as_of: date, communes: Any, ax: An
     xb, yb = _metric(links["lon_b"], links["lat_b"])
     ax.add_collection(LineCollection(np.stack([np.column_stack([xa, ya]), np.column_stack([xb, yb])], axis=1)
                                      if len(links) else np.zeros((0, 2, 2)),
-                                     linewidths=links["largeur"].to_numpy(float) * _PX, colors=maps.FLOW_COLOUR,
+                                     linewidths=links["largeur"].to_numpy(float) * PX, colors=maps.FLOW_COLOUR,
                                      alpha=0.55, capstyle="round", zorder=6), autolim=False)
     points = communes.set_index(communes["code"].astype(str))
     strength = pd.concat([links.groupby("commune_a")["force"].sum(), links.groupby("commune_b")["force"].sum()])
     strength = strength.groupby(level=0).sum().reindex(table.joined).sort_values(ascending=False, kind="stable")
     px, py = _metric(points.loc[strength.index, "lon"], points.loc[strength.index, "lat"])
     ax.scatter(px, py, s=_DOT_D ** 2, c="#3f3f3f", edgecolors="white", linewidths=0.4, zorder=7)
-    _place_labels(ax, px, py, points.loc[strength.index, "nom"].astype(str).tolist(),
+    place_labels(ax, px, py, points.loc[strength.index, "nom"].astype(str).tolist(),
                   np.full(len(px), _DOT_D / 2), most=labels)
     if not len(links):
-        _empty(ax, "Aucun lien entre communes pour l'instant.")
+        empty_sheet(ax, "Aucun lien entre communes pour l'instant.")
     legend = [
         LegendSection("Liens entre communes", table.legend,
                       note="Épaisseur : nombre d'événements où des membres des deux communes étaient présents, "
                            "plus les relations déclarées entre eux."),
-        LegendSection("Communes", [LegendEntry("Commune reliée", "#3f3f3f", "circle", _DOT_D / _PX)]),
+        LegendSection("Communes", [LegendEntry("Commune reliée", "#3f3f3f", "circle", _DOT_D / PX)]),
     ]
     return table.title, table.subtitle, legend
 
@@ -499,7 +495,7 @@ def _gaps(engine: Any, community: str | int, level: str, communes: Any, departem
     if level != "departement" and gap.any():  # the most populated zones blanches, named (fewer: the red speaks)
         shown = areas[gap].sort_values("habitants", ascending=False, kind="stable")
         inner = shown.to_crs(CRS_METRIC).geometry.representative_point()
-        _place_labels(ax, inner.x.to_numpy(), inner.y.to_numpy(), shown["nom"].astype(str).tolist(),
+        place_labels(ax, inner.x.to_numpy(), inner.y.to_numpy(), shown["nom"].astype(str).tolist(),
                       np.full(len(shown), 1.0), most=min(labels, _GAP_LABELS), centred=True)
     legend = [*table.legend]
     if gap.any() and level != "departement":
@@ -574,7 +570,7 @@ def print_map(
     communes = geo.communes() if communes is None else communes
     departements = geo.departements() if departements is None else departements
     points = communes.set_index(communes["code"].astype(str))
-    fig, ax, panel = _sheet()
+    fig, ax, panel = a4_sheet()
     _frame(ax, departements)
     shown = kind != "zones-blanches"  # the zones blanches cover the communes with their own areas
     _background(ax, communes, departements, communes_shown=shown)
@@ -586,9 +582,9 @@ def print_map(
         heading, subtitle, legend = _flows(engine, community, as_of, communes, ax, labels, top)
     else:
         heading, subtitle, legend = _gaps(engine, community, level, communes, departements, ax, labels)
-    _header(fig, title or heading, subtitle, as_of, credits or _SOURCES[kind])
+    sheet_header(fig, title or heading, subtitle, as_of, credits or _SOURCES[kind])
     _scale_bar(ax)
     _north_arrow(ax)
-    _legend(panel, [*legend, _BACKGROUND if shown else LegendSection("Fond", _BACKGROUND.entries[:1])])
+    legend_panel(panel, [*legend, _BACKGROUND if shown else LegendSection("Fond", _BACKGROUND.entries[:1])])
     log.info("Carte A4 « %s » de la communauté %s dessinée", kind, community)
     return fig

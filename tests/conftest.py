@@ -157,8 +157,10 @@ def missing(what: str, install: str) -> None:
 
 @pytest.fixture
 def vendored() -> None:
-    if not (export.VENDOR_DIR / "leaflet.js").is_file():
-        missing("carto/_vendor (Leaflet épinglé)", "lancez « make assets »")
+    absent = [item.name for item in export.VENDORED_FILES if not (export.VENDOR_DIR / item.name).is_file()]
+    if absent:
+        missing(f"carto/_vendor ({', '.join(absent)} : bibliothèques JavaScript épinglées)",
+                "lancez « make assets »")
 
 
 @pytest.fixture
@@ -168,6 +170,37 @@ def chromium(vendored) -> Path:
     except BrowserError:
         missing("Chromium", "installez-le avec « apt-get install chromium chromium-driver »")
         raise  # pragma: no cover - unreachable (skip/fail raise)
+
+
+#: Debian's chromedriver, for the tests that drive Chromium with selenium.
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def offline_browser(chromium, tmp_path, monkeypatch):
+    """Factory of selenium drivers on Debian's Chromium with no network at all (dead proxy)."""
+    if not CHROMEDRIVER.is_file():
+        missing("chromedriver", "installez-le avec « apt-get install chromium-driver »")
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers = []
+
+    def start(width: int, height: int):
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(chromium)
+        for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profil{len(drivers)}'}",
+                     f"--window-size={width},{height}",
+                     "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        drivers.append(webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options))
+        return drivers[-1]
+
+    yield start
+    for driver in drivers:
+        driver.quit()
 
 
 #: Names of the persons of :func:`members_base` who did not agree to be shown on a map.

@@ -23,7 +23,6 @@ from conftest import missing as _missing
 
 HOSTILE = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://evil.example","clic")'
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture
@@ -171,33 +170,6 @@ def test_screenshot_is_not_blank(chromium, demo_map, tmp_path):
     for hex_colour in ("#ff7f00", "#f781bf"):  # event circles, fill opacity 0.78 over the communes
         assert pixels(np.rint(0.78 * _rgb(hex_colour) + 0.22 * background), 6) > 20, hex_colour
     assert pixels(_rgb("#4a4a4a"), 30) > 50  # département borders and labels
-
-
-@pytest.fixture
-def offline_browser(chromium, tmp_path, monkeypatch):
-    """Factory of selenium drivers on Debian's Chromium with no network at all (dead proxy)."""
-    if not CHROMEDRIVER.is_file():
-        _missing("chromedriver", "installez-le avec « apt-get install chromium-driver »")
-    monkeypatch.setenv("SE_AVOID_STATS", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    drivers = []
-
-    def start(width: int, height: int):
-        options = webdriver.ChromeOptions()
-        options.binary_location = str(chromium)
-        for flag in (*export.CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profil{len(drivers)}'}",
-                     f"--window-size={width},{height}",
-                     "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        drivers.append(webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options))
-        return drivers[-1]
-
-    yield start
-    for driver in drivers:
-        driver.quit()
 
 
 @pytest.mark.browser
