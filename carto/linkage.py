@@ -1376,6 +1376,9 @@ _DEPENDENTS = (
     _Dependent("actors", ("organisation_id",), partial=True),
     _Dependent("source_records", ("actor_id", "organisation_actor_id"), partial=True),
     _Dependent("consent_statements", ("actor_id",), partial=True),
+    # derived data (carto.network.store_metrics), recomputed after merges: the absorbed actor's row moves to the
+    # kept actor unless the kept actor has one in the same community, which wins (undo restores both)
+    _Dependent("network_metrics", ("actor_id",), ("community_id",)),
 )
 #: Tables :func:`link` writes whose references are checked in full once before commit (see
 #: ``store.transaction``). The bulk tables are left out: scanning them whole at every run cost 3 minutes

@@ -138,6 +138,7 @@ __all__ = [
     "workshop_influence",
     "subscriptions",
     "consent_statements",
+    "network_metrics",
     "audit_log",
     "schema_info",
 ]
@@ -707,6 +708,30 @@ consent_statements = sa.Table(
     _one_of("scope", CONSENT_SCOPES),
     comment="Every statement of an actor's consent (to be shown on a map…), with its date and proof; "
             "actors.consent_map is the latest one (carto.privacy).",
+)
+
+network_metrics = sa.Table(
+    "network_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk_column("community_id", "communities.id", ondelete="CASCADE", index=False),
+    _fk_column("actor_id", "actors.id", ondelete="CASCADE", nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("parameters", JSONType, nullable=False, default=dict),
+    sa.Column("degree", sa.Integer),
+    sa.Column("weighted_degree", sa.Float),
+    sa.Column("betweenness", sa.Float),
+    sa.Column("pagerank", sa.Float),
+    sa.Column("reach_2", sa.Integer),
+    sa.Column("burt_constraint", sa.Float),
+    sa.Column("effective_size", sa.Float),
+    sa.Column("core", sa.Integer),
+    sa.Column("cluster", sa.Integer),
+    sa.Column("cluster_name", sa.Text),
+    sa.Index(None, "community_id", "computed_at"),
+    comment="Network metrics of each actor, stored for reuse (carto.network.store_metrics): one set per "
+            "community (community_id NULL: the whole base), replaced at each computation; derived data.",
 )
 
 audit_log = sa.Table(

@@ -321,17 +321,19 @@ def test_every_foreign_key_to_actors_is_handled_by_merges() -> None:
     assert found == handled
 
 
-@pytest.mark.parametrize("old", ["0001", "0002", "0003", "0004"])
+@pytest.mark.parametrize("old", ["0001", "0002", "0003", "0004", "0005"])
 def test_migrations_upgrade_an_older_base(base_url: str, old: str) -> None:
     engine = store.init_base(base_url)
     with engine.begin() as conn:  # back to what an older base looks like
-        store.consent_statements.drop(conn)  # added by 0005
+        store.network_metrics.drop(conn)  # added by 0006
+        if old != "0005":
+            store.consent_statements.drop(conn)  # added by 0005
         if old == "0001":
             store.review_pairs.drop(conn)
         if old in ("0001", "0002"):
             for column in ("actor_rule", "organisation_rule"):  # added by 0003
                 conn.exec_driver_sql(f"ALTER TABLE source_records DROP COLUMN {column}")
-        if old != "0004":
+        if old not in ("0004", "0005"):
             conn.exec_driver_sql("ALTER TABLE communities DROP COLUMN newsletter_list")  # added by 0004
             conn.exec_driver_sql("ALTER TABLE memberships DROP COLUMN history_hash")
         conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{old}'")
