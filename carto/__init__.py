@@ -9,12 +9,13 @@ from carto import settings, _errors  # noqa: E402, F401  (ground floor)
 from carto import geo, store  # noqa: E402
 from carto import privacy  # noqa: E402
 from carto import normalize, sources, ingest, linkage  # noqa: E402
-from carto import themes, events, communities, evaluation  # noqa: E402
+from carto import themes, events, communities, evaluation, network, netmetrics  # noqa: E402
 from carto import synth  # noqa: E402
-from carto import maps, charts, printmap, export, widgets  # noqa: E402
+from carto import maps, charts, printmap, netviz, export, widgets  # noqa: E402
 from carto import demo  # noqa: E402
 
 __all__ = [
     "__version__", "settings", "geo", "store", "privacy", "normalize", "sources", "ingest", "linkage", "themes",
-    "events", "communities", "evaluation", "synth", "maps", "charts", "printmap", "export", "widgets", "demo",
+    "events", "communities", "evaluation", "network", "netmetrics", "synth", "maps", "charts", "printmap", "netviz",
+    "export", "widgets", "demo",
 ]

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
-from carto import charts, communities, events, export, geo, ingest, linkage, maps, printmap, quality, store, synth
+from carto import (charts, communities, events, export, geo, ingest, linkage, maps, netmetrics, netviz, network,
+                   printmap, quality, store, synth)
 from carto import _fr
 from carto._errors import BrowserError
 from carto.settings import get_settings
@@ -145,14 +147,20 @@ class DemoResult:
                 lines.append(f"  {label} : {path}")
         for folder, paths in per_folder.items():
             n_charts = sum(p.suffix == ".png" and p.name.startswith("indicateurs") for p in paths)
-            n_maps = sum(p.suffix == ".html" for p in paths)
-            n_a4 = sum(p.suffix == ".pdf" and p.stem.endswith("-a4") for p in paths)
+            n_maps = sum(p.suffix == ".html" and p.stem.startswith("carte-") for p in paths)
+            n_a4 = sum(p.suffix == ".pdf" and p.stem.startswith("carte-") and p.stem.endswith("-a4") for p in paths)
+            net = [what for what, found in (("mesures XLSX", any(p.name.startswith("reseau-") and p.suffix == ".xlsx"
+                                                                 for p in paths)),
+                                            ("page HTML", any(p.name == "reseau.html" for p in paths)),
+                                            ("image A4 PDF et PNG", any(p.name == "reseau-a4.pdf" for p in paths)))
+                   if found]
             shots = {p.suffix for p in paths if p.stem.startswith("carte-") and not p.stem.endswith("-a4")}
             images = " et ".join(name for suffix, name in ((".png", "image PNG"), (".pdf", "PDF")) if suffix in shots)
             lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
                          f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
                          f"{' avec ' + images if images else ''}"
-                         f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''})")
+                         f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''}"
+                         f"{'; réseau : ' + ', '.join(net) if net else ''})")
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {self.seconds:.1f} s"]
@@ -190,7 +198,32 @@ def _communities(engine: Engine, out: Path, today: date, *, png: bool, a4: bool
                                                      folder / f"carte-{kind}-a4"))
             for fmt, path in written.items():
                 files[f"carte {kind} ({fmt}) — {counts['nom']}"] = path
+        for label, path in _network(engine, slug, counts["nom"], folder, today, png=png, a4=a4).items():
+            files[f"{label} — {counts['nom']}"] = path
     return report, files
+
+
+def _network(engine: Engine, slug: str, name: str, folder: Path, today: date, *, png: bool, a4: bool
+             ) -> dict[str, Path]:
+    """A community's network: its metrics (stored in the base, and as XLSX), its interactive page (HTML, and PNG
+    when ``png``) and its A4 picture (PDF and PNG, when ``a4``)."""
+    graph = network.actor_graph(engine, community=slug)
+    table = netmetrics.metrics(graph)
+    network.store_metrics(engine, table, community=slug, as_of=today, parameters=graph.graph["filters"],
+                          who="carto demo")
+    files = {"réseau (XLSX)": export.save_metrics_xlsx(network.stored_metrics(engine, community=slug),
+                                                        folder / f"reseau-{slug}.xlsx",
+                                                        title=f"Réseau de la communauté {name}", as_of=today)}
+    files["réseau (html)"] = export.save_network_html(graph, table, folder / "reseau.html", as_of=today)
+    if png:
+        files["réseau (png)"] = export.save_png(files["réseau (html)"], folder / "reseau.png")
+    if a4:
+        # on A4, the strongest fifth of the ties only: a meeting of the whole community links everyone
+        strong = float(np.quantile([w for *_, w in graph.edges(data="weight")], 0.8)) if graph.number_of_edges() else 0.0
+        picture = netviz.network_picture(graph, table, as_of=today, min_weight=strong, labels=12)
+        files.update({f"réseau ({fmt})": path for fmt, path in
+                      export.save_print_map(picture, folder / "reseau-a4").items()})
+    return files
 
 
 def _has_chromium() -> bool:

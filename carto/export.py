@@ -410,6 +410,64 @@ def save_network_html(
     return save_html(page, path, title=title or G.graph.get("name") or "Réseau des acteurs")
 
 
+#: What each column of the network metrics table means, for the « Définitions » sheet of its workbook.
+METRIC_DEFINITIONS = {
+    "acteur": "Identifiant de l'acteur dans la base Terreau.",
+    "nom": "Nom de la personne ou de la structure.",
+    "type": "personne ou organisation.",
+    "degré": "Nombre d'acteurs avec qui il a un lien (venus aux mêmes événements, relation déclarée, appartenance).",
+    "degré pondéré": "Somme de la force de ses liens : un événement partagé compte 1/(n − 1) pour n présents (un "
+                     "grand événement ne pèse pas plus qu'une petite réunion), une relation déclarée son poids, une "
+                     "appartenance à une structure 1.",
+    "intermédiarité": "Part des plus courts chemins entre deux autres acteurs qui passent par lui : les passeurs "
+                      "entre groupes ont une valeur élevée.",
+    "pagerank": "Importance tenant compte de l'importance de ses voisins (somme 1 sur le réseau).",
+    "portée à 2 pas": "Nombre d'acteurs qu'il peut joindre directement ou par un seul intermédiaire.",
+    "contrainte": "Contrainte de Burt : faible quand ses contacts ne se connaissent pas entre eux (il relie des "
+                  "groupes séparés), forte quand tous ses liens vont vers le même groupe.",
+    "taille effective": "Taille effective de Burt : nombre de ses contacts non redondants (qui ne se connaissent "
+                        "pas entre eux).",
+    "cœur": "k-cœur : il appartient au noyau où chacun a au moins k liens ; plus il est élevé, plus il est au "
+            "centre du réseau.",
+    "communauté": "Groupe d'acteurs plus liés entre eux qu'avec le reste (méthode de Louvain ou de Leiden), 1 = "
+                  "le plus grand.",
+    "nom de la communauté": "Le groupe porte le nom de son organisation la plus centrale.",
+}
+
+
+def save_metrics_xlsx(table: pd.DataFrame, path: str | Path, *, title: str, as_of: date) -> Path:
+    """Write a network's metrics table (one row per actor) as an Excel workbook with a « Définitions » sheet.
+
+    The table of :func:`carto.network.stored_metrics` (or :func:`carto.netmetrics.metrics` with « nom » and
+    « type »), written as :func:`save_members_xlsx` writes the members: header kept in view with filters,
+    sources' texts never read as formulas, written whole or not at all.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datetime import date
+    >>> import openpyxl, pandas as pd
+    >>> table = pd.DataFrame({"nom": ["Asso"], "degré": [3], "pagerank": [0.25]},
+    ...                      index=pd.Index([7], name="acteur"))
+    >>> path = save_metrics_xlsx(table, tempfile.mkdtemp() + "/reseau.xlsx", title="Réseau", as_of=date(2026, 11, 29))
+    >>> wb = openpyxl.load_workbook(path)
+    >>> wb.sheetnames, [c.value for c in wb["Réseau"][3]]
+    (['Réseau', 'Définitions'], [7, 'Asso', 3, 0.25])
+    """
+    path = _xlsx_path(path)
+    from openpyxl import Workbook
+
+    flat = table.reset_index() if table.index.name else table
+    heading = f"{title} au {as_of:%d/%m/%Y}"
+    lines = {name: text for name, text in METRIC_DEFINITIONS.items() if name in flat.columns}
+    wb = Workbook()
+    _members_sheet(wb.active, flat, heading, name="Réseau")
+    _definitions_sheet(wb.create_sheet(), lines, [], f"Définitions — {heading}", as_of)
+    _save_workbook(wb, path, heading)
+    log.info("Tableau du réseau écrit : %s (%s acteurs)", path, integer(len(flat)))
+    return path
+
+
 def show(m: Any, *, height: int = 650) -> Any:
     """Display a map in a notebook, offline (same self-contained page as :func:`save_html`).
 
@@ -872,12 +930,12 @@ def _shown_length(value: Any) -> int:
     return max((len(line) for line in str(value).splitlines()), default=0)
 
 
-def _members_sheet(ws: Any, table: pd.DataFrame, heading: str) -> None:
+def _members_sheet(ws: Any, table: pd.DataFrame, heading: str, *, name: str = "Membres") -> None:
     from openpyxl.styles import Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
     columns = [str(c) for c in table.columns]
-    ws.title = "Membres"
+    ws.title = name
     _put(ws, 1, 1, heading).font = Font(bold=True, size=14)
     header_fill = PatternFill("solid", fgColor="E7E6E6")
     rule = Border(bottom=Side(style="thin", color="808080"))
@@ -914,6 +972,8 @@ def _definitions_sheet(ws: Any, lines: Mapping[str, str], rules_lines: list[tupl
     wrap = Alignment(wrap_text=True, vertical="top")
     row = 3
     for section, items in (("Colonne", list(lines.items())), ("Règles des cercles", rules_lines)):
+        if not items:
+            continue
         _put(ws, row, 1, section).font = Font(bold=True)
         if section == "Colonne":
             _put(ws, row, 2, "Signification").font = Font(bold=True)
@@ -926,6 +986,32 @@ def _definitions_sheet(ws: Any, lines: Mapping[str, str], rules_lines: list[tupl
     _put(ws, row, 2, as_of).alignment = Alignment(horizontal="left")
     ws.column_dimensions["A"].width = 24
     ws.column_dimensions["B"].width = 100
+
+
+def _xlsx_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise ExportError(f"Le fichier « {path} » doit se terminer par .xlsx (classeur Excel) : "
+                          f"par exemple « {path.with_suffix('.xlsx').name} ».")
+    return path
+
+
+def _save_workbook(wb: Any, path: Path, heading: str) -> None:
+    """Write a workbook whole or not at all (a temporary file renamed), with a French error."""
+    wb.properties.title = heading
+    wb.properties.creator = "Terreau"
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xlsx")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wb.save(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary.parent.is_dir():
+            temporary.unlink(missing_ok=True)
+        raise ExportError(
+            f"Impossible d'écrire « {path} » ({exc.strerror or exc}) : s'il est ouvert dans Excel ou "
+            "LibreOffice, fermez-le et recommencez ; sinon choisissez un dossier où vous pouvez écrire."
+        ) from exc
 
 
 def save_members_xlsx(
@@ -985,10 +1071,7 @@ def save_members_xlsx(
     [['Membres de la communauté Biodiversité au 29/11/2026', None, None], ['nom', 'depuis', 'à relancer'],
      ['Léa Martin', datetime.datetime(2026, 3, 1, 0, 0), 'non']]
     """
-    path = Path(path)
-    if path.suffix.lower() != ".xlsx":
-        raise ExportError(f"Le fichier « {path} » doit se terminer par .xlsx (classeur Excel) : "
-                          f"par exemple « {path.with_suffix('.xlsx').name} ».")
+    path = _xlsx_path(path)
     from openpyxl import Workbook
 
     rules = rules or communities.load_rules()
@@ -998,19 +1081,6 @@ def save_members_xlsx(
     wb = Workbook()
     _members_sheet(wb.active, table, heading)
     _definitions_sheet(wb.create_sheet(), lines, _rules_lines(rules, as_of), f"Définitions — {heading}", as_of)
-    wb.properties.title = heading
-    wb.properties.creator = "Terreau"
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xlsx")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wb.save(temporary)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary.parent.is_dir():
-            temporary.unlink(missing_ok=True)
-        raise ExportError(
-            f"Impossible d'écrire « {path} » ({exc.strerror or exc}) : s'il est ouvert dans Excel ou "
-            "LibreOffice, fermez-le et recommencez ; sinon choisissez un dossier où vous pouvez écrire."
-        ) from exc
+    _save_workbook(wb, path, heading)
     log.info("Tableau des membres écrit : %s (%s ligne%s)", path, integer(len(table)), "s" if len(table) > 1 else "")
     return path

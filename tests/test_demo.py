@@ -6,6 +6,7 @@ import datetime
 import filecmp
 from pathlib import Path
 
+import openpyxl
 from PIL import Image
 
 from carto import demo, store, synth
@@ -34,6 +35,12 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
         assert f"communauté {slug} : {folder}" in summary and "4 cartes A4 à imprimer (PDF et PNG)" in summary
         assert "4 cartes HTML avec image PNG," in summary
         assert (folder / "carte-membres.png").is_file() and not (folder / "carte-membres.pdf").exists()
+        # the community's network: metrics (XLSX, and stored in the base), interactive page, A4 picture
+        sheet = openpyxl.load_workbook(folder / f"reseau-{slug}.xlsx")["Réseau"]
+        assert [c.value for c in sheet[2]][:4] == ["acteur", "nom", "type", "degré"] and sheet.max_row > 10
+        assert "sigma" in (folder / "reseau.html").read_text(encoding="utf-8")
+        assert (folder / "reseau-a4.pdf").read_bytes().startswith(b"%PDF")
+        assert "réseau : mesures XLSX, page HTML, image A4 PDF et PNG" in summary
 
 
 def test_demo_base_holds_the_imported_and_linked_sources(tmp_path: Path) -> None:
