@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python benchmarks/harmonise_scale.py 10000 100000
 	$(BIN)/python benchmarks/circles_scale.py 100000
 	$(BIN)/python benchmarks/maps_scale.py 1000 10000
+	$(BIN)/python benchmarks/network_scale.py 10000 100000
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out

@@ -125,6 +125,7 @@ __all__ = [
     "MEMBERSHIP_WEIGHT",
     "ROLES",
     "METRIC_COLUMNS",
+    "gc_paused",
     "bipartite_graph",
     "actor_graph",
     "relation_graph",
@@ -400,7 +401,7 @@ def bipartite_graph(
     G = _graph(nx.Graph, "Acteurs et événements", scope)
     listed = scope.events.loc[scope.events.index.isin(present["event_id"])]
     size = present.groupby("event_id")["size"].first().reindex(listed.index)
-    with _gc_paused():
+    with gc_paused():
         G.add_nodes_from(_actor_nodes(scope.actors.loc[scope.actors.index.isin(present["actor_id"])], bipartite=0))
         G.add_nodes_from(
             ((EVENT_NODE, i), {"bipartite": 1, "name": title, "kind": "événement", "type": kind, "date": day,
@@ -543,7 +544,7 @@ def actor_graph(
     scope = _scope(engine, community=community, theme=theme, start=start, end=end, territory=territory,
                    relations=relations, memberships=memberships)
     G = _graph(nx.Graph, "Réseau des acteurs", scope, relations=relations, memberships=memberships)
-    with _gc_paused():
+    with gc_paused():
         G.add_nodes_from(_actor_nodes(scope.actors))
         edges = _edges(scope, memberships=memberships)
         values = [edges[c].tolist() for c in _EDGE_ATTRIBUTES]
@@ -581,7 +582,7 @@ def relation_graph(
     rels = scope.relations
     names = ["type", "directed", "weight", "provenance", "workshop_id", "valid_from", "valid_to"]
     values = [_python(rels[c]) for c in names]
-    with _gc_paused():
+    with gc_paused():
         G.add_nodes_from(_actor_nodes(scope.actors))
         G.add_edges_from((s, t, key, dict(zip(names, row))) for s, t, key, row in zip(
             rels["source_id"].tolist(), rels["target_id"].tolist(), rels["id"].tolist(), zip(*values)))
@@ -590,7 +591,7 @@ def relation_graph(
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a graph is built.
 
     Building a graph allocates millions of small dicts and lists (no cycles): each allocation burst
