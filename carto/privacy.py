@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -88,24 +89,29 @@ def refresh_consent(conn: sa.Connection, actor_ids: Iterable[int]) -> int:
     current = store.select_in(conn, sa.select(a.c.id, a.c.consent_map, a.c.consent_map_at, a.c.consent_proof),
                               a.c.id, ids).set_index("id")
     latest = _latest(conn, ids).reindex(current.index)
-    changed = []
-    for actor_id, row in current.iterrows():
-        statement = latest.loc[actor_id]
-        stated = not pd.isna(statement["consent"])
-        want = (bool(statement["consent"]) if stated else False,
-                pd.Timestamp(statement["stated_at"]).to_pydatetime() if stated else None,
-                str(statement["proof"]) if stated else None)
-        have = (bool(row["consent_map"]) if not pd.isna(row["consent_map"]) else False,
-                None if pd.isna(row["consent_map_at"]) else pd.Timestamp(row["consent_map_at"]).to_pydatetime(),
-                None if pd.isna(row["consent_proof"]) else str(row["consent_proof"]))
-        if want != have:
-            changed.append({"id": int(actor_id), "consent_map": want[0], "consent_map_at": want[1],
-                            "consent_proof": want[2]})
-    for row in changed:
-        conn.execute(a.update().where(a.c.id == row["id"]).values(
-            consent_map=row["consent_map"], consent_map_at=row["consent_map_at"], consent_proof=row["consent_proof"]))
+    stated = latest["consent"].notna().to_numpy() if len(latest.columns) else np.zeros(len(current), dtype=bool)
+    want = pd.DataFrame({
+        "consent_map": np.where(stated, latest.get("consent", pd.Series(index=current.index, dtype=object))
+                                .fillna(False).astype(bool), False),
+        "consent_map_at": pd.to_datetime(latest.get("stated_at", pd.Series(index=current.index, dtype=object)),
+                                         utc=True).where(stated),
+        "consent_proof": latest.get("proof", pd.Series(index=current.index, dtype=object)).where(stated),
+    }, index=current.index)
+    have_at = pd.to_datetime(current["consent_map_at"], utc=True)
+    differs = ((want["consent_map"].to_numpy() != current["consent_map"].fillna(False).astype(bool).to_numpy())
+               | ~((want["consent_map_at"] == have_at) | (want["consent_map_at"].isna() & have_at.isna())).to_numpy()
+               | ~((want["consent_proof"] == current["consent_proof"])
+                   | (want["consent_proof"].isna() & current["consent_proof"].isna())).to_numpy())
+    rows = want[differs]
+    changed = [{"_id": int(i), "consent_map": bool(c), "consent_map_at": None if pd.isna(t) else t.to_pydatetime(),
+                "consent_proof": None if pd.isna(p) else str(p)}
+               for i, c, t, p in zip(rows.index, rows["consent_map"], rows["consent_map_at"], rows["consent_proof"])]
+    if changed:  # one statement, executed for every row
+        conn.execute(a.update().where(a.c.id == sa.bindparam("_id")).values(
+            consent_map=sa.bindparam("consent_map"), consent_map_at=sa.bindparam("consent_map_at"),
+            consent_proof=sa.bindparam("consent_proof")), changed)
     if changed:
-        store.audit(conn, table="actors", ids=[r["id"] for r in changed],
+        store.audit(conn, table="actors", ids=[r["_id"] for r in changed],
                     details={"motif": "accord pour la carte : dernière déclaration",
                              "montrés": sum(r["consent_map"] for r in changed)})
     return len(changed)
