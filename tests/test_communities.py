@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -170,29 +171,30 @@ def test_history_is_exact_and_rewritten_only_where_it_changed(engine: sa.Engine)
 
 
 def test_override_survives_recomputation_and_is_in_the_history(engine: sa.Engine) -> None:
+    # an override is dated when it is set: the test works on today's date (in Paris), whatever it is
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
     (lea,) = _actors(engine, "Léa")
-    _event(engine, date(2026, 10, 1), people={lea: "participant"})
-    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    _event(engine, today - timedelta(days=59), people={lea: "participant"})
+    communities.update_circles(engine, as_of=today)
     with pytest.raises(ConfigError, match="raison"):
         communities.set_override(engine, "biodiversite", lea, 1, reason="  ", who="claire")
     communities.set_override(engine, "biodiversite", lea, 1, reason="anime le groupe haies", who="claire")
-    communities.update_circles(engine, as_of=date(2026, 11, 29))
-    table = communities.members(engine, "biodiversite", as_of=date(2026, 11, 29))
+    communities.update_circles(engine, as_of=today)
+    table = communities.members(engine, "biodiversite", as_of=today)
     row = table.set_index("acteur").loc[lea]
     assert (row["cercle"], row["cercle calculé"], row["cercle imposé"]) == (1, 2, 1)
-    assert (row["raison"], row["imposé par"], row["imposé le"]) == ("anime le groupe haies", "claire",
-                                                                   datetime.now(timezone.utc).date())
+    assert (row["raison"], row["imposé par"], row["imposé le"]) == ("anime le groupe haies", "claire", today)
     last = communities.history(engine, "biodiversite", actor_id=lea).iloc[-1]
     assert (last["de"], last["vers"], last["changement"], last["imposé"], last["par"]) == (2, 1, "promotion", True,
                                                                                         "claire")
     # the computed history is rewritten, the override row kept
     with store.transaction(engine, action="test", who="test") as conn:
         conn.execute(store.participations.delete())
-    communities.update_circles(engine, as_of=date(2026, 11, 29))
+    communities.update_circles(engine, as_of=today)
     kept = communities.history(engine, "biodiversite", actor_id=lea)
     assert kept["imposé"].tolist() == [True]
-    assert communities.circles(engine, "biodiversite", as_of=date(2026, 11, 29))["cercle"].to_dict() == {lea: 1}
-    assert communities.circles(engine, "biodiversite", as_of=date(2026, 1, 1)).empty  # not before it was set
+    assert communities.circles(engine, "biodiversite", as_of=today)["cercle"].to_dict() == {lea: 1}
+    assert communities.circles(engine, "biodiversite", as_of=today - timedelta(days=1)).empty  # not before it was set
     communities.set_override(engine, "biodiversite", lea, None, who="claire")
     assert communities.members(engine, "biodiversite").empty
     assert communities.members(engine, "biodiversite", former=True)["acteur"].tolist() == [lea]
