@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy.engine import Engine
 
 from carto import (charts, communities, events, export, geo, ingest, linkage, maps, netmetrics, netviz, network,
@@ -218,9 +217,7 @@ def _network(engine: Engine, slug: str, name: str, folder: Path, today: date, *,
     if png:
         files["réseau (png)"] = export.save_png(files["réseau (html)"], folder / "reseau.png")
     if a4:
-        # on A4, the strongest fifth of the ties only: a meeting of the whole community links everyone
-        strong = float(np.quantile([w for *_, w in graph.edges(data="weight")], 0.8)) if graph.number_of_edges() else 0.0
-        picture = netviz.network_picture(graph, table, as_of=today, min_weight=strong, labels=12)
+        picture = netviz.network_picture(graph, table, as_of=today, labels=12)
         files.update({f"réseau ({fmt})": path for fmt, path in
                       export.save_print_map(picture, folder / "reseau-a4").items()})
     return files

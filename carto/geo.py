@@ -35,6 +35,7 @@ from carto._errors import AmbiguousCommuneError, CommuneNotFoundError, Reference
 from carto.settings import CRS_METRIC, CRS_STORAGE, get_settings
 
 __all__ = [
+    "territory_communes",
     "communes",
     "epci",
     "departements",
@@ -324,6 +325,31 @@ def _describe(index: _Index, codes: Sequence[str], limit: int = 12) -> str:
     shown = [f"{index.names[c]} ({c})" for c in list(codes)[:limit]]
     more = f" et {len(codes) - limit} autres" if len(codes) > limit else ""
     return ", ".join(shown) + more
+
+
+def territory_communes(territory: str | Sequence[str]) -> set[str]:
+    """INSEE codes of the communes of a territory given by codes of départements, EPCI (SIREN) or communes.
+
+    Raises
+    ------
+    CommuneNotFoundError
+        A code is none of these (the message lists the unknown codes, in French).
+
+    Examples
+    --------
+    >>> len(territory_communes("34")) > 300, territory_communes(["34172", "31555"]) == {"34172", "31555"}
+    (True, True)
+    """
+    codes = [str(c).strip() for c in ([territory] if isinstance(territory, str) else list(territory))]
+    table = communes()
+    columns = ("code", "code_departement", "code_epci")
+    unknown = [c for c in codes if not any((table[column] == c).any() for column in columns)]
+    if unknown or not codes:
+        raise CommuneNotFoundError(
+            f"Territoire « {', '.join(unknown)} » inconnu : donnez des codes de département (« 34 »), d'EPCI "
+            "(SIREN à 9 chiffres, « 243400017 ») ou de commune (INSEE, « 34172 ») d'Occitanie.")
+    inside = table["code"].isin(codes) | table["code_departement"].isin(codes) | table["code_epci"].isin(codes)
+    return set(table.loc[inside, "code"])
 
 
 def find_commune(*, postcode: object = None, name: object = None) -> str:

@@ -69,6 +69,8 @@ __all__ = [
     "network_page",
     "network_picture",
     "network_widget",
+    "strong_ties",
+    "DENSE_TIES",
 ]
 
 log = logging.getLogger(__name__)
@@ -889,6 +891,24 @@ def _fit(ax: Any, xy: np.ndarray) -> None:
     ax.set_ylim(centre[1] - per_inch * height / 2, centre[1] + per_inch * height / 2)
 
 
+#: Ties from which :func:`network_picture` draws only the strongest fifth by default.
+DENSE_TIES = 1_000
+
+
+def strong_ties(G: nx.Graph, *, share: float = 0.2) -> float:
+    """The weight from which a tie is among the strongest ``share`` of the graph's ties (0 for a sparse graph).
+
+    >>> G = nx.Graph()
+    >>> G.add_weighted_edges_from([(1, 2, 1.0), (2, 3, 3.0)])
+    >>> strong_ties(G)
+    0.0
+    """
+    weights = [float(w) for *_, w in G.edges(data="weight", default=1.0)]
+    if len(weights) <= DENSE_TIES:
+        return 0.0
+    return float(np.quantile(weights, 1.0 - share))
+
+
 def network_picture(
     G: nx.Graph,
     metrics: pd.DataFrame | None = None,
@@ -899,7 +919,7 @@ def network_picture(
     size: str = _WEIGHTED_DEGREE,
     labels: int = 20,
     pos: Mapping[Any, Sequence[float]] | None = None,
-    min_weight: float = 0.0,
+    min_weight: float | None = None,
     sources: str | None = None,
     seed: int | None = None,
 ) -> Figure:
@@ -928,8 +948,10 @@ def network_picture(
         Most actors named (the biggest first; a name that would overlap another is left out).
     pos : dict, optional
         Positions of :func:`network_layout` (computed when not given).
-    min_weight : float
-        Ties weaker than this are not drawn (the actors stay).
+    min_weight : float, optional
+        Ties weaker than this are not drawn (the actors stay). Default: :func:`strong_ties` — on A4, a
+        graph of more than :data:`DENSE_TIES` ties shows its strongest fifth only (a meeting of the whole
+        community links everyone, and every tie drawn would hide the structure).
     sources : str, optional
         Sources line under the drawing.
     seed : int, optional
@@ -954,6 +976,8 @@ def network_picture(
     ['Asso']
     """
     as_of, title = as_of or date.today(), _title(G, title)
+    if min_weight is None:
+        min_weight = strong_ties(G)
     actors, xy, ties = _drawing(G, metrics, colour, size, pos, min_weight, seed)
     table, edges = actors.table, ties.table
     fig, ax, panel = a4_sheet()

@@ -116,7 +116,7 @@ from scipy import sparse
 from sqlalchemy.engine import Connection, Engine
 
 from carto import _fr, events, geo, store, themes
-from carto._errors import NetworkError
+from carto._errors import CommuneNotFoundError, NetworkError
 
 __all__ = [
     "EVENT_NODE",
@@ -201,28 +201,11 @@ def _check_period(start: date | None, end: date | None) -> None:
 
 
 def _territory_communes(territory: str | Sequence[str]) -> set[str]:
-    """INSEE codes of the communes of a territory: codes of départements, EPCI (SIREN) or communes.
-
-    Examples
-    --------
-    >>> len(_territory_communes("34")) > 300, _territory_communes(["34172", "31555"]) == {"34172", "31555"}
-    (True, True)
-    """
-    codes = [territory] if isinstance(territory, str) else list(territory)
-    table = geo.communes()
-    found: set[str] = set()
-    unknown = []
-    for code in (str(c).strip() for c in codes):
-        hits = table.loc[(table["code"] == code) | (table["code_departement"] == code) | (table["code_epci"] == code),
-                         "code"]
-        if hits.empty:
-            unknown.append(code)
-        found.update(hits)
-    if unknown or not codes:
-        raise NetworkError(
-            f"Territoire « {', '.join(unknown)} » inconnu : donnez des codes de département (« 34 »), d'EPCI "
-            "(SIREN à 9 chiffres, « 243400017 ») ou de commune (INSEE, « 34172 ») d'Occitanie.")
-    return found
+    """The communes of a territory (:func:`carto.geo.territory_communes`), with the network's error type."""
+    try:
+        return geo.territory_communes(territory)
+    except CommuneNotFoundError as exc:
+        raise NetworkError(str(exc)) from exc
 
 
 def _event_condition(community: Any, theme: str | None, start: date | None, end: date | None) -> Any:
