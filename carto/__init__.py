@@ -10,6 +10,7 @@ from carto import geo, store  # noqa: E402
 from carto import privacy  # noqa: E402
 from carto import normalize, sources, ingest, linkage  # noqa: E402
 from carto import themes, events, communities, evaluation, network, netmetrics  # noqa: E402
+from carto import workspace  # noqa: E402
 from carto import synth  # noqa: E402
 from carto import maps, charts, printmap, netviz, export, widgets  # noqa: E402
 from carto import demo  # noqa: E402
@@ -17,5 +18,5 @@ from carto import demo  # noqa: E402
 __all__ = [
     "__version__", "settings", "geo", "store", "privacy", "normalize", "sources", "ingest", "linkage", "themes",
     "events", "communities", "evaluation", "network", "netmetrics", "synth", "maps", "charts", "printmap", "netviz",
-    "export", "widgets", "demo",
+    "export", "widgets", "demo", "workspace",
 ]

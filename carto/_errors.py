@@ -79,3 +79,45 @@ class MapError(CartoError, ValueError):
 
 class NetworkError(CartoError, ValueError):
     """A graph of actors was asked with a wrong value (unknown actor, theme, territory; no path)."""
+
+
+def _show_in_notebook(shell, etype, value, tb, tb_offset=None):  # type: ignore[no-untyped-def]
+    """IPython handler of :class:`CartoError`: only the French message, no Python traceback."""
+    import html
+
+    text = f"Terreau — erreur : {value}"
+    try:
+        from IPython.display import display
+
+        display({"text/plain": text,
+                 "text/html": ('<div style="border-left:4px solid #c0392b;background:#fdecea;padding:.6em 1em;'
+                               'font-family:sans-serif"><b>Terreau — erreur</b><br>'
+                               f"{html.escape(str(value))}</div>")}, raw=True)
+    except Exception:  # pragma: no cover - no display: plain text
+        print(text)
+    return None
+
+
+def install_notebook_handler() -> bool:
+    """In a Jupyter kernel, show Terreau's errors as their French message only (no traceback).
+
+    Called when ``carto`` is imported; does nothing outside IPython. Other
+    exceptions keep their traceback (they are bugs to report).
+
+    Returns
+    -------
+    bool
+        Whether a handler was installed.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks only
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((CartoError,), _show_in_notebook)
+    return True
+
+
+install_notebook_handler()
