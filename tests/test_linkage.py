@@ -669,8 +669,8 @@ def test_link_never_hits_the_sqlite_parameter_limit(tmp_path, monkeypatch):
     results = []
     for chunk in (store.IN_CHUNK, 3):
         monkeypatch.setattr(store, "IN_CHUNK", chunk)
-        monkeypatch.setattr(linkage, "_PLAN_BATCH", max(chunk, 2))  # merges applied a few groups at a time
-        monkeypatch.setattr(linkage, "_RECORD_CHUNK", max(chunk, 2))
+        monkeypatch.setattr(linkage.base, "_PLAN_BATCH", max(chunk, 2))  # merges applied a few groups at a time
+        monkeypatch.setattr(linkage.units, "_RECORD_CHUNK", max(chunk, 2))
         engine = store.init_base(f"sqlite:///{tmp_path / f'base-{chunk}.sqlite'}")
         try:
             ingest.import_file(engine, lreav, source="lreav")
