@@ -139,6 +139,9 @@ __all__ = [
     "subscriptions",
     "consent_statements",
     "network_metrics",
+    "linkage_models",
+    "link_runs",
+    "link_keys",
     "audit_log",
     "schema_info",
 ]
@@ -365,6 +368,7 @@ actors = sa.Table(
     sa.CheckConstraint("rna IS NULL OR (length(rna) = 10 AND rna LIKE 'W%')", name="rna"),
     sa.Index(None, "last_name_key", "first_name_key"),
     sa.Index(None, "kind", "status"),
+    sa.Index(None, "updated_at"),
     comment="Golden records: one row per person or organisation (absorbed ones kept, status merged).",
 )
 
@@ -733,6 +737,54 @@ network_metrics = sa.Table(
     comment="Network metrics of each actor, stored for reuse (carto.network.store_metrics): one set per "
             "community (community_id NULL: the whole base), replaced at each computation; derived data.",
 )
+
+linkage_models = sa.Table(
+    "linkage_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("trained_at", UTCDateTime, nullable=False, default=_utcnow),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("columns", JSONType, nullable=False),
+    sa.Column("model", JSONType, nullable=False),
+    sa.Column("n_units", sa.Integer, nullable=False),
+    sa.Column("n_labels", sa.Integer, nullable=False, default=0),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    _one_of("kind", ACTOR_KINDS),
+    sa.Index(None, "kind", "active"),
+    comment="Trained linkage models (Splink JSON) per kind of actor: the active one scores new records; "
+            "older ones are kept to compare parameters after a retraining (carto.linkage.model_drift).",
+)
+
+link_runs = sa.Table(
+    "link_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("who", sa.String(128), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("last_batch_id", sa.Integer, nullable=False, default=0),
+    sa.Column("report", JSONType, nullable=False, default=dict),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+    sa.CheckConstraint("mode IN ('incremental', 'full')", name="mode"),
+    comment="Runs of carto.linkage.link: the import batches up to last_batch_id are linked; later ones are new.",
+)
+
+link_keys = sa.Table(
+    "link_keys",
+    metadata,
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key", sa.BigInteger, nullable=False),
+    sa.Column("unit", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("kind", "key", "unit"),
+    sa.Index(None, "unit"),
+    sqlite_with_rowid=False,
+    comment="Blocking keys of the units of linkage (64-bit hashes of blocking-rule values; unit: source record "
+            "id, or minus the id of an actor made by hand): the candidates of new records, found by index.",
+)
+
 
 audit_log = sa.Table(
     "audit_log",

@@ -73,7 +73,10 @@ from carto.linkage.repoint import _DEPENDENTS as _DEPENDENTS, _LINKAGE_COLUMNS a
 from carto.linkage.merging import (SOURCE_PRIORITY, _shown_time as _shown_time, attachments, detach, merge, merges,
                                    undo_merge)
 from carto.linkage.review import decide, review_queue
-from carto.linkage.base import AUTO_THRESHOLD, REVIEW_BAND, LinkReport, link
+from carto.linkage.base import AUTO_THRESHOLD, REVIEW_BAND, LinkReport, review_time
+from carto.linkage.model import train
+from carto.linkage.incremental import model_drift
+from carto.linkage.run import link
 
 #: The logger every sub-module writes to.
 log = logging.getLogger(__name__)
@@ -89,8 +92,11 @@ __all__ = [
     "exact_pairs",
     "homonyms",
     "predict",
+    "train",
     "clusters",
     "link",
+    "model_drift",
+    "review_time",
     "merge",
     "undo_merge",
     "detach",

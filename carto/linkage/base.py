@@ -1,4 +1,4 @@
-"""Linkage of the base: :func:`link` and its report."""
+"""Linkage of the whole base (every unit of a kind) and the report of a run (:class:`LinkReport`)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from carto import _fr, store
 from carto._errors import CartoError
 from carto.linkage.groups import _actor_edges, _groups, _plan
 from carto.linkage.merging import SOURCE_PRIORITY, _apply_plan, _refresh, _who
-from carto.linkage.model import predict
+from carto.linkage.model import predict, train
 from carto.linkage.repoint import _LINKED_TABLES
 from carto.linkage.review import _queue
 from carto.linkage.rules import _ORGANISATION_GUARDS, Kind, _organisation_keys, homonyms
-from carto.linkage.units import _actor_frame, _links, _record_less, _records, _units
+from carto.linkage.units import _actor_frame, _record_less, _units
 
 #: One logger for the whole of linkage, whichever sub-module writes.
 log = logging.getLogger("carto.linkage")
@@ -59,6 +59,20 @@ class LinkReport:
         Ids of the merges made.
     seconds : float
         Wall time.
+    mode : str
+        ``"incremental"`` (only what was imported since the last run),
+        ``"full"`` (every record) or ``"nothing"`` (nothing new: no comparison).
+    new_records : int
+        Incremental run: source records imported or changed since the last run,
+        plus the actors made by hand since.
+    actors : int
+        Active actors in the base after the run.
+    candidates : dict
+        Incremental run: units of the base sharing a blocking key with a new unit, per kind.
+    keys : dict
+        Blocking keys written into ``link_keys``, per kind.
+    trained : list of str
+        Kinds whose model was trained by this run (first run, or ``retrain=True``).
     """
 
     units: dict[str, int] = field(default_factory=dict)
@@ -71,6 +85,12 @@ class LinkReport:
     refreshed: int = 0
     merge_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = "full"
+    new_records: int = 0
+    actors: int = 0
+    candidates: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, int] = field(default_factory=dict)
+    trained: list[str] = field(default_factory=list)
 
     @property
     def merges(self) -> int:
@@ -78,15 +98,58 @@ class LinkReport:
         return self.merges_rule + self.merges_probabilistic
 
     def __str__(self) -> str:
-        units = sum(self.units.values())
+        if self.mode == "nothing":
+            return (f"Rien de nouveau depuis le dernier rapprochement : aucune comparaison "
+                    f"({_fr.count(self.to_review, 'paire')} à revoir{_review_time(self.to_review)}).")
+        if self.mode == "incremental":
+            head = (f"{_fr.count(self.new_records, 'nouvel enregistrement', 'nouveaux enregistrements')} "
+                    f"comparé{'s' if self.new_records > 1 else ''} à {_fr.count(self.actors, 'acteur')}")
+        else:
+            head = (f"Rapprochement complet : {_fr.count(sum(self.units.values()), 'enregistrement')} "
+                    f"comparé{'s' if sum(self.units.values()) > 1 else ''}")
+        trained = ("modèle entraîné" + (" (personnes et organisations)" if len(self.trained) == 2 else
+                                        f" ({'personnes' if self.trained[0] == 'personne' else 'organisations'})")
+                   if self.trained else "")
         return (
-            f"{_fr.integer(units)} enregistrements comparés, {_fr.integer(self.merges)} fusions "
-            f"({_fr.integer(self.merges_rule)} par règle, {_fr.integer(self.merges_probabilistic)} probabilistes), "
-            f"{_fr.integer(self.to_review)} paires à revoir, {_fr.integer(self.refused)} écartées (« différents » ou homonymes)"
-            + (f", {_fr.integer(self.ambiguous)} mentions d'organisations homonymes laissées à part" if self.ambiguous else "")
-            + (f", {_fr.integer(self.refreshed)} fiches d'acteurs complétées par leurs nouvelles lignes"
-               if self.refreshed else "")
+            f"{head} : {_fr.count(self.merges, 'fusion')} "
+            f"({_fr.integer(self.merges_rule)} par règle, {_fr.integer(self.merges_probabilistic)} "
+            f"probabiliste{'s' if self.merges_probabilistic > 1 else ''}), "
+            f"{_fr.count(self.to_review, 'paire')} à revoir{_review_time(self.to_review)}, "
+            f"{_fr.count(self.refused, 'paire écartée', 'paires écartées')} (« différents » ou homonymes)"
+            + (f", {_fr.count(self.ambiguous, 'mention', 'mentions')} d'organisations homonymes laissées à part"
+               if self.ambiguous else "")
+            + (f", {_fr.count(self.refreshed, 'fiche')} d'acteur complétée{'s' if self.refreshed > 1 else ''} "
+               "par de nouvelles lignes" if self.refreshed else "")
+            + (f" ; {trained}" if trained else "")
         )
+
+
+#: Seconds a person takes, on average, to decide one pair of the review queue.
+SECONDS_PER_PAIR = 25
+
+
+def review_time(n_pairs: int) -> str:
+    """How long a queue of ``n_pairs`` should take, in French (« environ 5 minutes »).
+
+    Examples
+    --------
+    >>> review_time(0), review_time(1), review_time(12), review_time(400)
+    ('', 'moins d’une minute', 'environ 5 minutes', 'environ 2 h 47')
+    """
+    if n_pairs <= 0:
+        return ""
+    seconds = n_pairs * SECONDS_PER_PAIR
+    if seconds < 60:
+        return "moins d’une minute"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return f"environ {_fr.count(minutes, 'minute')}"
+    return f"environ {minutes // 60} h {minutes % 60:02d}"
+
+
+def _review_time(n_pairs: int) -> str:
+    text = review_time(n_pairs)
+    return f", {text}" if text else ""
 
 
 def _forbidden(conn: Any) -> set[tuple[int, int]]:
@@ -104,120 +167,37 @@ def _check_band(auto_threshold: float, review_band: tuple[float, float]) -> None
         )
 
 
-def link(
-    engine: sa.Engine,
-    *,
-    who: str | None = None,
-    auto_threshold: float = AUTO_THRESHOLD,
-    review_band: tuple[float, float] = REVIEW_BAND,
-    priority: Sequence[str] = SOURCE_PRIORITY,
-    kinds: Sequence[Kind] = ("personne", "organisation"),
-    verbose: bool = False,
-) -> LinkReport:
-    """Link the imported records: merge sure duplicates, queue the uncertain ones.
-
-    For each kind (persons, then organisations — two mentions of organisations
-    by the same person are then known as such), the units of linkage (see
-    the module docstring) are scored with :func:`predict`; pairs of distinct
-    actors scored at least ``auto_threshold`` (or matched by an exact rule)
-    are grouped — never joining two actors declared distinct — and merged into
-    the group's oldest actor (method ``rule`` or ``probabilistic``), its golden
-    record recomputed by survivorship; pairs in ``review_band`` go to the
-    review queue unless a person already decided them. One transaction with
-    its audit rows; a second run on the same records merges nothing.
-
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The base.
-    who : str, optional
-        Author in the audit log and the merges (default: ``settings.user``).
-    auto_threshold : float
-        Probability from which a pair is merged without review.
-    review_band : (float, float)
-        Probabilities ``[low, high)`` of the pairs sent to the review queue.
-    priority : sequence of str
-        Source names by decreasing priority for survivorship.
-    kinds : sequence of {"personne", "organisation"}
-        Kinds of actors to link.
-    verbose : bool
-        Show progress.
-
-    Returns
-    -------
-    LinkReport
-
-    Examples
-    --------
-    >>> engine = store.init_base("sqlite://")
-    >>> print(link(engine))  # doctest: +NORMALIZE_WHITESPACE
-    0 enregistrements comparés, 0 fusions (0 par règle, 0 probabilistes), 0 paires à revoir,
-    0 écartées (« différents » ou homonymes)
-    """
-    _check_band(auto_threshold, review_band)
-    author = _who(who)
-    report = LinkReport()
-    started = time.perf_counter()
-    from tqdm.auto import tqdm
-
-    with store.transaction(engine, action="liaison", who=author, check_tables=_LINKED_TABLES) as conn:
-        records = _records(conn)  # merges only re-point their actor columns: read once
-        links = _links(conn)  # kept up to date in memory with the merges below
-        for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
-            links = _link_kind(conn, kind=kind, records=records, links=links, auto_threshold=auto_threshold,
-                               review_band=review_band, priority=priority, who=author, report=report)
-        report.to_review = int(conn.execute(
-            sa.select(sa.func.count()).select_from(store.review_pairs)
-            .where(store.review_pairs.c.status == "pending")
-        ).scalar_one())
-        store.audit(conn, table="merges", ids=report.merge_ids, details={
-            "fusions par règle": report.merges_rule,
-            "fusions probabilistes": report.merges_probabilistic,
-            "paires à revoir": report.to_review,
-            "écartées": report.refused,
-            "seuil": auto_threshold,
-            "bande à revoir": list(review_band),
-        })
-    report.seconds = time.perf_counter() - started
-    log.info("Liaison : %s (%.1f s)", report, report.seconds)
-    return report
-
-
 def _link_kind(
     conn: Any,
     *,
     kind: Kind,
     records: pd.DataFrame,
     links: pd.DataFrame,
+    model: tuple[dict[str, Any], list[str]] | None,
     auto_threshold: float,
     review_band: tuple[float, float],
     priority: Sequence[str],
     who: str,
     report: LinkReport,
-) -> pd.DataFrame:
-    """Link the units of one kind (see :func:`link`); returns ``links`` with this kind's merges."""
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[dict[str, Any], list[str]] | None]:
+    """Link every unit of one kind (see :func:`carto.linkage.link`) with ``model`` (None: trained here).
+
+    Returns ``links`` with this kind's merges, the units with their actor
+    after the merges (``unit``, ``actor`` and the compared columns: what the
+    blocking keys are made from), and the model trained here (None when
+    ``model`` was given or there was too little to train on).
+    """
     units = _units(records, _actor_frame(conn, _record_less(kind)), kind=kind, links=links)
     report.units[kind] = len(units)
+    trained = None
+    if model is None and len(units) >= 2:
+        model = trained = train(units, kind=kind, id_column="unit")
     if len(units) < 2:
         report.pairs[kind] = 0
-        return links
+        return links, units, trained
     pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False,
-                    group_column="actor")
-    forbidden = _forbidden(conn)
-    apart = set(forbidden)
-    if kind == "organisation":
-        found = homonyms(units, id_column="unit")
-        apart |= _homonym_actors(units, found)
-        ambiguous = _ambiguous_units(units, found)
-        unsure = (pairs["id_l"].isin(ambiguous) | pairs["id_r"].isin(ambiguous)) & ~pairs["rule"].isin(
-            ["siret", "siren", "rna", "contact"])
-        report.ambiguous += len(ambiguous)
-        pairs = pairs[~unsure]
-    edges = _actor_edges(pairs, units)
-    report.pairs[kind] = len(edges)
-    roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
-    report.refused += refused
-    plan = _plan(edges, roots)
+                    group_column="actor", model=model)
+    edges, roots, plan = _decide_pairs(conn, pairs, units, kind=kind, auto_threshold=auto_threshold, report=report)
     if len(plan):
         for batch in _batches(plan, size=_PLAN_BATCH):  # whole groups, memory bounded by the batch
             report.merge_ids += _apply_plan(conn, batch, kind=kind, units=units, priority=priority, who=who)
@@ -234,8 +214,36 @@ def _link_kind(
     report.refreshed += _refresh(conn, units, gained - set(plan["kept_id"].astype(int) if len(plan) else ()),
                                  kind=kind, priority=priority)
     _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
-           forbidden=forbidden)
-    return links
+           forbidden=_forbidden(conn))
+    return links, units.assign(actor=_final_actors(units, plan).to_numpy()), trained
+
+
+def _decide_pairs(conn: Any, pairs: pd.DataFrame, units: pd.DataFrame, *, kind: str, auto_threshold: float,
+                  report: LinkReport) -> tuple[pd.DataFrame, dict[int, int], pd.DataFrame]:
+    """Pairs of units → pairs of actors, groups (never two actors declared distinct or homonyms), merge plan."""
+    apart = set(_forbidden(conn))
+    if kind == "organisation":
+        found = homonyms(units, id_column="unit")
+        apart |= _homonym_actors(units, found)
+        ambiguous = _ambiguous_units(units, found)
+        unsure = (pairs["id_l"].isin(ambiguous) | pairs["id_r"].isin(ambiguous)) & ~pairs["rule"].isin(
+            ["siret", "siren", "rna", "contact"])
+        report.ambiguous += len(ambiguous)
+        pairs = pairs[~unsure]
+    edges = _actor_edges(pairs, units)
+    report.pairs[kind] = len(edges)
+    roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
+    report.refused += refused
+    return edges, roots, _plan(edges, roots)
+
+
+def _final_actors(units: pd.DataFrame, plan: pd.DataFrame) -> pd.Series:
+    """Active actor of each unit once ``plan`` is applied (indexed by unit)."""
+    actor = pd.Series(units["actor"].astype(np.int64).to_numpy(), index=units["unit"].to_numpy())
+    if len(plan):
+        kept = pd.Series(plan["kept_id"].astype(np.int64).to_numpy(), index=plan["absorbed_id"].astype(np.int64))
+        actor = actor.map(kept).fillna(actor).astype(np.int64)
+    return actor
 
 
 #: Merges applied together by :func:`link` (whole groups; later batches get later merge ids).

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from carto._errors import CartoError
-from carto.linkage.rules import Kind, _prepared, exact_pairs
+from carto.linkage.rules import Kind, _columns_for, _prepared, exact_pairs
 
 #: One logger for the whole of linkage, whichever sub-module writes.
 log = logging.getLogger("carto.linkage")
@@ -223,6 +224,8 @@ def predict(
     seed: int = SEED,
     every_pair: bool = True,
     group_column: str | None = None,
+    model: tuple[dict[str, Any], Sequence[str]] | None = None,
+    new_ids: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """Score the pairs of records that may describe the same actor.
 
@@ -256,6 +259,13 @@ def predict(
         Deduplication only: records already known to be one (:func:`link`:
         the same actor, e.g. rows the import attached by e-mail) are not
         paired with each other. The model is still trained on every record.
+    model : (dict, list of str), optional
+        Deduplication only: a model trained by :func:`train` (on these or other
+        records), used as it is — nothing is trained.
+    new_ids : iterable, optional
+        With ``model``: only the pairs involving at least one of these records
+        are returned (the records added since a model was trained, compared
+        with each other and with the others).
 
     Returns
     -------
@@ -278,13 +288,18 @@ def predict(
     0     0     1  email
     """
     exact = exact_pairs(df, kind=kind, id_column=id_column, other=other)
+    if new_ids is not None:
+        if model is None:
+            raise CartoError("new_ids demande un modèle déjà entraîné (model=...).")
+        new_ids = set(new_ids)
+        exact = exact[exact["id_l"].isin(new_ids) | exact["id_r"].isin(new_ids)].reset_index(drop=True)
     groups = None
     if group_column is not None and other is None:
         groups = df[group_column].astype("string").set_axis(df[id_column].to_numpy())
         same = (groups.reindex(exact["id_l"]).to_numpy() == groups.reindex(exact["id_r"]).to_numpy())
         exact = exact[~pd.array(same, dtype="boolean").fillna(False).to_numpy(bool)].reset_index(drop=True)
     scored = _splink_pairs(df, kind=kind, id_column=id_column, other=other, threshold=threshold, seed=seed,
-                           every_pair=every_pair, groups=groups)
+                           every_pair=every_pair, groups=groups, model=model, new_ids=new_ids)
     if scored is None:
         return exact
     scored = scored.assign(rule=None)
@@ -300,6 +315,102 @@ def predict(
     return scored.sort_values(["id_l", "id_r"], ignore_index=True)
 
 
+def train(
+    df: pd.DataFrame, *, kind: Kind, id_column: str = "id", seed: int = SEED
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Train the Splink model of :func:`predict` on ``df`` (deduplication), without scoring any pair.
+
+    *u* by random sampling with ``seed``, *m* by EM on blocking rules (see the
+    module docstring). :func:`carto.linkage.link` keeps the result in the base
+    and scores new records with it (``predict(model=...)``).
+
+    Returns
+    -------
+    (dict, list of str) or None
+        The trained model (Splink's JSON settings) and the prepared columns it
+        compares; None when there is nothing to train on.
+
+    Examples
+    --------
+    >>> people = pd.DataFrame({"id": range(4), "first_name_key": ["ana", "ana", "paul", "lea"],
+    ...                        "last_name_key": ["roux", "roux", "petit", "blanc"]})
+    >>> model, columns = train(people, kind="personne")
+    >>> columns
+    ['first_name_key', 'last_name_key', 'names_sorted']
+    """
+    tables = [_prepared(df, kind=kind, id_column=id_column)]
+    columns = [c for c in tables[0].columns if c != "unique_id"]
+    if not _comparisons(columns) or not _blocking_rules(columns) or len(tables[0]) < 2:
+        return None
+    with _duckdb() as api:
+        linker = _trained_linker(api, tables, columns, seed=seed, dedupe=True)
+        return linker.misc.save_model_to_json(), columns
+
+
+@contextlib.contextmanager
+def _duckdb() -> Iterator[Any]:
+    """A DuckDB-backed Splink API on 2 threads, Splink's own logging kept quiet."""
+    import duckdb
+    from splink import DuckDBAPI
+
+    splink_logger = logging.getLogger("splink")
+    level = splink_logger.level
+    splink_logger.setLevel(logging.ERROR)
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET threads TO 2")
+        yield DuckDBAPI(connection)
+    finally:
+        connection.close()
+        splink_logger.setLevel(level)
+
+
+def _trained_linker(api: Any, tables: list[pd.DataFrame], columns: list[str], *, seed: int, dedupe: bool) -> Any:
+    """A Splink linker on ``tables``, trained (u by sampling, m by EM from starting values)."""
+    from splink import Linker, SettingsCreator
+    from splink.internals.exceptions import EMTrainingException
+
+    registered = [api.register(t, table_name=f"records_{i}") for i, t in enumerate(tables)]
+    n_records = sum(len(t) for t in tables)
+    n_pairs = (n_records * (n_records - 1) / 2 if dedupe else float(len(tables[0])) * float(len(tables[1])))
+    settings = SettingsCreator(
+        probability_two_random_records_match=_prior(tables, columns, n_pairs),
+        link_type="dedupe_only" if dedupe else "link_only",
+        comparisons=_comparisons(columns),
+        blocking_rules_to_generate_predictions=_blocking_rules(columns),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=False,
+        max_iterations=20,
+    )
+    inputs = registered[0] if dedupe else registered
+    model = _u_trained(api, tables, settings, seed=seed)
+    linker = Linker(inputs, model, log_level=logging.ERROR)
+    try:
+        for rule in _training_rules(tables, columns):
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True
+            )
+    except (ValueError, EMTrainingException) as exc:
+        # Splink 5's EM fails when a level is seen only among non-matches (m = 0) and may
+        # leave the model half-updated: start again from the starting m probabilities.
+        log.debug("Apprentissage EM abandonné, probabilités m de départ conservées : %s", exc)
+        linker = Linker(inputs, model, log_level=logging.ERROR)
+    return linker
+
+
+def _restricted(model: dict[str, Any], *conditions: str) -> dict[str, Any]:
+    """``model`` whose blocking rules of prediction also require every one of ``conditions``."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for rule in model["blocking_rules_to_generate_predictions"]:
+        rule["blocking_rule"] = " AND ".join([f"({rule['blocking_rule']})", *(f"({c})" for c in conditions)])
+    return model
+
+
+_APART = "l.group_of_profile IS NULL OR r.group_of_profile IS NULL OR l.group_of_profile <> r.group_of_profile"
+
+
 def _splink_pairs(
     df: pd.DataFrame,
     *,
@@ -310,75 +421,59 @@ def _splink_pairs(
     seed: int,
     every_pair: bool = True,
     groups: pd.Series | None = None,
+    model: tuple[dict[str, Any], Sequence[str]] | None = None,
+    new_ids: set[Any] | None = None,
 ) -> pd.DataFrame | None:
     """Splink predictions (without exact rules), or None when there is nothing to compare.
 
     ``groups`` (by record id): two profiles whose records all belong to one
     group are not paired (the blocking rules of prediction say so).
+    ``model`` (deduplication only; from :func:`train`): scored with it, not
+    trained. ``new_ids`` (with ``model``): only pairs with at least one of
+    these records are scored.
     """
-    import duckdb
-    from splink import DuckDBAPI, Linker, SettingsCreator
-    from splink.internals.exceptions import EMTrainingException
+    from splink import Linker
 
-    tables = [_prepared(df, kind=kind, id_column=id_column)]
+    if model is not None and other is not None:
+        raise CartoError("Un modèle déjà entraîné ne sert qu'à dédoublonner une table (pas à lier deux tables).")
+    wanted = None if model is None else [c for c in model[1] if c in _columns_for(kind)]
+    tables = [_prepared(df, kind=kind, id_column=id_column, columns=wanted)]
+    if model is not None:  # the model's derived columns too (names_sorted, alias_key…), even when empty
+        tables[0] = tables[0].assign(**{c: pd.Series(pd.NA, index=tables[0].index, dtype="string")
+                                        for c in model[1] if c not in tables[0].columns})
     members = None
     if other is not None:
         tables.append(_prepared(other, kind=kind, id_column=id_column))
         common = [c for c in tables[0].columns if c in tables[1].columns]
         tables = [t[common] for t in tables]
-    else:
+    elif new_ids is None:
         distinct, copies, members = _profiles(tables[0])
         profiles = pd.concat([distinct, copies], ignore_index=True)
     columns = [c for c in tables[0].columns if c != "unique_id"]
-    comparisons = _comparisons(columns)
-    blocking = _blocking_rules(columns)
     n_records = sum(len(t) for t in tables)
-    if not comparisons or not blocking or n_records < 2:
+    if not _comparisons(columns) or not _blocking_rules(columns) or n_records < 2:
         return None
-    splink_logger = logging.getLogger("splink")
-    level = splink_logger.level
-    splink_logger.setLevel(logging.ERROR)
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET threads TO 2")
-        api = DuckDBAPI(connection)
-        registered = [api.register(t, table_name=f"records_{i}") for i, t in enumerate(tables)]
-        n_pairs = (n_records * (n_records - 1) / 2 if other is None
-                   else float(len(tables[0])) * float(len(tables[1])))
-        settings = SettingsCreator(
-            probability_two_random_records_match=_prior(tables, columns, n_pairs),
-            link_type="dedupe_only" if other is None else "link_only",
-            comparisons=comparisons,
-            blocking_rules_to_generate_predictions=blocking,
-            retain_matching_columns=True,
-            retain_intermediate_calculation_columns=False,
-            max_iterations=20,
-        )
-        inputs = registered if other is not None else registered[0]
-        model = _u_trained(api, tables, settings, seed=seed)
-        linker = Linker(inputs, model, log_level=logging.ERROR)
-        try:
-            for rule in _training_rules(tables, columns):
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=True
-                )
-        except (ValueError, EMTrainingException) as exc:
-            # Splink 5's EM fails when a level is seen only among non-matches (m = 0) and may
-            # leave the model half-updated: start again from the starting m probabilities.
-            log.debug("Apprentissage EM abandonné, probabilités m de départ conservées : %s", exc)
-            linker = Linker(inputs, model, log_level=logging.ERROR)
-        if members is not None:  # trained on every record, scores the distinct profiles
-            trained = linker.misc.save_model_to_json()
+    with _duckdb() as api:
+        if model is None:
+            linker = _trained_linker(api, tables, columns, seed=seed, dedupe=other is None)
+            trained = linker.misc.save_model_to_json() if members is not None else None
+        else:
+            linker, trained = None, model[0]
+        if new_ids is not None:  # only pairs with a new record, each record scored as it is
+            table = tables[0].assign(new_unit=tables[0]["unique_id"].isin(list(new_ids)).astype(int).to_numpy())
+            conditions = ["l.new_unit = 1 OR r.new_unit = 1"]
+            if groups is not None:
+                found = groups.reindex(table["unique_id"].to_numpy()).to_numpy(dtype=object)
+                table = table.assign(group_of_profile=np.where(pd.isna(found), None, found))
+                conditions.append(_APART)
+            linker = Linker(api.register(table, table_name="records_new"), _restricted(trained, *conditions),
+                            log_level=logging.ERROR)
+        elif members is not None:  # trained on every record, scores the distinct profiles
             if groups is not None:
                 profiles = profiles.assign(group_of_profile=_profile_groups(members, groups, len(distinct)))
-                for rule in trained["blocking_rules_to_generate_predictions"]:
-                    rule["blocking_rule"] = (f"({rule['blocking_rule']}) AND (l.group_of_profile IS NULL OR "
-                                             "r.group_of_profile IS NULL OR l.group_of_profile <> r.group_of_profile)")
+                trained = _restricted(trained, _APART)
             linker = Linker(api.register(profiles, table_name="profiles"), trained, log_level=logging.ERROR)
         result = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
-    finally:
-        connection.close()
-        splink_logger.setLevel(level)
     gammas = [c for c in result.columns if c.startswith("gamma_")]
     pairs = pd.DataFrame(
         {

@@ -74,8 +74,12 @@ def _present(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c in df.columns and bool(df[c].notna().any())]
 
 
-def _prepared(df: pd.DataFrame, *, kind: str, id_column: str) -> pd.DataFrame:
-    """Copy of the compared columns as nullable strings, with ``unique_id``."""
+def _prepared(df: pd.DataFrame, *, kind: str, id_column: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Copy of the compared columns as nullable strings, with ``unique_id``.
+
+    ``columns``: exactly these compared columns (those ``df`` lacks are empty),
+    as a saved model needs; by default, those ``df`` has with a value.
+    """
     if id_column not in df.columns:
         raise CartoError(f"Colonne d'identifiant « {id_column} » absente des données à lier.")
     ids = df[id_column]
@@ -83,9 +87,13 @@ def _prepared(df: pd.DataFrame, *, kind: str, id_column: str) -> pd.DataFrame:
         raise CartoError(
             f"La colonne d'identifiant « {id_column} » doit être unique et sans valeur vide."
         )
-    columns = _present(df, _columns_for(kind))
+    if columns is None:
+        columns = _present(df, _columns_for(kind))
     out = pd.DataFrame({"unique_id": ids.to_numpy()}, index=df.index)
     for column in columns:
+        if column not in df.columns:
+            out[column] = pd.Series(pd.NA, index=df.index, dtype="string")
+            continue
         values = df[column].astype("string").str.strip()
         out[column] = values.mask(values == "")
     if kind == "personne" and {"first_name_key", "last_name_key"} <= set(columns):
