@@ -135,3 +135,42 @@ def synthetic_scores(engine: sa.Engine, folder: str | Path) -> dict[str, Scores]
                                         records.loc[orgs, "entite_organisation_id"]),
         "toutes": cluster_scores(predicted, truth),
     }
+
+
+def weekly_split(folder: str | Path, out: str | Path, *, rows: int = 300) -> tuple[Path, Path]:
+    """Split synthetic sources into « the base so far » and « this week's sign-in sheets ».
+
+    The latest sign-in sheets of ``folder`` (from :func:`carto.synth.generate`),
+    until they hold at least ``rows`` rows, go to ``<out>/semaine/``; every other
+    file is linked (symbolic links, nothing copied) into ``<out>/base/sources/``
+    with the same layout, so both can be imported and scored against the same
+    truth (:func:`synthetic_scores` on ``folder``).
+
+    Returns
+    -------
+    (Path, Path)
+        The folder to import first (:func:`carto.ingest.import_folder`) and the
+        folder of this week's sheets (``import_file(..., source="emargement")``).
+    """
+    from carto.sources import SOURCE_FILES
+
+    source_dir = Path(folder) / "sources"
+    sheets_dir = source_dir / SOURCE_FILES["emargement"]
+    sheets = sorted(p for p in sheets_dir.iterdir() if p.suffix.lower() in {".csv", ".xlsx"})
+    week, total = [], 0
+    for sheet in reversed(sheets):
+        if total >= rows:
+            break
+        week.append(sheet)
+        total += len(pd.read_excel(sheet, header=None, engine="openpyxl") if sheet.suffix.lower() == ".xlsx"
+                     else pd.read_csv(sheet, sep=None, engine="python", header=None, encoding_errors="replace"))
+    base, news = Path(out) / "base" / "sources", Path(out) / "semaine"
+    (base / SOURCE_FILES["emargement"]).mkdir(parents=True, exist_ok=True)
+    news.mkdir(parents=True, exist_ok=True)
+    for name, relative in SOURCE_FILES.items():
+        if name != "emargement" and (source_dir / relative).exists():
+            (base / relative).symlink_to((source_dir / relative).resolve())
+    for sheet in sheets:
+        target = (news if sheet in week else base / SOURCE_FILES["emargement"]) / sheet.name
+        target.symlink_to(sheet.resolve())
+    return base.parent, news
