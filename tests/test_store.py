@@ -435,7 +435,7 @@ def test_older_base_is_refused_then_upgraded_by_init(
             store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
         ).scalar_one()
         conn.execute(store.memberships.insert().values(community_id=community, actor_id=person, computed_circle=1))
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", newer_migrations)
     with pytest.raises(SchemaError, match=r"plus ancien .*lancez `carto init`"):
         store.open_base(engine.url)
     store.init_base(engine.url, who="admin").dispose()
@@ -451,7 +451,7 @@ def test_older_base_is_refused_then_upgraded_by_init(
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     # back to this version of Terreau: the base is now newer than it
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", store.PACKAGE_DIR / "migrations")
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", store.PACKAGE_DIR / "migrations")
     with pytest.raises(SchemaError, match="plus récente.*Mettez Terreau à jour"):
         store.open_base(engine.url)
     with pytest.raises(SchemaError, match="Mettez Terreau à jour"):
@@ -465,7 +465,7 @@ def test_failed_upgrade_leaves_base_unchanged(
                                    'batch.add_column(sa.Column("nickname", sa.Text))\n    raise RuntimeError("panne")')
     (newer_migrations / "versions" / "0099_nickname.py").write_text(broken, encoding="utf-8")
     before = content(engine)
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", newer_migrations)
     with pytest.raises(RuntimeError, match="panne"):
         store.init_base(engine.url)
     assert content(engine) == before
@@ -539,7 +539,7 @@ def test_bulk_writers_round_trip_types_and_defaults(engine: sa.Engine) -> None:
 def test_select_in_and_delete_in_take_any_number_of_values(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "IN_CHUNK", 3)  # several chunks on SQLite; one array on PostgreSQL
+    monkeypatch.setattr(store.bulk, "IN_CHUNK", 3)  # several chunks on SQLite; one array on PostgreSQL
     with store.transaction(engine, action="test", who="test") as conn:
         ids = [add_actor(conn, f"Personne {i}") for i in range(8)]
     statement = sa.select(store.actors.c.id, store.actors.c.display_name)
