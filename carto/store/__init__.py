@@ -32,10 +32,14 @@ Schema decisions
   JSON columns are ``JSONB`` on PostgreSQL (comparable, indexable) and JSON
   text on SQLite.
 - Schema versions are managed by Alembic (``carto/migrations``): a new base is
-  created from :data:`metadata` and stamped at the head revision; an older
-  base is upgraded by :func:`init_base` (``carto init``), never silently by
-  :func:`open_base`, which refuses it with a French message — upgrading a
-  shared base is a deliberate act that should follow a backup.
+  created from :data:`metadata` and stamped at the head revision. An older
+  base is upgraded by :func:`open_base` as by :func:`init_base` (``carto
+  init``), always after a backup copy (:func:`backup_base`: SQLite's online
+  backup API to ``<base>.avant-<revision>-<date>.sqlite`` next to the file,
+  ``pg_dump --format=custom`` into ``<data_dir>/sauvegardes`` for PostgreSQL;
+  no copy, no upgrade), in one transaction with its audit row; the upgrade is
+  logged in French (INFO) and told by :func:`last_upgrade`. A base made by a
+  newer Terreau is refused, untouched, with a French message.
 
 Writes
 ------
@@ -57,8 +61,9 @@ sub-modules, each importing only those above it:
   :func:`display_url`, writer connections;
 - :mod:`carto.store.transactions`: :func:`transaction`, :func:`audit`,
   :func:`base_summary`;
+- :mod:`carto.store.backup`: :func:`backup_base`, the copy made before an upgrade;
 - :mod:`carto.store.versions`: Alembic revisions, :func:`init_base`,
-  :func:`open_base`, :data:`SCHEMA_VERSION`;
+  :func:`open_base`, :func:`last_upgrade`, :data:`SCHEMA_VERSION`;
 - :mod:`carto.store.bulk`: :func:`insert_rows`, :func:`upsert`,
   :func:`select_in`, :func:`delete_in`, :func:`reserve_ids`, :func:`read_frame`.
 
@@ -133,7 +138,8 @@ from carto.store.bulk import IN_CHUNK as IN_CHUNK
 from carto.store.bulk import _sqlite_utc_text as _sqlite_utc_text
 from carto.store.bulk import read_frame as read_frame
 from carto.store.bulk import reserve_ids as reserve_ids
-from carto.store.versions import SCHEMA_VERSION, init_base, open_base, schema_revision
+from carto.store.backup import backup_base
+from carto.store.versions import SCHEMA_VERSION, SchemaUpgrade, init_base, last_upgrade, open_base, schema_revision
 from carto.store.versions import MIGRATIONS_DIR as MIGRATIONS_DIR
 from carto.store.versions import _alembic_config as _alembic_config
 
@@ -142,6 +148,9 @@ __all__ = [
     "connect",
     "init_base",
     "open_base",
+    "last_upgrade",
+    "SchemaUpgrade",
+    "backup_base",
     "transaction",
     "audit",
     "base_summary",

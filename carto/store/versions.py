@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,6 +19,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from carto import __version__
 from carto._errors import SchemaError, StoreError
 from carto.settings import PACKAGE_DIR
+from carto.store.backup import backup_base, has_file
 from carto.store.engine import _normalise_url, _sqlite_path, _write_connection, connect, display_url
 from carto.store.schema import APPLICATION, _utcnow, metadata, schema_info
 from carto.store.transactions import _audited, audit
@@ -132,13 +136,66 @@ def _upgrade(conn: Connection) -> None:
             )
 
 
-def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine:
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """An upgrade of a base's schema done by :func:`open_base` or :func:`init_base` (see :func:`last_upgrade`).
+
+    ``str()`` of it is the French line that was logged, e.g. « Base
+    sqlite:///data/base.sqlite : schéma mis à niveau de 0004 vers 0006 ;
+    copie de sauvegarde : data/base.avant-0004-20261129-101500.sqlite ».
+
+    Attributes
+    ----------
+    base : str
+        URL of the base, password masked (:func:`display_url`).
+    from_revision, to_revision : str
+        Schema revision before and after.
+    backup : pathlib.Path or None
+        Backup copy made just before (:func:`carto.store.backup_base`); None
+        for an in-memory base, or when ``init_base(backup=False)`` was asked.
+    at : datetime.datetime
+        When the upgrade was committed (aware, UTC).
+    """
+
+    base: str
+    from_revision: str
+    to_revision: str
+    backup: Path | None
+    at: datetime
+
+    def __str__(self) -> str:
+        copy = f"copie de sauvegarde : {self.backup}" if self.backup is not None else "sans copie de sauvegarde"
+        return f"Base {self.base} : schéma mis à niveau de {self.from_revision} vers {self.to_revision} ; {copy}"
+
+
+_UPGRADES: weakref.WeakKeyDictionary[Engine, SchemaUpgrade] = weakref.WeakKeyDictionary()
+
+
+def last_upgrade(engine: Engine) -> SchemaUpgrade | None:
+    """The schema upgrade that :func:`open_base` or :func:`init_base` did when it returned ``engine``, or None.
+
+    None when the base was already at this version's schema (or was just
+    created), so a caller can tell the user, e.g.
+    ``print(f"base mise à niveau, sauvegarde : {upgrade.backup}")``.
+
+    Examples
+    --------
+    >>> engine = init_base("sqlite://")
+    >>> last_upgrade(engine) is None
+    True
+    """
+    return _UPGRADES.get(engine)
+
+
+def init_base(url: str | URL | None = None, *, who: str | None = None, backup: bool = True) -> Engine:
     """Create the base at ``url``, or upgrade it to this version's schema.
 
     Idempotent: on a base already at the current schema nothing is written.
     Creating or upgrading is one transaction with its audit-log row (action
-    ``init``); a failure leaves the base as it was. A base that is not a
-    Terreau base, or that a newer Terreau made, is refused (:class:`SchemaError`).
+    ``init``); a failure leaves the base as it was. An upgrade is preceded by
+    a backup copy (:func:`carto.store.backup_base`) and is logged (INFO, in
+    French) and told by :func:`last_upgrade`. A base that is not a Terreau
+    base, or that a newer Terreau made, is refused (:class:`SchemaError`).
 
     Parameters
     ----------
@@ -146,6 +203,9 @@ def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine
         Base URL (default: ``settings.database_url``).
     who : str, optional
         Name written in the audit log (default: ``settings.user``).
+    backup : bool
+        False: upgrade without a backup copy, for a base saved by hand
+        (``carto init --sans-sauvegarde``; e.g. PostgreSQL without ``pg_dump``).
 
     Returns
     -------
@@ -159,38 +219,49 @@ def init_base(url: str | URL | None = None, *, who: str | None = None) -> Engine
     """
     engine = connect(url)
     try:
-        _create_or_upgrade(engine, who=who)
+        kind, current = _probe(engine)
+        if kind == "terreau":
+            status = _revision_status(current)
+            if status == "current":
+                return engine
+            if status == "newer":
+                raise _newer_error(engine, current)
+        _create_or_upgrade(engine, kind=kind, current=current, who=who, backup=backup)
     except BaseException:
         engine.dispose()
         raise
     return engine
 
 
-def _create_or_upgrade(engine: Engine, *, who: str | None) -> None:
+def _create_or_upgrade(engine: Engine, *, kind: str, current: str | None, who: str | None, backup: bool) -> None:
+    """Create an empty base, or upgrade an older one after a backup copy (``backup``), and say so."""
     head = schema_revision()
-    kind, current = _probe(engine)
-    if kind == "terreau":
-        status = _revision_status(current)
-        if status == "current":
-            return
-        if status == "newer":
-            raise _newer_error(engine, current)
+    copy = None
+    if kind == "terreau" and backup and has_file(engine.url):
+        copy = backup_base(engine, reason=f"avant-{current}")
     try:
-        _create_or_upgrade_locked(engine, kind=kind, current=current, who=who)
+        _create_or_upgrade_locked(engine, kind=kind, current=current, who=who, backup=copy)
     except _AlreadyDone:  # another init did it meanwhile
+        if copy is not None:
+            log.info("Base %s : déjà mise à niveau par un autre processus ; copie de sauvegarde faite : %s",
+                     display_url(engine), copy)
         return
-    log.info(
-        "Base %s : %s",
-        display_url(engine),
-        "créée" if kind == "empty" else f"schéma mis à niveau de {current} vers {head}",
-    )
+    if kind == "empty":
+        log.info("Base %s : créée", display_url(engine))
+        return
+    upgrade = SchemaUpgrade(base=display_url(engine), from_revision=str(current), to_revision=head, backup=copy,
+                            at=_utcnow())
+    _UPGRADES[engine] = upgrade
+    log.info("%s", upgrade)
 
 
 class _AlreadyDone(Exception):
     """Raised to roll back an init that another process has done meanwhile."""
 
 
-def _create_or_upgrade_locked(engine: Engine, *, kind: str, current: str | None, who: str | None) -> None:
+def _create_or_upgrade_locked(
+    engine: Engine, *, kind: str, current: str | None, who: str | None, backup: Path | None
+) -> None:
     head = schema_revision()
     # SQLite: table rebuilds of an upgrade must not fire ON DELETE actions, so foreign
     # keys are off during it and checked (PRAGMA foreign_key_check) before commit.
@@ -222,15 +293,21 @@ def _create_or_upgrade_locked(engine: Engine, *, kind: str, current: str | None,
                         schema_revision=head, terreau_version=__version__, upgraded_at=_utcnow()
                     )
                 )
-                audit(conn, table="schema_info", details={"de": current, "vers": head})
+                audit(conn, table="schema_info", details={
+                    "de": current, "vers": head, "sauvegarde": str(backup) if backup is not None else None})
 
 
 def open_base(url: str | URL | None = None) -> Engine:
-    """Open an existing base, checking that it has this version's schema.
+    """Open an existing base, upgrading it first if an older Terreau made it.
 
-    An older base is **not** upgraded silently: the message says to run
-    ``carto init`` (after a backup). A base made by a newer Terreau, a base
-    that is not Terreau's, or no base at all are refused with a French
+    An older base is upgraded as by :func:`init_base` (one transaction with
+    its audit row), after a backup copy (:func:`carto.store.backup_base`:
+    SQLite backup API next to the file, ``pg_dump`` for PostgreSQL — if the
+    copy cannot be made, nothing is upgraded and the French message says how
+    to back up by hand); the upgrade is logged at INFO level (« Base … :
+    schéma mis à niveau de 0004 vers 0006 ; copie de sauvegarde : … ») and
+    told by :func:`last_upgrade`. A base made by a newer Terreau, a base that
+    is not Terreau's, or no base at all are refused, untouched, with a French
     message saying what to do.
 
     Parameters
@@ -245,9 +322,10 @@ def open_base(url: str | URL | None = None) -> Engine:
     Raises
     ------
     StoreError
-        No base at ``url``.
+        No base at ``url``, or the backup copy failed.
     SchemaError
-        Older, newer or foreign schema.
+        Newer or foreign schema; PostgreSQL base to upgrade that ``pg_dump``
+        could not back up.
 
     Examples
     --------
@@ -256,8 +334,8 @@ def open_base(url: str | URL | None = None) -> Engine:
     ...     init_base(f"sqlite:///{folder}/base.sqlite").dispose()
     ...     engine = open_base(f"sqlite:///{folder}/base.sqlite")
     ...     engine.dispose()
-    >>> engine.dialect.name
-    'sqlite'
+    >>> engine.dialect.name, last_upgrade(engine)
+    ('sqlite', None)
     """
     parsed = _normalise_url(url)
     path = _sqlite_path(parsed)
@@ -265,23 +343,15 @@ def open_base(url: str | URL | None = None) -> Engine:
         raise StoreError(f"Aucune base à « {path} » : lancez `carto init` pour la créer.")
     engine = connect(parsed)
     try:
-        _check_schema(engine)
+        kind, current = _probe(engine)
+        if kind == "empty":
+            raise StoreError(f"La base « {display_url(engine)} » est vide : lancez `carto init` pour la créer.")
+        status = _revision_status(current)
+        if status == "newer":
+            raise _newer_error(engine, current)
+        if status == "older":
+            _create_or_upgrade(engine, kind=kind, current=current, who=None, backup=True)
     except BaseException:
         engine.dispose()
         raise
     return engine
-
-
-def _check_schema(engine: Engine) -> None:
-    kind, current = _probe(engine)
-    if kind == "empty":
-        raise StoreError(f"La base « {display_url(engine)} » est vide : lancez `carto init` pour la créer.")
-    status = _revision_status(current)
-    if status == "older":
-        raise SchemaError(
-            f"La base « {display_url(engine)} » a un schéma plus ancien (« {current} ») que celui de "
-            f"cette version de Terreau (« {schema_revision()} ») : sauvegardez-la puis lancez "
-            "`carto init` pour la mettre à niveau."
-        )
-    if status == "newer":
-        raise _newer_error(engine, current)
