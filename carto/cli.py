@@ -69,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMANDE", parser_class=_FrenchParser, title="commandes"
     )
 
-    _command(
+    init = _command(
         sub, "init", help="créer la base, ou la mettre à jour",
-        description="Crée la base (SQLite par défaut, PostgreSQL par URL) ou met à jour son schéma.",
+        description="Crée la base (SQLite par défaut, PostgreSQL par URL) ou met à jour son schéma, "
+                    "après une copie de sauvegarde.",
     )
+    init.add_argument("--sans-sauvegarde", dest="backup", action="store_false",
+                      help="mettre à jour le schéma sans copie de sauvegarde (base déjà sauvegardée à la main)")
 
     demo = sub.add_parser(
         "demo", help="générer la démonstration complète dans un dossier",
@@ -309,8 +312,16 @@ def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:
     print(f"Réponse qui compte : {history['accord'].iloc[-1]} (la plus récente).")
 
 
+def _tell_upgrade(engine: sa.Engine, args: argparse.Namespace) -> None:
+    """Say on stderr that the base's schema was just upgraded, and where its backup copy is (once with -v)."""
+    upgrade = store.last_upgrade(engine)
+    if upgrade is not None and not args.verbose:  # with -v, the log line of carto.store says it
+        print(f"{upgrade}.", file=sys.stderr)
+
+
 def _run_on_base(args: argparse.Namespace) -> int:
     engine = store.open_base(args.base or get_settings().database_url)
+    _tell_upgrade(engine, args)
     try:
         if args.command in {"communities", "circles", "members"}:
             _run_communities(engine, args)
@@ -359,7 +370,8 @@ def _run_on_base(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "init":
         url = args.base or get_settings().database_url
-        engine = store.init_base(url)
+        engine = store.init_base(url, backup=args.backup)
+        _tell_upgrade(engine, args)
         counts = store.base_summary(engine)
         engine.dispose()
         print(

@@ -45,6 +45,33 @@ def test_init_creates_base(tmp_path: Path, capsys):
     assert main(["init", "--base", url]) == 0  # idempotent
 
 
+def test_older_base_upgraded_on_opening_and_said(tmp_path: Path, capsys):
+    from alembic import command
+
+    from carto import store
+
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+
+    def made_older() -> None:
+        engine = store.connect(url)
+        with store._write_connection(engine, foreign_keys=False) as conn:
+            with conn.begin():
+                command.downgrade(store._alembic_config(conn), "0005")
+                conn.execute(store.schema_info.update().values(schema_revision="0005"))
+        engine.dispose()
+        capsys.readouterr()
+
+    assert main(["init", "--base", url]) == 0
+    made_older()
+    assert main(["quarantine", "--base", url]) == 0
+    said = capsys.readouterr().err
+    assert f"schéma mis à niveau de 0005 vers {store.SCHEMA_VERSION} ; copie de sauvegarde : " in said
+    made_older()  # a base saved by hand
+    assert main(["init", "--sans-sauvegarde", "--base", url]) == 0
+    assert "sans copie de sauvegarde" in capsys.readouterr().err
+    assert [p.name.startswith("base.avant-0005-") for p in tmp_path.glob("*.avant-*")] == [True]
+
+
 def test_demo_writes_outputs(tmp_path: Path, capsys):
     out = tmp_path / "out"
     assert main(["demo", "--out", str(out), "--size", "300", "--sans-png"]) == 0

@@ -685,7 +685,8 @@ def test_link_never_hits_the_sqlite_parameter_limit(tmp_path, monkeypatch):
     lreav = REPO_DIR / "data" / "demo" / "sources" / "lreav.csv"
     results = []
     for chunk in (store.IN_CHUNK, 3):
-        monkeypatch.setattr(store, "IN_CHUNK", chunk)
+        monkeypatch.setattr(store, "IN_CHUNK", chunk)  # read by linkage and ingest
+        monkeypatch.setattr(store.bulk, "IN_CHUNK", chunk)  # read by select_in, delete_in
         monkeypatch.setattr(linkage.base, "_PLAN_BATCH", max(chunk, 2))  # merges applied a few groups at a time
         monkeypatch.setattr(linkage.units, "_RECORD_CHUNK", max(chunk, 2))
         engine = store.init_base(f"sqlite:///{tmp_path / f'base-{chunk}.sqlite'}")

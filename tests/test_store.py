@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import subprocess
 import threading
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 
 from carto import store
 from carto._errors import SchemaError, StoreError
+from conftest import missing
 
 REVISION_NEXT = '''"""Test revision: add actors.nickname (recreating the table on SQLite)."""
 import sqlalchemy as sa
@@ -426,8 +430,43 @@ def newer_migrations(tmp_path: Path) -> Path:
     return folder
 
 
-def test_older_base_is_refused_then_upgraded_by_init(
-    engine: sa.Engine, newer_migrations: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def backups(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Folder of the backup copies made before an upgrade of ``engine``'s base (author of the upgrades: admin).
+
+    Next to the file on SQLite; ``<data_dir>/sauvegardes`` on PostgreSQL, with a
+    data_dir of the test, and pg_dump needed.
+    """
+    monkeypatch.setenv("CARTO_DATA_DIR", str(tmp_path / "donnees"))
+    monkeypatch.setenv("CARTO_USER", "admin")
+    if engine.dialect.name == "postgresql":
+        if shutil.which("pg_dump") is None:
+            missing("pg_dump", "installez-le avec « apt-get install postgresql-client »")
+        return tmp_path / "donnees" / "sauvegardes"
+    return Path(str(engine.url.database)).parent
+
+
+def copies(folder: Path) -> list[Path]:
+    """Backup copies in ``folder``."""
+    return sorted(folder.glob("*.avant-*"))
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Bring the base back to an older ``revision`` (as an older Terreau left it)."""
+    with store._write_connection(engine, foreign_keys=False) as conn:
+        with conn.begin():
+            command.downgrade(store._alembic_config(conn), revision)
+            conn.execute(store.schema_info.update().values(schema_revision=revision))
+
+
+def revision_of(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def test_older_base_is_upgraded_on_opening_after_a_backup(
+    engine: sa.Engine, newer_migrations: Path, backups: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with store.transaction(engine, action="test") as conn:
         person = add_actor(conn)
@@ -435,40 +474,188 @@ def test_older_base_is_refused_then_upgraded_by_init(
             store.communities.insert().values(slug="mer", name="Mer").returning(store.communities.c.id)
         ).scalar_one()
         conn.execute(store.memberships.insert().values(community_id=community, actor_id=person, computed_circle=1))
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
-    with pytest.raises(SchemaError, match=r"plus ancien .*lancez `carto init`"):
-        store.open_base(engine.url)
-    store.init_base(engine.url, who="admin").dispose()
-    store.open_base(engine.url).dispose()
+    before = content(engine)
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", newer_migrations)
+    with caplog.at_level(logging.INFO, logger="carto.store"):
+        opened = store.open_base(engine.url)
+    upgrade = store.last_upgrade(opened)
+    opened.dispose()
+    assert upgrade is not None
+    assert (upgrade.base, upgrade.from_revision, upgrade.to_revision) == (
+        store.display_url(engine), store.SCHEMA_VERSION, "0099")
+    assert upgrade.backup is not None and copies(backups) == [upgrade.backup]
+    name = engine.url.database if engine.dialect.name == "postgresql" else "base"
+    assert upgrade.backup.name.startswith(f"{name}.avant-{store.SCHEMA_VERSION}-")
+    said = (f"Base {store.display_url(engine)} : schéma mis à niveau de {store.SCHEMA_VERSION} vers 0099 ; "
+            f"copie de sauvegarde : {upgrade.backup}")
+    assert str(upgrade) == said
+    assert [(r.name, r.levelno) for r in caplog.records if r.getMessage() == said] == [("carto.store", logging.INFO)]
     with engine.connect() as conn:
         assert "nickname" in {c["name"] for c in sa.inspect(conn).get_columns("actors")}
         assert conn.execute(sa.select(store.memberships.c.actor_id)).scalars().all() == [person]
         info = conn.execute(sa.select(store.schema_info)).one()
         last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
     assert info.schema_revision == "0099" and info.upgraded_at is not None
-    assert (last.who, last.action, last.details) == ("admin", "init", {"de": store.SCHEMA_VERSION, "vers": "0099"})
+    assert (last.who, last.action, last.details) == (
+        "admin", "init", {"de": store.SCHEMA_VERSION, "vers": "0099", "sauvegarde": str(upgrade.backup)})
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    # back to this version of Terreau: the base is now newer than it
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", store.PACKAGE_DIR / "migrations")
+        copy = store.connect(f"sqlite:///{upgrade.backup}")  # a whole SQLite base, as it was before
+        try:
+            with copy.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            assert revision_of(copy) == store.SCHEMA_VERSION
+            assert content(copy) == before
+        finally:
+            copy.dispose()
+    else:
+        assert upgrade.backup.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+    # opened again: nothing to upgrade, no new copy
+    again = store.open_base(engine.url)
+    assert store.last_upgrade(again) is None
+    again.dispose()
+    assert copies(backups) == [upgrade.backup]
+    # back to this version of Terreau: the base is now newer than it, refused untouched, without a copy
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", store.PACKAGE_DIR / "migrations")
+    newer = content(engine)
     with pytest.raises(SchemaError, match="plus récente.*Mettez Terreau à jour"):
         store.open_base(engine.url)
     with pytest.raises(SchemaError, match="Mettez Terreau à jour"):
         store.init_base(engine.url)
+    assert content(engine) == newer and copies(backups) == [upgrade.backup]
+
+
+def test_init_upgrades_an_older_base_after_the_same_backup(engine: sa.Engine, backups: Path) -> None:
+    with store.transaction(engine, action="test") as conn:
+        add_actor(conn)
+    downgrade(engine, "0005")
+    older = content(engine)
+    upgraded = store.init_base(engine.url, who="admin")
+    upgrade = store.last_upgrade(upgraded)
+    upgraded.dispose()
+    assert upgrade is not None and (upgrade.from_revision, upgrade.to_revision) == ("0005", store.SCHEMA_VERSION)
+    assert upgrade.backup is not None and copies(backups) == [upgrade.backup]
+    assert ".avant-0005-" in upgrade.backup.name
+    if engine.dialect.name == "sqlite":
+        copy = store.connect(f"sqlite:///{upgrade.backup}")
+        try:
+            assert revision_of(copy) == "0005" and content(copy) == older
+        finally:
+            copy.dispose()
+    assert revision_of(engine) == store.SCHEMA_VERSION
+    # a base backed up by hand: upgraded without a copy, and said so
+    downgrade(engine, "0005")
+    upgraded = store.init_base(engine.url, who="admin", backup=False)
+    upgrade = store.last_upgrade(upgraded)
+    upgraded.dispose()
+    assert upgrade is not None and upgrade.backup is None and str(upgrade).endswith("; sans copie de sauvegarde")
+    assert len(copies(backups)) == 1 and revision_of(engine) == store.SCHEMA_VERSION
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(store.audit_log).order_by(store.audit_log.c.id.desc())).first()
+    assert last.details == {"de": "0005", "vers": store.SCHEMA_VERSION, "sauvegarde": None}
+
+
+def test_backup_copies_are_never_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path / "registre.db"
+    store.init_base(f"sqlite:///{base}").dispose()
+    monkeypatch.setattr(store.backup, "_stamp", lambda: "20261129-101500")
+    first = store.backup_base(f"sqlite:///{base}", reason="avant-essai")
+    second = store.backup_base(store.connect(f"sqlite:///{base}"), reason="avant-essai")
+    uri = store.backup_base(f"sqlite:///file:{base}?uri=true", reason="avant-essai")
+    assert [first.name, second.name, uri.name] == [
+        "registre.avant-essai-20261129-101500.sqlite", "registre.avant-essai-20261129-101500-2.sqlite",
+        "registre.avant-essai-20261129-101500-3.sqlite"]
+    assert first.parent == second.parent == tmp_path
+    with pytest.raises(StoreError, match="en mémoire"):
+        store.backup_base("sqlite://", reason="avant-essai")
+    with pytest.raises(StoreError, match="Motif de sauvegarde invalide"):
+        store.backup_base(f"sqlite:///{base}", reason="../ailleurs")
+    with pytest.raises(StoreError, match="Aucune base"):
+        store.backup_base(f"sqlite:///{tmp_path / 'absente.sqlite'}", reason="avant-essai")
+    assert not (tmp_path / "absente.sqlite").exists()
+
+
+def test_pg_dump_gets_the_password_from_its_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def run(args: list[str], *, env: dict[str, str], **options: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((args, env))
+        return subprocess.CompletedProcess(args, 1 if len(calls) > 1 else 0, "", "pg_dump: error: connexion refusée")
+
+    monkeypatch.setenv("CARTO_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(store.backup.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(store.backup.subprocess, "run", run)
+    url = "postgresql://agent:s3cret@serveur:5433/terreau?sslmode=require"
+    dump = store.backup_base(url, reason="avant-0005")
+    assert dump.parent == tmp_path / "sauvegardes" and dump.name.startswith("terreau.avant-0005-")
+    (args, env), = calls
+    assert args == ["/usr/bin/pg_dump", "--format=custom", f"--file={dump}",
+                    "--dbname=postgresql://agent@serveur:5433/terreau?sslmode=require"]
+    assert env["PGPASSWORD"] == "s3cret" and not any("s3cret" in a for a in args)
+    with pytest.raises(SchemaError, match="pg_dump a échoué.*connexion refusée.*à la main.*carto init --sans-sauvegarde"
+                       ) as failed:
+        store.backup_base(url, reason="avant-0005")
+    assert "s3cret" not in str(failed.value)
+    assert sorted(p.name for p in (tmp_path / "sauvegardes").iterdir()) == [dump.name]  # the failed one removed
+
+
+@pytest.mark.postgresql
+def test_older_postgresql_base_is_upgraded_after_a_pg_dump(
+    postgresql_server: Any, postgresql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        missing("pg_dump, pg_restore", "installez-les avec « apt-get install postgresql-client »")
+    monkeypatch.setenv("CARTO_DATA_DIR", str(tmp_path))
+    engine = store.init_base(postgresql_url, who="test")
+    try:
+        with store.transaction(engine, action="test") as conn:
+            add_actor(conn)
+        downgrade(engine, "0005")
+        older = content(engine)
+        # without pg_dump: refused, untouched, with what to do by hand
+        with monkeypatch.context() as without:
+            without.setattr(store.backup.shutil, "which", lambda name: None)
+            with pytest.raises(SchemaError, match="pg_dump est absent.*à la main.*carto init --sans-sauvegarde"):
+                store.open_base(postgresql_url)
+        assert content(engine) == older and not (tmp_path / "sauvegardes").exists()
+        opened = store.open_base(postgresql_url)
+        upgrade = store.last_upgrade(opened)
+        opened.dispose()
+        assert upgrade is not None and upgrade.from_revision == "0005" and upgrade.backup is not None
+        assert upgrade.backup.parent == tmp_path / "sauvegardes" and revision_of(engine) == store.SCHEMA_VERSION
+        # the dump gives back the base as it was
+        restored_name = f"terreau_{uuid.uuid4().hex[:12]}"
+        postgresql_server.admin(f'CREATE DATABASE "{restored_name}"')
+        try:
+            done = subprocess.run(["pg_restore", f"--dbname={postgresql_server.url(restored_name)}",
+                                   str(upgrade.backup)], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+            restored = store.connect(postgresql_server.url(restored_name))
+            try:
+                assert revision_of(restored) == "0005" and content(restored) == older
+            finally:
+                restored.dispose()
+        finally:
+            postgresql_server.admin(f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
+    finally:
+        engine.dispose()
 
 
 def test_failed_upgrade_leaves_base_unchanged(
-    engine: sa.Engine, newer_migrations: Path, monkeypatch: pytest.MonkeyPatch
+    engine: sa.Engine, newer_migrations: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = REVISION_NEXT.replace("{head}", store.SCHEMA_VERSION).replace('batch.add_column(sa.Column("nickname", sa.Text))',
                                    'batch.add_column(sa.Column("nickname", sa.Text))\n    raise RuntimeError("panne")')
     (newer_migrations / "versions" / "0099_nickname.py").write_text(broken, encoding="utf-8")
     before = content(engine)
-    monkeypatch.setattr(store, "MIGRATIONS_DIR", newer_migrations)
+    monkeypatch.setattr(store.versions, "MIGRATIONS_DIR", newer_migrations)
     with pytest.raises(RuntimeError, match="panne"):
         store.init_base(engine.url)
     assert content(engine) == before
+    assert len(copies(backups)) == 1  # the copy made before the upgrade is kept
     with engine.connect() as conn:
         assert "nickname" not in {c["name"] for c in sa.inspect(conn).get_columns("actors")}
 
@@ -539,7 +726,7 @@ def test_bulk_writers_round_trip_types_and_defaults(engine: sa.Engine) -> None:
 def test_select_in_and_delete_in_take_any_number_of_values(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "IN_CHUNK", 3)  # several chunks on SQLite; one array on PostgreSQL
+    monkeypatch.setattr(store.bulk, "IN_CHUNK", 3)  # several chunks on SQLite; one array on PostgreSQL
     with store.transaction(engine, action="test", who="test") as conn:
         ids = [add_actor(conn, f"Personne {i}") for i in range(8)]
     statement = sa.select(store.actors.c.id, store.actors.c.display_name)
@@ -576,8 +763,8 @@ def test_bulk_days_from_datetime64_columns(engine: sa.Engine) -> None:
         assert [tuple(r) for r in rows] == [(date(2024, 2, 29), None), (date(2025, 1, 1), date(2025, 1, 2))]
 
 
-def test_migration_0004_upgrades_a_base_of_0003(engine: sa.Engine) -> None:
-    """A base of revision 0003 (working groups unknown) is brought to this schema by `carto init`."""
+def test_migration_0004_upgrades_a_base_of_0003(engine: sa.Engine, backups: Path) -> None:
+    """A base of revision 0003 (working groups unknown) is brought to this schema when it is opened."""
     with engine.connect() as conn:
         fresh = {t: {c["name"] for c in sa.inspect(conn).get_check_constraints(t)} for t in ("events", "communities")}
     with store.transaction(engine, action="test") as conn:
@@ -589,9 +776,7 @@ def test_migration_0004_upgrades_a_base_of_0003(engine: sa.Engine) -> None:
             conn.execute(store.schema_info.update().values(schema_revision="0003"))
     with engine.connect() as conn:
         assert "newsletter_list" not in {c["name"] for c in sa.inspect(conn).get_columns("communities")}
-    with pytest.raises(SchemaError, match="plus ancien"):
-        store.open_base(engine.url)
-    store.init_base(engine.url, who="admin").dispose()
+    store.open_base(engine.url).dispose()
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, store.metadata) == []

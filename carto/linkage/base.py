@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +14,8 @@ import sqlalchemy as sa
 from carto import _fr, store
 from carto._errors import CartoError
 from carto.linkage.groups import _actor_edges, _groups, _plan
-from carto.linkage.merging import SOURCE_PRIORITY, _apply_plan, _refresh, _who
+from carto.linkage.merging import _apply_plan, _refresh
 from carto.linkage.model import predict, train
-from carto.linkage.repoint import _LINKED_TABLES
 from carto.linkage.review import _queue
 from carto.linkage.rules import _ORGANISATION_GUARDS, Kind, _organisation_keys, homonyms
 from carto.linkage.units import _actor_frame, _record_less, _units
