@@ -71,6 +71,11 @@ class LinkReport:
         Blocking keys written into ``link_keys``, per kind.
     trained : list of str
         Kinds whose model was trained by this run (first run, or ``retrain=True``).
+    asked : int
+        Doubtful pairs this run put in the review queue (at most one per 100 new records).
+    settled_same, settled_apart : int
+        Doubtful pairs beyond that budget that the model decided alone: merged
+        (probability from 0,5) or kept apart.
     """
 
     units: dict[str, int] = field(default_factory=dict)
@@ -89,6 +94,9 @@ class LinkReport:
     candidates: dict[str, int] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     trained: list[str] = field(default_factory=list)
+    asked: int = 0
+    settled_same: int = 0
+    settled_apart: int = 0
 
     @property
     def merges(self) -> int:
@@ -118,6 +126,11 @@ class LinkReport:
                if self.ambiguous else "")
             + (f", {_fr.count(self.refreshed, 'fiche')} d'acteur complétée{'s' if self.refreshed > 1 else ''} "
                "par de nouvelles lignes" if self.refreshed else "")
+            + (f" ; {_fr.count(self.settled_same + self.settled_apart, 'paire douteuse', 'paires douteuses')} "
+               f"de faible enjeu tranchée{'s' if self.settled_same + self.settled_apart > 1 else ''} par le modèle "
+               f"({_fr.integer(self.settled_same)} fusionnée{'s' if self.settled_same > 1 else ''}, "
+               f"{_fr.integer(self.settled_apart)} laissée{'s' if self.settled_apart > 1 else ''} à part)"
+               if self.settled_same + self.settled_apart else "")
             + (f" ; {trained}" if trained else "")
         )
 
@@ -195,7 +208,8 @@ def _link_kind(
         return links, units, trained
     pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False,
                     group_column="actor", model=model)
-    edges, roots, plan = _decide_pairs(conn, pairs, units, kind=kind, auto_threshold=auto_threshold, report=report)
+    edges, roots, plan = _decide_pairs(conn, pairs, units, kind=kind, auto_threshold=auto_threshold,
+                                       review_band=review_band, budget=review_budget(len(units)), report=report)
     if len(plan):
         for batch in _batches(plan, size=_PLAN_BATCH):  # whole groups, memory bounded by the batch
             report.merge_ids += _apply_plan(conn, batch, kind=kind, units=units, priority=priority, who=who)
@@ -211,14 +225,20 @@ def _link_kind(
     gained = set(units.loc[units["attached"].astype(bool), "actor"].astype(int))
     report.refreshed += _refresh(conn, units, gained - set(plan["kept_id"].astype(int) if len(plan) else ()),
                                  kind=kind, priority=priority)
-    _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
-           forbidden=_forbidden(conn))
+    _queue(conn, edges[edges["asked"]], roots=roots, kind=kind, review_band=review_band,
+           auto_threshold=auto_threshold, forbidden=_forbidden(conn))
     return links, units.assign(actor=_final_actors(units, plan).to_numpy()), trained
 
 
 def _decide_pairs(conn: Any, pairs: pd.DataFrame, units: pd.DataFrame, *, kind: str, auto_threshold: float,
+                  review_band: tuple[float, float], budget: int,
                   report: LinkReport) -> tuple[pd.DataFrame, dict[int, int], pd.DataFrame]:
-    """Pairs of units → pairs of actors, groups (never two actors declared distinct or homonyms), merge plan."""
+    """Pairs of units → pairs of actors, triage of the doubtful ones, groups, merge plan.
+
+    Groups never join two actors declared distinct, nor two homonymous
+    organisations. Returns the edges (pairs of actors; ``asked``: the pairs for
+    the review queue), the root of every grouped actor and the plan.
+    """
     apart = set(_forbidden(conn))
     if kind == "organisation":
         found = homonyms(units, id_column="unit")
@@ -230,9 +250,66 @@ def _decide_pairs(conn: Any, pairs: pd.DataFrame, units: pd.DataFrame, *, kind: 
         pairs = pairs[~unsure]
     edges = _actor_edges(pairs, units)
     report.pairs[kind] = len(edges)
+    certain, _ = _groups(edges, threshold=auto_threshold, forbidden=apart)
+    edges = _triage(edges, units, certain, apart=apart, auto_threshold=auto_threshold, review_band=review_band,
+                    budget=budget)
+    report.asked += int(edges["asked"].sum())
+    report.settled_same += int(edges["settled"].sum())
+    report.settled_apart += int((edges["open"] & ~edges["asked"] & ~edges["settled"]).sum())
     roots, refused = _groups(edges, threshold=auto_threshold, forbidden=apart)
     report.refused += refused
     return edges, roots, _plan(edges, roots)
+
+
+#: A doubtful pair the review budget leaves to the model is merged from this probability (kept apart below).
+SETTLE_THRESHOLD = 0.5
+
+
+def _triage(edges: pd.DataFrame, units: pd.DataFrame, roots: dict[int, int], *, apart: set[tuple[int, int]],
+            auto_threshold: float, review_band: tuple[float, float], budget: int) -> pd.DataFrame:
+    """Which doubtful pairs a person is asked about, and what the model decides for the others.
+
+    A pair is *open* when it is in the review band, matched by no exact rule,
+    and a decision would change something: its actors are not already in one
+    group and were not declared distinct. The open pairs are ranked by what a
+    decision is worth — uncertainty (1 at probability 0,5, 0 at 0 or 1) times
+    the size of what would merge (log2 of 1 + the records of both actors) —
+    and the ``budget`` best are *asked* (the review queue: about one pair per
+    100 new records). The model settles the others: merged (``settled``) from
+    :data:`SETTLE_THRESHOLD`, kept apart below; a merge stays reversible and a
+    « différents » remembered.
+
+    Returns ``edges`` with boolean columns ``open``, ``asked``, ``settled`` and
+    the float ``value``.
+    """
+    low, high = review_band
+    p = edges["probability"].to_numpy(float)
+    root = pd.Series(roots, dtype="int64")
+    ra = edges["a"].map(root).fillna(edges["a"]).astype("int64").to_numpy()
+    rb = edges["b"].map(root).fillna(edges["b"]).astype("int64").to_numpy()
+    pairs = zip(np.minimum(ra, rb).tolist(), np.maximum(ra, rb).tolist())
+    allowed = np.array([pair not in apart for pair in pairs], dtype=bool)
+    is_open = (p >= low) & (p < min(high, auto_threshold)) & edges["rule"].isna().to_numpy() & (ra != rb) & allowed
+    size = units.groupby("actor").size()
+    records = (size.reindex(edges["a"].to_numpy()).fillna(1).to_numpy()
+               + size.reindex(edges["b"].to_numpy()).fillna(1).to_numpy())
+    value = np.where(is_open, (1 - np.abs(2 * p - 1)) * np.log2(1 + records), 0.0)
+    out = edges.assign(open=is_open, value=value)
+    ranked = out[is_open].sort_values(["value", "a", "b"], ascending=[False, True, True])
+    asked = np.zeros(len(out), dtype=bool)
+    asked[out.index.get_indexer(ranked.index[:max(int(budget), 0)])] = True
+    return out.assign(asked=asked, settled=is_open & ~asked & (p >= SETTLE_THRESHOLD))
+
+
+def review_budget(n_records: int) -> int:
+    """Pairs a run may add to the review queue: one per 100 new records, at least one.
+
+    Examples
+    --------
+    >>> review_budget(0), review_budget(300), review_budget(12_480)
+    (1, 3, 125)
+    """
+    return max(1, -(-int(n_records) // 100))
 
 
 def _final_actors(units: pd.DataFrame, plan: pd.DataFrame) -> pd.Series:

@@ -53,13 +53,19 @@ def _groups(
     Returns the root (smallest id of its group) of every actor in a group of
     two or more, and the number of pairs refused because of ``forbidden``.
     A connected component holding no forbidden pair is one group; the others
-    are grouped greedily (:func:`_greedy`).
+    are grouped greedily (:func:`_greedy`). Edges with a true ``settled``
+    column (doubtful pairs the model decides alone, see
+    :func:`carto.linkage.base._triage`) count as strong too.
     """
-    strong = edges[edges["probability"] >= threshold]
+    strong_mask = edges["probability"] >= threshold
+    if "settled" in edges.columns:
+        strong_mask |= edges["settled"].astype(bool)
+    strong = edges[strong_mask]
     if strong.empty:
         return {}, 0
     nodes = pd.unique(np.concatenate([strong["a"].to_numpy(), strong["b"].to_numpy()]))
-    component = clusters(nodes, strong.rename(columns={"a": "id_l", "b": "id_r"}), threshold=threshold)
+    component = clusters(nodes, strong.rename(columns={"a": "id_l", "b": "id_r"}).assign(probability=1.0),
+                         threshold=1.0)
     where = component.to_dict()
     troubled = {where[a] for a, b in forbidden if a in where and where[a] == where.get(b)}
     roots = component[~component.isin(troubled)]

@@ -38,7 +38,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from carto import store
-from carto.linkage.base import _PLAN_BATCH, LinkReport, _batches, _decide_pairs, _final_actors, _forbidden
+from carto.linkage.base import (_PLAN_BATCH, LinkReport, _batches, _decide_pairs, _final_actors, _forbidden,
+                                review_budget)
 from carto.linkage.merging import _apply_plan, _refresh
 from carto.linkage.model import predict
 from carto.linkage.review import _COMPARISONS_FR, _queue
@@ -304,7 +305,8 @@ def link_new_units(
     pairs = predict(units, kind=kind, id_column="unit", threshold=review_band[0], every_pair=False,
                     group_column="actor", model=(model["model"], model["columns"]),
                     new_ids=set(new_units["unit"].tolist()))
-    edges, roots, plan = _decide_pairs(conn, pairs, units, kind=kind, auto_threshold=auto_threshold, report=report)
+    edges, roots, plan = _decide_pairs(conn, pairs, units, kind=kind, auto_threshold=auto_threshold,
+                                       review_band=review_band, budget=review_budget(len(new_units)), report=report)
     gained = set(new_units.loc[new_units["attached"].astype(bool), "actor"].astype(int))
     planned = set(plan["kept_id"].astype(int)) | set(plan["absorbed_id"].astype(int)) if len(plan) else set()
     full = _full_units(conn, planned | gained, kind=kind)
@@ -315,7 +317,7 @@ def link_new_units(
         report.merges_probabilistic += int((plan["method"] == "probabilistic").sum())
     kept = set(plan["kept_id"].astype(int)) if len(plan) else set()
     report.refreshed += _refresh(conn, full, gained - kept, kind=kind, priority=priority)
-    _queue(conn, edges, roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
+    _queue(conn, edges[edges["asked"]], roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=_forbidden(conn))
     final = _final_actors(units, plan)
     report.keys[kind] = store_keys(conn, new_units, kind=kind, final=final, replace=True, known=found)

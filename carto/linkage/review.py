@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import store
+from carto import _fr, store
 from carto._errors import CartoError
 from carto.linkage.groups import _details
 from carto.linkage.merging import SOURCE_PRIORITY, _RULES_FR, _merge_in, _who
@@ -60,7 +60,8 @@ def _queue(
         "actor_b_id": band["b"].astype("int64").to_numpy(),
         "kind": kind,
         "score": band["probability"].clip(0, 1).round(6).to_numpy(),
-        "details": _details(band),
+        "details": [{**d, "enjeu": round(float(v), 4)} for d, v in
+                    zip(_details(band), band["value"] if "value" in band.columns else [0.0] * len(band))],
         "status": "pending",
     })
     store.upsert(conn, rp, rows, key=["actor_a_id", "actor_b_id"], update=["score", "details"],
@@ -117,7 +118,11 @@ def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame
     ``acteur A``, ``acteur B``, then ``<champ> A`` / ``<champ> B`` for the
     name, e-mail, phone, postcode, commune, organisation, SIRET and RNA, and
     ``correspondances`` (what matches: identique / proche / différent /
-    inconnu for each comparison).
+    inconnu for each comparison), ``probabilité`` (the score as read in
+    French, « 0,67 ») and ``enjeu`` (what a decision is worth: see
+    :func:`carto.linkage.base._triage`). Communes are shown by name (« Sète
+    (34301) »). Within one run's pairs, the most valuable come first; a pair
+    « passée » goes to the end.
 
     Examples
     --------
@@ -131,7 +136,7 @@ def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame
     query = (
         sa.select(rp.c.id.label("paire"), rp.c.kind.label("type"), rp.c.score.label("score"),
                   rp.c.actor_a_id.label("acteur A"), rp.c.actor_b_id.label("acteur B"),
-                  *[col for pair in shown for col in pair], rp.c.details)
+                  *[col for pair in shown for col in pair], rp.c.details, rp.c.queued_at.label("queued"))
         .join_from(rp, a, a.c.id == rp.c.actor_a_id)
         .join(b, b.c.id == rp.c.actor_b_id)
         .where(rp.c.status == "pending")
@@ -144,7 +149,26 @@ def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame
         frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     top = _top_levels() if len(frame) else {}
     frame["correspondances"] = [_describe_levels(d, top) for d in frame["details"]]
-    return frame.drop(columns="details")
+    frame["probabilité"] = [_fr.decimal(float(x), 2) for x in frame["score"]]
+    frame["enjeu"] = [float((d or {}).get("enjeu", 0.0)) for d in frame["details"]]
+    if len(frame):
+        names = _commune_names()
+        for side in ("A", "B"):
+            codes = frame[f"commune {side}"]
+            frame[f"commune {side}"] = [None if c is None or pd.isna(c) else
+                                        (f"{names[c]} ({c})" if c in names else str(c)) for c in codes]
+        frame["_order"] = np.arange(len(frame))
+        frame = frame.sort_values(["queued", "enjeu", "_order"], ascending=[True, False, True]).drop(columns="_order")
+    return frame.drop(columns=["details", "queued"]).reset_index(drop=True)
+
+
+@functools.cache
+def _commune_names() -> Mapping[str, str]:
+    """INSEE code → name of the communes of Occitanie (read once)."""
+    from carto import geo
+
+    table = geo.communes()
+    return dict(zip(table["code"].astype(str), table["nom"].astype(str)))
 
 
 _DECISION_ALIASES = {"meme": "meme", "même": "meme", "differents": "differents", "différents": "differents",
