@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
 from carto import __version__, _fr, communities, demo, events, export, ingest, linkage, maps, printmap, privacy, store
@@ -130,17 +131,22 @@ def _add_base_commands(sub: argparse._SubParsersAction) -> None:
     )
     quarantine.add_argument("--source", metavar="SOURCE", help="seulement cette source")
 
-    _command(
+    link = _command(
         sub, "link", help="rapprocher les doublons (règles exactes puis Splink)",
-        description="Fusionne les doublons sûrs et met les paires incertaines dans la file de revue "
-                    "(carnet 01-importer-et-harmoniser). Chaque fusion est réversible.",
+        description="Compare les enregistrements importés depuis le dernier rapprochement avec toute la base, "
+                    "fusionne les doublons sûrs et met les quelques paires douteuses qui en valent la peine dans "
+                    "la file de revue (carnet 01, ou « carto merges review »). Chaque fusion est réversible.",
     )
+    link.add_argument("--tout", action="store_true", help="tout rapprocher de nouveau, pas seulement les nouveautés")
+    link.add_argument("--reentrainer", action="store_true",
+                      help="réentraîner le modèle sur toute la base (l'ancien est gardé ; l'écart est affiché)")
 
     merges = _command(
         sub, "merges", help="lister ou annuler les fusions",
-        description="« carto merges list » liste les fusions ; « carto merges undo ID » en annule une.",
+        description="« carto merges list » liste les fusions ; « carto merges undo ID » en annule une ; "
+                    "« carto merges review » passe en revue les paires douteuses dans le terminal.",
     )
-    merges.add_argument("action", metavar="ACTION", choices=["list", "undo"], help="list ou undo")
+    merges.add_argument("action", metavar="ACTION", choices=["list", "undo", "review"], help="list, undo ou review")
     merges.add_argument("id", metavar="ID", type=int, nargs="?", help="numéro de la fusion à annuler")
 
     attached = _command(
@@ -312,6 +318,32 @@ def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:
     print(f"Réponse qui compte : {history['accord'].iloc[-1]} (la plus récente).")
 
 
+def _review_in_terminal(engine: sa.Engine) -> None:
+    """The review queue, pair by pair, answered at the prompt (m : même, d : différents, p : passer, q : quitter)."""
+    queue = linkage.review_queue(engine)
+    print(f"{_fr.count(len(queue), 'paire')} à revoir" + (f", {linkage.review_time(len(queue))}." if len(queue)
+                                                         else "."))
+    answers = {"m": "meme", "d": "differents", "p": "passer"}
+    for _, pair in queue.iterrows():
+        print(f"\nPaire {pair['paire']} ({pair['type']}, probabilité {pair['probabilité']}) : "
+              f"{pair['correspondances']}")
+        for label in ("nom", "e-mail", "téléphone", "code postal", "commune", "organisation", "SIRET", "RNA"):
+            left, right = pair.get(f"{label} A"), pair.get(f"{label} B")
+            if not (pd.isna(left) and pd.isna(right)):
+                print(f"  {label:<13} A : {'' if pd.isna(left) else left:<40} B : {'' if pd.isna(right) else right}")
+        while True:
+            try:
+                answer = input("Même acteur (m), différents (d), passer (p), quitter (q) ? ").strip().lower()
+            except EOFError:
+                return
+            if answer == "q":
+                return
+            if answer in answers:
+                merged = linkage.decide(engine, int(pair["paire"]), answers[answer])
+                print(f"  → fusion {merged}" if merged else "  → noté")
+                break
+
+
 def _tell_upgrade(engine: sa.Engine, args: argparse.Namespace) -> None:
     """Say on stderr that the base's schema was just upgraded, and where its backup copy is (once with -v)."""
     upgrade = store.last_upgrade(engine)
@@ -336,12 +368,20 @@ def _run_on_base(args: argparse.Namespace) -> int:
                                      verbose=args.verbose))
         elif args.command == "quarantine":
             rows = ingest.quarantine(engine, source=args.source)
-            print(f"{_fr.integer(len(rows))} ligne(s) en quarantaine." if len(rows)
+            print(f"{_fr.count(len(rows), 'ligne')} en quarantaine." if len(rows)
                   else "Aucune ligne en quarantaine.")
             for reason in rows["raison"]:
                 print(f"  {reason}")
         elif args.command == "link":
-            print(linkage.link(engine, verbose=args.verbose))
+            print(linkage.link(engine, full=args.tout, retrain=args.reentrainer, verbose=args.verbose))
+            if args.reentrainer:
+                for kind in ("personne", "organisation"):
+                    drift = linkage.model_drift(engine, kind).head(5)
+                    if len(drift):
+                        print(f"Plus grands écarts du modèle ({kind}s) :")
+                        print(drift.to_string(index=False, float_format=lambda x: _fr.decimal(x, 3)))
+        elif args.command == "merges" and args.action == "review":
+            _review_in_terminal(engine)
         elif args.command == "attachments":
             if args.action == "list":
                 listed = linkage.attachments(engine, actor_id=args.acteur)
