@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python benchmarks/circles_scale.py 100000
 	$(BIN)/python benchmarks/maps_scale.py 1000 10000
 	$(BIN)/python benchmarks/network_scale.py 10000 100000
+	$(BIN)/python benchmarks/weekly_import.py 10000 100000
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out
