@@ -107,7 +107,7 @@ def test_import_quarantine_link_merges(tmp_path: Path, capsys):
     assert "0 nouvelles, 0 mises à jour, 174 inchangées" in capsys.readouterr().out
     assert main(["quarantine", "--base", url]) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith("2 ligne(s) en quarantaine.") and "ligne 100, colonne « Courriel »" in listed
+    assert listed.startswith("2 lignes en quarantaine.") and "ligne 100, colonne « Courriel »" in listed
     assert main(["link", "--base", url]) == 0
     assert "fusions" in capsys.readouterr().out
     assert main(["merges", "list", "--base", url]) == 0
