@@ -79,9 +79,9 @@ Examples
 >>> engine = store.init_base("sqlite://")
 >>> with store.transaction(engine, action="exemple") as conn:
 ...     _ = conn.execute(store.actors.insert(), [
-...         {"id": i, "kind": k, "display_name": n, "organisation_id": o} for i, k, n, o in [
-...             (1, "organisation", "Les Semeurs", None), (2, "personne", "Léa", 1), (3, "personne", "Tom", None),
-...             (4, "personne", "Inès", None)]])
+...         {"id": i, "kind": k, "display_name": n, "organisation_id": o, "consent_map": i == 2}
+...         for i, k, n, o in [(1, "organisation", "Les Semeurs", None), (2, "personne", "Léa", 1),
+...                            (3, "personne", "Tom", None), (4, "personne", "Inès", None)]])
 ...     _ = conn.execute(store.events.insert(), [
 ...         {"id": 1, "title": "Atelier", "kind": "atelier de cartographie", "starts_on": date(2025, 3, 1)},
 ...         {"id": 2, "title": "Webinaire", "kind": "webinaire", "starts_on": date(2025, 4, 1)}])
@@ -93,8 +93,8 @@ Examples
 (1.5, 2, True)
 >>> G.edges[1, 2]["membership"], G.edges[3, 4]["weight"]
 (True, 0.5)
->>> network.introductions(G, 1, 3)[["intermédiaires", "noms"]].to_dict("records")
-[{'intermédiaires': 1, 'noms': 'Les Semeurs → Léa → Tom'}]
+>>> network.introductions(G, 1, 3)[["intermédiaires", "noms"]].to_dict("records")  # Tom did not agree
+[{'intermédiaires': 1, 'noms': 'Les Semeurs → Léa → personne non nommée'}]
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ __all__ = [
     "MEMBERSHIP_WEIGHT",
     "ROLES",
     "METRIC_COLUMNS",
+    "UNNAMED_PERSON",
     "gc_paused",
     "bipartite_graph",
     "actor_graph",
@@ -598,8 +599,16 @@ def _log_built(G: nx.Graph, started: float) -> None:
 # --------------------------------------------------------------------------- neighbourhoods and paths
 
 
+#: What views print instead of the name of a person who did not agree to be shown.
+UNNAMED_PERSON = "personne non nommée"
+
+
 def _name(G: nx.Graph, node: Hashable) -> str:
-    return str(G.nodes[node].get("name") or node)
+    """The name of a node as people may read it: « personne non nommée » when its ``shown`` is false."""
+    data = G.nodes[node]
+    if not data.get("shown", True):
+        return UNNAMED_PERSON if data.get("kind", "personne") == "personne" else "organisation non nommée"
+    return str(data.get("name") or node)
 
 
 def _check_actor(G: nx.Graph, actor: Hashable) -> Hashable:
@@ -633,7 +642,8 @@ def ego_network(G: nx.Graph, actor: Hashable, *, radius: int = 1) -> nx.Graph:
     -------
     networkx.Graph
         A copy (``G`` is not changed) with the node attribute ``distance`` (steps from ``actor``) and
-        ``graph["ego"]``, ``graph["radius"]``.
+        ``graph["ego"]``, ``graph["radius"]``, ``graph["name"]`` (« Voisinage de … (2 pas) », « personne
+        non nommée » for a person who did not agree to be shown).
 
     Raises
     ------
@@ -697,8 +707,9 @@ def introductions(G: nx.Graph, source: Hashable, target: Hashable, *, trusted_on
     pandas.DataFrame
         One row per chain, best first: ``rang``, ``intermédiaires`` (number), ``noms``
         (« A → B → C »), ``liens`` (what ties each step), ``lien le plus faible`` (its weight), ``chemin``
-        (list of actor ids, ``source`` first). Names are printed whatever the consent to be shown on a
-        map: this table is for the jardiniers, not for publication.
+        (list of actor ids, ``source`` first). A person who did not agree to be shown (node attribute
+        ``shown`` false) is written « personne non nommée », in the names, the ties and the error messages
+        (the ``chemin`` gives the ids, for the jardiniers).
 
     Raises
     ------
@@ -852,8 +863,19 @@ def store_metrics(
     return written
 
 
-def stored_metrics(engine: Engine, *, community: str | int | None = None) -> pd.DataFrame:
+def stored_metrics(engine: Engine, *, community: str | int | None = None, shown_only: bool = False) -> pd.DataFrame:
     """The metrics last stored by :func:`store_metrics` for a community (None: for the whole base).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    community : str or int, optional
+        Slug, name or id of the community; None: the metrics computed on the whole base.
+    shown_only : bool
+        Name only the actors a view may name (organisations, persons who agreed to be shown on a map);
+        the others are « personne non nommée » (what the notebooks show). Default: every name (the
+        jardiniers' working table).
 
     Returns
     -------
@@ -874,9 +896,12 @@ def stored_metrics(engine: Engine, *, community: str | int | None = None) -> pd.
         _, condition = _scope_condition(conn, community)
         latest = sa.select(sa.func.max(nm.c.computed_at)).where(condition).scalar_subquery()
         frame = store.read_frame(conn, sa.select(
-            nm.c.actor_id, a.c.display_name, a.c.kind, *(nm.c[c] for c in english), nm.c.computed_at, nm.c.as_of,
-            nm.c.parameters).select_from(nm.join(a, a.c.id == nm.c.actor_id))
+            nm.c.actor_id, a.c.display_name, a.c.kind, a.c.consent_map, *(nm.c[c] for c in english),
+            nm.c.computed_at, nm.c.as_of, nm.c.parameters).select_from(nm.join(a, a.c.id == nm.c.actor_id))
             .where(condition, nm.c.computed_at == latest).order_by(nm.c.actor_id))
+    if shown_only:
+        shown = frame["kind"].eq("organisation") | frame["consent_map"].fillna(False).astype(bool)
+        frame["display_name"] = frame["display_name"].where(shown, UNNAMED_PERSON)
     out = frame[["display_name", "kind", *english]].set_axis([*_ACTOR_COLUMNS, *METRIC_COLUMNS], axis=1)
     out = out.astype({french: "Int64" if column in _INTEGER_METRICS else ("str" if column == "cluster_name" else float)
                       for french, column in METRIC_COLUMNS.items()})

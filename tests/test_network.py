@@ -233,21 +233,49 @@ def test_introductions_walk_trusted_ties_only(engine) -> None:
     paths = network.introductions(G, 1, 6)
     assert list(paths.columns) == ["rang", "intermédiaires", "noms", "liens", "lien le plus faible", "chemin"]
     assert paths["chemin"].tolist() == [[1, 2, 3, 4, 6]]  # 2 – 4 (one event) is not trusted
-    assert paths.loc[0, "noms"] == "Les Semeurs → Léa Martin → Tom Roux → Inès Blanc → Zoé Brun"
+    # Tom Roux (3) and Zoé Brun (6) did not agree to be shown: never named
+    assert paths.loc[0, "noms"] == ("Les Semeurs → Léa Martin → personne non nommée → Inès Blanc → "
+                                    "personne non nommée")
     assert paths.loc[0, "liens"].startswith("Les Semeurs → Léa Martin : membre de l'organisation ; "
-                                            "Léa Martin → Tom Roux : 2 événements en commun ; ")
+                                            "Léa Martin → personne non nommée : 2 événements en commun ; ")
     assert paths.loc[0, "lien le plus faible"] == pytest.approx(1.0)
     every = network.introductions(G, 1, 6, trusted_only=False, k=2)
     assert every["chemin"].tolist() == [[1, 2, 4, 6], [1, 2, 3, 6]]  # ties broken by the weakest link
     assert every["intermédiaires"].tolist() == [2, 2] and every["rang"].tolist() == [1, 2]
     with pytest.raises(NetworkError, match=r"Aucun chemin par des liens de confiance entre « Les Semeurs » \(1\) "
-                                           r"et « Max Isolé » \(7\) : essayez trusted_only=False"):
+                                           r"et « personne non nommée » \(7\) : essayez trusted_only=False"):
         network.introductions(G, 1, 7)
     assert network.introductions(G, 1, 7, trusted_only=False)["chemin"].tolist()[0] == [1, 2, 3, 7]
     with pytest.raises(NetworkError, match="n'est pas dans ce graphe"):
         network.introductions(G, 1, 99)
     with pytest.raises(NetworkError, match="à la fois la source et la cible"):
         network.introductions(G, 1, 1)
+
+
+def test_a_person_who_refused_to_be_shown_is_never_named(engine) -> None:
+    G = network.actor_graph(engine)
+    hidden = {name for i, (kind, name, _, consent, _) in ACTORS.items() if kind == "personne" and not consent}
+    assert {G.nodes[i]["name"] for i in G if not G.nodes[i]["shown"]} <= hidden  # the graph knows them
+    printed = []
+    for source, target in ((1, 6), (6, 1), (2, 7), (3, 5)):
+        table = network.introductions(G, source, target, trusted_only=False, k=3)
+        printed += [*table["noms"], *table["liens"]]
+        assert table["chemin"].map(lambda path: path[0]).eq(source).all()  # the ids stay, for the jardiniers
+    with pytest.raises(NetworkError) as failed:
+        network.introductions(G, 3, 7)
+    printed.append(str(failed.value))
+    with pytest.raises(NetworkError) as failed:
+        network.introductions(G, 6, 6)
+    printed.append(str(failed.value))
+    printed.append(network.ego_network(G, 3, radius=1).graph["name"])
+    assert all(name not in text for name in hidden for text in printed)
+    assert all("personne non nommée" in text for text in printed[-3:])
+    assert "Léa Martin" in " ".join(printed) and "Inès Blanc" in " ".join(printed)  # who agreed is named
+    # the stored metrics, as the notebook shows them
+    network.store_metrics(engine, _metrics([1, 2, 3, 6]), community="mer", as_of=DAY, parameters={})
+    table = network.stored_metrics(engine, community="mer", shown_only=True)
+    assert table["nom"].tolist() == ["Les Semeurs", "Léa Martin", "personne non nommée", "personne non nommée"]
+    assert network.stored_metrics(engine, community="mer").loc[3, "nom"] == "Tom Roux"  # the working table
 
 
 # --------------------------------------------------------------------------- stored metrics
