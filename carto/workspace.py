@@ -31,13 +31,15 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import sqlalchemy as sa
 
 from carto import _fr, communities, events, ingest, linkage, store
 from carto._errors import ConfigError
 from carto.settings import REPO_DIR, get_settings
 
-__all__ = ["DEMO_CHOICES", "USER_CHOICES", "open_base", "describe", "prepare_demo", "demo_sources", "is_demo"]
+__all__ = ["DEMO_CHOICES", "USER_CHOICES", "open_base", "describe", "prepare_demo", "demo_sources", "is_demo",
+           "import_sources", "require_actors", "pilot_communities"]
 
 log = logging.getLogger(__name__)
 _PARIS = ZoneInfo("Europe/Paris")
@@ -146,18 +148,166 @@ def describe(engine: sa.Engine) -> str:
     return f"{head} — " + ", ".join(parts) + "."
 
 
+def _is_demo_folder(folder: Path) -> bool:
+    """Whether ``folder`` is the folder of the demo files (``data/demo``), or inside it."""
+    demo = demo_sources().resolve()
+    here = folder.expanduser().resolve()
+    return here == demo or demo in here.parents
+
+
+def import_sources(engine: sa.Engine, folder: str | Path, *, who: str | None = None,
+                   verbose: bool = False) -> list[ingest.ImportReport]:
+    """Import the source files of a folder (:func:`carto.ingest.import_folder`), never the demo files into a real base.
+
+    The demo files of ``data/demo`` describe invented persons: they go only
+    into the demonstration base, so that a user's base never mixes them
+    with real contacts. Importing the same files again changes nothing
+    (every row is « inchangée »).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base (:func:`open_base`).
+    folder : str or Path
+        The folder of the files, laid out as :data:`carto.sources.SOURCE_FILES` (or its ``sources/``
+        folder).
+    who : str, optional
+        Author in the audit log.
+    verbose : bool
+        Progress bars.
+
+    Returns
+    -------
+    list of ImportReport
+        One per source found.
+
+    Raises
+    ------
+    ConfigError
+        ``folder`` holds the demo files and ``engine`` is not the demonstration base.
+    SourceFileError
+        No source file in ``folder``, or a file cannot be read.
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> import_sources(store.init_base("sqlite://"), demo_sources())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.ConfigError: « .../data/demo » contient les fichiers de démonstration ...
+    """
+    folder = Path(folder)
+    if _is_demo_folder(folder) and not is_demo(engine):
+        raise ConfigError(
+            f"« {folder.expanduser().resolve()} » contient les fichiers de démonstration de Terreau (des personnes "
+            "inventées) : ils ne vont que dans la base de démonstration. Donnez au paramètre « sources » le "
+            "dossier de vos fichiers, ou choisissez base = « démonstration » pour essayer Terreau."
+        )
+    return ingest.import_folder(engine, folder, who=who, verbose=verbose)
+
+
+#: Action of the audit log written by :func:`carto.communities.update_circles`.
+_CIRCLES_ACTION = "calcul des cercles"
+
+
+def _count(conn: sa.Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def require_actors(engine: sa.Engine) -> int:
+    """The number of active actors of the base; a French error when it has none yet.
+
+    Notebooks 03 and 05 read what notebook 01 wrote: on an empty base they
+    stop here and say so, rather than failing further down.
+
+    Raises
+    ------
+    ConfigError
+        The base holds no actor (notebook 01 has not been run on it).
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> require_actors(store.init_base("sqlite://"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.ConfigError: La base ouverte ne contient encore aucun acteur : lancez d'abord le carnet 01 ...
+    """
+    with engine.connect() as conn:
+        n = _count(conn, store.actors, store.actors.c.status == "active")
+    if not n:
+        raise ConfigError(
+            "La base ouverte ne contient encore aucun acteur : lancez d'abord le carnet 01 (importer et "
+            "harmoniser) sur cette base, ou choisissez base = « démonstration » pour essayer Terreau."
+        )
+    return n
+
+
+def pilot_communities(engine: sa.Engine, *, who: str | None = None) -> pd.DataFrame:
+    """The communities of the base, the pilot ones created on a base that has none yet; events classified.
+
+    The pilot communities of ``carto/data/communautes.toml`` are created only
+    in a base without any community: once they exist, what a person changed
+    (a binôme named, a community added or removed) is kept as it is.
+    Events without a community or a theme are then classified from their
+    title (:func:`carto.events.classify_events`, which keeps what is set).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The communities of the base (:func:`carto.communities.list_communities`).
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> engine = store.init_base("sqlite://")
+    >>> pilot_communities(engine)["communauté"].tolist()
+    ['alimentation-agriculture', 'biodiversite', 'engagement-citoyen']
+    >>> communities.set_binome(engine, "biodiversite", jardinier_region="Camille Martin")
+    >>> pilot_communities(engine).set_index("communauté").loc["biodiversite", "jardinier Région"]
+    'Camille Martin'
+    """
+    with engine.connect() as conn:
+        empty = not _count(conn, store.communities)
+    if empty:
+        communities.create_communities(engine, who=who)
+    events.classify_events(engine, who=who)
+    return communities.list_communities(engine)
+
+
 def prepare_demo(engine: sa.Engine, *, as_of: date | None = None, who: str | None = None,
                  verbose: bool = False) -> str:
     """Fill the demonstration base once: demo files imported, linked, pilot communities and cercles.
 
-    Does nothing on a base that already holds actors, and refuses any base
-    that is not the demonstration base (the user's base is only ever filled
-    by the user's own imports).
+    Only what is missing is done: the demo files are imported and linked in a
+    base without actors (notebook 01 may have done it already), the pilot
+    communities created in a base without communities, the cercles computed
+    when they never were. A base that has everything is left as it is, so
+    that nothing a person decided (a merge undone, « différents », an
+    imposed cercle) is ever redone. Any base that is not the demonstration
+    base is refused: the user's base is only ever filled by the user's own
+    imports.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The demonstration base (``open_base("démonstration")``).
+    as_of : datetime.date, optional
+        Date of the cercles (default today).
+    who : str, optional
+        Author in the audit log.
+    verbose : bool
+        Progress bars.
 
     Returns
     -------
     str
         What was done, in French.
+
+    Raises
+    ------
+    ConfigError
+        ``engine`` is not the demonstration base.
     """
     if not is_demo(engine):
         raise ConfigError(
@@ -165,14 +315,21 @@ def prepare_demo(engine: sa.Engine, *, as_of: date | None = None, who: str | Non
             "fichiers (carnet 01, ou `carto import`)."
         )
     with engine.connect() as conn:
-        n_actors = conn.execute(sa.select(sa.func.count()).select_from(store.actors)).scalar_one()
-    if n_actors:
+        n_actors = _count(conn, store.actors)
+        n_communities = _count(conn, store.communities)
+        circles_done = _count(conn, store.audit_log, store.audit_log.c.action == _CIRCLES_ACTION)
+    done = []
+    if not n_actors:
+        reports = ingest.import_folder(engine, demo_sources(), who=who, verbose=verbose)
+        linked = linkage.link(engine, who=who, verbose=verbose)
+        read = sum(r.lus for r in reports)
+        done.append(f"{_fr.count(read, 'ligne lue', 'lignes lues')} dans {_fr.count(len(reports), 'fichier')} ; "
+                    f"{linked}")
+    if not n_communities:
+        made = pilot_communities(engine, who=who)
+        done.append(f"{_fr.count(len(made), 'communauté pilote créée', 'communautés pilotes créées')}")
+    if not circles_done:
+        done.append(str(communities.update_circles(engine, as_of=as_of, who=who)))
+    if not done:
         return "Base de démonstration déjà prête : rien à refaire."
-    reports = ingest.import_folder(engine, demo_sources(), who=who, verbose=verbose)
-    linked = linkage.link(engine, who=who, verbose=verbose)
-    communities.create_communities(engine, who=who)
-    events.classify_events(engine, who=who)
-    circles = communities.update_circles(engine, as_of=as_of, who=who)
-    read = sum(r.lus for r in reports)
-    return (f"Base de démonstration préparée : {_fr.count(read, 'ligne lue', 'lignes lues')} dans "
-            f"{_fr.count(len(reports), 'fichier')} ; {linked} ; {circles}")
+    return "Base de démonstration préparée : " + " ; ".join(done)

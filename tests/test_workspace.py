@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from carto import _errors, settings, store, workspace
+from carto import _errors, communities, settings, store, workspace
 from carto._errors import ConfigError
+from carto.settings import REPO_DIR
 
 
 @pytest.fixture
@@ -84,3 +88,49 @@ def test_notebook_errors_show_only_the_french_message(capsys: pytest.CaptureFixt
     shown = capsys.readouterr().out
     assert "Traceback" not in shown
     assert "Terreau — erreur : Fichier « a.csv »" in shown and "&lt;b&gt;mauvais" in shown  # escaped in HTML
+
+
+def _small_sources(folder: Path) -> Path:
+    """A folder of the user's own files: here a copy of one small demo file (176 rows)."""
+    (folder / "sources").mkdir(parents=True)
+    shutil.copy(workspace.demo_sources() / "sources" / "lreav.csv", folder / "sources" / "lreav.csv")
+    return folder
+
+
+def test_the_demo_files_never_go_into_the_users_base(clean_env: Path) -> None:
+    mine = workspace.open_base("ma base")
+    other = workspace.open_base(str(clean_env / "autre.sqlite"))
+    for engine in (mine, other):
+        for folder in (workspace.demo_sources(), workspace.demo_sources() / "sources", "../data/demo"):
+            with pytest.raises(ConfigError, match="fichiers de démonstration de Terreau"):
+                workspace.import_sources(engine, REPO_DIR / "notebooks" / folder if folder == "../data/demo"
+                                         else folder)
+        with pytest.raises(ConfigError, match="lancez d'abord le carnet 01"):
+            workspace.require_actors(engine)
+    with mine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.source_records)).scalar_one() == 0
+    reports = workspace.import_sources(mine, _small_sources(clean_env / "mes-fichiers"), who="Camille")
+    assert [r.source for r in reports] == ["lreav"] and reports[0].nouveaux > 100
+    assert workspace.require_actors(mine) > 100
+    again = workspace.import_sources(mine, clean_env / "mes-fichiers")
+    assert again[0].nouveaux == 0 and again[0].inchanges == reports[0].importees  # nothing changes
+    mine.dispose()
+    other.dispose()
+
+
+def test_prepare_demo_does_only_what_is_missing(clean_env: Path) -> None:
+    demo = workspace.open_base("démonstration")
+    workspace.import_sources(demo, _small_sources(clean_env / "fichiers"))  # as if notebook 01 had run
+    with demo.connect() as conn:
+        batches = conn.execute(sa.select(sa.func.count()).select_from(store.import_batches)).scalar_one()
+    done = workspace.prepare_demo(demo, as_of=date(2026, 11, 29))
+    assert done.startswith("Base de démonstration préparée : 3 communautés pilotes créées ; Cercles au 29/11/2026")
+    assert "lignes lues" not in done  # the base had actors: nothing imported, nothing linked
+    with demo.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.import_batches)).scalar_one() == batches
+    communities.set_binome(demo, "biodiversite", jardinier_region="Camille Martin")
+    assert workspace.prepare_demo(demo) == "Base de démonstration déjà prête : rien à refaire."
+    assert workspace.pilot_communities(demo).set_index("communauté").loc["biodiversite",
+                                                                         "jardinier Région"] == "Camille Martin"
+    assert "3 communautés" in workspace.describe(demo)
+    demo.dispose()
