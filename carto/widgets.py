@@ -1,4 +1,8 @@
-"""ipywidgets for the notebooks: the duplicate review queue and the member-tracking table.
+"""ipywidgets for the notebooks: the duplicate review queue, the merges and attachments, the member-tracking table.
+
+Nothing is undone by running a notebook again: a merge or an attachment is
+undone only when a person chooses it in :func:`merges_widget` /
+:func:`attachments_widget` and confirms.
 
 Widgets only display and call the domain modules; every decision is written by
 :mod:`carto.linkage` or :mod:`carto.communities`, with its audit row.
@@ -19,7 +23,8 @@ from carto import _fr, communities, linkage, normalize
 from carto._errors import CartoError, ConfigError
 from carto.events import find_community
 
-__all__ = ["ReviewWidget", "review_widget", "MemberTable", "member_table", "MEMBER_TABLE_COLUMNS"]
+__all__ = ["ReviewWidget", "review_widget", "MergesWidget", "merges_widget", "AttachmentsWidget",
+           "attachments_widget", "MemberTable", "member_table", "MEMBER_TABLE_COLUMNS"]
 
 #: Fields shown side by side (column prefix in :func:`carto.linkage.review_queue`).
 _FIELDS = ("nom", "e-mail", "téléphone", "code postal", "commune", "organisation", "SIRET", "RNA")
@@ -132,6 +137,354 @@ def review_widget(engine: sa.Engine, *, who: str | None = None, kind: str | None
     '<h3>Aucune paire à examiner.</h3>'
     """
     return ReviewWidget(engine, who=who, kind=kind)
+
+
+# --------------------------------------------------------------------------- merges and attachments
+
+
+def _escaped(value: object) -> str:
+    """A value as read on screen (:func:`_shown`), escaped for an HTML text (quotes left as they are)."""
+    return html.escape(_shown(value), quote=False)
+
+
+def plain_table_html(rows: pd.DataFrame) -> str:
+    """HTML table of texts as people read them (every value escaped; empty for a missing one).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> text = plain_table_html(pd.DataFrame({"nom": ["<b>Léa</b>", None]}))
+    >>> "&lt;b&gt;Léa&lt;/b&gt;" in text, "<b>Léa" in text, "None" in text
+    (True, False, False)
+    """
+    head = "".join(f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #888'>"
+                   f"{html.escape(str(c), quote=False)}</th>" for c in rows.columns)
+    lines = []
+    for i, values in enumerate(rows.itertuples(index=False)):
+        cells = "".join(f"<td style='padding:2px 8px;vertical-align:top'>{_escaped(v)}</td>"
+                        for v in values)
+        background = " style='background:#f6f6f6'" if i % 2 else ""
+        lines.append(f"<tr{background}>{cells}</tr>")
+    return (f"<div style='overflow-x:auto'><table style='border-collapse:collapse;font-size:90%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table></div>")
+
+
+class _UndoList(widgets.VBox):
+    """A list of what Terreau did (most recent first) and a button that undoes the chosen line, after confirmation.
+
+    Subclasses say what is listed (:meth:`_read`), how a line reads
+    (:meth:`_display`, :meth:`_label`, :meth:`_question`) and how it is undone (:meth:`_undo`).
+    Nothing is undone without the two clicks of a person: the button, then « Oui ».
+    """
+
+    _key = ""  # column of the id given to the undo
+    _what = ""  # French name of a line, in the list (« une fusion »)
+    _action = ""  # label of the button
+    _confirm = ""  # label of the confirmation button
+
+    def __init__(self, engine: sa.Engine, *, who: str | None = None, limit: int = 20) -> None:
+        if isinstance(limit, bool) or int(limit) < 1:
+            raise ConfigError(f"Nombre de lignes « {limit} » invalide : donnez un entier d'au moins 1.")
+        self.engine = engine
+        self.who = who
+        self.limit = int(limit)
+        self.frame = pd.DataFrame()
+        self.pending: int | None = None
+        self._search_key = pd.Series(dtype=object)
+        wide = {"description_width": "initial"}
+        self.title = widgets.HTML()
+        self.search = widgets.Text(description="Recherche", placeholder="nom ou numéro", style=wide)
+        self.table = widgets.HTML()
+        self.choice = widgets.Dropdown(description="Choix", style=wide, layout=widgets.Layout(width="40em"))
+        self.button = widgets.Button(description=self._action, button_style="warning", icon="undo",
+                                     layout=widgets.Layout(width="auto"))
+        self.question = widgets.HTML()
+        self.yes = widgets.Button(description=self._confirm, button_style="danger", icon="check",
+                                  layout=widgets.Layout(width="auto"))
+        self.no = widgets.Button(description="Non, ne rien changer", icon="times", layout=widgets.Layout(width="auto"))
+        self.confirmation = widgets.VBox([self.question, widgets.HBox([self.yes, self.no])])
+        self.status = widgets.HTML()
+        self.search.observe(lambda _: self._render(), names="value")
+        self.choice.observe(lambda _: self._hide_question(), names="value")
+        self.button.on_click(lambda _: self.ask())
+        self.yes.on_click(lambda _: self.confirm())
+        self.no.on_click(lambda _: self.cancel())
+        super().__init__([self.title, self.search, self.table, widgets.HBox([self.choice, self.button]),
+                          self.confirmation, self.status])
+        self.refresh()
+
+    # ------------------------------------------------------------------ hooks
+
+    def _read(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _undoable(self, frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(True, index=frame.index)
+
+    def _search_text(self, frame: pd.DataFrame) -> pd.Series:
+        raise NotImplementedError
+
+    def _display(self, frame: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _label(self, row: pd.Series) -> str:
+        raise NotImplementedError
+
+    def _question(self, row: pd.Series) -> str:
+        raise NotImplementedError
+
+    def _undo(self, row: pd.Series) -> str:
+        raise NotImplementedError
+
+    def _counts(self, frame: pd.DataFrame) -> str:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ reading
+
+    def refresh(self) -> None:
+        """Read the list again from the base and redraw it (the search is kept)."""
+        self.frame = self._read()
+        self._search_key = (_keys(self._search_text(self.frame).astype(object).fillna(""))
+                            if len(self.frame) else pd.Series(dtype=object))
+        self._render()
+
+    @property
+    def filtered(self) -> pd.DataFrame:
+        """The lines that match the search, most recent first (all of them; the table shows :attr:`limit`)."""
+        frame = self.frame
+        if frame.empty:
+            return frame
+        keep = pd.Series(True, index=frame.index)
+        for word in _keys(pd.Series([self.search.value or ""])).iloc[0].split():
+            keep &= self._search_key.str.contains(word, regex=False)
+        return frame[keep]
+
+    def _render(self) -> None:
+        filtered = self.filtered
+        shown = filtered.head(self.limit)
+        text = self._counts(self.frame)
+        if len(filtered) != len(self.frame):
+            text += f" — {_fr.count(len(filtered), 'ligne correspond', 'lignes correspondent')} à la recherche"
+        if len(filtered) > len(shown):
+            text += f" ; les {_fr.integer(len(shown))} plus récentes ci-dessous (cherchez un nom pour les autres)"
+        self.title.value = f"<p>{text}.</p>"
+        self.table.value = ("<p><i>Rien à afficher.</i></p>" if shown.empty
+                            else plain_table_html(self._display(shown)))
+        rows = shown[self._undoable(shown)].drop_duplicates(self._key) if len(shown) else shown
+        options = [("— choisir —", 0)] + [(self._label(r), int(r[self._key])) for _, r in rows.iterrows()]
+        current = self.choice.value if self.choice.value in {v for _, v in options} else 0
+        self.choice.options = options
+        self.choice.value = current
+        self.button.disabled = len(options) == 1
+        self._hide_question()
+
+    def _row(self, key: int) -> pd.Series | None:
+        found = self.frame[self.frame[self._key] == int(key)] if len(self.frame) else self.frame
+        return None if found.empty else found.iloc[0]
+
+    # ------------------------------------------------------------------ undoing
+
+    def ask(self, key: int | None = None) -> None:
+        """Ask the confirmation to undo line ``key`` (default: the chosen one); nothing is written yet."""
+        key = int(key if key is not None else self.choice.value or 0)
+        row = self._row(key) if key else None
+        if row is None:
+            self._say(f"Choisissez d'abord {self._what} dans la liste.", error=True)
+            return
+        self.pending = key
+        self.question.value = f"<p><b>{self._question(row)}</b></p>"
+        self.confirmation.layout.display = None
+        self.status.value = ""
+
+    def confirm(self) -> bool:
+        """Undo the line asked by :meth:`ask`, then read the list again; a French error is shown, not raised."""
+        key, self.pending = self.pending, None
+        self._hide_question()
+        row = None if key is None else self._row(key)
+        if row is None:
+            self._say(f"Choisissez d'abord {self._what}, puis confirmez.", error=True)
+            return False
+        try:
+            done = self._undo(row)
+        except CartoError as exc:
+            self._say(html.escape(str(exc), quote=False), error=True)
+            return False
+        self.refresh()
+        self._say(done)
+        return True
+
+    def cancel(self) -> None:
+        """Give up the confirmation asked: nothing is changed."""
+        self.pending = None
+        self._hide_question()
+        self._say("Rien n'a été changé.")
+
+    def _hide_question(self) -> None:
+        self.pending = None
+        self.question.value = ""
+        self.confirmation.layout.display = "none"
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        """Show a status line (``text`` is HTML, already escaped)."""
+        colour = "#b00020" if error else "#1b5e20"
+        self.status.value = f"<p style='color:{colour}'>{text}</p>"
+
+
+def _named(name: object, actor: object) -> str:
+    """« Léa Martin (n° 73) », escaped."""
+    return f"« {_escaped(name)} » (n° {int(actor)})"
+
+
+class MergesWidget(_UndoList):
+    """The merges of the base, most recent first, and « Annuler cette fusion » after confirmation.
+
+    Undoing a merge (:func:`carto.linkage.undo_merge`) gives both actors back
+    exactly as they were; a pair merged from the review queue goes back to it.
+    """
+
+    _key = "fusion"
+    _what = "une fusion"
+    _action = "Annuler cette fusion"
+    _confirm = "Oui, annuler la fusion"
+
+    def _read(self) -> pd.DataFrame:
+        return linkage.merges(self.engine)
+
+    def _undoable(self, frame: pd.DataFrame) -> pd.Series:
+        return ~frame["annulée"].astype(bool)
+
+    def _search_text(self, frame: pd.DataFrame) -> pd.Series:
+        return (frame["nom conservé"].astype(object).fillna("") + " " + frame["nom absorbé"].astype(object).fillna("")
+                + " " + frame["fusion"].astype(str) + " " + frame["conservé"].astype(str) + " "
+                + frame["absorbé"].astype(str))
+
+    def _counts(self, frame: pd.DataFrame) -> str:
+        if frame.empty:
+            return "<b>Aucune fusion</b> dans cette base"
+        undone = int(frame["annulée"].sum())
+        return (f"<b>{_fr.count(len(frame), 'fusion')}</b>, dont "
+                f"{_fr.count(undone, 'annulée', 'annulées')}")
+
+    def _display(self, frame: pd.DataFrame) -> pd.DataFrame:
+        state = [f"annulée le {_shown(when)}" if undone else "en vigueur"
+                 for undone, when in zip(frame["annulée"], frame["annulée le"])]
+        return pd.DataFrame({
+            "n°": frame["fusion"], "le": frame["le"],
+            "acteur gardé": [f"{_shown(n)} (n° {int(i)})" for n, i in zip(frame["nom conservé"], frame["conservé"])],
+            "acteur fondu": [f"{_shown(n)} (n° {int(i)})" for n, i in zip(frame["nom absorbé"], frame["absorbé"])],
+            "méthode": frame["méthode"], "règle": frame["règle"],
+            "score": ["" if _missing(x) else _fr.decimal(float(x)) for x in frame["score"]],
+            "par": frame["par"], "état": state,
+        })
+
+    def _label(self, row: pd.Series) -> str:
+        return (f"n° {int(row['fusion'])} — {_shown(row['nom conservé'])} ← {_shown(row['nom absorbé'])} "
+                f"({_shown(row['le'])})")
+
+    def _question(self, row: pd.Series) -> str:
+        return (f"Annuler la fusion n° {int(row['fusion'])} ? {_named(row['nom conservé'], row['conservé'])} et "
+                f"{_named(row['nom absorbé'], row['absorbé'])} redeviendront deux acteurs, chacun avec ses "
+                "participations, inscriptions et relations d'avant la fusion.")
+
+    def _undo(self, row: pd.Series) -> str:
+        linkage.undo_merge(self.engine, int(row["fusion"]), who=self.who)
+        return (f"Fusion n° {int(row['fusion'])} annulée : {_named(row['nom conservé'], row['conservé'])} et "
+                f"{_named(row['nom absorbé'], row['absorbé'])} sont de nouveau deux acteurs.")
+
+
+def merges_widget(engine: sa.Engine, *, who: str | None = None, limit: int = 20) -> MergesWidget:
+    """The merges of the base, with « Annuler cette fusion » (after confirmation), for a notebook.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    who : str, optional
+        Name written in the audit log with each undo.
+    limit : int
+        Merges shown in the table (the most recent; the search finds the others).
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> w = merges_widget(store.init_base("sqlite://"))
+    >>> w.title.value, w.button.disabled
+    ('<p><b>Aucune fusion</b> dans cette base.</p>', True)
+    """
+    return MergesWidget(engine, who=who, limit=limit)
+
+
+class AttachmentsWidget(_UndoList):
+    """The rows the import attached to a known actor (same e-mail, SIREN, RNA…), and « Détacher cette ligne ».
+
+    Detaching (:func:`carto.linkage.detach`) gives the row an actor of its own
+    again, with what it brings; both actors are noted as different.
+    """
+
+    _key = "enregistrement"
+    _what = "une ligne"
+    _action = "Détacher cette ligne"
+    _confirm = "Oui, détacher la ligne"
+
+    def _read(self) -> pd.DataFrame:
+        frame = linkage.attachments(self.engine)
+        return frame.sort_values(["lot", "enregistrement"], ascending=False, ignore_index=True)
+
+    def _search_text(self, frame: pd.DataFrame) -> pd.Series:
+        return (frame["nom"].astype(object).fillna("") + " " + frame["fichier"].astype(object).fillna("") + " "
+                + frame["enregistrement"].astype(str) + " " + frame["acteur"].astype(str))
+
+    def _counts(self, frame: pd.DataFrame) -> str:
+        if frame.empty:
+            return "<b>Aucune ligne rattachée</b> à un acteur déjà connu"
+        n = frame["enregistrement"].nunique()
+        return f"<b>{_fr.count(n, 'ligne rattachée', 'lignes rattachées')}</b> à l'import à un acteur déjà connu"
+
+    def _display(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "n°": frame["enregistrement"], "fichier": frame["fichier"], "ligne": frame["ligne"],
+            "rattachée à": [f"{_shown(n)} (n° {int(i)})" for n, i in zip(frame["nom"], frame["acteur"])],
+            "par": frame["règle"], "lot d'import": frame["lot"],
+        })
+
+    def _label(self, row: pd.Series) -> str:
+        return (f"n° {int(row['enregistrement'])} — {_shown(row['fichier'])}, ligne {_shown(row['ligne'])} → "
+                f"{_shown(row['nom'])}")
+
+    def _question(self, row: pd.Series) -> str:
+        return (f"Détacher la ligne {_escaped(row['ligne'])} de « {_escaped(row['fichier'])} » "
+                f"de {_named(row['nom'], row['acteur'])} ? Elle aura de nouveau son propre acteur, avec ses "
+                "participations et inscriptions, et les deux seront notés comme différents.")
+
+    def _undo(self, row: pd.Series) -> str:
+        created = linkage.detach(self.engine, int(row["enregistrement"]), who=self.who)
+        new = " et ".join(f"n° {int(i)}" for i in created)
+        own = "son propre acteur" if len(created) == 1 else "ses propres acteurs"
+        return (f"Ligne {_escaped(row['ligne'])} de « {_escaped(row['fichier'])} » détachée de "
+                f"{_named(row['nom'], row['acteur'])} : elle a de nouveau {own} ({new}), que le rapprochement ne "
+                "remettra plus avec lui.")
+
+
+def attachments_widget(engine: sa.Engine, *, who: str | None = None, limit: int = 20) -> AttachmentsWidget:
+    """The rows the import attached to a known actor, with « Détacher cette ligne » (after confirmation).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The base.
+    who : str, optional
+        Name written in the audit log with each detachment.
+    limit : int
+        Rows shown in the table (the latest imports first; the search finds the others).
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> w = attachments_widget(store.init_base("sqlite://"))
+    >>> w.title.value, w.button.disabled
+    ('<p><b>Aucune ligne rattachée</b> à un acteur déjà connu.</p>', True)
+    """
+    return AttachmentsWidget(engine, who=who, limit=limit)
 
 
 # --------------------------------------------------------------------------- member-tracking table

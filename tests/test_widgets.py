@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from carto import communities, linkage, store, widgets
+from carto import communities, ingest, linkage, store, widgets
 from carto._errors import CartoError
 
 
@@ -45,6 +45,122 @@ def test_review_widget_decisions_reach_the_base(base_url: str) -> None:
         assert w.same.disabled
         listed = linkage.merges(engine)
         assert len(listed) == 1
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- merges and attachments
+
+
+def _three_merges(engine: sa.Engine) -> list[int]:
+    """Actors 1 ← 2 (Léa, merged twice: 1 ← 2, then 1 ← 3) and 4 ← 5 (a hostile name): three manual merges."""
+    with store.transaction(engine, action="test", who="test") as conn:
+        conn.execute(store.actors.insert(), [
+            {"id": 1, "kind": "personne", "display_name": "Léa Martin"},
+            {"id": 2, "kind": "personne", "display_name": "Lea MARTIN"},
+            {"id": 3, "kind": "personne", "display_name": "L. Martin"},
+            {"id": 4, "kind": "organisation", "display_name": HOSTILE},
+            {"id": 5, "kind": "organisation", "display_name": "Éole"},
+        ])
+    return [linkage.merge(engine, 1, 2, who="test"), linkage.merge(engine, 4, 5, who="test"),
+            linkage.merge(engine, 1, 3, who="test")]
+
+
+def _status(engine: sa.Engine) -> dict[int, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(store.actors.c.id, store.actors.c.status)).all())
+
+
+def test_merges_widget_undoes_a_merge_only_after_confirmation(base_url: str) -> None:
+    engine = store.init_base(base_url)
+    try:
+        first, hostile, last = _three_merges(engine)
+        w = widgets.merges_widget(engine, who="jardinière", limit=2)
+        assert "<b>3 fusions</b>, dont 0 annulée" in w.title.value and "les 2 plus récentes" in w.title.value
+        assert f"<td style='padding:2px 8px;vertical-align:top'>{last}</td>" in w.table.value
+        assert "&lt;script&gt;" in w.table.value and "<script>" not in w.table.value
+        assert [v for _, v in w.choice.options] == [0, last, hostile]  # the table's lines, most recent first
+        # nothing chosen: the button says so, nothing is written
+        w.button.click()
+        assert "Choisissez d'abord une fusion" in w.status.value
+        # the button only asks; « Non » changes nothing
+        w.choice.value = hostile
+        w.button.click()
+        assert w.confirmation.layout.display is None and f"Annuler la fusion n° {hostile} ?" in w.question.value
+        assert "&lt;script&gt;" in w.question.value and "<script>" not in w.question.value
+        assert _status(engine)[5] == "merged"
+        w.no.click()
+        assert "Rien n'a été changé" in w.status.value and w.confirmation.layout.display == "none"
+        assert _status(engine)[5] == "merged" and not linkage.merges(engine)["annulée"].any()
+        # « Oui »: undone, in the audit log with its author, and the list is read again
+        w.button.click()
+        w.yes.click()
+        assert f"Fusion n° {hostile} annulée" in w.status.value and "sont de nouveau deux acteurs" in w.status.value
+        assert _status(engine)[5] == "active"
+        assert "dont 1 annulée" in w.title.value and "annulée le" in w.table.value
+        assert hostile not in [v for _, v in w.choice.options]
+        with engine.connect() as conn:
+            who = conn.execute(sa.select(store.audit_log.c.who)
+                               .where(store.audit_log.c.action == "annulation de fusion")).scalars().all()
+        assert who == ["jardinière"]
+        # a merge followed by another one on the same actor: the French message, nothing raised, nothing written
+        w.search.value = "lea  martin"
+        assert w.filtered["fusion"].tolist() == [last, first] and "2 lignes correspondent" in w.title.value
+        w.choice.value = first
+        w.button.click()
+        w.yes.click()
+        assert "suivie d'autres fusions des mêmes acteurs" in w.status.value and "color:#b00020" in w.status.value
+        assert _status(engine)[2] == "merged"
+        w.ask(last)
+        assert w.confirm() and _status(engine)[3] == "active"
+        w.ask(first)
+        w.yes.click()
+        assert _status(engine)[2] == "active" and "dont 3 annulées" in w.title.value
+        assert w.button.disabled  # nothing left to undo
+        # a second « Oui » without a question does nothing
+        assert w.confirm() is False and "Choisissez d'abord une fusion" in w.status.value
+    finally:
+        engine.dispose()
+
+
+def test_merges_widget_refuses_a_wrong_limit(base_url: str) -> None:
+    engine = store.init_base(base_url)
+    try:
+        with pytest.raises(CartoError, match="Nombre de lignes « 0 » invalide"):
+            widgets.merges_widget(engine, limit=0)
+    finally:
+        engine.dispose()
+
+
+def test_attachments_widget_detaches_a_row_after_confirmation(base_url: str, tmp_path) -> None:
+    (tmp_path / "jeparticipe.csv").write_text(
+        "Identifiant,Pseudo,Prénom,Nom,Courriel,Code postal,Date d'inscription,Accepte la newsletter,Démarches\n"
+        "1,lmartin,Léa,Martin,lea.martin@exemple.fr,34000,2025-10-16 11:13:05,oui,\n", encoding="utf-8")
+    (tmp_path / "newsletter.csv").write_text(
+        "EMAIL;NOM;PRENOM;LISTES;DATE_INSCRIPTION;BLOCKLISTE;DESINSCRIT\n"
+        "lea.martin@exemple.fr;<b>Martin</b>;Paul;Lettre Biodiversité;27-02-2023;Non;Non\n", encoding="utf-8")
+    engine = store.init_base(base_url)
+    try:
+        ingest.import_file(engine, tmp_path / "jeparticipe.csv", source="jeparticipe")
+        ingest.import_file(engine, tmp_path / "newsletter.csv", source="newsletter")
+        attached = linkage.attachments(engine)
+        assert attached["fichier"].tolist() == ["newsletter.csv"]  # same e-mail: attached to Léa
+        record, actor = int(attached["enregistrement"].iloc[0]), int(attached["acteur"].iloc[0])
+        w = widgets.attachments_widget(engine, who="jardinière")
+        assert "<b>1 ligne rattachée</b>" in w.title.value and "newsletter.csv" in w.table.value
+        assert [v for _, v in w.choice.options] == [0, record]
+        w.choice.value = record
+        w.button.click()
+        assert "Détacher la ligne 2 de « newsletter.csv »" in w.question.value
+        assert linkage.attachments(engine)["enregistrement"].tolist() == [record]  # not yet
+        w.yes.click()
+        assert "détachée de" in w.status.value and "elle a de nouveau son propre acteur" in w.status.value
+        assert linkage.attachments(engine).empty and "Aucune ligne rattachée" in w.title.value and w.button.disabled
+        with engine.connect() as conn:
+            apart = conn.execute(sa.select(store.not_duplicates.c.actor_a_id, store.not_duplicates.c.actor_b_id)).all()
+            who = conn.execute(sa.select(store.audit_log.c.who)
+                               .where(store.audit_log.c.action == "détachement")).scalars().all()
+        assert len(apart) == 1 and actor in apart[0] and who == ["jardinière"]
     finally:
         engine.dispose()
 
