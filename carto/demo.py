@@ -56,6 +56,9 @@ _TABLE_LABELS = {
     "workshop_goals": "objectifs d'atelier",
     "workshop_influence": "influences d'atelier",
     "network_metrics": "mesures du réseau (par acteur)",
+    "linkage_models": "modèles de rapprochement entraînés",
+    "link_runs": "rapprochements",
+    "link_keys": "clés de blocage du rapprochement",
     "audit_log": "lignes du journal d'audit",
 }
 
