@@ -413,7 +413,8 @@ def test_probabilistic_merge_and_idempotent_relink(engine: sa.Engine) -> None:
     assert dump(engine) == before
 
 
-def test_review_band_decisions_and_memory(engine: sa.Engine) -> None:
+def test_review_band_decisions_and_memory(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linkage.base, "review_budget", lambda n: 10)  # both doubtful pairs asked (44 records)
     with store.transaction(engine, action="test") as conn:
         seed = Seeder(conn)
         crowd(seed, 40)
