@@ -103,8 +103,9 @@ class ReviewWidget(widgets.VBox):
             self.table.value = self.matches.value = ""
             return
         self.title.value = (f"<h3>Doublon possible ({html.escape(str(row['type']))}) — "
-                            f"{len(self.queue)} paire(s) à examiner</h3>"
-                            f"<p>Score : {float(row['score']):.2f}</p>")
+                            f"{_fr.count(len(self.queue), 'paire', 'paires')} à examiner, "
+                            f"{linkage.review_time(len(self.queue))}</h3>"
+                            f"<p>Score : {_fr.decimal(float(row['score']))}</p>")
         self.table.value = pair_table_html(row)
         self.matches.value = f"<p><i>{_cell(row['correspondances'])}</i></p>"
 

@@ -31,12 +31,12 @@ def test_review_widget_decisions_reach_the_base(base_url: str) -> None:
     try:
         _queue_two_pairs(engine)
         w = widgets.review_widget(engine, who="jardinière")
-        assert "2 paire(s)" in w.title.value
+        assert "2 paires à examiner, moins d’une minute" in w.title.value and "Score : 0,90" in w.title.value
         assert "Léa Martin" in w.table.value and "background" in w.table.value  # same e-mail highlighted
         w.skip.click()  # « Passer »: first pair goes to the end
         assert "&lt;script&gt;" in w.table.value and "<script>" not in w.table.value
         w.different.click()  # « Différents »: remembered
-        assert "1 paire(s)" in w.title.value and "Léa Martin" in w.table.value
+        assert "1 paire à examiner" in w.title.value and "Léa Martin" in w.table.value
         with engine.connect() as conn:
             assert conn.execute(sa.select(store.not_duplicates.c.actor_a_id,
                                           store.not_duplicates.c.actor_b_id)).all() == [(3, 4)]
