@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installe
 ASSETS := carto/_vendor/.installe
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: demo test lab setup assets reference demo-data bench clean
 
-setup: $(STAMP) $(ASSETS)
+setup: $(STAMP) $(ASSETS) $(LAB_SETTINGS)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	-$(BIN)/nbstripout --install 2>/dev/null
 	touch $(STAMP)
+
+# JupyterLab en français par défaut (paquet jupyterlab-language-pack-fr-FR de pyproject.toml)
+$(LAB_SETTINGS): $(STAMP)
+	mkdir -p $(dir $@)
+	printf '%s\n' '{"@jupyterlab/translation-extension:plugin": {"locale": "fr_FR"}}' > $@
 
 # JavaScript/CSS (Leaflet…) épinglés dans assets/package-lock.json, copiés dans carto/_vendor
 $(ASSETS): assets/package.json assets/package-lock.json $(STAMP)
