@@ -109,10 +109,12 @@ def install_notebook_handler() -> bool:
     bool
         Whether a handler was installed.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks only
+    import sys
+
+    if "IPython" not in sys.modules:  # a kernel has loaded it already: never import it just for this
         return False
+    from IPython import get_ipython
+
     shell = get_ipython()
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False

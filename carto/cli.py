@@ -340,7 +340,8 @@ def _review_in_terminal(engine: sa.Engine) -> None:
                 return
             if answer in answers:
                 merged = linkage.decide(engine, int(pair["paire"]), answers[answer])
-                print(f"  → fusion {merged}" if merged else "  → noté")
+                print(f"  → fusionnés (fusion {merged})" if merged else
+                      "  → remise en fin de file" if answer == "p" else "  → notés comme différents")
                 break
 
 

@@ -195,3 +195,27 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
         encoding="utf-8")
     assert main(["map", "--base", url, "--community", "biodiversite", "--sources", "tableur", "--out", str(carte)]) == 1
     assert "Source inconnue : « tableur ». Valeurs possibles : " in capsys.readouterr().err
+
+
+def test_link_is_incremental_and_the_queue_is_reviewed_in_the_terminal(tmp_path: Path, capsys, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+    assert main(["init", "--base", url]) == 0
+    for source, name in (("newsletter", "newsletter.csv"), ("jeparticipe", "jeparticipe.csv")):
+        assert main(["import", source, str(DEMO_SOURCES / name), "--base", url]) == 0
+    capsys.readouterr()
+    assert main(["link", "--base", url]) == 0
+    assert capsys.readouterr().out.startswith("Rapprochement complet : ")
+    assert main(["link", "--base", url]) == 0
+    assert capsys.readouterr().out.startswith("Rien de nouveau depuis le dernier rapprochement")
+    assert main(["link", "--tout", "--base", url]) == 0
+    assert " 0 fusion " in capsys.readouterr().out
+    assert main(["link", "--reentrainer", "--base", url]) == 0
+    said = capsys.readouterr().out
+    assert "modèle entraîné (personnes)" in said and "Plus grands écarts du modèle (personnes)" in said
+    answers = iter(["x", "p", "q"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    assert main(["merges", "review", "--base", url]) == 0
+    shown = capsys.readouterr().out
+    assert " à revoir" in shown and "(s)" not in shown
+    if "Paire " in shown:  # at least one doubtful pair: « passer » put it at the end of the queue
+        assert "remise en fin de file" in shown

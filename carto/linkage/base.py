@@ -287,9 +287,9 @@ def _triage(edges: pd.DataFrame, units: pd.DataFrame, roots: dict[int, int], *, 
     root = pd.Series(roots, dtype="int64")
     ra = edges["a"].map(root).fillna(edges["a"]).astype("int64").to_numpy()
     rb = edges["b"].map(root).fillna(edges["b"]).astype("int64").to_numpy()
-    pairs = zip(np.minimum(ra, rb).tolist(), np.maximum(ra, rb).tolist())
-    allowed = np.array([pair not in apart for pair in pairs], dtype=bool)
-    is_open = (p >= low) & (p < min(high, auto_threshold)) & edges["rule"].isna().to_numpy() & (ra != rb) & allowed
+    is_open = (p >= low) & (p < min(high, auto_threshold)) & edges["rule"].isna().to_numpy() & (ra != rb)
+    where = np.flatnonzero(is_open)  # few: the declared-distinct check only on them
+    is_open[where] = [(min(x, y), max(x, y)) not in apart for x, y in zip(ra[where].tolist(), rb[where].tolist())]
     size = units.groupby("actor").size()
     records = (size.reindex(edges["a"].to_numpy()).fillna(1).to_numpy()
                + size.reindex(edges["b"].to_numpy()).fillna(1).to_numpy())

@@ -44,7 +44,7 @@ from carto.linkage.merging import _apply_plan, _refresh
 from carto.linkage.model import predict
 from carto.linkage.review import _COMPARISONS_FR, _queue
 from carto.linkage.rules import _prepared
-from carto.linkage.units import _actor_frame, _flat_records, _record_less, _records, _units
+from carto.linkage.units import _actor_frame, _record_less, _records, _units
 
 #: One logger for the whole of linkage, whichever sub-module writes.
 log = logging.getLogger("carto.linkage")
@@ -130,34 +130,13 @@ def _last_batch(conn: Any) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(store.import_batches.c.id), 0))).scalar_one())
 
 
-def _record_statement() -> tuple[Any, list[str]]:
-    sr = store.source_records
-    names = ["id", "source", "actor_id", "organisation_actor_id", "actor_rule", "organisation_rule"]
-    statement = sa.select(*(sr.c[n] for n in names), sa.cast(sr.c.fields, sa.Text).label("fields")).where(
-        sr.c.status == "ok")
-    return statement, names
-
-
-def _read_records(conn: Any, *, since_batch: int | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Ok source records of batches after ``since_batch``, or with ``ids``, flat (as :func:`_records`)."""
-    statement, names = _record_statement()
-    sr = store.source_records
-    if ids is not None:
-        found = store.select_in(conn, statement, sr.c.id, sorted({int(i) for i in ids}))
-    else:
-        found = store.read_frame(conn, statement.where(sr.c.batch_id > since_batch).order_by(sr.c.id))
-    found = found.sort_values("id", ignore_index=True) if len(found) else found
-    return _flat_records([found[c].tolist() for c in [*names, "fields"]] if len(found) else [[]] * (len(names) + 1),
-                         names)
-
-
 def new_records(conn: Any, previous: Mapping[str, Any]) -> pd.DataFrame:
     """Ok source records to link again since the run ``previous``.
 
     Those of later import batches (new rows, rows a re-import changed), and
     those given their own actor since (:func:`carto.linkage.detach`).
     """
-    found = _read_records(conn, since_batch=int(previous["last_batch_id"]))
+    found = _records(conn, since_batch=int(previous["last_batch_id"]))
     a, sr = store.actors, store.source_records
     since = previous["finished_at"]
     made = [int(i) for i in conn.execute(sa.select(a.c.id).where(a.c.updated_at > since, a.c.created_at > since,
@@ -169,7 +148,7 @@ def new_records(conn: Any, previous: Mapping[str, Any]) -> pd.DataFrame:
                        .astype(np.int64).tolist())
         ids -= set(found["id"].astype(np.int64).tolist())
         if ids:
-            found = pd.concat([found, _read_records(conn, ids=sorted(ids))], ignore_index=True)
+            found = pd.concat([found, _records(conn, record_ids=sorted(ids))], ignore_index=True)
     return found.sort_values("id", ignore_index=True)
 
 
@@ -222,7 +201,7 @@ def _full_units(conn: Any, actor_ids: Iterable[int], *, kind: str) -> pd.DataFra
     """Every unit of the active actors ``actor_ids`` (what survivorship reads for them)."""
     ids = sorted({int(i) for i in actor_ids})
     if not ids:
-        return _units(_read_records(conn, ids=[]), _actor_frame(conn, sa.false()), kind=kind, links=_chain(conn, []))
+        return _units(_records(conn, record_ids=[]), _actor_frame(conn, sa.false()), kind=kind, links=_chain(conn, []))
     records = _records(conn, ids)
     own = _own_actors_in(conn, kind, ids)
     units = _units_of(conn, records, own, kind=kind, extra=ids)
@@ -240,7 +219,7 @@ def candidates(conn: Any, keys: pd.DataFrame, *, kind: str) -> pd.DataFrame:
 
 
 def store_keys(conn: Any, units: pd.DataFrame, *, kind: str, final: pd.Series, replace: bool,
-               known: pd.DataFrame | None = None) -> int:
+               known: pd.DataFrame | None = None, keys: pd.DataFrame | None = None) -> int:
     """Write the blocking keys of ``units``; returns how many rows were written.
 
     ``final``: the active actor of each unit after this run's merges (by
@@ -248,12 +227,13 @@ def store_keys(conn: Any, units: pd.DataFrame, *, kind: str, final: pd.Series, r
     written again (``known``: the candidates' keys, ``unit`` and ``key``):
     one unit per actor and key is enough to find the actor. ``replace``:
     the units' previous keys are deleted first (re-imported, changed rows).
+    ``keys``: the units' keys when already computed (:func:`unit_keys`).
     """
     lk = store.link_keys
     if units.empty:
         return 0
-    prepared = _prepared(units, kind=kind, id_column="unit")
-    keys = unit_keys(prepared, kind=kind)
+    if keys is None:
+        keys = unit_keys(_prepared(units, kind=kind, id_column="unit"), kind=kind)
     keys = keys.assign(actor=final.reindex(keys["unit"].to_numpy()).to_numpy())
     keys = keys.sort_values("unit").drop_duplicates(["key", "actor"])
     if known is not None and len(known):
@@ -298,7 +278,8 @@ def link_new_units(
     wanted = sorted(set(found["unit"].tolist()))
     record_ids = [u for u in wanted if u > 0]
     own_ids = [-u for u in wanted if u < 0]
-    old_units = _units_of(conn, _read_records(conn, ids=record_ids), _own_actors_in(conn, kind, own_ids), kind=kind)
+    old_units = _units_of(conn, _records(conn, record_ids=record_ids), _own_actors_in(conn, kind, own_ids),
+                         kind=kind)
     old_units = old_units[old_units["unit"].isin(wanted)]
     units = pd.concat([new_units, old_units], ignore_index=True).sort_values("unit", ignore_index=True)
     report.candidates[kind] = len(old_units)
@@ -320,7 +301,8 @@ def link_new_units(
     _queue(conn, edges[edges["asked"]], roots=roots, kind=kind, review_band=review_band, auto_threshold=auto_threshold,
            forbidden=_forbidden(conn))
     final = _final_actors(units, plan)
-    report.keys[kind] = store_keys(conn, new_units, kind=kind, final=final, replace=True, known=found)
+    report.keys[kind] = store_keys(conn, new_units, kind=kind, final=final, replace=True, known=found,
+                                   keys=new_keys)
 
 
 # ---------------------------------------------------------------- models

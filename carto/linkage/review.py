@@ -60,8 +60,7 @@ def _queue(
         "actor_b_id": band["b"].astype("int64").to_numpy(),
         "kind": kind,
         "score": band["probability"].clip(0, 1).round(6).to_numpy(),
-        "details": [{**d, "enjeu": round(float(v), 4)} for d, v in
-                    zip(_details(band), band["value"] if "value" in band.columns else [0.0] * len(band))],
+        "details": [{**d, "enjeu": round(float(v), 4)} for d, v in zip(_details(band), band["value"])],
         "status": "pending",
     })
     store.upsert(conn, rp, rows, key=["actor_a_id", "actor_b_id"], update=["score", "details"],

@@ -105,8 +105,10 @@ def _links(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
 _RECORD_CHUNK = 50_000
 
 
-def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Ok source records — all of them, or those of ``actor_ids`` — with the fields linkage reads, flat.
+def _records(conn: Any, actor_ids: Sequence[int] | None = None, *, record_ids: Sequence[int] | None = None,
+             since_batch: int | None = None) -> pd.DataFrame:
+    """Ok source records — all of them, those of ``actor_ids``, those with ``record_ids``, or those of
+    the import batches after ``since_batch`` — with the fields linkage reads, flat.
 
     Columns: ``id``, ``source``, ``actor_id``, ``organisation_actor_id``,
     ``date``, ``has_personne``, ``has_organisation`` and one column
@@ -118,11 +120,15 @@ def _records(conn: Any, actor_ids: Sequence[int] | None = None) -> pd.DataFrame:
     names = ["id", "source", "actor_id", "organisation_actor_id", "actor_rule", "organisation_rule"]
     statement = sa.select(*(sr.c[n] for n in names), sa.cast(sr.c.fields, sa.Text).label("fields")).where(
         sr.c.status == "ok")
-    if actor_ids is not None:
-        found = pd.concat([store.select_in(conn, statement, column, actor_ids)
-                           for column in (sr.c.actor_id, sr.c.organisation_actor_id)], ignore_index=True)
+    if actor_ids is not None or record_ids is not None:
+        columns = [sr.c.id] if record_ids is not None else [sr.c.actor_id, sr.c.organisation_actor_id]
+        wanted = sorted({int(i) for i in (record_ids if record_ids is not None else actor_ids)})
+        found = pd.concat([store.select_in(conn, statement, column, wanted) for column in columns],
+                          ignore_index=True)
         found = found.drop_duplicates("id").sort_values("id", ignore_index=True)
         return _flat_records([found[c].tolist() for c in [*names, "fields"]], names)
+    if since_batch is not None:
+        statement = statement.where(sr.c.batch_id > since_batch)
     result = conn.execute(statement.order_by(sr.c.id), execution_options={"stream_results": True})
     chunks = [_flat_records(list(zip(*rows)), names) for rows in result.partitions(_RECORD_CHUNK)]
     return pd.concat(chunks, ignore_index=True) if chunks else _flat_records([[]] * (len(names) + 1), names)
