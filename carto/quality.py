@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from carto import linkage, store
 
-__all__ = ["scores", "cluster_scores", "pair_scores", "records_with_truth", "person_records", "synthetic_scores"]
+__all__ = ["answer_from_truth", "scores", "cluster_scores", "pair_scores", "records_with_truth", "person_records", "synthetic_scores"]
 
 Scores = tuple[float, float, float]
 
@@ -135,6 +135,38 @@ def synthetic_scores(engine: sa.Engine, folder: str | Path) -> dict[str, Scores]
                                         records.loc[orgs, "entite_organisation_id"]),
         "toutes": cluster_scores(predicted, truth),
     }
+
+
+def answer_from_truth(engine: sa.Engine, folder: str | Path, *, limit: int = 50,
+                      who: str = "vérité synthétique") -> dict[str, int]:
+    """Answer the first ``limit`` pairs of the review queue as the synthetic truth says: a simulated jardinier.
+
+    The two actors of a pair are « même acteur » when the entity most of
+    their records describe (the truth of :func:`carto.synth.generate`) is the
+    same, « différents » otherwise (a pair of actors without any record is
+    skipped). For the benchmarks and the tests of the answers' effect
+    (:mod:`carto.linkage.labels`).
+
+    Returns
+    -------
+    dict
+        ``meme``, ``differents`` (answers given) and ``sans vérité`` (pairs skipped).
+    """
+    records = records_with_truth(engine, folder)
+    entity = {}
+    for column, truth in (("personne_acteur", "entite_id"), ("organisation_acteur", "entite_organisation_id")):
+        known = records[records[column].notna() & records[truth].notna()]
+        entity.update(known.groupby(column)[truth].agg(lambda s: s.mode().iloc[0]).to_dict())
+    done = {"meme": 0, "differents": 0, "sans vérité": 0}
+    queue = linkage.review_queue(engine).head(limit)
+    for pair, a, b in zip(queue["paire"], queue["acteur A"], queue["acteur B"]):
+        if int(a) not in entity or int(b) not in entity:
+            done["sans vérité"] += 1
+            continue
+        decision = "meme" if entity[int(a)] == entity[int(b)] else "differents"
+        linkage.decide(engine, int(pair), decision, who=who)
+        done[decision] += 1
+    return done
 
 
 def weekly_split(folder: str | Path, out: str | Path, *, rows: int = 300) -> tuple[Path, Path]:

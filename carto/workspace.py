@@ -149,10 +149,17 @@ def describe(engine: sa.Engine) -> str:
 
 
 def _is_demo_folder(folder: Path) -> bool:
-    """Whether ``folder`` is the folder of the demo files (``data/demo``), or inside it."""
+    """Whether ``folder`` holds invented persons: the demo files (``data/demo``, or a copy), or any synthetic sources.
+
+    Synthetic sources (:func:`carto.synth.generate`, which made the demo
+    files) come with their truth, ``verite/correspondances.csv``, beside
+    ``sources/``: that is how a copy of them is recognised wherever it is.
+    """
     demo = demo_sources().resolve()
     here = folder.expanduser().resolve()
-    return here == demo or demo in here.parents
+    if here == demo or demo in here.parents:
+        return True
+    return any((place / "verite" / "correspondances.csv").is_file() for place in (here, *here.parents[:2]))
 
 
 def import_sources(engine: sa.Engine, folder: str | Path, *, who: str | None = None,

@@ -101,3 +101,86 @@ def test_retraining_keeps_the_old_model_and_shows_the_drift(weekly: dict) -> Non
         models = conn.execute(sa.select(store.linkage_models.c.kind, store.linkage_models.c.active)
                               .order_by(store.linkage_models.c.id)).all()
     assert [active for _, active in models] == [False, False, True, True]
+
+
+def test_answers_of_the_review_queue_teach_the_retrained_model(weekly: dict) -> None:
+    engine = weekly["engine"]
+    answered = quality.answer_from_truth(engine, DEMO, limit=50)
+    assert answered["meme"] + answered["differents"] >= 6, answered
+    with engine.connect() as conn:
+        labels = linkage.decided_labels(conn, "personne")
+        before = dict(conn.execute(sa.select(store.linkage_models.c.model)
+                                   .where(store.linkage_models.c.kind == "personne",
+                                          store.linkage_models.c.active.is_(True))).scalar_one())
+    assert len(labels) >= 1 and labels["levels"].map(bool).all()
+    expected, done = linkage.apply_labels(before, labels)
+    report = linkage.link(engine, retrain=True)
+    assert report.labels.get("personne") == len(labels)
+    assert "corrigé par" in str(report) and "de la file de revue" in str(report)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.linkage_models.c.model, store.linkage_models.c.n_labels)
+                           .where(store.linkage_models.c.kind == "personne",
+                                  store.linkage_models.c.active.is_(True))).one()
+    assert row.n_labels == len(labels)
+    assert done["m_levels"] > 0 or done["shift"] != 0  # the answers changed something
+    drift = linkage.model_drift(engine, "personne")
+    assert drift["écart m"].max() > 0
+
+
+def test_apply_labels_moves_m_towards_the_answers_and_the_prior_with_them() -> None:
+    import pandas as pd
+
+    model = {"probability_two_random_records_match": 0.01, "comparisons": [{
+        "output_column_name": "noms", "comparison_levels": [
+            {"is_null_level": True},
+            {"m_probability": 0.8, "u_probability": 0.001},
+            {"m_probability": 0.15, "u_probability": 0.01},
+            {"m_probability": 0.05, "u_probability": 0.989}]}]}
+    # people said « différents » to most pairs the model found doubtful at the middle level
+    labels = pd.DataFrame({"match": [True] * 4 + [False] * 16, "score": [0.6] * 20,
+                           "levels": [{"noms": 1}] * 20})
+    new, done = linkage.apply_labels(model, labels)
+    levels = new["comparisons"][0]["comparison_levels"]
+    assert levels[2]["m_probability"] == pytest.approx((50 * 0.15 + 4) / 54)
+    assert levels[1]["m_probability"] == pytest.approx(50 * 0.8 / 54)
+    assert sum(level["m_probability"] for level in levels[1:]) == pytest.approx(1.0)
+    assert done["shift"] < 0 and new["probability_two_random_records_match"] < 0.01
+    assert model["comparisons"][0]["comparison_levels"][2]["m_probability"] == 0.15  # not modified
+    # mostly « même acteur »: the prior goes up
+    agreeing = labels.assign(match=[True] * 16 + [False] * 4)
+    assert linkage.apply_labels(model, agreeing)[1]["shift"] > 0
+    # too few answers of one kind: m moves, the prior does not
+    few = labels.assign(match=[True] * 19 + [False])
+    assert linkage.apply_labels(model, few)[1]["shift"] == 0
+    assert linkage.apply_labels(model, labels.iloc[:0])[0] == model
+
+
+def test_a_merge_from_the_queue_repoints_the_other_pending_pairs_of_the_absorbed_actor() -> None:
+    engine = store.init_base("sqlite://")
+    with store.transaction(engine, action="exemple") as conn:
+        store.insert_rows(conn, store.actors, [{"kind": "personne", "display_name": n}
+                                               for n in ("Ana Roux", "Ana R.", "A. Roux", "Anna Roux")])
+        store.insert_rows(conn, store.not_duplicates, [{"actor_a_id": 1, "actor_b_id": 4, "who": "x",
+                                                        "reason": "test"}])
+        store.insert_rows(conn, store.review_pairs, [
+            {"actor_a_id": a, "actor_b_id": b, "kind": "personne", "score": 0.6, "details": {}, "status": "pending"}
+            for a, b in ((1, 2), (2, 3), (2, 4))])
+    first = linkage.review_queue(engine)
+    pair = int(first.loc[(first["acteur A"] == 1) & (first["acteur B"] == 2), "paire"].iloc[0])
+    linkage.decide(engine, pair, "même", who="camille")
+    queue = linkage.review_queue(engine)
+    # B–C became A–C; B–D went (A and D were declared distinct); A–B is decided, with the answer kept
+    assert queue[["acteur A", "acteur B"]].values.tolist() == [[1, 3]]
+    linkage.decide(engine, int(queue["paire"].iloc[0]), "différents", who="camille")
+    with engine.connect() as conn:
+        decided = conn.execute(sa.select(store.review_pairs.c.actor_a_id, store.review_pairs.c.actor_b_id,
+                                         store.review_pairs.c.decision).order_by(store.review_pairs.c.id)).all()
+    assert [tuple(r) for r in decided] == [(1, 2, "meme"), (1, 3, "differents")]
+    # a merge made outside the queue takes its pair out of the queue
+    with store.transaction(engine, action="exemple") as conn:
+        store.insert_rows(conn, store.actors, [{"kind": "personne", "display_name": "Léa"},
+                                               {"kind": "personne", "display_name": "Léa B."}])
+        store.insert_rows(conn, store.review_pairs, [{"actor_a_id": 5, "actor_b_id": 6, "kind": "personne",
+                                                      "score": 0.5, "details": {}, "status": "pending"}])
+    linkage.merge(engine, 5, 6, who="camille")
+    assert linkage.review_queue(engine).empty

@@ -107,6 +107,11 @@ def test_the_demo_files_never_go_into_the_users_base(clean_env: Path) -> None:
                                          else folder)
         with pytest.raises(ConfigError, match="lancez d'abord le carnet 01"):
             workspace.require_actors(engine)
+    copy = clean_env / "copie-demo"  # a copy of the demo files elsewhere: invented persons all the same
+    shutil.copytree(workspace.demo_sources(), copy)
+    for folder in (copy, copy / "sources"):
+        with pytest.raises(ConfigError, match="fichiers de démonstration de Terreau"):
+            workspace.import_sources(mine, folder)
     with mine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(store.source_records)).scalar_one() == 0
     reports = workspace.import_sources(mine, _small_sources(clean_env / "mes-fichiers"), who="Camille")

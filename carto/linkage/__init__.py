@@ -16,7 +16,8 @@ Two layers:
   (survivorship: source priority, then most recent ``fields.date``, then most
   complete record; the source of each field kept in ``provenance``), re-points
   what hangs on the absorbed actors and queues the uncertain pairs for review
-  (:func:`review_queue`, :func:`decide`). Every merge keeps in
+  (:func:`review_queue`, :func:`decide`); the answers correct the model when
+  it is retrained (:mod:`carto.linkage.labels`). Every merge keeps in
   ``merges.snapshot`` the rows it changed, so :func:`undo_merge` restores them
   exactly.
 
@@ -76,6 +77,7 @@ from carto.linkage.review import decide, review_queue
 from carto.linkage.base import AUTO_THRESHOLD, REVIEW_BAND, LinkReport, review_time
 from carto.linkage.model import train
 from carto.linkage.incremental import model_drift
+from carto.linkage.labels import apply_labels, decided_labels
 from carto.linkage.run import link
 
 #: The logger every sub-module writes to.
@@ -96,6 +98,8 @@ __all__ = [
     "clusters",
     "link",
     "model_drift",
+    "decided_labels",
+    "apply_labels",
     "review_time",
     "merge",
     "undo_merge",

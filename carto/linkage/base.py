@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from carto import _fr, store
 from carto._errors import CartoError
 from carto.linkage.groups import _actor_edges, _groups, _plan
+from carto.linkage.labels import apply_labels, decided_labels
 from carto.linkage.merging import _apply_plan, _refresh
 from carto.linkage.model import predict, train
 from carto.linkage.review import _queue
@@ -71,6 +72,10 @@ class LinkReport:
         Blocking keys written into ``link_keys``, per kind.
     trained : list of str
         Kinds whose model was trained by this run (first run, or ``retrain=True``).
+    labels : dict
+        Answers of the review queue (« même acteur », « différents ») that
+        corrected the model trained by this run, per kind (see
+        :mod:`carto.linkage.labels`).
     asked : int
         Doubtful pairs this run put in the review queue (at most one per 100 new records).
     settled_same, settled_apart : int
@@ -94,6 +99,7 @@ class LinkReport:
     candidates: dict[str, int] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     trained: list[str] = field(default_factory=list)
+    labels: dict[str, int] = field(default_factory=dict)
     asked: int = 0
     settled_same: int = 0
     settled_apart: int = 0
@@ -132,6 +138,8 @@ class LinkReport:
                f"{_fr.integer(self.settled_apart)} laissée{'s' if self.settled_apart > 1 else ''} à part)"
                if self.settled_same + self.settled_apart else "")
             + (f" ; {trained}" if trained else "")
+            + (f", corrigé par {_fr.count(sum(self.labels.values()), 'réponse')} de la file de revue"
+               if self.labels else "")
         )
 
 
@@ -203,6 +211,10 @@ def _link_kind(
     trained = None
     if model is None and len(units) >= 2:
         model = trained = train(units, kind=kind, id_column="unit")
+        answers = decided_labels(conn, kind)
+        if trained is not None and len(answers):  # the review queue's answers correct the EM estimate
+            model = trained = (apply_labels(trained[0], answers)[0], trained[1])
+            report.labels[kind] = len(answers)
     if len(units) < 2:
         report.pairs[kind] = 0
         return links, units, trained

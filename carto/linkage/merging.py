@@ -356,7 +356,33 @@ def _merge_in(
     plan = pd.DataFrame({"kept_id": [kept_id], "absorbed_id": [absorbed_id], "method": [method],
                          "rule": [rule], "score": [score], "round": [0]})
     (merge_id,) = _apply_plan(conn, plan, kind=kind, units=units, priority=priority, who=who)
+    _repoint_pending(conn, kept_id, absorbed_id)
     return merge_id
+
+
+def _repoint_pending(conn: Any, kept_id: int, absorbed_id: int) -> None:
+    """Pending pairs of the review queue naming ``absorbed_id`` now ask about ``kept_id`` (or go, if moot).
+
+    After « même acteur » on A–B, the pair B–C of the same queue becomes
+    A–C; it is dropped when an A–C pair is already there or A and C were
+    declared distinct. The pair A–B itself is left to the caller
+    (:func:`carto.linkage.decide` records the answer on it, :func:`merge`
+    drops it).
+    """
+    rp, nd = store.review_pairs, store.not_duplicates
+    pending = conn.execute(sa.select(rp.c.id, rp.c.actor_a_id, rp.c.actor_b_id).where(
+        rp.c.status == "pending", sa.or_(rp.c.actor_a_id == absorbed_id, rp.c.actor_b_id == absorbed_id))).all()
+    for pair_id, a, b in pending:
+        other = a if b == absorbed_id else b
+        if other == kept_id:
+            continue
+        low, high = min(kept_id, other), max(kept_id, other)
+        taken = any(conn.execute(sa.select(t.c.actor_a_id).where(t.c.actor_a_id == low, t.c.actor_b_id == high))
+                    .first() is not None for t in (rp, nd))
+        if taken:
+            conn.execute(rp.delete().where(rp.c.id == pair_id))
+        else:
+            conn.execute(rp.update().where(rp.c.id == pair_id).values(actor_a_id=low, actor_b_id=high))
 
 
 def merge(
@@ -394,6 +420,9 @@ def merge(
     with store.transaction(engine, action="fusion", who=author) as conn:
         merge_id = _merge_in(conn, kept_id, absorbed_id, method=method, score=score, rule=rule, who=author,
                              priority=priority)
+        rp = store.review_pairs  # the same pair waiting in the review queue: no longer a question
+        conn.execute(rp.delete().where(rp.c.status == "pending", rp.c.actor_a_id == min(kept_id, absorbed_id),
+                                       rp.c.actor_b_id == max(kept_id, absorbed_id)))
         store.audit(conn, table="merges", ids=[merge_id],
                     details={"conservé": kept_id, "absorbé": absorbed_id, "méthode": method})
     return merge_id

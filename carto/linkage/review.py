@@ -138,7 +138,7 @@ def review_queue(engine: sa.Engine, *, kind: Kind | None = None) -> pd.DataFrame
                   *[col for pair in shown for col in pair], rp.c.details, rp.c.queued_at.label("queued"))
         .join_from(rp, a, a.c.id == rp.c.actor_a_id)
         .join(b, b.c.id == rp.c.actor_b_id)
-        .where(rp.c.status == "pending")
+        .where(rp.c.status == "pending", a.c.status == "active", b.c.status == "active")
         .order_by(rp.c.queued_at, rp.c.id)
     )
     if kind is not None:

@@ -159,7 +159,8 @@ def _link_everything(conn: Any, *, kinds: Sequence[Kind], models: dict[str, Any]
                                            who=who, report=report, **options)
         if trained is not None:
             reason = "réentraînement demandé" if retrain else "premier apprentissage"
-            incremental.save_model(conn, kind, trained, who=who, reason=reason, n_units=len(units))
+            incremental.save_model(conn, kind, trained, who=who, reason=reason, n_units=len(units),
+                                   n_labels=report.labels.get(kind, 0))
             report.trained.append(kind)
         conn.execute(store.link_keys.delete().where(store.link_keys.c.kind == kind))
         final = pd.Series(units["actor"].to_numpy(), index=units["unit"].to_numpy())
@@ -177,4 +178,5 @@ def _summary(report: LinkReport) -> dict[str, Any]:
         "mode": report.mode, "nouveaux": report.new_records, "unités": dict(report.units),
         "candidats": dict(report.candidates), "clés": dict(report.keys), "fusions": report.merges,
         "à revoir": report.to_review, "acteurs": report.actors, "entraînés": list(report.trained),
+        "réponses apprises": dict(report.labels),
     }
