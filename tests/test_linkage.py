@@ -813,3 +813,23 @@ def test_import_attaches_by_email_link_completes_and_detach_undoes(base_url: str
         assert _by_record(engine) == expected
     finally:
         engine.dispose()
+
+
+def test_an_undone_merge_holds_when_everything_is_linked_again(engine: sa.Engine) -> None:
+    """Undoing a merge is a person's decision: even a full re-link does not merge the two actors again."""
+    lou = person("lou", "garnier", email="lou@a.fr")
+    with store.transaction(engine, action="test") as conn:
+        seed = Seeder(conn)
+        crowd(seed, 20)
+        first, _ = seed.record("lreav", personne=lou)
+        second, _ = seed.record("emargement", personne={**lou, "phone": "+33611111111"}, when="2025-06-01")
+    linkage.link(engine)
+    merged = linkage.merges(engine, include_undone=False)
+    mine = merged[merged["conservé"].isin([first, second]) & merged["absorbé"].isin([first, second])]
+    assert len(mine) == 1
+    linkage.undo_merge(engine, int(mine["fusion"].iloc[0]))
+    linkage.link(engine, full=True)
+    assert actor(engine, first).status == "active" and actor(engine, second).status == "active"
+    linkage.merge(engine, first, second)  # by hand: lifted
+    linkage.link(engine, full=True)
+    assert {actor(engine, first).status, actor(engine, second).status} == {"active", "merged"}

@@ -172,9 +172,22 @@ def _review_time(n_pairs: int) -> str:
 
 
 def _forbidden(conn: Any) -> set[tuple[int, int]]:
-    nd = store.not_duplicates
+    """Pairs of actors a run never merges: declared distinct, or whose merge a person undid.
+
+    Undoing a merge is a decision: a later run, even a full one
+    (``link(full=True)``), does not merge the two actors again. A person
+    can still merge them by hand (:func:`carto.linkage.merge`), which lifts it.
+    """
+    nd, m = store.not_duplicates, store.merges
     rows = conn.execute(sa.select(nd.c.actor_a_id, nd.c.actor_b_id)).all()
-    return {(int(a), int(b)) for a, b in rows}
+    pairs = {(int(a), int(b)) for a, b in rows}
+    merged = conn.execute(sa.select(m.c.kept_id, m.c.absorbed_id, m.c.undone_at.is_not(None))
+                          .order_by(m.c.id)).all()
+    undone: set[tuple[int, int]] = set()
+    for kept, absorbed, was_undone in merged:  # the latest merge of a pair says what holds
+        pair = (min(int(kept), int(absorbed)), max(int(kept), int(absorbed)))
+        (undone.add if was_undone else undone.discard)(pair)
+    return pairs | undone
 
 
 def _check_band(auto_threshold: float, review_band: tuple[float, float]) -> None:
