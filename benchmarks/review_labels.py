@@ -62,7 +62,7 @@ def run(n: int, answers: int) -> dict[str, object]:
         engine.dispose()
         fresh = store.init_base(f"sqlite:///{tmp}/apprise.sqlite", who="benchmark")
         ingest.import_folder(fresh, folder, who="benchmark")
-        with fresh.begin() as conn:
+        with store.transaction(fresh, action="modèle appris", who="benchmark") as conn:
             for kind, model in models.items():
                 if model is not None:
                     incremental.save_model(conn, kind, (model["model"], model["columns"]), who="benchmark",

@@ -39,7 +39,7 @@ from carto._errors import ConfigError
 from carto.settings import REPO_DIR, get_settings
 
 __all__ = ["DEMO_CHOICES", "USER_CHOICES", "open_base", "describe", "prepare_demo", "demo_sources", "is_demo",
-           "import_sources", "require_actors", "pilot_communities"]
+           "import_sources", "require_actors", "pilot_communities", "ready"]
 
 log = logging.getLogger(__name__)
 _PARIS = ZoneInfo("Europe/Paris")
@@ -323,8 +323,6 @@ def prepare_demo(engine: sa.Engine, *, as_of: date | None = None, who: str | Non
         )
     with engine.connect() as conn:
         n_actors = _count(conn, store.actors)
-        n_communities = _count(conn, store.communities)
-        circles_done = _count(conn, store.audit_log, store.audit_log.c.action == _CIRCLES_ACTION)
     done = []
     if not n_actors:
         reports = ingest.import_folder(engine, demo_sources(), who=who, verbose=verbose)
@@ -332,11 +330,59 @@ def prepare_demo(engine: sa.Engine, *, as_of: date | None = None, who: str | Non
         read = sum(r.lus for r in reports)
         done.append(f"{_fr.count(read, 'ligne lue', 'lignes lues')} dans {_fr.count(len(reports), 'fichier')} ; "
                     f"{linked}")
-    if not n_communities:
-        made = pilot_communities(engine, who=who)
-        done.append(f"{_fr.count(len(made), 'communauté pilote créée', 'communautés pilotes créées')}")
-    if not circles_done:
-        done.append(str(communities.update_circles(engine, as_of=as_of, who=who)))
+    done += _communities_and_circles(engine, as_of=as_of, who=who)
     if not done:
         return "Base de démonstration déjà prête : rien à refaire."
     return "Base de démonstration préparée : " + " ; ".join(done)
+
+
+def _communities_and_circles(engine: sa.Engine, *, as_of: date | None, who: str | None) -> list[str]:
+    """Pilot communities in a base without any, cercles when never computed; what was done, in French."""
+    with engine.connect() as conn:
+        n_communities = _count(conn, store.communities)
+        circles_done = _count(conn, store.audit_log, store.audit_log.c.action == _CIRCLES_ACTION)
+    done = []
+    if not n_communities:
+        made = pilot_communities(engine, who=who)
+        done.append(f"{_fr.count(len(made), 'communauté pilote créée', 'communautés pilotes créées')}")
+    else:
+        events.classify_events(engine, who=who)
+    if not circles_done:
+        done.append(str(communities.update_circles(engine, as_of=as_of, who=who)))
+    return done
+
+
+def ready(engine: sa.Engine, *, as_of: date | None = None, who: str | None = None) -> str:
+    """Make the open base ready to explore (notebooks 03, 05) and say, in French, what it holds.
+
+    The demonstration base is filled if it is not yet (:func:`prepare_demo`);
+    any other base must hold the actors notebook 01 imported
+    (:func:`require_actors`), and gets the pilot communities if it has none
+    and its cercles if they were never computed. Nothing else is redone:
+    what notebook 01 (or a person) decided is what is read.
+
+    Returns
+    -------
+    str
+        What was done, if anything, then :func:`describe`.
+
+    Raises
+    ------
+    ConfigError
+        A base that is not the demonstration base holds no actor yet.
+
+    Examples
+    --------
+    >>> from carto import store
+    >>> ready(store.init_base("sqlite://"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.ConfigError: La base ouverte ne contient encore aucun acteur : lancez d'abord le carnet 01 ...
+    """
+    if is_demo(engine):
+        done = [prepare_demo(engine, as_of=as_of, who=who)]
+    else:
+        require_actors(engine)
+        done = _communities_and_circles(engine, as_of=as_of, who=who)
+        done = ["Base préparée : " + " ; ".join(done)] if done else []
+    return "\n".join([*done, describe(engine)])

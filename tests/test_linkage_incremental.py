@@ -37,7 +37,7 @@ def weekly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     ingest.import_folder(at_once, DEMO)
     full = linkage.link(at_once)
     return {"engine": engine, "at_once": at_once, "initial": initial, "nothing": nothing, "sheet": sheet,
-            "news": news, "full": full, "audit": (audit_before, audit_after_noop)}
+            "news": news, "full": full, "audit": (audit_before, audit_after_noop), "week": week}
 
 
 def test_the_first_run_trains_and_indexes(weekly: dict) -> None:
@@ -184,3 +184,10 @@ def test_a_merge_from_the_queue_repoints_the_other_pending_pairs_of_the_absorbed
                                                       "score": 0.5, "details": {}, "status": "pending"}])
     linkage.merge(engine, 5, 6, who="camille")
     assert linkage.review_queue(engine).empty
+
+
+def test_a_reimport_of_the_same_sheet_leaves_nothing_to_link(weekly: dict) -> None:
+    engine = weekly["engine"]
+    again = ingest.import_file(engine, weekly["week"], source="emargement")
+    assert again.nouveaux == again.mis_a_jour == 0 and again.inchanges == again.lus - again.en_quarantaine
+    assert linkage.link(engine).mode == "nothing"

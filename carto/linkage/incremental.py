@@ -391,7 +391,10 @@ def pending_work(conn: Any) -> tuple[Mapping[str, Any] | None, int, bool]:
     batch = _last_batch(conn)
     if previous is None:
         return None, batch, True
-    if batch > int(previous["last_batch_id"]):
+    sr = store.source_records
+    if batch > int(previous["last_batch_id"]) and conn.execute(  # a re-import of the same files writes nothing
+            sa.select(sr.c.id).where(sr.c.batch_id > int(previous["last_batch_id"]), sr.c.status == "ok")
+            .limit(1)).first() is not None:
         return previous, batch, True
     a = store.actors
     since = previous["finished_at"]
