@@ -139,7 +139,8 @@ def test_apply_labels_moves_m_towards_the_answers_and_the_prior_with_them() -> N
     # people said « différents » to most pairs the model found doubtful at the middle level
     labels = pd.DataFrame({"match": [True] * 4 + [False] * 16, "score": [0.6] * 20,
                            "levels": [{"noms": 1}] * 20})
-    new, done = linkage.apply_labels(model, labels)
+    assert linkage.apply_labels(model, labels)[1]["shift"] == 0  # by default the answers do not move the prior
+    new, done = linkage.apply_labels(model, labels, shift_prior=True)
     levels = new["comparisons"][0]["comparison_levels"]
     assert levels[2]["m_probability"] == pytest.approx((50 * 0.15 + 4) / 54)
     assert levels[1]["m_probability"] == pytest.approx(50 * 0.8 / 54)
@@ -148,10 +149,10 @@ def test_apply_labels_moves_m_towards_the_answers_and_the_prior_with_them() -> N
     assert model["comparisons"][0]["comparison_levels"][2]["m_probability"] == 0.15  # not modified
     # mostly « même acteur »: the prior goes up
     agreeing = labels.assign(match=[True] * 16 + [False] * 4)
-    assert linkage.apply_labels(model, agreeing)[1]["shift"] > 0
+    assert linkage.apply_labels(model, agreeing, shift_prior=True)[1]["shift"] > 0
     # too few answers of one kind: m moves, the prior does not
     few = labels.assign(match=[True] * 19 + [False])
-    assert linkage.apply_labels(model, few)[1]["shift"] == 0
+    assert linkage.apply_labels(model, few, shift_prior=True)[1]["shift"] == 0
     assert linkage.apply_labels(model, labels.iloc[:0])[0] == model
 
 
