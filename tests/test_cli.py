@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -197,21 +198,26 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert "Source inconnue : « tableur ». Valeurs possibles : " in capsys.readouterr().err
 
 
-def test_link_is_incremental_and_the_queue_is_reviewed_in_the_terminal(tmp_path: Path, capsys, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'base.sqlite'}"
+def test_link_is_incremental_and_the_queue_is_reviewed_in_the_terminal(base_url: str, capsys, monkeypatch):
+    url = base_url  # SQLite and a real PostgreSQL server
     assert main(["init", "--base", url]) == 0
-    for source, name in (("newsletter", "newsletter.csv"), ("jeparticipe", "jeparticipe.csv")):
+    for source, name in (("newsletter", "newsletter.csv"), ("jeparticipe", "jeparticipe.csv"), ("lreav", "lreav.csv")):
         assert main(["import", source, str(DEMO_SOURCES / name), "--base", url]) == 0
     capsys.readouterr()
     assert main(["link", "--base", url]) == 0
     assert capsys.readouterr().out.startswith("Rapprochement complet : ")
     assert main(["link", "--base", url]) == 0
     assert capsys.readouterr().out.startswith("Rien de nouveau depuis le dernier rapprochement")
+    sheet = sorted((DEMO_SOURCES / "emargement").iterdir())[0]
+    assert main(["import", "emargement", str(sheet), "--base", url]) == 0
+    capsys.readouterr()
+    assert main(["link", "--base", url]) == 0
+    assert re.match(r"\d+ nouve(l|aux) enregistrements? comparés? à [\d\u202f]+ acteurs", capsys.readouterr().out)
     assert main(["link", "--tout", "--base", url]) == 0
     assert " 0 fusion " in capsys.readouterr().out
     assert main(["link", "--reentrainer", "--base", url]) == 0
     said = capsys.readouterr().out
-    assert "modèle entraîné (personnes)" in said and "Plus grands écarts du modèle (personnes)" in said
+    assert "modèle entraîné (personnes et organisations)" in said and "Plus grands écarts du modèle (personnes)" in said
     answers = iter(["x", "p", "q"])
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
     assert main(["merges", "review", "--base", url]) == 0

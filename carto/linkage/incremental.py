@@ -29,6 +29,7 @@ the synthetic truth within 0.005, ``tests/test_linkage.py`` and
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import store
+from carto import _fr, store
 from carto.linkage.base import (_PLAN_BATCH, LinkReport, _batches, _decide_pairs, _final_actors, _forbidden,
                                 review_budget)
 from carto.linkage.merging import _apply_plan, _refresh
@@ -330,6 +331,45 @@ def save_model(conn: Any, kind: str, trained: tuple[dict[str, Any], list[str]], 
     return {"id": new_id, "kind": kind, "model": model, "columns": list(columns)}
 
 
+#: French names of the columns Splink's level labels speak of.
+_COLUMNS_FR = {
+    "email_key": "courriel", "commune_code": "commune", "postcode": "code postal", "first_name_key": "prénom",
+    "last_name_key": "nom", "names_sorted": "prénom et nom (dans un ordre ou l'autre)", "phone": "téléphone",
+    "organisation_key": "organisation", "siren": "SIREN", "full_name_key": "nom complet", "name_key": "nom",
+    "alias_key": "sigle", "birth_date": "date de naissance",
+}
+_LABELS_FR = [
+    (re.compile(r"Exact match on (\w+)"), lambda m: f"{_column_fr(m[1])} identique"),
+    (re.compile(r"(?:Damerau-)?Levenshtein distance of (\w+) <= (\d+)"),
+     lambda m: f"{_column_fr(m[1])} à {_fr.count(int(m[2]), 'caractère')} près"),
+    (re.compile(r"Jaro-Winkler distance of (\w+) >= ([\d.]+)"),
+     lambda m: f"{_column_fr(m[1])} proche (Jaro-Winkler ≥ {_fr.decimal(float(m[2]), 2)})"),
+    (re.compile(r"All other comparisons"), lambda m: "tout le reste"),
+    (re.compile(r"(\w+) is NULL"), lambda m: f"{_column_fr(m[1])} inconnu"),
+    (re.compile(r"\bAND\b"), lambda m: "et"),
+    (re.compile(r"\bOR\b"), lambda m: "ou"),
+]
+
+
+def _column_fr(name: str) -> str:
+    return _COLUMNS_FR.get(name, name)
+
+
+def level_label_fr(label: str) -> str:
+    """A Splink comparison level's label, in French.
+
+    Examples
+    --------
+    >>> level_label_fr("(Exact match on first_name_key) AND (Levenshtein distance of postcode <= 1)")
+    '(prénom identique) et (code postal à 1 caractère près)'
+    >>> level_label_fr("Jaro-Winkler distance of name_key >= 0.88")
+    'nom proche (Jaro-Winkler ≥ 0,88)'
+    """
+    for pattern, french in _LABELS_FR:
+        label = pattern.sub(french, label)
+    return label
+
+
 def _levels(model: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for comparison in model.get("comparisons", []):
@@ -338,7 +378,7 @@ def _levels(model: Mapping[str, Any]) -> pd.DataFrame:
             if level.get("is_null_level"):
                 continue
             rows.append({"champ": _COMPARISONS_FR.get(name, name), "niveau": position,
-                         "libellé": level.get("label_for_charts") or level.get("sql_condition", ""),
+                         "libellé": level_label_fr(level.get("label_for_charts") or level.get("sql_condition", "")),
                          "m": level.get("m_probability"), "u": level.get("u_probability")})
     return pd.DataFrame(rows, columns=["champ", "niveau", "libellé", "m", "u"])
 
