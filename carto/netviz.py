@@ -85,12 +85,12 @@ COLOUR_CHOICES = ("cercle", "groupe")
 NO_CIRCLE_COLOUR = "#b3b3b3"
 #: Colours of the biggest groups of a network (Tableau 10 without its grey), biggest first.
 GROUP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-                     "#17becf")
+                 "#17becf")
 
 _INSEE = re.compile(r"\d[\dAB]\d{3}")
 _GROUP, _GROUP_NAME, _NO_GROUP = "groupe", "nom du groupe", "sans groupe"
 #: Title of the legend (and line of the card) of the groups found in the network.
-GROUP_TITLE = "Groupe du réseau"
+_GROUP_TITLE = "Groupe du réseau"
 _DEGREE, _WEIGHTED_DEGREE = "degré", "degré pondéré"
 _SOURCES = "Base Terreau (feuilles d'émargement, relations déclarées, ateliers de cartographie)"
 #: Colour and width (CSS pixels) of the ties, from the weakest to the strongest.
@@ -238,7 +238,7 @@ def _actors(G: nx.Graph, metrics: pd.DataFrame | None, colour: str, size: str) -
         table["group"] = [label if label in palette or label == _NO_GROUP else others for label in labels]
         table["colour"] = [palette.get(g, NO_CIRCLE_COLOUR) for g in table["group"]]
         order = [*palette, others, _NO_GROUP]
-        title = GROUP_TITLE
+        title = _GROUP_TITLE
     counts = table["group"].value_counts()
     entries = [LegendEntry(f"{group} ({integer(int(counts[group]))})",
                            table.loc[table["group"] == group, "colour"].iloc[0], "circle", 12)
@@ -812,7 +812,7 @@ def _card(row: dict[str, Any]) -> list[Any]:
     title = row["label"] or ("Personne non nommée" if row["kind"] == "personne" else "Organisation non nommée")
     lines = [["Type", row["kind"]], ["Cercle", _circle_group(row["circle"])]]
     if "network_group" in row:
-        lines.append([GROUP_TITLE, row["network_group"]])
+        lines.append([_GROUP_TITLE, row["network_group"]])
     if row["commune"]:
         lines.append(["Commune", row["commune"]])
     if not row["label"]:
