@@ -159,7 +159,7 @@ def child(path: str, column: str, repeat: int) -> None:
                                             repeat if column == "auto" else 1)
         out["mesures"] = (seconds, mb)
         out["attrs"] = {k: (v if isinstance(v, str) else round(v, 4)) for k, v in frame.attrs.items()}
-        out["communautés"] = int(frame["communauté"].nunique())
+        out["groupes"] = int(frame["groupe"].nunique())
     print(json.dumps(out))
 
 
@@ -199,12 +199,12 @@ def scale_table(sizes: list[int], networkx_max: int, repeat: int) -> pd.DataFram
             ratio = results["auto"]["mesures"][0] / results["brut"]["mesures"][0]
             cells["rapport metrics(auto) / igraph brut"] = f"{ratio:.2f} (cible ≤ {TARGET_RATIO})"
             cells["moteur de metrics(auto)"] = results["auto"]["attrs"]["moteur"]
-            cells["communautés (modularité)"] = (f"{_fr.integer(results['auto']['communautés'])} "
-                                                 f"({results['auto']['attrs']['modularité']:.3f})")
+            cells["groupes (modularité)"] = (f"{_fr.integer(results['auto']['groupes'])} "
+                                             f"({results['auto']['attrs']['modularité']:.3f})")
             rows[label] = cells
             notes.append(f"{label} : intermédiarité {results['auto']['attrs']['intermédiarité']}")
             if "networkx" in results:
-                notes.append(f"{label}, networkx : communautés {_fr.integer(results['networkx']['communautés'])} "
+                notes.append(f"{label}, networkx : groupes {_fr.integer(results['networkx']['groupes'])} "
                              f"(modularité {results['networkx']['attrs']['modularité']:.3f}, Louvain)")
         memory = next(iter(results.values()))["mémoire"]
     table = pd.DataFrame(rows).fillna("—")

@@ -429,9 +429,10 @@ METRIC_DEFINITIONS = {
                         "pas entre eux).",
     "cœur": "k-cœur : il appartient au noyau où chacun a au moins k liens ; plus il est élevé, plus il est au "
             "centre du réseau.",
-    "communauté": "Groupe d'acteurs plus liés entre eux qu'avec le reste (méthode de Louvain ou de Leiden), 1 = "
-                  "le plus grand.",
-    "nom de la communauté": "Le groupe porte le nom de son organisation la plus centrale.",
+    "groupe": "Groupe du réseau : acteurs plus liés entre eux qu'avec le reste (méthode de Louvain ou de Leiden), "
+              "1 = le plus grand. Ce n'est pas une communauté d'engagement de Terreau.",
+    "nom du groupe": "Le groupe porte le nom de son organisation la plus centrale (« Groupe 3 » quand il n'en a "
+                     "pas).",
 }
 
 

@@ -24,8 +24,10 @@ column                 meaning
                        contacts; NaN when isolated
 « cœur »               k-core number: the largest k such that the actor is in
                        a group where everyone has at least k ties in the group
-« communauté »         group found by modularity optimisation, 1 = largest
-« nom de la communauté »  named after its most central organisation
+« groupe »             group found by modularity optimisation (a
+                       "community" of network science; Terreau keeps that
+                       word for its communities of engagement), 1 = largest
+« nom du groupe »      named after its most central organisation
 =====================  ==========================================================
 
 Two backends give the same numbers: **networkx** (the reference, used
@@ -57,7 +59,7 @@ How each metric is computed
 - PageRank: ``nx.pagerank`` (tolerance 1e-12, to agree with igraph to 1e-9;
   networkx's default 1e-6 only agrees to about 1e-5) / igraph's PRPACK.
 - core number: ``nx.core_number`` / ``igraph.Graph.coreness``.
-- communities: Louvain with networkx (``louvain_communities``) / Leiden with
+- groups: Louvain with networkx (``louvain_communities``) / Leiden with
   igraph (``community_leiden``, modularity objective, run until stable), both
   maximising modularity with the given ``resolution`` and ``seed``. igraph's
   built-in Leiden is the same algorithm as leidenalg's, 5 to 8 times faster
@@ -81,8 +83,16 @@ acteur
 1           2            3.0             1.0               2     1
 2           1            2.0             0.0               2     1
 3           1            1.0             0.0               2     1
->>> frame["nom de la communauté"].unique().tolist()
+>>> frame["nom du groupe"].unique().tolist()
 ['Les Jardins partagés']
+
+:func:`in_words` says the same to a jardinier, one short sentence per fact:
+
+>>> for text in netmetrics.in_words(frame):
+...     print(text)
+2 liens directs ; relie des groupes qui ne se parlent pas
+1 lien direct ; touche 2 acteurs en deux pas
+1 lien direct ; touche 2 acteurs en deux pas
 """
 
 from __future__ import annotations
@@ -106,6 +116,7 @@ __all__ = [
     "COLUMNS",
     "IGRAPH_FROM_EDGES",
     "IGRAPH_FROM_NODES",
+    "in_words",
     "metrics",
     "modularity",
 ]
@@ -131,7 +142,7 @@ BETWEENNESS_MIN_SOURCES = 500
 #: The columns of :func:`metrics`, in order.
 COLUMNS = (
     "degré", "degré pondéré", "intermédiarité", "pagerank", "portée à 2 pas", "contrainte",
-    "taille effective", "cœur", "communauté", "nom de la communauté",
+    "taille effective", "cœur", "groupe", "nom du groupe",
 )
 BACKENDS = ("auto", "networkx", "igraph")
 #: Upper bound of the entries of one block of the sparse 2-step product
@@ -161,20 +172,20 @@ class _Ties:
 
 def metrics(G: nx.Graph, *, weight: str | None = "weight", resolution: float = 1.0, seed: int = 20190901,
             backend: str = "auto", betweenness_sources: int | None = None) -> pd.DataFrame:
-    """Centralities, structural holes, reach and communities of every actor.
+    """Centralities, structural holes, reach and group of every actor.
 
     Parameters
     ----------
     G : networkx.Graph
         Undirected, without self-loops. Node attributes ``name`` and ``kind``
-        (``"organisation"`` or ``"personne"``) name the communities.
+        (``"organisation"`` or ``"personne"``) name the groups.
     weight : str or None
         Edge attribute holding the strength of a tie (finite, > 0; a tie
         without it weighs 1, as in networkx). ``None``: every tie weighs 1.
     resolution : float
-        Modularity resolution (> 0): above 1, more and smaller communities.
+        Modularity resolution (> 0): above 1, more and smaller groups.
     seed : int
-        Seed of the community detection and of the betweenness sources: the
+        Seed of the group detection and of the betweenness sources: the
         same graph and seed give the same frame.
     backend : {"auto", "networkx", "igraph"}
         ``"auto"``: networkx below :data:`IGRAPH_FROM_NODES` actors and
@@ -190,7 +201,7 @@ def metrics(G: nx.Graph, *, weight: str | None = "weight", resolution: float = 1
         One row per actor (index ``acteur``, in the graph's order), the
         :data:`COLUMNS`. ``attrs`` says how it was computed: ``"moteur"``,
         ``"intermédiarité"`` (« exacte » or « estimée sur k sources… »),
-        ``"communautés"`` (method) and ``"modularité"``.
+        ``"groupes"`` (method) and ``"modularité"``.
 
     Raises
     ------
@@ -206,8 +217,8 @@ def metrics(G: nx.Graph, *, weight: str | None = "weight", resolution: float = 1
     >>> G = nx.Graph([(1, 2), (2, 3), (1, 3), (3, 4), (4, 5), (5, 6), (4, 6)])
     >>> G.add_node(7)
     >>> frame = metrics(G, weight=None)
-    >>> frame[["intermédiarité", "taille effective", "communauté"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
-            intermédiarité  taille effective  communauté
+    >>> frame[["intermédiarité", "taille effective", "groupe"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+            intermédiarité  taille effective  groupe
     acteur
     1                  0.0             1.000           1
     2                  0.0             1.000           1
@@ -225,7 +236,7 @@ def metrics(G: nx.Graph, *, weight: str | None = "weight", resolution: float = 1
     sources = _betweenness_sources(ties, seed, betweenness_sources)
     method = "Louvain (networkx)" if backend == "networkx" else "Leiden (igraph)"
     notes = {"moteur": backend, "intermédiarité": _betweenness_note(ties, sources, seed),
-             "communautés": f"{method}, résolution {resolution:g}"}
+             "groupes": f"{method}, résolution {resolution:g}"}
     if ties.n == 0:
         frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(COLUMNS, _DTYPES)},
                              index=pd.Index([], name="acteur"))
@@ -240,11 +251,104 @@ def metrics(G: nx.Graph, *, weight: str | None = "weight", resolution: float = 1
     frame = pd.DataFrame({
         "degré": degree, "degré pondéré": strength, "intermédiarité": betweenness, "pagerank": pagerank,
         "portée à 2 pas": reach, "contrainte": constraint, "taille effective": effective, "cœur": core,
-        "communauté": labels,
+        "groupe": labels,
     }, index=pd.Index(ties.nodes, name="acteur"))
-    frame["nom de la communauté"] = frame["communauté"].map(_community_names(G, frame))
+    frame["nom du groupe"] = frame["groupe"].map(_group_names(G, frame))
     frame.attrs.update(notes, modularité=_modularity(ties, labels - 1, resolution))
     return frame
+
+
+#: Share of the actors, those of highest betweenness, that :func:`in_words` calls bridges between groups.
+BROKER_SHARE = 0.1
+
+
+def in_words(metrics: pd.DataFrame | pd.Series, *, network: pd.DataFrame | None = None) -> pd.Series | list[str]:
+    """What the metrics say of each actor, in 1 to 4 short French sentences a jardinier understands.
+
+    - « 12 liens directs » (« 1 lien direct », « aucun lien dans ce réseau »): the degree;
+    - « touche 120 acteurs en deux pas »: the 2-step reach, when it goes beyond the direct ties;
+    - « relie des groupes qui ne se parlent pas »: a betweenness above 0 and among the highest tenth
+      (:data:`BROKER_SHARE`) of the network;
+    - « au cœur du réseau »: in the network's highest k-core, when it is at least 2 and not everyone's.
+
+    No sentence holds a name: what it says can be shown for any actor, named or not.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame or pandas.Series
+        The table of :func:`metrics` (or :func:`carto.network.stored_metrics`), or one row of it. It needs
+        « degré »; « portée à 2 pas », « intermédiarité » and « cœur » give the other sentences when present.
+    network : pandas.DataFrame, optional
+        The whole table the actors are compared with (the highest tenth, the highest core). Default: the
+        table given; for one row without ``network``, only the sentences needing no comparison.
+
+    Returns
+    -------
+    pandas.Series or list of str
+        For a table: one text per actor (the sentences joined by « ; »), indexed like the table. For one
+        row: the list of its sentences. An actor without a degree (not measured) has none.
+
+    Raises
+    ------
+    NetworkError
+        No « degré » column.
+
+    Examples
+    --------
+    A star of four actors around one, and a fifth tied to the first branch:
+
+    >>> import networkx as nx
+    >>> frame = metrics(nx.Graph([(0, 1), (0, 2), (0, 3), (0, 4), (1, 5)]), weight=None)
+    >>> in_words(frame)[0]
+    '4 liens directs ; touche 5 acteurs en deux pas ; relie des groupes qui ne se parlent pas'
+    >>> in_words(frame.loc[5], network=frame)
+    ['1 lien direct', 'touche 2 acteurs en deux pas']
+    """
+    if isinstance(metrics, pd.Series):
+        return _sentences(metrics.to_frame().T, network)[0]
+    texts = [" ; ".join(sentences) for sentences in _sentences(metrics, metrics if network is None else network)]
+    return pd.Series(texts, index=metrics.index, dtype=object, name="en mots")
+
+
+def _sentences(frame: pd.DataFrame, network: pd.DataFrame | None) -> list[list[str]]:
+    """The sentences of :func:`in_words` for each row of ``frame``, compared with ``network`` (None: no
+    comparison)."""
+    if "degré" not in frame:
+        raise NetworkError("Pour dire les mesures en mots, le tableau doit avoir la colonne « degré » "
+                           "(celui de netmetrics.metrics ou de network.stored_metrics).")
+
+    def numbers(table: pd.DataFrame | None, column: str) -> np.ndarray | None:
+        if table is None or column not in table:
+            return None
+        return pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+
+    degree, reach = numbers(frame, "degré"), numbers(frame, "portée à 2 pas")
+    between, core = numbers(frame, "intermédiarité"), numbers(frame, "cœur")
+    n = len(frame)
+    broker = np.zeros(n, bool)
+    ref = numbers(network, "intermédiarité")
+    if between is not None and ref is not None and np.isfinite(ref).any():
+        broker = (between > 0) & (between >= np.nanquantile(ref, 1 - BROKER_SHARE))
+    central = np.zeros(n, bool)
+    ref = numbers(network, "cœur")
+    if core is not None and ref is not None and np.isfinite(ref).any():
+        top = np.nanmax(ref)
+        central = (core == top) & (top >= 2) & (np.nanmin(ref) < top)
+    out = []
+    for i in range(n):
+        d = degree[i]
+        if not np.isfinite(d):
+            out.append([])
+            continue
+        words = [_fr.count(int(d), "lien direct", "liens directs") if d else "aucun lien dans ce réseau"]
+        if reach is not None and np.isfinite(reach[i]) and reach[i] > d:
+            words.append(f"touche {_fr.count(int(reach[i]), 'acteur')} en deux pas")
+        if broker[i]:
+            words.append("relie des groupes qui ne se parlent pas")
+        if central[i]:
+            words.append("au cœur du réseau")
+        out.append(words)
+    return out
 
 
 _DTYPES = ("int64", "float64", "float64", "float64", "int64", "float64", "float64", "int64", "int64", "str")
@@ -258,7 +362,7 @@ def modularity(G: nx.Graph, labels, *, weight: str | None = "weight", resolution
     G : networkx.Graph
         Undirected graph, weights as in :func:`metrics`.
     labels : mapping or pandas.Series
-        Community label of every node (e.g. the « communauté » column).
+        Group label of every node (e.g. the « groupe » column).
     weight : str or None
         Edge attribute of the weights (``None``: all 1).
     resolution : float
@@ -280,8 +384,8 @@ def modularity(G: nx.Graph, labels, *, weight: str | None = "weight", resolution
     resolution = _check_resolution(resolution)
     missing = [v for v in ties.nodes if v not in labels]
     if missing:
-        raise NetworkError(f"{len(missing)} acteur(s) sans communauté (par exemple {missing[0]!r}) : "
-                           "donnez une communauté à chaque nœud du graphe.")
+        raise NetworkError(f"{_fr.count(len(missing), 'acteur')} sans groupe (par exemple {missing[0]!r}) : "
+                           "donnez un groupe à chaque nœud du graphe.")
     _, codes = np.unique(pd.Series([labels[v] for v in ties.nodes], dtype=object).astype(str),
                          return_inverse=True)
     return _modularity(ties, codes, resolution)
@@ -309,7 +413,7 @@ def _ties(G: nx.Graph, weight: str | None) -> _Ties:
     loops = nx.number_of_selfloops(G)
     if loops:
         u = next(iter(nx.selfloop_edges(G)))[0]
-        raise NetworkError(f"{loops} lien(s) d'un acteur vers lui-même (par exemple {u!r}) : retirez-les avec "
+        raise NetworkError(f"{_fr.count(loops, 'lien')} d'un acteur vers lui-même (par exemple {u!r}) : retirez-les avec "
                            "G.remove_edges_from(list(nx.selfloop_edges(G))).")
     nodes = list(G)
     position = {v: i for i, v in enumerate(nodes)}
@@ -329,7 +433,7 @@ def _ties(G: nx.Graph, weight: str | None) -> _Ties:
             j = int(np.flatnonzero(bad)[0])
             u, v = nodes[src[j]], nodes[dst[j]]
             raise NetworkError(f"Poids {G.edges[u, v][weight]!r} invalide sur le lien {u!r} – {v!r} "
-                               f"({int(bad.sum())} lien(s) concerné(s)) : le poids « {weight} » d'un lien doit "
+                               f"({_fr.count(int(bad.sum()), 'lien concerné', 'liens concernés')}) : le poids « {weight} » d'un lien doit "
                                "être un nombre strictement positif (retirez le lien s'il n'existe pas).")
     return _Ties(nodes, src, dst, values)
 
@@ -350,7 +454,7 @@ def _check_resolution(resolution) -> float:
     value = _number(resolution)
     if not (math.isfinite(value) and value > 0) or isinstance(resolution, bool):
         raise NetworkError(f"Résolution {resolution!r} invalide : donnez un nombre strictement positif "
-                           "(1 par défaut ; plus grand pour des communautés plus petites).")
+                           "(1 par défaut ; plus grand pour des groupes plus petits).")
     return value
 
 
@@ -503,7 +607,7 @@ def _blocks(row_entries: np.ndarray):
 
 
 def _rank_labels(membership: np.ndarray) -> np.ndarray:
-    """Community labels 1, 2, … by decreasing size (ties: first member's position).
+    """Group labels 1, 2, … by decreasing size (ties: first member's position).
 
     >>> _rank_labels(np.array([7, 3, 3, 9, 7, 7])).tolist()
     [1, 2, 2, 3, 1, 1]
@@ -515,15 +619,15 @@ def _rank_labels(membership: np.ndarray) -> np.ndarray:
     return rank[inverse]
 
 
-def _community_names(G: nx.Graph, frame: pd.DataFrame) -> dict[int, str]:
-    """Name of each community: its organisation of highest weighted degree
+def _group_names(G: nx.Graph, frame: pd.DataFrame) -> dict[int, str]:
+    """Name of each group: its organisation of highest weighted degree
     (then PageRank, then graph order), « Groupe N » without organisation."""
     kinds = pd.Series([G.nodes[v].get("kind") for v in frame.index], index=frame.index)
     organisations = frame[kinds == "organisation"]
     hubs = (organisations.assign(_order=np.arange(len(organisations)))
-            .sort_values(["communauté", "degré pondéré", "pagerank", "_order"], ascending=[True, False, False, True])
-            .drop_duplicates("communauté"))
-    names = {int(c): f"Groupe {c}" for c in frame["communauté"].unique()}
-    for actor, community in zip(hubs.index, hubs["communauté"]):
-        names[int(community)] = str(G.nodes[actor].get("name") or actor)
+            .sort_values(["groupe", "degré pondéré", "pagerank", "_order"], ascending=[True, False, False, True])
+            .drop_duplicates("groupe"))
+    names = {int(c): f"Groupe {c}" for c in frame["groupe"].unique()}
+    for actor, group in zip(hubs.index, hubs["groupe"]):
+        names[int(group)] = str(G.nodes[actor].get("name") or actor)
     return names

@@ -5,10 +5,14 @@ The three views draw the same thing from a graph of :mod:`carto.network` (node a
 :func:`carto.netmetrics.metrics` (one row per actor, French column names):
 
 - the **colour** says the cercle (``colour="cercle"``, :data:`carto.communities.CIRCLE_COLOURS`) or the
-  community found in the network (``colour="communauté"``, :data:`COMMUNITY_COLOURS`);
+  group found in the network (``colour="groupe"``, :data:`GROUP_COLOURS`: the « groupe » column of the
+  metrics, a group of network science — not one of Terreau's communities of engagement);
 - the **size** says a metric (``size="degré pondéré"`` by default; any numeric column of the metrics);
 - **names**: an organisation is named, a person only if she agreed to be shown (``shown``); any other
   person is « personne (cercle 2) », and her name never reaches the widget, the page or the picture;
+- the **card** of an actor (page and widget) says what the metrics mean in words
+  (:func:`carto.netmetrics.in_words`: « 12 liens directs », « touche 120 acteurs en deux pas »…), never
+  raw figures (those are in the XLSX table);
 - the **positions** come from :func:`network_layout` (ForceAtlas2, computed in Python with a fixed seed):
   compute them once and pass them as ``pos`` to draw the same picture in the three views.
 
@@ -53,17 +57,17 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from carto import _fr, geo
+from carto import _fr, geo, netmetrics
 from carto._errors import CartoError, NetworkError
 from carto._fr import integer
 from carto.communities import CIRCLE_COLOURS, CIRCLE_LABELS
 from carto.maps import MAP_CSS, LegendEntry, LegendSection, legend_html, title_html, to_js
-from carto.printmap import GREY, PX, a4_sheet, empty_sheet, legend_panel, place_labels, sheet_header
+from carto.printmap import GREY, PX, a4_sheet, empty_sheet, legend_panel, place_labels, sheet_caption, sheet_header
 from carto.settings import get_settings
 
 __all__ = [
     "COLOUR_CHOICES",
-    "COMMUNITY_COLOURS",
+    "GROUP_COLOURS",
     "NO_CIRCLE_COLOUR",
     "network_layout",
     "network_page",
@@ -76,15 +80,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: What the colour of an actor can say.
-COLOUR_CHOICES = ("cercle", "communauté")
-#: Colour of an actor with no cercle (and of the communities beyond :data:`COMMUNITY_COLOURS`).
+COLOUR_CHOICES = ("cercle", "groupe")
+#: Colour of an actor with no cercle (and of the groups beyond :data:`GROUP_COLOURS`).
 NO_CIRCLE_COLOUR = "#b3b3b3"
-#: Colours of the biggest communities of a network (Tableau 10 without its grey), biggest first.
-COMMUNITY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-                     "#17becf")
+#: Colours of the biggest groups of a network (Tableau 10 without its grey), biggest first.
+GROUP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+                 "#17becf")
 
 _INSEE = re.compile(r"\d[\dAB]\d{3}")
-_COMMUNITY, _COMMUNITY_NAME = "communauté", "nom de la communauté"
+_GROUP, _GROUP_NAME, _NO_GROUP = "groupe", "nom du groupe", "sans groupe"
+#: Title of the legend (and line of the card) of the groups found in the network.
+_GROUP_TITLE = "Groupe du réseau"
 _DEGREE, _WEIGHTED_DEGREE = "degré", "degré pondéré"
 _SOURCES = "Base Terreau (feuilles d'émargement, relations déclarées, ateliers de cartographie)"
 #: Colour and width (CSS pixels) of the ties, from the weakest to the strongest.
@@ -103,7 +109,9 @@ class _Actors:
 
     ``table`` columns: ``label`` (the name, or None when it must not be shown), ``neutral`` (« personne
     (cercle 2) »), ``kind``, ``group`` (what the colour says), ``colour``, ``value`` (the size metric),
-    ``degree``, ``commune`` (None when the actor is not named) and the numeric metrics.
+    ``degree``, ``commune`` (None when the actor is not named), ``words`` (the sentences of
+    :func:`carto.netmetrics.in_words`), ``network_group`` (the group's name, when the metrics have groups)
+    and the numeric metrics.
     """
 
     table: pd.DataFrame
@@ -152,8 +160,17 @@ def _default_metrics(G: nx.Graph) -> pd.DataFrame:
                         index=pd.Index(list(G.nodes)), dtype=float)
 
 
+def _label(value: Any) -> str:
+    """A group's number as users read it (« 3 », not « 3.0 »).
+
+    >>> _label(3.0), _label("B")
+    ('3', 'B')
+    """
+    return _number(value) if isinstance(value, (int, float, np.number)) else str(value)
+
+
 def _safe_name(text: Any, hidden: Sequence[str], fallback: str) -> str:
-    """A community name, unless it holds the name of a person who is not shown."""
+    """A group's name, unless it holds the name of a person who is not shown."""
     if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
         return fallback
     text = str(text).strip()
@@ -162,10 +179,13 @@ def _safe_name(text: Any, hidden: Sequence[str], fallback: str) -> str:
 
 def _actors(G: nx.Graph, metrics: pd.DataFrame | None, colour: str, size: str) -> _Actors:
     if colour not in COLOUR_CHOICES:
-        raise NetworkError(f"Couleur « {colour} » inconnue : choisissez « cercle » ou « communauté ».")
+        hint = (" (les groupes du réseau ne s'appellent pas « communauté » : ce mot désigne les communautés "
+                "d'engagement)") if str(colour).strip().casefold() in ("communauté", "communaute") else ""
+        raise NetworkError(f"Couleur « {colour} » inconnue{hint} : choisissez "
+                           + " ou ".join(f"« {c} »" for c in COLOUR_CHOICES) + ".")
     metrics = _default_metrics(G) if metrics is None else metrics
     numeric = [str(c) for c in metrics.columns if pd.api.types.is_numeric_dtype(metrics[c])
-               and not pd.api.types.is_bool_dtype(metrics[c]) and c != _COMMUNITY]
+               and not pd.api.types.is_bool_dtype(metrics[c]) and c != _GROUP]
     if size not in numeric:
         raise NetworkError(f"Mesure « {size} » absente des mesures du réseau : choisissez parmi "
                            + ", ".join(f"« {c} »" for c in numeric) + ".")
@@ -195,28 +215,30 @@ def _actors(G: nx.Graph, metrics: pd.DataFrame | None, colour: str, size: str) -
         table[column] = pd.to_numeric(values[column], errors="coerce").astype(float).fillna(0.0).to_numpy()
     table["value"] = table[size]
     hidden = [h for h in table.pop("hidden") if h]
-    if _COMMUNITY in values.columns:
-        ids = values[_COMMUNITY]
-        names = values[_COMMUNITY_NAME] if _COMMUNITY_NAME in values.columns else pd.Series(None, index=ids.index)
-        table["community"] = [_safe_name(name, hidden, f"communauté {i}") if pd.notna(i) else "sans communauté"
-                              for i, name in zip(ids, names, strict=True)]
+    words = values.assign(**{_DEGREE: table["degree"].to_numpy()})  # the graph's degree, even when not measured
+    table["words"] = [text.split(" ; ") if text else [] for text in netmetrics.in_words(words)]
+    if _GROUP in values.columns:
+        ids = values[_GROUP]
+        names = values[_GROUP_NAME] if _GROUP_NAME in values.columns else pd.Series(None, index=ids.index)
+        table["network_group"] = [_safe_name(name, hidden, f"groupe {_label(i)}") if pd.notna(i) else _NO_GROUP
+                                  for i, name in zip(ids, names, strict=True)]
     if colour == "cercle":
         table["group"] = [_circle_group(c) for c in table["circle"]]
         table["colour"] = [CIRCLE_COLOURS.get(_circle(c), NO_CIRCLE_COLOUR) for c in table["circle"]]
         order = [_circle_group(c) for c in (*CIRCLE_LABELS, None)]
         title = "Cercle"
     else:
-        if _COMMUNITY not in metrics.columns:
-            raise NetworkError("Pour colorer par communauté, passez les mesures du réseau "
-                               "(metrics=netmetrics.metrics(G)) : la colonne « communauté » manque.")
-        labels = table["community"]
-        biggest = labels[labels != "sans communauté"].value_counts(sort=True).index.tolist()
-        palette = dict(zip(biggest[:len(COMMUNITY_COLOURS)], COMMUNITY_COLOURS, strict=False))
-        others = "autres communautés"
-        table["group"] = [label if label in palette or label == "sans communauté" else others for label in labels]
+        if _GROUP not in metrics.columns:
+            raise NetworkError("Pour colorer par groupe du réseau, passez les mesures du réseau "
+                               "(metrics=netmetrics.metrics(G)) : la colonne « groupe » manque.")
+        labels = table["network_group"]
+        biggest = labels[labels != _NO_GROUP].value_counts(sort=True).index.tolist()
+        palette = dict(zip(biggest[:len(GROUP_COLOURS)], GROUP_COLOURS, strict=False))
+        others = "autres groupes"
+        table["group"] = [label if label in palette or label == _NO_GROUP else others for label in labels]
         table["colour"] = [palette.get(g, NO_CIRCLE_COLOUR) for g in table["group"]]
-        order = [*palette, others, "sans communauté"]
-        title = "Communauté"
+        order = [*palette, others, _NO_GROUP]
+        title = _GROUP_TITLE
     counts = table["group"].value_counts()
     entries = [LegendEntry(f"{group} ({integer(int(counts[group]))})",
                            table.loc[table["group"] == group, "colour"].iloc[0], "circle", 12)
@@ -237,6 +259,24 @@ class _Ties:
     table: pd.DataFrame
     styles: list[tuple[str, float]]
     labels: list[str]
+    total: int  # ties between the actors, before those weaker than ``min_weight`` were left out
+
+    def caption(self) -> str | None:
+        """« Seuls les 1 200 liens les plus forts sont dessinés (sur 6 000). », or None when all are drawn.
+
+        >>> _Ties(pd.DataFrame({"level": [0] * 3}), [], [], 40).caption()
+        'Seuls les 3 liens les plus forts sont dessinés (sur 40).'
+        >>> _Ties(pd.DataFrame({"level": [0]}), [], [], 1).caption() is None
+        True
+        """
+        drawn = len(self.table)
+        if drawn >= self.total:
+            return None
+        if drawn == 0:
+            return f"Aucun lien n'est assez fort pour être dessiné (sur {integer(self.total)})."
+        if drawn == 1:
+            return f"Seul le lien le plus fort est dessiné (sur {integer(self.total)})."
+        return f"Seuls les {integer(drawn)} liens les plus forts sont dessinés (sur {integer(self.total)})."
 
     def legend(self, thinner: float = 1.0) -> LegendSection:
         """Legend of the levels drawn (line widths times ``thinner``)."""
@@ -252,6 +292,7 @@ def _ties(G: nx.Graph, index: Mapping[Any, int], min_weight: float) -> _Ties:
     rows = [(index[u], index[v], float(d.get("weight", 1.0) or 0.0)) for u, v, d in G.edges(data=True)
             if u in index and v in index and u != v]
     table = pd.DataFrame(rows, columns=["source", "target", "weight"]).astype({"source": int, "target": int})
+    total = len(table)
     table = table[table["weight"] >= min_weight]
     weights = table["weight"].to_numpy(float)
     bounds = sorted({float(f"{q:.2g}") for q in np.quantile(weights, [0.5, 0.8, 0.95])}) if len(weights) else []
@@ -264,7 +305,7 @@ def _ties(G: nx.Graph, index: Mapping[Any, int], min_weight: float) -> _Ties:
         styles = list(_TIE_STYLES[:len(bounds) + 1])
     else:
         labels, styles = ["lien"], [_TIE_STYLES[1]]
-    return _Ties(table.sort_values(["level", "weight"], kind="stable").reset_index(drop=True), styles, labels)
+    return _Ties(table.sort_values(["level", "weight"], kind="stable").reset_index(drop=True), styles, labels, total)
 
 
 def _size_scale(values: np.ndarray, smallest: float, biggest: float) -> Callable[[Any], np.ndarray]:
@@ -314,14 +355,14 @@ def _label_order(table: pd.DataFrame, sizes: np.ndarray) -> np.ndarray:
     return named[np.lexsort((-sizes[named], person))]
 
 
-def _subtitle(actors: _Actors, n_edges: int, colour: str) -> str:
+def _subtitle(actors: _Actors, n_edges: int) -> str:
     table = actors.table
     orgs = int((table["kind"] == "organisation").sum())
     alone = int((table["degree"] == 0).sum())
     details = " et ".join(part for part in (_fr.count(orgs, "organisation") if orgs else "",
                                          f"{integer(alone)} sans lien" if alone else "") if part)
     return (f"{_fr.count(len(table), 'acteur')}{f' dont {details}' if details else ''}, {_fr.count(n_edges, 'lien')} — "
-            f"couleur : {colour} ; taille : {actors.size}")
+            f"couleur : {actors.colour_title.lower()} ; taille : {actors.size}")
 
 
 def _title(G: nx.Graph, title: str | None) -> str:
@@ -368,7 +409,7 @@ def network_layout(G: nx.Graph, *, seed: int | None = None, iterations: int = 10
     """Positions of the actors: the main network by ForceAtlas2, the small groups and lone actors in rows below.
 
     The largest connected part of the network fills about [-1, 1] × [-1, 1] (ForceAtlas2 on the weighted
-    ties, communities apart); each other part (a few actors tied together, or an actor without any tie)
+    ties, groups apart); each other part (a few actors tied together, or an actor without any tie)
     is drawn in its own small box, the boxes in rows under it, biggest first, so that they do not push
     the main drawing into a corner.
 
@@ -466,8 +507,8 @@ def network_widget(
     """An interactive view of the network in a notebook (ipysigma): colours, sizes, names, search and focus.
 
     Only what the view needs reaches the browser: the label (the name of an organisation or of a person who
-    agreed to be shown, « personne (cercle 2) » for anyone else), the type, the cercle or community and the
-    numeric metrics. Click an actor to see its neighbours, search it by name or id in the box.
+    agreed to be shown, « personne (cercle 2) » for anyone else), the type, the cercle or group, what the
+    metrics say in words (« dans le réseau » : :func:`carto.netmetrics.in_words`) and the metric of the size. Click an actor to see its neighbours, search it by name or id in the box.
 
     Parameters
     ----------
@@ -475,8 +516,8 @@ def network_widget(
         Graph of :func:`carto.network.actor_graph` (node ids: actor ids).
     metrics : pandas.DataFrame, optional
         Table of :func:`carto.netmetrics.metrics` (default: degrees only).
-    colour : {"cercle", "communauté"}
-        What the colour says (« communauté » needs ``metrics``).
+    colour : {"cercle", "groupe"}
+        What the colour says (« groupe », the group found in the network, needs ``metrics``).
     size : str
         Numeric column of ``metrics`` that sets the size (« degré pondéré » by default).
     pos : dict, optional
@@ -511,10 +552,11 @@ def network_widget(
     actors, xy, ties = _drawing(G, metrics, colour, size, pos, 0.0, seed)
     table = actors.table
     view = nx.Graph()
-    key = actors.colour_title.lower()
+    key = "cercle" if colour == "cercle" else "groupe"  # the attribute the colour says
     for node, row in zip(table.index, actors.rows(), strict=True):
-        attributes = {"nom": row["label"] or row["neutral"], "type": row["kind"], key: row["group"],
-                      **{m: float(row[m]) for m in actors.metrics}}
+        attributes = {"nom": row["label"] or row["neutral"], "type": row["kind"], "cercle": _circle_group(row["circle"]),
+                      **({"groupe": row["network_group"]} if "network_group" in row else {}), key: row["group"],
+                      "dans le réseau": " ; ".join(row["words"]), size: float(row["value"])}
         view.add_node(node, **attributes)
     nodes = list(table.index)
     for source, target, weight in ties.table[["source", "target", "weight"]].itertuples(index=False):
@@ -558,6 +600,8 @@ body { display: flex; flex-direction: column; }
 #carto-fiche dt { color: #555; }
 #carto-fiche dd { margin: 0; overflow-wrap: anywhere; }
 #carto-fiche p { font-size: 11px; color: #555; margin: 4px 0 0 0; }
+#carto-fiche ul.carto-fiche-mots { margin: 0 0 5px 0; padding-left: 16px; font-size: 12.5px; }
+#carto-fiche ul.carto-fiche-mots:empty { display: none; }
 #carto-tout { margin-top: 6px; font: inherit; font-size: 12px; cursor: pointer; }
 .carto-erreur { display: flex; align-items: center; justify-content: center; font-size: 16px; padding: 40px;
   text-align: center; }
@@ -642,7 +686,15 @@ _PAGE_JS = r"""
       list.appendChild(term);
       list.appendChild(value);
     });
+    var words = document.createElement("ul");
+    words.className = "carto-fiche-mots";
+    info[2].forEach(function (sentence) {
+      var item = document.createElement("li");
+      item.textContent = sentence;
+      words.appendChild(item);
+    });
     card.appendChild(title);
+    card.appendChild(words);
     card.appendChild(list);
     if (state.focus === node) {
       var hint = document.createElement("p");
@@ -754,19 +806,18 @@ def _headline(xy: np.ndarray, radii: np.ndarray, texts: Sequence[Any], order: np
     return chosen
 
 
-def _card(row: dict[str, Any], actors: _Actors) -> list[Any]:
-    """Title and lines of an actor's card (shown on hover and click)."""
+def _card(row: dict[str, Any]) -> list[Any]:
+    """Title, lines and sentences of an actor's card (shown on hover and click): what the metrics say in
+    words (:func:`carto.netmetrics.in_words`), no raw figure."""
     title = row["label"] or ("Personne non nommée" if row["kind"] == "personne" else "Organisation non nommée")
     lines = [["Type", row["kind"]], ["Cercle", _circle_group(row["circle"])]]
-    if "community" in row:
-        lines.append(["Communauté", row["community"]])
-    lines.append(["Liens", integer(int(row["degree"]))])
-    lines += [[m[:1].upper() + m[1:], _number(row[m])] for m in actors.metrics if m != _DEGREE]
+    if "network_group" in row:
+        lines.append([_GROUP_TITLE, row["network_group"]])
     if row["commune"]:
         lines.append(["Commune", row["commune"]])
     if not row["label"]:
         lines.append(["Nom", "non diffusé (pas d'accord pour être montré·e)"])
-    return [title, lines]
+    return [title, lines, [sentence[:1].upper() + sentence[1:] for sentence in row["words"]]]
 
 
 def network_page(
@@ -795,13 +846,14 @@ def network_page(
     G : networkx.Graph
         Graph of :func:`carto.network.actor_graph`.
     metrics : pandas.DataFrame, optional
-        Table of :func:`carto.netmetrics.metrics` (default: degrees only). Its numeric columns go on the cards.
+        Table of :func:`carto.netmetrics.metrics` (default: degrees only). The cards say them in words
+        (:func:`carto.netmetrics.in_words`).
     title : str, optional
         Title of the page (escaped; default the graph's name, ``G.graph["name"]``).
     as_of : datetime.date, optional
         Date of the data (default today).
-    colour : {"cercle", "communauté"}
-        What the colour says.
+    colour : {"cercle", "groupe"}
+        What the colour says (« groupe », the group found in the network, needs ``metrics``).
     size : str
         Numeric column of ``metrics`` that sets the size.
     pos : dict, optional
@@ -836,14 +888,14 @@ def network_page(
     radii = scale(values)
     headline = _headline(xy, radii, table["label"].tolist(), _label_order(table, radii), labels)
     nodes = [{"x": round(float(x), 5), "y": round(float(y), 5), "s": round(float(r), 2), "c": row["colour"],
-              "l": row["label"], "f": i in headline, "i": _card(row, actors)}
+              "l": row["label"], "f": i in headline, "i": _card(row)}
              for i, (row, (x, y), r) in enumerate(zip(actors.rows(), xy, radii, strict=True))]
     data = {"nodes": nodes, "edges": edges[["source", "target", "level"]].to_numpy(int).tolist(),
             "edgeStyles": [[width, shade] for shade, width in ties.styles],
             "font": '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'}
     legend = [LegendSection(actors.colour_title, actors.colour_entries), _size_legend(size, values, scale, 2.0),
               ties.legend(), LegendSection("Noms", [], note=_names_note())]
-    heading = title_html(title, as_of, subtitle=_subtitle(actors, len(edges), colour), sources=sources or _SOURCES)
+    heading = title_html(title, as_of, subtitle=_subtitle(actors, len(edges)), sources=sources or _SOURCES)
     scripts = "".join(f'<script src="{url}"></script>\n' for url in _SCRIPTS)
     page = f"""<!DOCTYPE html>
 <html lang="fr">
@@ -925,7 +977,7 @@ def network_picture(
 ) -> Figure:
     """The network on an A4 landscape sheet, for a note: header, drawing, legend panel, sources.
 
-    Organisations are squares and persons discs, coloured by cercle or community, sized by a metric;
+    Organisations are squares and persons discs, coloured by cercle or group, sized by a metric;
     ties are grey lines, darker and thicker when stronger. The most central organisations and persons who
     agreed to be shown are named, without overlaps; no other person is ever named. Every text is drawn
     literally (a ``$`` in a name stays a dollar).
@@ -940,8 +992,8 @@ def network_picture(
         Title of the sheet (default the graph's name, ``G.graph["name"]``).
     as_of : datetime.date, optional
         Date of the data (« Données au … »; default today).
-    colour : {"cercle", "communauté"}
-        What the colour says.
+    colour : {"cercle", "groupe"}
+        What the colour says (« groupe », the group found in the network, needs ``metrics``).
     size : str
         Numeric column of ``metrics`` that sets the size.
     labels : int
@@ -1016,7 +1068,10 @@ def network_picture(
                                   LegendEntry("Personne", "#9a9a9a", "circle", 11)], note=_names_note()),
         ties.legend(thinner),
     ]
-    sheet_header(fig, title, _subtitle(actors, len(edges), colour), as_of, sources or _SOURCES)
+    sheet_header(fig, title, _subtitle(actors, len(edges)), as_of, sources or _SOURCES)
+    caption = ties.caption()
+    if caption:
+        sheet_caption(fig, caption)
     legend_panel(panel, legend)
     log.info("Image A4 du réseau « %s » dessinée (%s acteurs, %s liens)", title, n, len(edges))
     return fig

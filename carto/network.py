@@ -158,9 +158,11 @@ METRIC_COLUMNS: dict[str, str] = {
     "contrainte": "burt_constraint",
     "taille effective": "effective_size",
     "cœur": "core",
-    "communauté": "cluster",
-    "nom de la communauté": "cluster_name",
+    "groupe": "cluster",
+    "nom du groupe": "cluster_name",
 }
+#: Names the group columns had before (a table computed or saved by an older Terreau): read as the new ones.
+_OLD_METRIC_NAMES = {"communauté": "groupe", "nom de la communauté": "nom du groupe"}
 _INTEGER_METRICS = ("degree", "reach_2", "core", "cluster")
 #: Columns of :func:`stored_metrics` before the metrics.
 _ACTOR_COLUMNS = ("nom", "type")
@@ -793,7 +795,8 @@ def store_metrics(
         The base.
     frame : pandas.DataFrame
         Indexed by actor id, with French columns of :data:`METRIC_COLUMNS` (as given by
-        :func:`carto.netmetrics.metrics`; missing ones are stored empty; « nom » and « type » are ignored).
+        :func:`carto.netmetrics.metrics`; missing ones are stored empty; « nom » and « type » are ignored;
+        the old names « communauté » and « nom de la communauté » are read as « groupe » and « nom du groupe »).
     community : str or int, optional
         Community (slug or id) the metrics were computed for; None: the whole base (or any scope that is
         not a community — say which in ``parameters``).
@@ -822,10 +825,11 @@ def store_metrics(
     >>> stored_metrics(engine)[["nom", "degré", "pagerank"]].to_dict("index")
     {7: {'nom': 'Léa', 'degré': 3, 'pagerank': 0.25}}
     """
+    frame = frame.rename(columns={old: new for old, new in _OLD_METRIC_NAMES.items() if new not in frame})
     unknown = [str(c) for c in frame.columns if c not in METRIC_COLUMNS and c not in _ACTOR_COLUMNS]
     if unknown:
-        raise NetworkError(f"Colonne(s) inconnue(s) : {', '.join(unknown)} ; les mesures stockées sont "
-                           f"{', '.join(METRIC_COLUMNS)}.")
+        raise NetworkError(f"{_fr.count(len(unknown), 'colonne inconnue', 'colonnes inconnues')} : "
+                           f"{', '.join(unknown)} ; les mesures stockées sont {', '.join(METRIC_COLUMNS)}.")
     if not isinstance(as_of, date):
         raise NetworkError(f"Date des données « {as_of!r} » : donnez une date, par exemple date(2026, 11, 29).")
     try:
@@ -834,7 +838,8 @@ def store_metrics(
         raise NetworkError("Le tableau des mesures doit être indexé par les identifiants des acteurs (entiers), "
                            "comme celui de carto.netmetrics.metrics.") from None
     if ids.has_duplicates:
-        raise NetworkError(f"Acteur(s) en double dans le tableau des mesures : {sorted(set(ids[ids.duplicated()]))[:10]}.")
+        twice = sorted(set(ids[ids.duplicated()]))
+        raise NetworkError(f"{_fr.count(len(twice), 'acteur')} en double dans le tableau des mesures : {twice[:10]}.")
     rows = pd.DataFrame({"actor_id": ids})
     for french, column in METRIC_COLUMNS.items():
         if french in frame:
@@ -850,8 +855,8 @@ def store_metrics(
         known = store.select_in(conn, sa.select(a.c.id), a.c.id, ids.tolist())["id"]
         missing = sorted(set(ids) - set(known.astype("int64")))
         if missing:
-            raise NetworkError(f"Acteur(s) inconnu(s) de la base : {missing[:10]} — les mesures viennent-elles "
-                               "d'un graphe d'une autre base ?")
+            raise NetworkError(f"{_fr.count(len(missing), 'acteur inconnu', 'acteurs inconnus')} de la base : "
+                               f"{missing[:10]} — les mesures viennent-elles d'un graphe d'une autre base ?")
         replaced = conn.execute(nm.delete().where(condition)).rowcount
         rows["community_id"] = None if row is None else int(row.id)
         written = store.insert_rows(conn, nm, rows)

@@ -47,8 +47,8 @@ from carto.charts import Chart
 from carto.maps import LegendEntry, LegendSection
 from carto.settings import CRS_METRIC, CRS_STORAGE
 
-__all__ = ["A4_LANDSCAPE", "print_map", "a4_sheet", "sheet_header", "legend_panel", "place_labels", "empty_sheet",
-           "GREY", "PX"]
+__all__ = ["A4_LANDSCAPE", "print_map", "a4_sheet", "sheet_header", "sheet_caption", "legend_panel", "place_labels",
+           "empty_sheet", "GREY", "PX"]
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +284,14 @@ def _legend_rows(sections: Sequence[LegendSection], scale: float) -> list[tuple[
             rows.append(("note", None, text, (text.count("\n") + 1) * line * 0.9 + 0.04 * scale))
         rows.append(("gap", None, "", 0.16 * scale))
     return rows
+
+
+def sheet_caption(fig: Figure, text: str) -> None:
+    """A caption under the drawing, above the sources line (e.g. what the drawing leaves out)."""
+    width, height = A4_LANDSCAPE
+    _text(fig, _MARGIN / width, (_FOOTER + _MARGIN - 0.14) / height,
+          _wrap(text, width - 2 * _MARGIN - _PANEL - _GAP, 8.5), fontsize=8.5, color=_INK, style="italic",
+          va="top", ha="left", gid="carto-caption")
 
 
 def legend_panel(panel: Any, sections: Sequence[LegendSection]) -> None:

@@ -37,7 +37,9 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
         assert (folder / "carte-membres.png").is_file() and not (folder / "carte-membres.pdf").exists()
         # the community's network: metrics (XLSX, and stored in the base), interactive page, A4 picture
         sheet = openpyxl.load_workbook(folder / f"reseau-{slug}.xlsx")["Réseau"]
-        assert [c.value for c in sheet[2]][:4] == ["acteur", "nom", "type", "degré"] and sheet.max_row > 10
+        header = [c.value for c in sheet[2]]
+        assert header[:4] == ["acteur", "nom", "type", "degré"] and sheet.max_row > 10
+        assert header[-2:] == ["groupe", "nom du groupe"]  # the network's groups, not Terreau's communities
         assert "sigma" in (folder / "reseau.html").read_text(encoding="utf-8")
         assert (folder / "reseau-a4.pdf").read_bytes().startswith(b"%PDF")
         assert "réseau : mesures XLSX, page HTML, image A4 PDF et PNG" in summary

@@ -81,7 +81,7 @@ def test_bipartite_davis_graph(backend):
     np.testing.assert_allclose(frame["intermédiarité"], _column(nx.betweenness_centrality(B), frame), atol=TOL)
     # a woman reaches the other women through the events, and her events: everyone at 2 steps
     assert frame.loc["Evelyn Jefferson", "portée à 2 pas"] == 8 + 17
-    assert (frame["nom de la communauté"].str.startswith("Groupe ")).all()
+    assert (frame["nom du groupe"].str.startswith("Groupe ")).all()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -113,11 +113,11 @@ def test_isolated_actors_and_two_components(backend):
     assert (isolated[["degré", "portée à 2 pas", "cœur"]] == 0).all().all()
     assert isolated[["contrainte", "taille effective"]].isna().all().all()
     assert (isolated["intermédiarité"] == 0).all()
-    assert isolated["communauté"].nunique() == 2
-    assert not set(frame.loc[[1, 2, 3, 4], "communauté"]) & set(frame.loc[[10, 11, 12], "communauté"])
+    assert isolated["groupe"].nunique() == 2
+    assert not set(frame.loc[[1, 2, 3, 4], "groupe"]) & set(frame.loc[[10, 11, 12], "groupe"])
     assert frame.loc[11, "portée à 2 pas"] == 2 and frame.loc[4, "portée à 2 pas"] == 3
     assert frame["pagerank"].sum() == pytest.approx(1)
-    assert frame["communauté"].min() == 1 and frame.loc[1, "communauté"] == 1  # the largest community
+    assert frame["groupe"].min() == 1 and frame.loc[1, "groupe"] == 1  # the largest community
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -125,7 +125,7 @@ def test_empty_graph(backend):
     frame = metrics(nx.Graph(), backend=backend)
     assert frame.empty and list(frame.columns) == list(netmetrics.COLUMNS) and frame.index.name == "acteur"
     assert frame.attrs["moteur"] == backend and math.isnan(frame.attrs["modularité"])
-    assert frame["communauté"].dtype == np.int64
+    assert frame["groupe"].dtype == np.int64
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -139,10 +139,10 @@ def test_an_organisation_hub_names_its_community(backend):
     _actors(G, organisations={1, 2})
     G.nodes[1]["name"], G.nodes[2]["name"] = "Les Jardins partagés", "Petite asso"
     frame = metrics(G, backend=backend)
-    assert frame.loc[1, "nom de la communauté"] == "Les Jardins partagés"
-    assert frame.loc[4, "nom de la communauté"] == "Les Jardins partagés"
-    persons = frame.loc[20, "communauté"]
-    assert frame.loc[20, "nom de la communauté"] == f"Groupe {persons}"
+    assert frame.loc[1, "nom du groupe"] == "Les Jardins partagés"
+    assert frame.loc[4, "nom du groupe"] == "Les Jardins partagés"
+    persons = frame.loc[20, "groupe"]
+    assert frame.loc[20, "nom du groupe"] == f"Groupe {persons}"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -152,12 +152,12 @@ def test_same_seed_same_frame_and_good_modularity(backend):
     pd.testing.assert_frame_equal(first, again)
     louvain = nx.community.louvain_communities(G, weight="weight", seed=7)
     reference = nx.community.modularity(G, louvain, weight="weight")
-    groups = first.groupby("communauté").groups.values()
+    groups = first.groupby("groupe").groups.values()
     assert nx.community.modularity(G, [set(g) for g in groups], weight="weight") == pytest.approx(
         first.attrs["modularité"], abs=TOL)
     assert first.attrs["modularité"] >= reference - 0.02
     more = metrics(G, backend=backend, resolution=2.0)
-    assert more["communauté"].nunique() > first["communauté"].nunique()
+    assert more["groupe"].nunique() > first["groupe"].nunique()
 
 
 def test_modularity_matches_networkx():
@@ -168,8 +168,10 @@ def test_modularity_matches_networkx():
         assert netmetrics.modularity(G, labels, resolution=resolution) == pytest.approx(
             nx.community.modularity(G, communities, weight="weight", resolution=resolution), abs=TOL)
     assert math.isnan(netmetrics.modularity(nx.empty_graph(3), {0: 1, 1: 1, 2: 2}))
-    with pytest.raises(NetworkError, match="sans communauté"):
+    with pytest.raises(NetworkError, match="^33 acteurs sans groupe .par exemple 1. : donnez un groupe"):
         netmetrics.modularity(G, {0: 1})
+    with pytest.raises(NetworkError, match="^1 acteur sans groupe .par exemple 0."):
+        netmetrics.modularity(G, {v: 1 for v in G if v != 0})
 
 
 def test_auto_backend_by_size():
@@ -190,7 +192,8 @@ def test_sparse_code_in_blocks(monkeypatch):
     (lambda G: G.add_edge(0, 1, weight=-2.0), "strictement positif"),
     (lambda G: G.add_edge(0, 1, weight=float("nan")), "strictement positif"),
     (lambda G: G.add_edge(0, 1, weight="fort"), "strictement positif"),
-    (lambda G: G.add_edge(5, 5), "vers lui-même"),
+    (lambda G: G.add_edge(5, 5), "^1 lien d'un acteur vers lui-même"),
+    (lambda G: G.add_edges_from([(5, 5), (6, 6)]), "^2 liens d'un acteur vers lui-même"),
 ])
 def test_french_errors_on_bad_graphs(change, message):
     G = karate()
@@ -205,7 +208,10 @@ def test_the_error_names_the_bad_tie_and_a_tie_without_weight_weighs_1():
     G.add_edge(2, 3)
     assert metrics(G)["degré pondéré"].tolist() == [2.0, 3.0, 1.0]
     G.add_edge(3, 4, weight="fort")
-    with pytest.raises(NetworkError, match="Poids 'fort' invalide sur le lien 3 – 4 .1 lien"):
+    with pytest.raises(NetworkError, match=r"Poids 'fort' invalide sur le lien 3 – 4 \(1 lien concerné\)"):
+        metrics(G)
+    G.add_edge(4, 5, weight=0)
+    with pytest.raises(NetworkError, match=r"\(2 liens concernés\)"):
         metrics(G)
 
 
@@ -222,3 +228,50 @@ def test_french_errors_on_bad_parameters():
         metrics(nx.DiGraph(G))
     with pytest.raises(ValueError, match="non orienté"):
         metrics(nx.MultiGraph(G))
+
+
+# --------------------------------------------------------------------------- in words
+
+
+def test_in_words_says_the_degree_with_a_real_plural_and_the_reach_beyond_it():
+    G = nx.Graph([(0, 1), (0, 2), (0, 3), (1, 4)])
+    G.add_node(9)
+    words = netmetrics.in_words(metrics(G, weight=None))
+    assert words.index.equals(pd.Index([0, 1, 2, 3, 4, 9], name="acteur"))
+    assert words[0].startswith("3 liens directs ; touche 4 acteurs en deux pas")
+    assert words[2] == "1 lien direct ; touche 3 acteurs en deux pas"
+    assert words[9] == "aucun lien dans ce réseau"
+    assert "(s)" not in " ".join(words)
+
+
+def test_in_words_calls_bridges_only_the_top_tenth_of_betweenness():
+    G = nx.path_graph(30)  # betweenness highest in the middle, 0 at both ends
+    frame = metrics(G, weight=None)
+    words = netmetrics.in_words(frame)
+    brokers = [v for v, text in words.items() if "relie des groupes qui ne se parlent pas" in text]
+    top = frame["intermédiarité"] >= frame["intermédiarité"].quantile(0.9)
+    assert brokers == frame.index[top].tolist() == [13, 14, 15, 16]  # the middle of 30 (two pairs of equals)
+    # nobody bridges when no path goes through anyone (a complete graph)
+    assert not netmetrics.in_words(metrics(nx.complete_graph(12), weight=None)).str.contains("relie").any()
+
+
+def test_in_words_puts_the_highest_core_at_the_heart_only_when_it_stands_out():
+    G = nx.complete_graph(5)  # core 4 …
+    G.add_edges_from([(4, 5), (5, 6), (6, 7)])  # … and a tail of core 1
+    words = netmetrics.in_words(metrics(G, weight=None))
+    assert [v for v, text in words.items() if "au cœur du réseau" in text] == [0, 1, 2, 3, 4]
+    assert not netmetrics.in_words(metrics(nx.path_graph(5), weight=None)).str.contains("cœur").any()  # all 1
+    assert not netmetrics.in_words(metrics(nx.complete_graph(5), weight=None)).str.contains("cœur").any()
+
+
+def test_in_words_of_one_row_and_of_a_stored_table():
+    frame = metrics(karate())
+    hub = netmetrics.in_words(frame.loc[0], network=frame)
+    assert hub == [f"{frame.loc[0, 'degré']} liens directs", f"touche {frame.loc[0, 'portée à 2 pas']} acteurs en "
+                   "deux pas", "relie des groupes qui ne se parlent pas", "au cœur du réseau"]
+    assert netmetrics.in_words(frame.loc[0]) == hub[:2]  # alone, a row is compared with nothing
+    assert netmetrics.in_words(frame).loc[0] == " ; ".join(hub)
+    partial = frame[["degré"]].astype("Int64").reindex([0, 1, 99])  # e.g. an actor not measured
+    assert netmetrics.in_words(partial).tolist() == ["16 liens directs", "9 liens directs", ""]
+    with pytest.raises(NetworkError, match="colonne « degré »"):
+        netmetrics.in_words(frame.drop(columns="degré"))

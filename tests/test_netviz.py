@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from carto import communities, export, netviz
+from carto import communities, export, netmetrics, netviz
 from carto._errors import NetworkError
 from conftest import HIDDEN_NAMES
 
@@ -50,9 +50,22 @@ def _metrics(G: nx.Graph) -> pd.DataFrame:
     table = pd.DataFrame({"degré": dict(G.degree()), "degré pondéré": dict(G.degree(weight="weight")),
                           "pagerank": nx.pagerank(G, weight="weight")}, dtype=float)
     groups = sorted(nx.community.louvain_communities(G, weight="weight", seed=1), key=len, reverse=True)
-    table["communauté"] = pd.Series({v: i for i, group in enumerate(groups) for v in group})
-    table["nom de la communauté"] = [f"autour de {G.nodes[v]['name']}" for v in table.index]
+    table["groupe"] = pd.Series({v: i for i, group in enumerate(groups) for v in group})
+    table["nom du groupe"] = [f"autour de {G.nodes[v]['name']}" for v in table.index]
     return table
+
+
+def _full_metrics(G: nx.Graph) -> pd.DataFrame:
+    """The real table of carto.netmetrics.metrics, its groups named after every member (hidden ones too)."""
+    table = netmetrics.metrics(G)
+    table["nom du groupe"] = [f"autour de {G.nodes[v]['name']}" for v in table.index]
+    return table
+
+
+def _page_data(page: str) -> dict:
+    """The JSON block the page draws from."""
+    start = page.index('id="carto-reseau-donnees">') + len('id="carto-reseau-donnees">')
+    return json.loads(page[start:page.index("</script>", start)])
 
 
 @pytest.fixture
@@ -103,13 +116,13 @@ def test_widget_sends_no_hidden_name_to_the_browser(karate):
         assert ETANG in state and "Personne visible 3" in state
         for name in _hidden(karate):
             assert name not in state
-        for hidden in HIDDEN_NAMES:  # not even inside a community's name (« autour de … »)
+        for hidden in HIDDEN_NAMES:  # not even inside a group's name (« autour de … »)
             assert hidden not in state
-        for node in widget.data["nodes"]:
-            assert set(node["attributes"]) <= {"nom", "type", "cercle", "communauté", "degré", "degré pondéré",
-                                               "pagerank"}
+        for node in widget.data["nodes"]:  # the metrics in words, only the size as a number
+            assert set(node["attributes"]) == {"nom", "type", "cercle", "groupe", "dans le réseau", "pagerank"}
     palette = dict(widget.visual_variables["nodeColor"]["palette"])
-    assert set(palette.values()) <= {*netviz.COMMUNITY_COLOURS, netviz.NO_CIRCLE_COLOUR}
+    assert set(palette.values()) <= {*netviz.GROUP_COLOURS, netviz.NO_CIRCLE_COLOUR}
+    assert widget.visual_variables["nodeColor"]["attribute"] == "groupe"
 
 
 def test_wrong_colour_size_or_metrics_are_french_errors(small):
@@ -118,7 +131,10 @@ def test_wrong_colour_size_or_metrics_are_french_errors(small):
     with pytest.raises(NetworkError, match="Mesure « pagerank » absente.*« degré pondéré »"):
         netviz.network_picture(small, title="R", size="pagerank")
     with pytest.raises(NetworkError, match="metrics=netmetrics.metrics"):
-        netviz.network_page(small, title="R", colour="communauté")
+        netviz.network_page(small, title="R", colour="groupe")
+    with pytest.raises(NetworkError, match=r"Couleur « communauté » inconnue \(les groupes du réseau ne "
+                                           r"s'appellent pas « communauté ».*choisissez « cercle » ou « groupe »\."):
+        netviz.network_page(small, _metrics(small), title="R", colour="communauté")
     wrong = _metrics(small).rename(index=str)
     with pytest.raises(NetworkError, match="aucun acteur"):
         netviz.network_picture(small, wrong, title="R")
@@ -141,7 +157,7 @@ def test_layout_is_reproducible_with_lone_actors_below(small):
 
 def test_page_is_self_contained_french_and_private(vendored, karate, tmp_path):
     path = export.save_network_html(karate, _metrics(karate), tmp_path / "reseau.html", title="Réseau <karaté>",
-                                    as_of=AS_OF, colour="communauté")
+                                    as_of=AS_OF, colour="groupe")
     text = path.read_text(encoding="utf-8")
     assert export.external_urls(text) == []
     assert "sigma 3.0.2 (dist/sigma.min.js)" in text and "graphology 0.25.4" in text  # licence banners
@@ -162,6 +178,39 @@ def test_page_cards_name_communes_of_named_actors_only(vendored, small):
     assert '["Commune","Montpellier"]' in text and '["Commune","Sète"]' in text
     assert "Agde" not in text and "Perpignan" not in text and "34003" not in text  # hidden persons' places
     assert text.count("Personne non nommée") == 3
+
+
+def test_page_cards_say_the_metrics_in_words_not_in_figures(vendored, karate):
+    metrics = _full_metrics(karate)
+    nodes = _page_data(netviz.network_page(karate, metrics, title="Réseau", as_of=AS_OF))["nodes"]
+    expected = netmetrics.in_words(metrics)
+    for node, (actor, words) in zip(nodes, expected.items(), strict=True):
+        title, lines, sentences = node["i"]
+        assert [s[:1].lower() + s[1:] for s in sentences] == words.split(" ; "), actor
+        assert 1 <= len(sentences) <= 4
+        assert [term for term, _ in lines][:2] == ["Type", "Cercle"] and "Groupe du réseau" in dict(lines)
+        assert not {"Pagerank", "Contrainte", "Intermédiarité", "Degré pondéré", "Liens"} & set(dict(lines))
+    hub = nodes[0]["i"][2]  # Zachary's instructor, an organisation here
+    assert hub[0] == f"{karate.degree(0)} liens directs" and "Relie des groupes qui ne se parlent pas" in hub
+    lone = nodes[list(karate).index(11)]["i"][2]  # one tie, to the instructor
+    assert lone[0] == "1 lien direct" and lone[1].startswith("Touche ")
+
+
+def test_card_sentences_never_hold_a_hidden_persons_name(vendored, karate):
+    metrics = _full_metrics(karate)
+    for colour in netviz.COLOUR_CHOICES:
+        nodes = _page_data(netviz.network_page(karate, metrics, title="Réseau", as_of=AS_OF, colour=colour))["nodes"]
+        hidden = [i for i, (_, d) in enumerate(karate.nodes(data=True)) if not d["shown"]]
+        assert hidden
+        for i, node in enumerate(nodes):
+            card = json.dumps(node["i"], ensure_ascii=False)
+            assert not any(name in card for name in [*_hidden(karate), *HIDDEN_NAMES]), card
+            if i in hidden:
+                assert node["i"][0] == "Personne non nommée" and node["l"] is None
+                assert dict(node["i"][1])["Nom"].startswith("non diffusé")
+        widget = netviz.network_widget(karate, metrics, colour=colour)
+        said = [n["attributes"]["dans le réseau"] for n in widget.data["nodes"]]
+        assert said == netmetrics.in_words(metrics).tolist()
 
 
 def test_tie_levels_follow_the_weights_of_the_network(small):
@@ -208,14 +257,53 @@ def test_picture_is_a4_with_legend_names_and_no_hidden_person(karate, tmp_path):
     assert blue.sum() > 500
 
 
-def test_picture_by_community_names_the_groups_safely(karate):
-    fig = netviz.network_picture(karate, _metrics(karate), title="Réseau", as_of=AS_OF, colour="communauté",
+def test_picture_by_group_names_the_groups_safely(karate):
+    fig = netviz.network_picture(karate, _metrics(karate), title="Réseau", as_of=AS_OF, colour="groupe",
                                  size="pagerank")
     legend = [t.get_text() for t in fig.texts + fig.axes[1].texts if t.get_gid() == "carto-legend"]
-    assert "Communauté" in legend and "Taille : pagerank" in legend
-    groups = [t for t in legend if t.startswith(("autour de", "communauté "))]
+    assert "Groupe du réseau" in legend and "Taille : pagerank" in legend
+    assert not any("ommunauté" in t for t in legend)
+    assert any("couleur : groupe du réseau" in t.get_text() for t in fig.texts)
+    groups = [t for t in legend if t.startswith(("autour de", "groupe "))]
     assert groups and any(t.startswith(f"autour de {ETANG}") for t in groups)
     assert not any(hidden in t for t in legend for hidden in HIDDEN_NAMES)
+
+
+def _dense(n_ties: int) -> nx.Graph:
+    """A random network of 300 actors (30 organisations) and ``n_ties`` ties of random weights."""
+    G = nx.gnm_random_graph(300, n_ties, seed=3)
+    rng = np.random.default_rng(3)
+    for v in G:
+        G.nodes[v].update(name=f"Structure {v}" if v < 30 else f"Caché {v}", kind="organisation" if v < 30
+                          else "personne", shown=v < 30, circle=1 + v % 3)
+    for u, v in G.edges:
+        G.edges[u, v]["weight"] = float(rng.choice([0.05, 0.1, 0.2, 0.5, 1.0, 2.0]))
+    return G
+
+
+def _captions(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts if t.get_gid() == "carto-caption"]
+
+
+def test_picture_says_when_it_draws_only_the_strongest_ties(tmp_path):
+    G = _dense(1_500)
+    pos = netviz.network_layout(G, seed=1, iterations=20)
+    fig = netviz.network_picture(G, title="Réseau dense", as_of=AS_OF, pos=pos)
+    threshold = netviz.strong_ties(G)
+    drawn = sum(w >= threshold for *_, w in G.edges(data="weight"))
+    assert 0 < drawn < 1_500
+    assert _captions(fig) == [f"Seuls les {drawn} liens les plus forts sont dessinés (sur 1\u202f500)."]
+    assert any(f"{drawn} liens" in t.get_text() for t in fig.texts if t.get_gid() == "carto-subtitle")
+    # everything drawn: no caption
+    assert _captions(netviz.network_picture(G, title="Réseau", as_of=AS_OF, pos=pos, min_weight=0)) == []
+    assert _captions(netviz.network_picture(_dense(600), title="Réseau", as_of=AS_OF, pos=pos)) == []
+    # the caption sits under the drawing, over the sources line, inside the sheet
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = next(t for t in fig.texts if t.get_gid() == "carto-caption").get_window_extent(renderer)
+    sources = next(t for t in fig.texts if t.get_gid() == "carto-sources").get_window_extent(renderer)
+    drawing = fig.axes[0].get_window_extent(renderer)
+    assert sources.y1 < box.y0 and box.y1 <= drawing.y0 + 1 and box.x1 < drawing.x1
 
 
 def test_picture_of_lone_actors_and_empty_network(small):
@@ -246,7 +334,7 @@ def test_page_works_offline_search_focus_and_hover(offline_browser, karate, tmp_
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.support.ui import WebDriverWait
 
-    path = export.save_network_html(karate, _metrics(karate), tmp_path / "reseau.html", title="Réseau karaté",
+    path = export.save_network_html(karate, _full_metrics(karate), tmp_path / "reseau.html", title="Réseau karaté",
                                     as_of=AS_OF)
     driver = offline_browser(1300, 850)
     driver.get(path.as_uri())
@@ -276,6 +364,9 @@ def test_page_works_offline_search_focus_and_hover(offline_browser, karate, tmp_
     WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.cartoReseau.focused()") == etang)
     card = driver.find_element("id", "carto-fiche").text
     assert ETANG in card and "organisation" in card and "liens montrés" in card
+    assert f"{karate.degree(0)} liens directs" in card and "Relie des groupes qui ne se parlent pas" in card
+    assert "Pagerank" not in card and "0," not in card  # words, no raw figure
+    driver.save_screenshot(str(tmp_path / "fiche.png"))
     hidden_edges = driver.execute_script("""
         var r = window.cartoReseau.renderer, g = window.cartoReseau.graph, shown = 0, hidden = 0;
         g.forEachEdge(function (e) { if (r.getEdgeDisplayData(e).hidden) { hidden += 1; } else { shown += 1; } });

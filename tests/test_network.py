@@ -286,8 +286,8 @@ def _metrics(ids: list[int], offset: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame({
         "degré": range(1, n + 1), "degré pondéré": [1.5 + offset] * n, "intermédiarité": [0.25] * n,
         "pagerank": [1 / n] * n, "portée à 2 pas": [3] * n, "contrainte": [float("nan")] + [0.5] * (n - 1),
-        "taille effective": [1.0] * n, "cœur": [1] * n, "communauté": [0] * n,
-        "nom de la communauté": ["Groupe de Léa"] * n,
+        "taille effective": [1.0] * n, "cœur": [1] * n, "groupe": [0] * n,
+        "nom du groupe": ["Groupe de Léa"] * n,
     }, index=pd.Index(ids, name="acteur"))
 
 
@@ -304,7 +304,7 @@ def test_store_and_read_back_metrics_replacing_the_previous_ones(base_url: str) 
     assert stored.loc[2, "nom"] == "Léa Martin" and stored.loc[1, "type"] == "organisation"
     assert stored["degré"].tolist() == [1, 2, 3, 4] and str(stored["degré"].dtype) == "Int64"
     assert pd.isna(stored.loc[1, "contrainte"]) and stored.loc[2, "contrainte"] == 0.5
-    assert stored.loc[3, "nom de la communauté"] == "Groupe de Léa"
+    assert stored.loc[3, "nom du groupe"] == "Groupe de Léa" and stored.loc[3, "groupe"] == 0
     assert stored.attrs["as_of"] == DAY and stored.attrs["parameters"]["community"] == "mer"
     assert stored.attrs["parameters"]["backend"] == "networkx"
     # a new computation of the community replaces its metrics, not those of the whole base
@@ -323,11 +323,23 @@ def test_store_and_read_back_metrics_replacing_the_previous_ones(base_url: str) 
         (4, 0, "mer"), (2, 0, None), (2, 4, "mer")]
     assert logged[0].who == "camille"
     # only the columns it knows; actors of this base
-    with pytest.raises(NetworkError, match="Colonne\\(s\\) inconnue\\(s\\) : prestige"):
+    with pytest.raises(NetworkError, match="^1 colonne inconnue : prestige ; les mesures stockées sont"):
         network.store_metrics(engine, _metrics([2]).assign(prestige=1), as_of=DAY, parameters={})
-    with pytest.raises(NetworkError, match=r"Acteur\(s\) inconnu\(s\) de la base : \[99\]"):
+    with pytest.raises(NetworkError, match="^2 colonnes inconnues : prestige, rang ;"):
+        network.store_metrics(engine, _metrics([2]).assign(prestige=1, rang=2), as_of=DAY, parameters={})
+    with pytest.raises(NetworkError, match=r"^1 acteur inconnu de la base : \[99\]"):
         network.store_metrics(engine, _metrics([2, 99]), as_of=DAY, parameters={})
+    with pytest.raises(NetworkError, match=r"^2 acteurs inconnus de la base : \[98, 99\]"):
+        network.store_metrics(engine, _metrics([2, 98, 99]), as_of=DAY, parameters={})
+    with pytest.raises(NetworkError, match=r"^1 acteur en double dans le tableau des mesures : \[2\]"):
+        network.store_metrics(engine, _metrics([2, 2, 3]), as_of=DAY, parameters={})
     assert network.stored_metrics(engine).index.tolist() == [2, 3]  # nothing written by the failures
+    # a table with the group columns' old names (computed by an older Terreau) is stored as « groupe »
+    old = _metrics([2, 3]).rename(columns={"groupe": "communauté", "nom du groupe": "nom de la communauté"})
+    assert network.store_metrics(engine, old.assign(communauté=[5, 6]), as_of=DAY, parameters={}) == 2
+    read = network.stored_metrics(engine)
+    assert read["groupe"].tolist() == [5, 6] and read["nom du groupe"].tolist() == ["Groupe de Léa"] * 2
+    assert "communauté" not in read and "nom de la communauté" not in read
     # an actor's erasure takes its metrics with it
     with store.transaction(engine, action="test") as conn:
         conn.execute(store.actors.delete().where(store.actors.c.id == 4))
