@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python benchmarks/maps_scale.py 1000 10000
 	$(BIN)/python benchmarks/network_scale.py 10000 100000
 	$(BIN)/python benchmarks/weekly_import.py 10000 100000
+	$(BIN)/python benchmarks/review_labels.py 10000
 
 clean:
 	rm -rf $(VENV) carto/_vendor assets/node_modules out
