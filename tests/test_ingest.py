@@ -660,7 +660,7 @@ def test_sliced_import_is_the_whole_import(monkeypatch):
     since = pd.Timestamp.now(tz="UTC")
     whole, sliced = store.init_base("sqlite://", who="test"), store.init_base("sqlite://", who="test")
     reports_whole = ingest.import_folder(whole, DEMO)
-    monkeypatch.setattr(ingest, "SLICE_ROWS", 97)
+    monkeypatch.setattr(ingest.importing, "SLICE_ROWS", 97)
     reports_sliced = ingest.import_folder(sliced, DEMO)
     for one, two in zip(reports_whole, reports_sliced):
         assert (one.lus, one.nouveaux, one.en_quarantaine, one.acteurs, one.participations) == (
@@ -679,7 +679,7 @@ def test_failure_mid_import_leaves_base_unchanged(engine, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(ingest, "_write_subscriptions", boom)
+    monkeypatch.setattr(ingest.writing, "_write_subscriptions", boom)
     with pytest.raises(RuntimeError, match="panne simulée"):
         ingest.import_file(engine, DATA / "jeparticipe_virgule.csv", source="jeparticipe")
     assert store.base_summary(engine) == before
