@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -13,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carto import _fr
 from carto._errors import SourceFileError
+from carto.ingest.sniffing import sniff
 from carto.sources import Mapping, load_mapping
 
+log = logging.getLogger("carto.ingest")
 _DELIMITERS = (";", ",", "\t", "|")
 _HEADER_SCAN = 50
 _SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm"}
@@ -35,6 +39,11 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
                 f"{name} : impossible de lire le fichier en {encoding} ({exc}). "
                 "Corrigez « encoding » dans la correspondance ou mettez « auto »."
             ) from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # « texte Unicode » of a spreadsheet
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise SourceFileError(f"{name} : texte UTF-16 illisible ({exc}). Enregistrez-le en CSV UTF-8.") from exc
     for candidate in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(candidate)
@@ -78,9 +87,11 @@ def _find_header(rows: list[list[str]], expected: Sequence[str], name: str) -> i
         )
     cells = {_norm_header(c) for c in rows[best] if c is not None}
     missing = [c for k, c in wanted.items() if k not in cells]
+    one = len(missing) == 1
     raise SourceFileError(
-        f"{name} : colonne(s) manquante(s) dans l'en-tête (ligne {best + 1}) : "
-        f"{', '.join('« ' + c + ' »' for c in missing)}. Ajoutez-les au fichier, ou marquez-les "
+        f"{name} : {_fr.plural(len(missing), 'colonne manquante', 'colonnes manquantes')} dans l'en-tête "
+        f"(ligne {best + 1}) : {', '.join('« ' + c + ' »' for c in missing)}. "
+        f"Ajoutez-{'la' if one else 'les'} au fichier, ou marquez-{'la' if one else 'les'} "
         "« optional = true » dans la correspondance."
     )
 
@@ -146,12 +157,15 @@ def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = No
     Parameters
     ----------
     path : str or Path
-        CSV (any of UTF-8, UTF-8 with BOM, cp1252, latin-1; ``;``, ``,``,
-        tab or ``|``) or XLSX file.
+        CSV (any of UTF-8, UTF-8 with BOM, cp1252, latin-1, UTF-16 with BOM; ``;``, ``,``,
+        tab or ``|``) or XLSX file. What the file really is comes from its first bytes
+        (:func:`carto.ingest.sniffing.sniff`), not its extension: a workbook renamed ``.csv`` is read as a
+        workbook, a CSV renamed ``.xlsx`` as text.
     mapping : Mapping or str
         The mapping (or built-in source name) whose columns locate the header.
     fmt : {"csv", "xlsx"}, optional
-        Format (default: the mapping's, else from the file extension).
+        Format expected (default: the one the extension says). The content of the file decides, as for the
+        mapping's ``format``; when it disagrees, a line of the log says what the file really is.
 
     Returns
     -------
@@ -163,7 +177,9 @@ def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = No
     Raises
     ------
     SourceFileError
-        Unreadable file, or columns of the mapping missing from the header.
+        Unreadable file, a file that holds no table (an image, a PDF, a Word document, an archive, a web
+        page saved as ``.xls``, an empty file: :func:`~carto.ingest.sniffing.sniff`), or columns of the
+        mapping missing from the header.
 
     Examples
     --------
@@ -177,13 +193,12 @@ def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = No
         mapping = load_mapping(mapping)
     if not path.is_file():
         raise SourceFileError(f"Fichier introuvable : « {path} ».")
-    fmt = fmt or (mapping.format if mapping.format != "auto" else None)
-    if fmt is None:
-        fmt = "xlsx" if path.suffix.lower() in _SPREADSHEET_SUFFIXES else "csv"
-    if fmt == "csv" and path.suffix.lower() in _SPREADSHEET_SUFFIXES:
-        fmt = "xlsx"  # a sign-in sheet folder mixes both: trust the extension for workbooks
-    if fmt == "xlsx" and path.suffix.lower() in _TEXT_SUFFIXES:
-        fmt = "csv"
+    suffix = path.suffix.lower()
+    named = fmt or ("xlsx" if suffix in _SPREADSHEET_SUFFIXES else "csv" if suffix in _TEXT_SUFFIXES else None)
+    fmt = sniff(path)  # the bytes decide, not the extension nor the mapping: a sign-in sheet folder mixes both
+    if fmt != named:
+        log.info("%s est en fait %s : lu comme tel.", path.name,
+                 "un classeur XLSX" if fmt == "xlsx" else "un fichier texte CSV")
     expected = [c.name for c in mapping.columns.values() if not c.optional]
     if fmt == "xlsx":
         rows = _read_rows_xlsx(path, mapping.sheet)
@@ -194,10 +209,10 @@ def read_table(path: str | Path, mapping: Mapping | str, *, fmt: str | None = No
         header = header + [""] * (width - len(header))
     else:
         text = _decode(path.read_bytes(), mapping.encoding, path.name)
-        if "\x00" in text[:4096]:
+        if "\x00" in text[:4096]:  # bytes decoded with an encoding the mapping forces, not the file's
             raise SourceFileError(
-                f"{path.name} : ce n'est pas un fichier texte CSV (octets nuls). "
-                "Un classeur ? Donnez-lui l'extension .xlsx."
+                f"{path.name} : ce n'est pas du texte en {mapping.encoding} (octets nuls). Mettez "
+                "« encoding = \"auto\" » dans la correspondance, ou enregistrez le fichier en CSV UTF-8."
             )
         reader_lines = list(itertools.islice(io.StringIO(text, newline=None), _HEADER_SCAN * 2))  # not the whole file
         delimiter = mapping.delimiter if mapping.delimiter != "auto" else _sniff_delimiter(reader_lines)
