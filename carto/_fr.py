@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-__all__ = ["integer", "count", "decimal", "duration", "date", "month"]
+__all__ = ["integer", "count", "plural", "decimal", "duration", "date", "month"]
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
@@ -31,7 +31,18 @@ def count(n: int, one: str, many: str | None = None) -> str:
     >>> count(0, "lien"), count(2, "lien"), count(1200, "zone blanche", "zones blanches")
     ('0 lien', '2 liens', '1\u202f200 zones blanches')
     """
-    return f"{integer(int(n))} {one if n <= 1 else (many or one + 's')}"
+    return f"{integer(int(n))} {plural(n, one, many)}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """The words alone, singular for 0 and 1 (« la clé », « les clés »; ``many`` default ``one`` + « s »).
+
+    Examples
+    --------
+    >>> plural(1, "colonne manquante", "colonnes manquantes"), plural(3, "lien")
+    ('colonne manquante', 'liens')
+    """
+    return one if n <= 1 else (many or one + "s")
 
 
 def decimal(x: float, digits: int = 2) -> str:

@@ -18,7 +18,7 @@ class ImportReport:
     >>> r = ImportReport(file="a.csv", source="lreav", lus=3, nouveaux=1, mis_a_jour=1, inchanges=0,
     ...                  en_quarantaine=1)
     >>> print(r)
-    a.csv : 3 lignes lues, 2 importées (1 nouvelles, 1 mises à jour, 0 inchangées), 1 en quarantaine
+    a.csv : 3 lignes lues, 2 importées (1 nouvelle, 1 mise à jour, 0 inchangée), 1 en quarantaine
     """
 
     file: str
@@ -44,19 +44,22 @@ class ImportReport:
         return self.nouveaux + self.mis_a_jour + self.inchanges
 
     def __str__(self) -> str:
+        c = _fr.count
         text = (
-            f"{self.file} : {_fr.integer(self.lus)} lignes lues, {_fr.integer(self.importees)} importées "
-            f"({_fr.integer(self.nouveaux)} nouvelles, {_fr.integer(self.mis_a_jour)} mises à jour, "
-            f"{_fr.integer(self.inchanges)} inchangées), {_fr.integer(self.en_quarantaine)} en quarantaine"
+            f"{self.file} : {c(self.lus, 'ligne lue', 'lignes lues')}, {c(self.importees, 'importée', 'importées')} "
+            f"({c(self.nouveaux, 'nouvelle', 'nouvelles')}, {c(self.mis_a_jour, 'mise à jour', 'mises à jour')}, "
+            f"{c(self.inchanges, 'inchangée', 'inchangées')}), {_fr.integer(self.en_quarantaine)} en quarantaine"
         )
         extra = [
-            f"{_fr.integer(n)} {label}"
-            for n, label in ((self.acteurs, "acteurs créés"),
-                             (self.rattachements, "lignes rattachées par courriel, SIREN, RNA ou personne de contact"),
-                             (self.evenements, "événements écrits"),
-                             (self.participations, "participations écrites"),
-                             (self.inscriptions, "inscriptions écrites"),
-                             (self.accords, "déclarations d'accord pour la carte écrites"))
+            c(n, one, many)
+            for n, one, many in (
+                (self.acteurs, "acteur créé", "acteurs créés"),
+                (self.rattachements, "ligne rattachée par courriel, SIREN, RNA ou personne de contact",
+                 "lignes rattachées par courriel, SIREN, RNA ou personne de contact"),
+                (self.evenements, "événement écrit", "événements écrits"),
+                (self.participations, "participation écrite", "participations écrites"),
+                (self.inscriptions, "inscription écrite", "inscriptions écrites"),
+                (self.accords, "déclaration d'accord pour la carte écrite", "déclarations d'accord pour la carte écrites"))
             if n
         ]
         return text + (" ; " + ", ".join(extra) if extra else "")
