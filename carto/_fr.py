@@ -1,8 +1,15 @@
-"""French formatting of numbers for what users read (reports, summaries, CLI)."""
+"""French formatting of numbers and dates for what users read (reports, summaries, CLI, charts)."""
 
 from __future__ import annotations
 
-__all__ = ["integer", "count", "decimal", "duration"]
+import datetime as _dt
+
+__all__ = ["integer", "count", "plural", "decimal", "duration", "date", "month"]
+
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+#: Abbreviations of the months as the French typographic usage writes them (« janv. », « juin »).
+SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 
 
 def integer(n: int) -> str:
@@ -24,7 +31,18 @@ def count(n: int, one: str, many: str | None = None) -> str:
     >>> count(0, "lien"), count(2, "lien"), count(1200, "zone blanche", "zones blanches")
     ('0 lien', '2 liens', '1\u202f200 zones blanches')
     """
-    return f"{integer(int(n))} {one if n <= 1 else (many or one + 's')}"
+    return f"{integer(int(n))} {plural(n, one, many)}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """The words alone, singular for 0 and 1 (« la clé », « les clés »; ``many`` default ``one`` + « s »).
+
+    Examples
+    --------
+    >>> plural(1, "colonne manquante", "colonnes manquantes"), plural(3, "lien")
+    ('colonne manquante', 'liens')
+    """
+    return one if n <= 1 else (many or one + "s")
 
 
 def decimal(x: float, digits: int = 2) -> str:
@@ -50,3 +68,27 @@ def duration(seconds: float) -> str:
         return f"{decimal(seconds, 1)} s"
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def date(day: _dt.date) -> str:
+    """« 29/11/2026 » (jj/mm/aaaa), whatever the system locale.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> date(datetime.date(2026, 1, 5)), date(datetime.datetime(2026, 11, 29, 14, 30))
+    ('05/01/2026', '29/11/2026')
+    """
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+
+
+def month(day: _dt.date, *, short: bool = False) -> str:
+    """« janvier 2026 », or with ``short`` « janv. 2026 » (month names written out, not from the locale).
+
+    Examples
+    --------
+    >>> import datetime
+    >>> month(datetime.date(2026, 2, 1)), month(datetime.date(2026, 2, 1), short=True)
+    ('février 2026', 'févr. 2026')
+    """
+    return f"{(SHORT_MONTHS if short else MONTHS)[day.month - 1]} {day.year}"

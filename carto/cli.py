@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -26,14 +27,67 @@ from carto.settings import get_settings
 __all__ = ["build_parser", "main"]
 
 
-#: argparse's own messages, in French.
+#: argparse's own messages, in French (those that list names: :func:`_french_argparse`).
 _ARGPARSE_FR = {
-    "unrecognized arguments:": "option(s) inconnue(s) :",
-    "the following arguments are required:": "argument(s) obligatoire(s) manquant(s) :",
     "invalid int value:": "nombre entier invalide :",
+    "invalid float value:": "nombre décimal invalide :",
     "invalid choice:": "choix invalide :",
+    "(choose from": "(choix possibles :",
     "expected one argument": "une valeur est attendue",
+    "expected at least one argument": "au moins une valeur est attendue",
+    "ambiguous option:": "option ambiguë :",
+    "could match": "peut désigner",
+    "not allowed with argument": "incompatible avec l'argument",
 }
+#: argparse messages followed by a list of names → (separator of the list, singular, plural).
+_ARGPARSE_LISTS = {
+    "unrecognized arguments:": (" ", "option inconnue :", "options inconnues :"),
+    "the following arguments are required:": (", ", "argument obligatoire manquant :",
+                                              "arguments obligatoires manquants :"),
+}
+
+
+def _french_argparse(message: str) -> str:
+    """An argparse error message in French, singular or plural as the names listed.
+
+    Examples
+    --------
+    >>> _french_argparse("unrecognized arguments: --vite"), _french_argparse("unrecognized arguments: -x -y")
+    ('option inconnue : --vite', 'options inconnues : -x -y')
+    >>> _french_argparse("the following arguments are required: fichier, --source")
+    'arguments obligatoires manquants : fichier, --source'
+    >>> _french_argparse("argument --size: invalid int value: 'dix'")
+    "argument --size : nombre entier invalide : 'dix'"
+    """
+    for english, (sep, one, many) in _ARGPARSE_LISTS.items():
+        head, found, names = message.partition(english)
+        if found:
+            listed = [n for n in names.strip().split(sep.strip() or None) if n.strip()]
+            message = f"{head}{one if len(listed) <= 1 else many}{names}"
+    for english, french in _ARGPARSE_FR.items():
+        message = message.replace(english, french)
+    return re.sub(r"^argument (\S+): ", r"argument \1 : ", message)
+
+
+def _table_text(frame: pd.DataFrame) -> str:
+    """A table as a French reader reads it in a terminal: decimal comma, dates jj/mm/aaaa, empty when missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from datetime import date, datetime
+    >>> _table_text(pd.DataFrame({"score": [1.0, 0.875], "le": [date(2026, 11, 29), None],
+    ...                           "à": [datetime(2026, 1, 5, 9, 30), None]})).split()
+    ['score', 'le', 'à', '1,00', '29/11/2026', '05/01/2026', '0,88']
+    """
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            shown[column] = [_fr.date(v) if not pd.isna(v) else "" for v in values]
+        elif values.dtype == object:
+            shown[column] = [_fr.date(v) if isinstance(v, date) else v for v in values]
+    return shown.to_string(index=False, na_rep="", float_format=lambda x: _fr.decimal(x, 2))
 
 
 class _FrenchFormatter(argparse.HelpFormatter):
@@ -50,8 +104,7 @@ class _FrenchParser(argparse.ArgumentParser):
         self.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        for english, french in _ARGPARSE_FR.items():
-            message = message.replace(english, french)
+        message = _french_argparse(message)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog} : erreur : {message}\n")
 
@@ -257,8 +310,9 @@ def _run_map(engine: sa.Engine, args: argparse.Namespace) -> None:
     kinds = [k.strip() for k in args.layers.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in maps.MAP_KINDS]
     if unknown or not kinds:
-        raise CartoError(f"Carte(s) inconnue(s) : {', '.join(unknown) or '(aucune)'} ; choisissez parmi "
-                         f"{', '.join(maps.MAP_KINDS)}.")
+        named = (f"Carte inconnue : {unknown[0]}" if len(unknown) == 1 else
+                 f"Cartes inconnues : {', '.join(unknown)}" if unknown else "Aucune carte demandée")
+        raise CartoError(f"{named} ; choisissez parmi {', '.join(maps.MAP_KINDS)}.")
     out = Path(args.out)
     for kind in kinds:
         options = {"level": args.niveau} if kind == "zones-blanches" else {}
@@ -278,7 +332,7 @@ def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
     if args.command == "communities":
         listed = (communities.create_communities(engine, args.fichier) if args.action == "init"
                   else communities.list_communities(engine))
-        print(listed.to_string(index=False, na_rep="") if len(listed) else
+        print(_table_text(listed) if len(listed) else
               "Aucune communauté : créez-les avec « carto communities init ».")
     elif args.command == "circles":
         rules = communities.load_rules(args.regles)
@@ -302,7 +356,7 @@ def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
             name = events.find_community(conn, args.community).name
         path = export.save_members_xlsx(table, Path(args.out), title=f"Membres de la communauté {name}",
                                         as_of=args.date or date.today())
-        print(f"{_fr.integer(len(table))} membre(s) écrit(s) dans {path}.")
+        print(f"{_fr.count(len(table), 'membre écrit', 'membres écrits')} dans {path}.")
 
 
 def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:
@@ -314,7 +368,7 @@ def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:
               "sa commune.")
         return
     shown = history[["déclaré le", "accord", "preuve", "enregistré par", "enregistré le"]]
-    print(shown.to_string(index=False, na_rep=""))
+    print(_table_text(shown))
     print(f"Réponse qui compte : {history['accord'].iloc[-1]} (la plus récente).")
 
 
@@ -386,7 +440,7 @@ def _run_on_base(args: argparse.Namespace) -> int:
         elif args.command == "attachments":
             if args.action == "list":
                 listed = linkage.attachments(engine, actor_id=args.acteur)
-                print(listed.to_string(index=False, na_rep="") if len(listed) else "Aucun rattachement.")
+                print(_table_text(listed) if len(listed) else "Aucun rattachement.")
             else:
                 if args.id is None:
                     raise CartoError("Indiquez le numéro de la ligne source : carto attachments undo ID "
@@ -397,7 +451,7 @@ def _run_on_base(args: argparse.Namespace) -> int:
         elif args.action == "list":
             listed = linkage.merges(engine)
             listed["annulée"] = listed["annulée"].map({True: "oui", False: "non"})
-            print(listed.to_string(index=False, na_rep="") if len(listed) else "Aucune fusion.")
+            print(_table_text(listed) if len(listed) else "Aucune fusion.")
         else:
             if args.id is None:
                 raise CartoError("Indiquez le numéro de la fusion : carto merges undo ID.")

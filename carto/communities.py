@@ -283,7 +283,9 @@ def create_communities(engine: Engine, path: str | Path = "communautes.toml", *,
         for i, row in enumerate(rows, start=1):
             missing = [k for k in ("slug", "nom", "theme") if not row.get(k)]
             if missing:
-                raise ConfigError(f"Fichier « {path} », communauté n° {i} : clé(s) {', '.join(missing)} manquante(s).")
+                raise ConfigError(f"Fichier « {path} », communauté n° {i} : il manque "
+                                  f"{_fr.plural(len(missing), 'la clé', 'les clés')} "
+                                  f"{', '.join(f'« {k} »' for k in missing)}.")
             _check_theme(row["theme"])
             values = {"slug": row["slug"], "name": row["nom"], "theme": row["theme"],
                       "directorate": row.get("direction"), "jardinier_region": row.get("jardinier_region"),

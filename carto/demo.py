@@ -63,6 +63,76 @@ _TABLE_LABELS = {
 }
 
 
+#: The files of a community folder, by kind: (test on the file name, singular, plural). Each file is of one kind
+#: only (the first that matches); the screenshots and the PNG of the A4 sheets go with their page or PDF.
+_COMMUNITY_FILES = (
+    ("members", lambda n: n.startswith("suivi-membres-") and n.endswith(".xlsx"),
+     "tableau de suivi des membres XLSX", "tableaux de suivi des membres XLSX"),
+    ("charts", lambda n: n.startswith("indicateurs-") and n.endswith(".png"),
+     "graphique d'indicateurs PNG", "graphiques d'indicateurs PNG"),
+    ("a4", lambda n: n.startswith("carte-") and n.endswith("-a4.pdf"),
+     "carte A4 à imprimer (PDF et PNG)", "cartes A4 à imprimer (PDF et PNG)"),
+    ("a4 png", lambda n: n.startswith("carte-") and n.endswith("-a4.png"), "", ""),
+    ("maps", lambda n: n.startswith("carte-") and n.endswith(".html"), "carte HTML", "cartes HTML"),
+    ("map png", lambda n: n.startswith("carte-") and n.endswith(".png"), "", ""),
+    ("map pdf", lambda n: n.startswith("carte-") and n.endswith(".pdf"), "", ""),
+    ("net xlsx", lambda n: n.startswith("reseau-") and n.endswith(".xlsx"), "mesures XLSX", "mesures XLSX"),
+    ("net html", lambda n: n == "reseau.html", "page HTML", "page HTML"),
+    ("net png", lambda n: n == "reseau.png", "", ""),
+    ("net a4", lambda n: n == "reseau-a4.pdf", "image A4 PDF et PNG", "image A4 PDF et PNG"),
+    ("net a4 png", lambda n: n == "reseau-a4.png", "", ""),
+)
+
+
+def folder_summary(paths: list[Path]) -> str:
+    """What a community folder of the demo holds, each file counted once, in French.
+
+    Examples
+    --------
+    >>> names = ["suivi-membres-mer.xlsx", "indicateurs-parcours.png", "carte-membres.html", "carte-membres.png",
+    ...          "carte-membres-a4.pdf", "carte-membres-a4.png", "reseau-mer.xlsx", "reseau.html", "reseau.png",
+    ...          "notes.txt"]
+    >>> for part in folder_summary([Path("mer") / n for n in names]).split(" ; "):
+    ...     print(part)
+    tableau de suivi des membres XLSX, 1 graphique d'indicateurs PNG, 1 carte HTML avec image PNG, 1 carte A4 à \
+imprimer (PDF et PNG)
+    réseau : mesures XLSX, page HTML avec image PNG
+    autre fichier : notes.txt
+    """
+    kinds: dict[str, int] = {}
+    others: list[str] = []
+    for path in dict.fromkeys(paths):  # a file given under two labels is still one file
+        kind = next((k for k, test, _, _ in _COMMUNITY_FILES if test(path.name)), None)
+        if kind is None:
+            others.append(path.name)
+        else:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    words = {k: (one, many) for k, _, one, many in _COMMUNITY_FILES}
+
+    def counted(kind: str) -> str:
+        n = kinds[kind]
+        return f"{words[kind][0]}" if kind == "members" and n == 1 else _fr.count(n, *words[kind])
+
+    def with_images(kind: str, png: str, pdf: str) -> str:
+        images = " et ".join(name for k, name in ((png, "image PNG"), (pdf, "PDF")) if kinds.get(k))
+        return counted(kind) + (f" avec {images}" if images else "")
+
+    parts = [counted(k) for k in ("members", "charts") if kinds.get(k)]
+    if kinds.get("maps"):
+        parts.append(with_images("maps", "map png", "map pdf"))
+    if kinds.get("a4"):
+        parts.append(counted("a4"))
+    net = [words[k][0] for k in ("net xlsx",) if kinds.get(k)]
+    if kinds.get("net html"):
+        net.append(words["net html"][0] + (" avec image PNG" if kinds.get("net png") else ""))
+    if kinds.get("net a4"):
+        net.append(words["net a4"][0])
+    text = ", ".join(parts) + (" ; réseau : " + ", ".join(net) if net else "")
+    if others:
+        text += f" ; {_fr.plural(len(others), 'autre fichier', 'autres fichiers')} : {', '.join(sorted(others))}"
+    return text
+
+
 @dataclass
 class DemoResult:
     """What :func:`run_demo` produced.
@@ -129,7 +199,7 @@ class DemoResult:
             "Rapprochement des doublons :",
             f"  {self.link}",
             "  Qualité mesurée sur la vérité des sources synthétiques (paires d'enregistrements) :",
-            *[f"    {name} : précision {p:.3f}, rappel {r:.3f}, F1 {f:.3f}".replace(".", ",")
+            *[f"    {name} : précision {_fr.decimal(p, 3)}, rappel {_fr.decimal(r, 3)}, F1 {_fr.decimal(f, 3)}"
               for name, (p, r, f) in self.link_quality.items()],
             "",
             "Communautés pilotes, membres par cercle :",
@@ -143,29 +213,15 @@ class DemoResult:
         lines += ["", "Fichiers produits :"]
         per_folder: dict[Path, list[Path]] = {}
         for label, path in self.files.items():
-            if path.parent.parent.name == "communautes":  # one line per community folder
+            if path.parent.parent == self.out / "communautes":  # one line per community folder
                 per_folder.setdefault(path.parent, []).append(path)
             else:
                 lines.append(f"  {label} : {path}")
-        for folder, paths in per_folder.items():
-            n_charts = sum(p.suffix == ".png" and p.name.startswith("indicateurs") for p in paths)
-            n_maps = sum(p.suffix == ".html" and p.stem.startswith("carte-") for p in paths)
-            n_a4 = sum(p.suffix == ".pdf" and p.stem.startswith("carte-") and p.stem.endswith("-a4") for p in paths)
-            net = [what for what, found in (("mesures XLSX", any(p.name.startswith("reseau-") and p.suffix == ".xlsx"
-                                                                 for p in paths)),
-                                            ("page HTML", any(p.name == "reseau.html" for p in paths)),
-                                            ("image A4 PDF et PNG", any(p.name == "reseau-a4.pdf" for p in paths)))
-                   if found]
-            shots = {p.suffix for p in paths if p.stem.startswith("carte-") and not p.stem.endswith("-a4")}
-            images = " et ".join(name for suffix, name in ((".png", "image PNG"), (".pdf", "PDF")) if suffix in shots)
-            lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
-                         f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
-                         f"{' avec ' + images if images else ''}"
-                         f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''}"
-                         f"{'; réseau : ' + ', '.join(net) if net else ''})")
+        lines += [f"  communauté {folder.name} : {folder} ({folder_summary(paths)})"
+                  for folder, paths in per_folder.items()]
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
-        lines += ["", f"Durée : {self.seconds:.1f} s"]
+        lines += ["", f"Durée : {_fr.duration(self.seconds)}"]
         return "\n".join(lines)
 
 

@@ -152,7 +152,7 @@ def classify_events(engine: Engine, *, who: str | None = None) -> int:
             conn.execute(e.update().where(e.c.id == sa.bindparam("_id"))
                          .values(community_id=sa.bindparam("_c"), theme=sa.bindparam("_t")), rows)
             store.audit(conn, table="events", ids=[r["_id"] for r in rows], details={"motif": "titre"})
-    log.info("%s événement(s) classé(s) par communauté ou thème", _fr.integer(len(rows)))
+    log.info("%s par communauté ou thème", _fr.count(len(rows), "événement classé", "événements classés"))
     return len(rows)
 
 
@@ -224,8 +224,10 @@ def add_event(
         wanted = sorted({int(i) for i in organisers})
         found = set(conn.execute(sa.select(a.c.id).where(a.c.id.in_(wanted), a.c.status == "active")).scalars())
         if set(wanted) - found:
-            raise EventError(f"Organisateur(s) inconnu(s) ou fusionné(s) : {sorted(set(wanted) - found)} "
-                             "(donnez l'identifiant d'un acteur actif).")
+            absent = sorted(set(wanted) - found)
+            named = _fr.plural(len(absent), "Organisateur inconnu ou fusionné", "Organisateurs inconnus ou fusionnés")
+            raise EventError(f"{named} : "
+                             f"{', '.join(map(str, absent))} (donnez l'identifiant d'un acteur actif).")
         event_id = int(conn.execute(e.insert().values(
             title=title.strip(), kind=kind, starts_on=starts_on, ends_on=ends_on, place=commune,
             commune_code=code, lon=lon, lat=lat, community_id=community_id, theme=theme,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from carto import _fr
 from carto._errors import ConfigError
 from carto.normalize import name_keys
 from carto.settings import read_config
@@ -39,8 +40,8 @@ def _load(path: str) -> pd.DataFrame:
     for i, row in enumerate(rows, start=1):
         missing = [k for k in _REQUIRED if k not in row]
         if missing:
-            raise ConfigError(f"Fichier « {path} », espace thématique n° {i} : clé(s) {', '.join(missing)} "
-                              "manquante(s).")
+            raise ConfigError(f"Fichier « {path} », espace thématique n° {i} : il manque "
+                              f"{_fr.plural(len(missing), 'la clé', 'les clés')} {', '.join(f'« {k} »' for k in missing)}.")
     frame = pd.DataFrame(rows)
     if frame["slug"].duplicated().any():
         raise ConfigError(f"Fichier « {path} » : slug d'espace thématique en double "

@@ -507,13 +507,22 @@ def _text(value: object) -> str | None:
 
 
 def _shown(value: object) -> str:
-    """A value as read on screen (not escaped): dates jj/mm/aaaa, booleans oui/non, empty when missing."""
+    """A value as read on screen (not escaped): dates jj/mm/aaaa, booleans oui/non, decimal comma, empty when missing.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> _shown(date(2026, 11, 29)), _shown(0.6667), _shown(3.0), _shown(None), _shown(True)
+    ('29/11/2026', '0,67', '3', '', 'oui')
+    """
     if _missing(value):
         return ""
     if isinstance(value, bool | np.bool_):
         return "oui" if value else "non"
     if isinstance(value, date):  # datetime and pd.Timestamp too
         return f"{value:%d/%m/%Y}"
+    if isinstance(value, float | np.floating):  # « 0,67 », never « 0.67 »; a whole number without decimals
+        return str(int(value)) if float(value).is_integer() else _fr.decimal(float(value))
     return str(value)
 
 

@@ -22,14 +22,17 @@ def test_unknown_option_in_french(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--taille-inconnue"])
     err = capsys.readouterr().err
-    assert "option(s) inconnue(s) : --taille-inconnue" in err
+    assert "option inconnue : --taille-inconnue" in err
+    with pytest.raises(SystemExit):
+        main(["demo", "--vite", "--fort"])
+    assert "options inconnues : --vite --fort" in capsys.readouterr().err
     assert err.startswith("utilisation : carto")
 
 
 def test_bad_number_in_french(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--size", "abc"])
-    assert "nombre entier invalide : 'abc'" in capsys.readouterr().err
+    assert "argument --size : nombre entier invalide : 'abc'" in capsys.readouterr().err
 
 
 def test_password_never_printed(tmp_path: Path, capsys):
@@ -105,7 +108,7 @@ def test_import_quarantine_link_merges(tmp_path: Path, capsys):
     first = capsys.readouterr().out
     assert "176 lignes lues" in first and "2 en quarantaine" in first
     assert main(["import", "lreav", str(DEMO_SOURCES / "lreav.csv"), "--base", url]) == 0
-    assert "0 nouvelles, 0 mises à jour, 174 inchangées" in capsys.readouterr().out
+    assert "0 nouvelle, 0 mise à jour, 174 inchangées" in capsys.readouterr().out
     assert main(["quarantine", "--base", url]) == 0
     listed = capsys.readouterr().out
     assert listed.startswith("2 lignes en quarantaine.") and "ligne 100, colonne « Courriel »" in listed
@@ -176,7 +179,7 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert "dans le futur" in capsys.readouterr().err
     xlsx = tmp_path / "suivi" / "biodiversite.xlsx"
     assert main(["members", "--base", url, "--community", "biodiversite", "--out", str(xlsx)]) == 0
-    assert "1 membre(s) écrit(s)" in capsys.readouterr().out
+    assert "1 membre écrit dans" in capsys.readouterr().out
     sheet = openpyxl.load_workbook(xlsx)["Membres"]
     assert any(cell.value == "Léa Martin" for row in sheet.iter_rows() for cell in row)
     assert main(["members", "--base", url, "--community", "mer", "--out", str(xlsx)]) == 1
@@ -188,7 +191,7 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert (tmp_path / "cartes" / "bio-membres.html").stat().st_size > 10_000
     assert "Leaflet" in (tmp_path / "cartes" / "bio-zones-blanches.html").read_text(encoding="utf-8")
     assert main(["map", "--base", url, "--community", "biodiversite", "--layers", "reseau", "--out", str(carte)]) == 1
-    assert "Carte(s) inconnue(s) : reseau" in capsys.readouterr().err
+    assert "Carte inconnue : reseau ; choisissez parmi" in capsys.readouterr().err
     # the members map's filters
     assert main(["map", "--base", url, "--community", "biodiversite", "--cercles", "1,2", "--types", "personne",
                  "--themes", "biodiversite", "--out", str(carte)]) == 0

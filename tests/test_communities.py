@@ -308,5 +308,5 @@ def test_add_event_by_hand(engine: sa.Engine) -> None:
     assert communities.circles(engine, "biodiversite", as_of=date(2026, 3, 1))["cercle"].to_dict() == {lea: 1}
     with pytest.raises(EventError, match="Type d'événement « fête » inconnu"):
         events.add_event(engine, title="x", kind="fête", starts_on=date(2026, 1, 1))
-    with pytest.raises(EventError, match=r"Organisateur\(s\) inconnu\(s\)"):
+    with pytest.raises(EventError, match=r"Organisateur inconnu ou fusionné : 404"):
         events.add_event(engine, title="x", kind="webinaire", starts_on=date(2026, 1, 1), organisers=[404])

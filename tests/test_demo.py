@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import filecmp
+import re
 from pathlib import Path
 
 import openpyxl
@@ -42,7 +43,7 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
         assert header[-2:] == ["groupe", "nom du groupe"]  # the network's groups, not Terreau's communities
         assert "sigma" in (folder / "reseau.html").read_text(encoding="utf-8")
         assert (folder / "reseau-a4.pdf").read_bytes().startswith(b"%PDF")
-        assert "réseau : mesures XLSX, page HTML, image A4 PDF et PNG" in summary
+        assert "réseau : mesures XLSX, page HTML avec image PNG, image A4 PDF et PNG" in summary
 
 
 def test_demo_base_holds_the_imported_and_linked_sources(tmp_path: Path) -> None:
@@ -100,4 +101,21 @@ def test_demo_computes_the_pilot_communities(tmp_path: Path) -> None:
             lo, hi = Image.open(png).convert("L").getextrema()
             assert hi - lo > 100, f"{png.name} semble vide"
         assert f"communauté {slug} : {folder}" in summary
+        # the summary tells what the folder holds, each file once
+        assert summary.count(f"communauté {slug} : ") == 1
+        assert f"communauté {slug} : {folder} ({demo.folder_summary(sorted(folder.iterdir()))})" in summary
+    assert "6 graphiques d'indicateurs PNG, 4 cartes HTML ; réseau : mesures XLSX, page HTML)" in summary
+    assert not re.search(r"\d\.\d", summary), "un nombre écrit avec un point décimal"
     assert result.base_counts["memberships"] > 0 and result.base_counts["membership_history"] > 0
+
+
+def test_folder_summary_counts_each_file_once() -> None:
+    folder = Path("communautes") / "mer"
+    paths = [folder / n for n in ("suivi-membres-mer.xlsx", "indicateurs-parcours.png", "indicateurs-retours.png",
+                                  "carte-membres.html", "carte-liens.html", "carte-liens.pdf", "carte-liens.png",
+                                  "carte-membres-a4.pdf", "carte-membres-a4.png", "reseau-a4.pdf", "reseau-a4.png")]
+    text = demo.folder_summary(paths + paths[:3])  # a file under two labels is counted once
+    assert text == ("tableau de suivi des membres XLSX, 2 graphiques d'indicateurs PNG, 2 cartes HTML avec image PNG "
+                    "et PDF, 1 carte A4 à imprimer (PDF et PNG) ; réseau : image A4 PDF et PNG")
+    assert demo.folder_summary([folder / "carte-membres.html", folder / "x.csv", folder / "y.csv"]) == (
+        "1 carte HTML ; autres fichiers : x.csv, y.csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -108,3 +109,65 @@ def test_charts_of_an_empty_community_say_so(base_url: str) -> None:
         assert "Pas encore de données pour cette communauté." in texts
     finally:
         engine.dispose()
+
+
+# matplotlib's own date labels (« Jan 2024 », « March »), never capitalised in French
+_ENGLISH_MONTHS = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\b")
+_FRENCH_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def _labels(fig) -> list[str]:
+    """Every tick label, text and footer of a drawn chart."""
+    _png(fig)  # draws the figure: tick labels exist once drawn
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    return ticks + [t.get_text() for t in ax.texts + fig.texts]
+
+
+def test_charts_are_written_in_french_and_carry_date_and_sources(engine: sa.Engine) -> None:
+    with store.transaction(engine, action="test", who="test") as conn:  # Léa came from a sign-in sheet
+        conn.execute(store.import_batches.insert(), [{"id": 1, "source": "emargement", "file_name": "f.csv",
+                                                      "who": "test"}])
+        conn.execute(store.source_records.insert(), [
+            {"source": "emargement", "source_key": "1", "batch_id": 1, "file_name": "f.csv", "line": 2, "raw": {},
+             "row_hash": "x", "status": "ok", "actor_id": 1}])
+    assert charts.data_sources(engine, "biodiversite") == ("feuilles d'émargement, "
+                                                           "saisies dans Terreau (ateliers, jardiniers)")
+    figures = charts.community_figures(engine, "biodiversite", as_of=date(2024, 6, 30))
+    for name, fig in figures.items():
+        expected = "Données au 30/06/2024 — sources : feuilles d'émargement, saisies dans Terreau"
+        assert charts.footer(fig).startswith(expected), name
+        labels = _labels(fig)
+        assert not [t for t in labels if re.search(r"\d\.\d", t)], f"{name} : point décimal anglais"
+        assert not [t for t in labels if _ENGLISH_MONTHS.search(t)], f"{name} : mois anglais"
+        assert not [t for t in labels if "−" in t or t.startswith("-")], f"{name} : un effectif négatif"
+    assert charts.footer(figures["territoire"]).endswith(", populations municipales INSEE")
+    months = [t.get_text() for t in figures["cercles par mois"].axes[0].get_xticklabels()]
+    assert months and all(t.split()[0] in _FRENCH_MONTHS and t.endswith(" 2024") for t in months), months
+    rates = [t.get_text() for t in figures["territoire"].axes[0].get_xticklabels()]
+    assert rates[0] == "0" and any(re.fullmatch(r"0,\d+", t) for t in rates), rates
+    quarters = [t.get_text() for t in figures["participation"].axes[0].get_xticklabels()]
+    assert quarters == ["T1 2024", "T2 2024"]
+
+
+def test_chart_ticks_have_french_thousands_and_month_names() -> None:
+    table = pd.DataFrame({"événements": [3, 4, 5], "nouveaux participants": [900, 1500, 300],
+                          "participants revenus": [0, 200, 1100]},
+                         index=pd.period_range("2026-01", periods=3, freq="M", name="mois"))
+    fig = charts.participation_chart(table, community="Mer", as_of=date(2026, 3, 31), sources="émargements")
+    labels = _labels(fig)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["janv. 2026", "févr. 2026", "mars 2026"]
+    assert "1\u202f000" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Données au 31/03/2026 — sources : émargements" in labels
+    assert fig.axes[0].get_title(loc="left") == "Mer — participants aux événements, par mois"
+
+
+def test_chart_dates_never_come_from_the_system_locale() -> None:
+    by_month = pd.DataFrame({label: [1, 2, 3, 4] for label in communities.CIRCLE_LABELS.values()},
+                            index=pd.period_range("2025-11", periods=4, freq="M"))
+    fig = charts.circles_chart(by_month, as_of=date(2026, 2, 28))
+    _labels(fig)
+    assert fig.axes[0].get_legend().get_title().get_text() == "février 2026 : 12 membres"
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks and all(t.split()[0] in _FRENCH_MONTHS for t in ticks), ticks
+    assert "janv. 2026" in ticks

@@ -660,7 +660,7 @@ def test_sliced_import_is_the_whole_import(monkeypatch):
     since = pd.Timestamp.now(tz="UTC")
     whole, sliced = store.init_base("sqlite://", who="test"), store.init_base("sqlite://", who="test")
     reports_whole = ingest.import_folder(whole, DEMO)
-    monkeypatch.setattr(ingest, "SLICE_ROWS", 97)
+    monkeypatch.setattr(ingest.importing, "SLICE_ROWS", 97)
     reports_sliced = ingest.import_folder(sliced, DEMO)
     for one, two in zip(reports_whole, reports_sliced):
         assert (one.lus, one.nouveaux, one.en_quarantaine, one.acteurs, one.participations) == (
@@ -679,7 +679,7 @@ def test_failure_mid_import_leaves_base_unchanged(engine, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(ingest, "_write_subscriptions", boom)
+    monkeypatch.setattr(ingest.writing, "_write_subscriptions", boom)
     with pytest.raises(RuntimeError, match="panne simulée"):
         ingest.import_file(engine, DATA / "jeparticipe_virgule.csv", source="jeparticipe")
     assert store.base_summary(engine) == before
@@ -699,3 +699,68 @@ def test_report_text_and_combine():
     total = ingest.ImportReport.combine([a, b], file="emargement")
     assert (total.lus, total.importees, total.en_quarantaine) == (1203, 1202, 1)
     assert str(total).startswith("emargement : 1\u202f203 lignes lues, 1\u202f202 importées")
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("photo.csv", "png", "ce fichier est une image PNG, pas un tableau"),
+    ("scan.xlsx", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(64), "ce fichier est une image JPEG, pas un tableau"),
+    ("liste.csv", "pdf", "ce fichier est un document PDF, pas un tableau"),
+    ("archive.xlsx", {"liste.csv": "a;b\n"}, "ce fichier est une archive ZIP, pas un tableau. Décompressez-la"),
+    ("compte-rendu.csv", {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"},
+     "ce fichier est un document Word (.docx), pas un tableau"),
+    ("export.xls", b"<!DOCTYPE html>\n<html><body><table><tr><td>Nom</td></tr></table></body></html>",
+     "ce fichier est une page web (HTML), pas un tableau"),
+    ("vide.csv", b"", "ce fichier est vide (0 octet)"),
+    ("brut.csv", bytes(range(256)) * 8, "ce fichier contient des données binaires, pas un tableau"),
+    ("ancien.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), "ce fichier est un ancien fichier Office 97-2003"),
+])
+def test_a_file_that_is_no_table_says_what_it_is(tmp_path, memory, name, content, said):
+    path = tmp_path / name
+    if content == "png":
+        from PIL import Image
+
+        Image.new("RGB", (8, 8), "white").save(path, format="PNG")
+    elif content == "pdf":
+        from matplotlib.figure import Figure
+
+        Figure().savefig(path, format="pdf")
+    elif isinstance(content, dict):
+        _zip(path, content)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SourceFileError, match=re.escape(f"{name} : {said}")):
+        ingest.read_table(path, "lreav")
+    with pytest.raises(SourceFileError, match=re.escape(said)):  # the import says it too, writing nothing
+        ingest.import_file(memory, path, source="lreav")
+    assert store.base_summary(memory)["source_records"] == 0
+
+
+def test_a_renamed_file_is_read_as_what_it_really_is(tmp_path, memory, caplog):
+    workbook = shutil.copy(DEMO / "sources" / "dispositifs.xlsx", tmp_path / "dispositifs.csv")
+    text = shutil.copy(DEMO / "sources" / "lreav.csv", tmp_path / "lreav.xlsx")
+    with caplog.at_level("INFO", logger="carto.ingest"):
+        pd.testing.assert_frame_equal(ingest.read_table(workbook, "dispositifs"),
+                                      ingest.read_table(DEMO / "sources" / "dispositifs.xlsx", "dispositifs"))
+        pd.testing.assert_frame_equal(ingest.read_table(text, "lreav"),
+                                      ingest.read_table(DEMO / "sources" / "lreav.csv", "lreav"))
+    assert "dispositifs.csv est en fait un classeur XLSX : lu comme tel." in caplog.messages
+    assert "lreav.xlsx est en fait un fichier texte CSV : lu comme tel." in caplog.messages
+    report = ingest.import_file(memory, text, source="lreav")
+    assert report.lus > 0 and report.lus == report.nouveaux + report.en_quarantaine
+
+
+def test_utf16_text_of_a_spreadsheet_is_read(tmp_path):
+    path = tmp_path / "contacts.txt"
+    source = ingest.reading._decode((DEMO / "sources" / "lreav.csv").read_bytes(), "auto", "lreav.csv")
+    path.write_text(source, encoding="utf-16")  # with its BOM, as « texte Unicode » of a spreadsheet
+    pd.testing.assert_frame_equal(ingest.read_table(path, "lreav"),
+                                  ingest.read_table(DEMO / "sources" / "lreav.csv", "lreav"))

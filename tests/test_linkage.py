@@ -797,7 +797,7 @@ def test_import_attaches_by_email_link_completes_and_detach_undoes(base_url: str
 
     # nothing lost: detaching every attached record gives the participations and subscriptions of an
     # import that attaches nothing, record by record
-    monkeypatch.setattr(ingest, "SURE_KEYS", {"personne": {}, "organisation": {}})
+    monkeypatch.setattr(ingest.actors, "SURE_KEYS", {"personne": {}, "organisation": {}})
     apart = store.init_base(f"sqlite:///{tmp_path / 'apart.sqlite'}", who="test")
     try:
         for source, path in files:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import privacy, store
+from carto import _fr, privacy, store
 from carto._errors import CartoError
 from carto.linkage.repoint import (_DEPENDENTS, _is_na, _json_value, _kept_of, _merge_map, _repoint, _repointed,
                                    _restore)
@@ -345,7 +345,8 @@ def _merge_in(
     ).all())
     if len(kinds) != 2:
         missing = sorted({kept_id, absorbed_id} - set(kinds))
-        raise CartoError(f"Acteur(s) introuvable(s) : {', '.join(map(str, missing))}. Vérifiez les identifiants.")
+        raise CartoError(f"{_fr.plural(len(missing), 'Acteur introuvable', 'Acteurs introuvables')} : "
+                         f"{', '.join(map(str, missing))}. Vérifiez les identifiants.")
     kind = kinds[kept_id]
     # only the two actors and the records of every actor merged into them: not the whole base
     links = _links(conn)

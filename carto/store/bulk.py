@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
+from carto import _fr
 from carto._errors import StoreError
 from carto.store.engine import _json_dumps
 from carto.store.schema import UTCDateTime, _utcnow
@@ -90,7 +91,8 @@ def _prepared(
         rows = itertools.chain([first], iterator)
     unknown = [c for c in [*columns, *key, *json_text] if c not in table.c]
     if unknown:
-        raise StoreError(f"Colonne(s) inconnue(s) de la table « {table.name} » : {', '.join(unknown)}.")
+        raise StoreError(f"{_fr.plural(len(unknown), 'Colonne inconnue', 'Colonnes inconnues')} de la table "
+                         f"« {table.name} » : {', '.join(unknown)}.")
     processors = [_processor(table.c[c], dialect, json_text=c in json_text) for c in columns]
     utc_text = {  # time-zone aware timestamp columns of a frame, written as SQLite text by numpy
         c for c in columns

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from carto import _fr
 from carto._errors import StoreError
 from carto.settings import get_settings
 from carto.store.engine import _write_connection
@@ -108,7 +109,8 @@ def _check_foreign_keys(conn: Connection, tables: Sequence[str]) -> None:
         broken = conn.exec_driver_sql(f'PRAGMA foreign_key_check("{name}")').fetchall()
         if broken:
             raise StoreError(
-                f"L'écriture laisserait {len(broken)} référence(s) cassée(s) (table « {name} », ligne "
+                f"L'écriture laisserait {_fr.count(len(broken), 'référence cassée', 'références cassées')} "
+                f"(table « {name} », ligne "
                 f"{broken[0][1]}, vers « {broken[0][2]} ») : rien n'a été écrit. "
                 "Signalez-le à l'équipe Terreau avec ce message."
             )

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 
-from carto import __version__
+from carto import __version__, _fr
 from carto._errors import SchemaError, StoreError
 from carto.settings import PACKAGE_DIR
 from carto.store.backup import backup_base, has_file
@@ -130,7 +130,8 @@ def _upgrade(conn: Connection) -> None:
         problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if problems:
             raise SchemaError(
-                f"La mise à niveau du schéma laisserait {len(problems)} référence(s) cassée(s) "
+                f"La mise à niveau du schéma laisserait "
+                f"{_fr.count(len(problems), 'référence cassée', 'références cassées')} "
                 f"(première : table « {problems[0][0]} », ligne {problems[0][1]}) : rien n'a été modifié. "
                 "Signalez-le à l'équipe Terreau avec ce message."
             )
