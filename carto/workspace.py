@@ -171,22 +171,7 @@ def import_sources(engine: sa.Engine, folder: str | Path, *, who: str | None = N
     with real contacts. Importing the same files again changes nothing
     (every row is « inchangée »).
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The base (:func:`open_base`).
-    folder : str or Path
-        The folder of the files, laid out as :data:`carto.sources.SOURCE_FILES` (or its ``sources/``
-        folder).
-    who : str, optional
-        Author in the audit log.
-    verbose : bool
-        Progress bars.
-
-    Returns
-    -------
-    list of ImportReport
-        One per source found.
+    Parameters and result: those of :func:`carto.ingest.import_folder` (``engine`` from :func:`open_base`).
 
     Raises
     ------
@@ -374,10 +359,15 @@ def ready(engine: sa.Engine, *, as_of: date | None = None, who: str | None = Non
     Examples
     --------
     >>> from carto import store
-    >>> ready(store.init_base("sqlite://"))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    carto._errors.ConfigError: La base ouverte ne contient encore aucun acteur : lancez d'abord le carnet 01 ...
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     store.insert_rows(conn, store.actors, [{"kind": "organisation", "display_name": "Les Jardins du Lez"}])
+    1
+    >>> print(ready(engine))  # doctest: +ELLIPSIS
+    Base préparée : 3 communautés pilotes créées ; ...
+    Base ouverte : sqlite:// — 1 acteur (0 personne, 1 organisation), 3 communautés.
+    >>> print(ready(engine))  # a second time: nothing to do
+    Base ouverte : sqlite:// — 1 acteur (0 personne, 1 organisation), 3 communautés.
     """
     if is_demo(engine):
         done = [prepare_demo(engine, as_of=as_of, who=who)]
