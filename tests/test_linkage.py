@@ -592,7 +592,7 @@ def test_bad_thresholds_and_decisions(engine: sa.Engine) -> None:
         linkage.decide(engine, 42, "meme")
     with pytest.raises(CartoError, match="« même », « différents » ou « passer »"):
         linkage.decide(engine, 42, "oui")
-    with pytest.raises(CartoError, match=r"Acteur\(s\) introuvable\(s\) : 41, 42\."):
+    with pytest.raises(CartoError, match=r"Acteurs introuvables : 41, 42\."):
         linkage.merge(engine, 41, 42)
 
 
