@@ -234,7 +234,8 @@ def test_communities_from_config_and_binome(base_url: str, tmp_path: Path) -> No
                                                                                 "jardinier Acteurs"] == "Léa Martin"
         with pytest.raises(ConfigError, match="Acteur 999 inconnu"):
             communities.set_binome(engine, "biodiversite", jardinier_acteurs=999)
-        with pytest.raises(EventError, match="Communauté « mer » inconnue : communautés connues : alimentation"):
+        with pytest.raises(EventError, match=r"Communauté « mer » inconnue. Communautés connues : Alimentation et "
+                                             r"agriculture \(alimentation"):
             communities.update_circles(engine, "mer")
         with store.transaction(engine, action="test", who="test") as conn:
             conn.execute(store.actors.insert().values(kind="personne", display_name="Anne Vidal",

@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import box
 
 from carto import geo, maps
-from carto._errors import CartoError, MapError
+from carto._errors import CartoError, MapError, NotFoundError
 from conftest import HIDDEN_NAMES, HOSTILE_MEMBER
 
 HOSTILE = "<script>alert(1)</script>"
@@ -293,8 +293,6 @@ def test_actor_map_filters_members_in_python(members_base, filters, subtitle):
 
 
 @pytest.mark.parametrize(("filters", "message"), [
-    ({"themes": "biodiv"}, "Thème inconnu : « biodiv ». Valeurs possibles : citoyennete (Citoyenneté), "
-                           "biodiversite (Biodiversité)"),
     ({"sources": ["lreav", "tableur"]}, "Source inconnue : « tableur ». Valeurs possibles : lreav (Appel « La Région "
                                         "est à vous »), newsletter (Contacts de la lettre d'information (Brevo)), "
                                         "emargement (Feuilles d'émargement), jeparticipe (Participants du site de "
@@ -306,6 +304,21 @@ def test_actor_map_unknown_filter_is_a_french_map_error(members_base, filters, m
     with pytest.raises(MapError) as caught:
         maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), **filters)
     assert str(caught.value).startswith(message)
+
+
+def test_actor_map_takes_community_and_themes_by_name(members_base):
+    by_slug = maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), themes=["biodiversite", "eau"])
+    by_name = maps.actor_map(members_base, "MER ET LITTORAL", as_of=date(2026, 11, 29),
+                             themes=["Biodiversite", "Eau et rivières"])
+    assert _subtitle(by_name) == _subtitle(by_slug) and "thèmes : Biodiversité, Eau et rivières" in _subtitle(by_name)
+    assert _members_layer(by_name).data["m"] == _members_layer(by_slug).data["m"]
+    assert "Membres de la communauté Mer et littoral" in _boxes(by_name, "title")[0]
+    with pytest.raises(NotFoundError, match=re.escape("Espace thématique « biodiv » inconnu. Vouliez-vous dire "
+                                                      "« Biodiversité » ? Valeurs possibles")):
+        maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), themes="biodiv")
+    with pytest.raises(NotFoundError, match=re.escape("Communauté « mère » inconnue. Vouliez-vous dire "
+                                                      "« Mer et littoral » ?")):
+        maps.actor_map(members_base, "mère", as_of=date(2026, 11, 29))
 
 
 def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):

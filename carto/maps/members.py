@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from branca.element import MacroElement
 from folium.template import Template
 
-from carto import communities, store, themes
+from carto import _fr, communities, events, store, themes
 from carto._errors import MapError
 from carto._fr import count, integer
 from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, _community_name
@@ -47,24 +47,17 @@ def _member_places(engine: Any, table: pd.DataFrame, communes: Any, *,
     point when known, else at their commune. Two bit masks are added: ``sources`` (bit *i*: the *i*-th
     of the returned ``(name, French label)`` sources fed the member — ``source_records`` linked to it, status
     ok; the last bit: no source file, e.g. entered in a workshop) and ``themes`` (bit *i*: the *i*-th
-    thematic space of :func:`carto.themes.theme_names`; the last bit: none). The themes of a member are its own
-    (``actors.themes``, for organisations the themes they declared), those of its organisation, and those of
-    the events it attended (present, up to ``as_of``).
+    thematic space of :func:`carto.themes.theme_names`; the last bit: none). The themes of a member are those
+    of :func:`carto.events.actor_themes` up to ``as_of`` (the same as the graphs' and the member table's).
     """
-    a, sr, p, e = store.actors, store.source_records, store.participations, store.events
-    org = a.alias("org")
+    a, sr = store.actors, store.source_records
     ids = [int(i) for i in table["acteur"]]
     with engine.connect() as conn:
         extra = store.select_in(conn, sa.select(a.c.id, a.c.commune_code, a.c.consent_map, a.c.location_precision,
-                                                a.c.lon, a.c.lat, a.c.themes, org.c.themes.label("org_themes"))
-                                .select_from(a.outerjoin(org, org.c.id == a.c.organisation_id)), a.c.id, ids)
+                                                a.c.lon, a.c.lat), a.c.id, ids)
         fed = store.select_in(conn, sa.select(sr.c.actor_id, sr.c.source).where(sr.c.status == "ok")
                               .group_by(sr.c.actor_id, sr.c.source), sr.c.actor_id, ids)
-        attended = store.select_in(conn, sa.select(p.c.actor_id, e.c.theme)
-                                   .select_from(p.join(e, e.c.id == p.c.event_id))
-                                   .where(e.c.theme.is_not(None), e.c.starts_on <= as_of,
-                                          sa.or_(p.c.signed.is_(None), p.c.signed == sa.true()))
-                                   .group_by(p.c.actor_id, e.c.theme), p.c.actor_id, ids)
+        spaces_of = events.actor_themes(conn, ids, until=as_of)
     extra = extra.set_index(extra["id"].astype("int64")).reindex(table["acteur"].astype("int64"))
     points = communes.set_index(communes["code"].astype(str))
     code = extra["commune_code"]
@@ -83,17 +76,9 @@ def _member_places(engine: Any, table: pd.DataFrame, communes: Any, *,
     bit = {name: i for i, (name, _) in enumerate(listed)}
     sources = _masks(fed["actor_id"], fed["source"].astype(str).map(bit), table["acteur"], none=len(listed))
 
-    # themes: the space of each text of actors.themes (a slug, a name or a word of its vocabulary)
-    own = pd.concat([extra["themes"], extra["org_themes"]]).explode().dropna().astype(str)
-    own = own[own.str.strip() != ""]
-    unique = own.unique()
-    slug_of = dict(zip(unique, [t if t in spaces else s for t, s in zip(unique, themes.theme_of(unique), strict=True)],
-                       strict=True))
-    slugs = pd.concat([pd.Series(own.map(slug_of).to_numpy(object), index=own.index.to_numpy()),
-                       pd.Series(attended["theme"].to_numpy(object), index=attended["actor_id"].astype("int64"))])
-    slugs = slugs[slugs.isin(spaces)]
+    # themes: the thematic spaces of each member (carto.events.actor_themes), one bit each
     position = {slug: i for i, slug in enumerate(spaces)}
-    found = _masks(pd.Series(slugs.index, dtype="int64"), slugs.map(position), table["acteur"], none=len(spaces))
+    found = _masks(spaces_of["actor_id"], spaces_of["theme"].map(position), table["acteur"], none=len(spaces))
     placed = table.assign(**{
         "code commune": code.to_numpy(object),
         "consent": extra["consent_map"].fillna(False).astype(bool).to_numpy(),
@@ -120,7 +105,7 @@ _MAX_BITS = 30
 
 def _choose(values: Any, valid: dict[str, tuple[int | None, str]], unknown: str,
             choices: Iterable[str]) -> tuple[int, list[str]]:
-    """Bit mask and labels of the chosen ``values``: keys of ``valid`` (case ignored) → ``(bit, label)``.
+    """Bit mask and labels of the chosen ``values``: keys of ``valid`` (accents, case ignored) → ``(bit, label)``.
 
     ``None`` chooses every bit (mask -1). A value known but absent from the map (bit ``None``) selects
     nothing; an unknown one raises a French :class:`MapError` naming it and the valid ``choices``.
@@ -137,16 +122,20 @@ def _choose(values: Any, valid: dict[str, tuple[int | None, str]], unknown: str,
     """
     if values is None:
         return -1, []
-    folded = {key.casefold(): entry for key, entry in valid.items()}
+    folded = {_fr.fold(key): entry for key, entry in valid.items()}
     mask, labels = 0, []
-    for value in [values] if isinstance(values, str | int) else list(values):
-        key = str(value).strip().casefold()
+    for value in _listed(values):
+        key = _fr.fold(value)
         if key not in folded:
             raise MapError(f"{unknown} : « {value} ». Valeurs possibles : {', '.join(choices)}.")
         bit, label = folded[key]
         mask |= 0 if bit is None else 1 << bit
         labels.append(label)
     return mask, list(dict.fromkeys(labels))
+
+
+def _listed(values: Any) -> list[Any]:
+    return [values] if isinstance(values, str | int) else list(values)
 
 
 def _member_filters(placed: pd.DataFrame, listed: list[tuple[str, str]], *, circles: Any, kinds: Any,
@@ -166,9 +155,9 @@ def _member_filters(placed: pd.DataFrame, listed: list[tuple[str, str]], *, circ
                          "Type de membre inconnu", store.ACTOR_KINDS),
         "sources": _choose(sources, kept_sources, "Source inconnue",
                            [f"{name} ({label})" for name, label in named_sources.items()]),
-        "thèmes": _choose(themes_, {key: (i, name) for i, (slug, name) in enumerate(spaces.items())
-                                    for key in (slug, name)}, "Thème inconnu",
-                          [f"{slug} ({name})" for slug, name in spaces.items()]),
+        "thèmes": _choose(None if themes_ is None else [themes.find_theme(v) for v in _listed(themes_)],
+                          {slug: (i, name) for i, (slug, name) in enumerate(spaces.items())}, "Thème inconnu",
+                          list(spaces)),
     }
     if all(mask == -1 for mask, _ in wanted.values()):
         return placed, ""
@@ -216,18 +205,19 @@ def actor_map(
     them only, per commune, how many share each combination of cercle, sources and themes.
 
     A member's **sources** are the source files that fed it (its ``source_records``), under the label of
-    their mapping (« Feuilles d'émargement »…). Its **themes** are its own (``actors.themes``: an
-    organisation's declared themes), those of its organisation (a person's ``organisation_id``) and those
-    of the events it attended up to ``as_of`` (``events.theme``, present: not a registered absentee), as
-    thematic spaces of :mod:`carto.themes`: a member working with an association on hedges, or who came to a
-    biodiversity workshop, is « Biodiversité » even if it never said so itself.
+    their mapping (« Feuilles d'émargement »…). Its **themes** are those of :func:`carto.events.actor_themes`
+    up to ``as_of`` — its own (an organisation's declared themes), its organisation's, those of the events it
+    attended and of the workshops where a relation of its was named —, the same as in the graphs
+    (:func:`carto.network.actor_graph`) and the member table (:func:`carto.communities.members`): a member
+    working with an association on hedges, or who came to a biodiversity workshop, is « Biodiversité » even
+    if it never said so itself.
 
     Parameters
     ----------
     engine : sqlalchemy.Engine
         The base (cercles computed by :func:`carto.communities.update_circles`).
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`: « biodiversite » or « Biodiversité »).
     as_of : datetime.date, optional
         Date of the data shown in the title box (default today).
     title : str, optional
@@ -237,9 +227,11 @@ def actor_map(
     circles, kinds, sources, themes : str, int or list, optional
         Only these members (one value or several; all by default): cercles ``1``, ``2``, ``3``; kinds
         ``"personne"``, ``"organisation"``; sources by name (``"emargement"``) or label; thematic spaces by
-        slug (``"biodiversite"``) or name (case ignored). A member is kept when it has one of the given
-        values of every filter. An unknown value raises a :class:`~carto._errors.MapError` listing the valid
-        ones. The subtitle says which filters are applied.
+        slug (``"biodiversite"``) or name (:func:`carto.themes.find_theme`; accents and case ignored). A
+        member is kept when it has one of the given values of every filter. An unknown value raises a
+        :class:`~carto._errors.MapError` listing the valid ones (a
+        :class:`~carto._errors.NotFoundError` with the closest for a theme). The subtitle says which filters
+        are applied.
     credits : str
         Sources line of the title box.
 
