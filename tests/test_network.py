@@ -422,3 +422,22 @@ def test_graphs_of_the_demo_communities(demo_engine) -> None:
         assert C.number_of_edges() > 0
         actor = max(C.degree, key=lambda item: item[1])[0]
         assert network.ego_network(C, actor, radius=2).number_of_nodes() > C.degree[actor]
+
+
+@pytest.mark.slow
+def test_a_theme_gives_the_same_actors_in_the_map_the_graph_and_the_member_table(demo_engine) -> None:
+    from carto import maps
+    from carto.maps.members import _MembersLayer
+
+    for community, theme in (("biodiversite", "mer"), ("Engagement citoyen", "Biodiversité")):
+        G = network.actor_graph(demo_engine, community=community, theme=theme)
+        in_graph = {n for n, circle in G.nodes(data="circle") if circle is not None}  # members, not their orgs
+        table = communities.members(demo_engine, community, as_of=DAY, theme=theme)
+        assert in_graph == set(table["acteur"]) and len(in_graph) > 10  # « mer » once gave 0 actors in the graph
+        assert G.number_of_edges() > 0
+        m = maps.actor_map(demo_engine, community, as_of=DAY, themes=theme)
+        (layer,) = [child for child in m._children.values() if isinstance(child, _MembersLayer)]
+        subtitle = next(child.html for child in m._children.values() if getattr(child, "kind", None) == "title")
+        assert f"{len(table)} membres sur " in subtitle
+        drawn = len(layer.data["m"]["n"]) + sum(row[4] for row in layer.data["x"])
+        assert drawn == len(table[table["commune"].notna()])  # the members with a known commune are drawn
