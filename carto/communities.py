@@ -294,7 +294,7 @@ def create_communities(engine: Engine, path: str | Path = "communautes.toml", *,
                 values["jardinier_acteurs_id"] = _actor_by_email(conn, row["jardinier_acteurs"])
                 if values["jardinier_acteurs_id"] is None:
                     log.warning("Communauté %s : aucun acteur de la base n'a le courriel %s (jardinier Acteurs "
-                                "à désigner plus tard)", row["slug"], row["jardinier_acteurs"])
+                                "à désigner plus tard)", row["nom"], row["jardinier_acteurs"])
             written.append(values)
         n = store.upsert(conn, c, written, key=["slug"])
         store.audit(conn, table="communities", count=n, details={"fichier": str(path)})
@@ -511,7 +511,7 @@ def circles(engine: Engine, community: str | int, *, as_of: date | None = None,
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`).
     as_of : datetime.date, optional
         Date (default today); only signals up to that day count.
     rules : CircleRules, optional
@@ -694,7 +694,7 @@ def update_circles(engine: Engine, community: str | int | None = None, *, as_of:
     Parameters
     ----------
     community : str or int, optional
-        Slug or id; every community by default.
+        Slug, name or id (:func:`carto.events.find_community`); every community by default.
     as_of : datetime.date, optional
         Date of the computation (default today): signals after it are ignored and the history stops there.
     rules : CircleRules, optional
@@ -769,7 +769,7 @@ def edit_member(engine: Engine, community: str | int, actor_id: int, *, circle: 
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`).
     actor_id : int
         The member (an active actor; a membership is created if there is none).
     circle : {1, 2, 3}, None or KEEP

@@ -158,7 +158,8 @@ class DemoResult:
                    if found]
             shots = {p.suffix for p in paths if p.stem.startswith("carte-") and not p.stem.endswith("-a4")}
             images = " et ".join(name for suffix, name in ((".png", "image PNG"), (".pdf", "PDF")) if suffix in shots)
-            lines.append(f"  communauté {folder.name} : {folder} (tableau de suivi des membres XLSX, "
+            name = self.circles.counts.get(folder.name, {}).get("nom", folder.name)  # its name, not its slug
+            lines.append(f"  communauté {name} : {folder} (tableau de suivi des membres XLSX, "
                          f"{n_charts} graphiques d'indicateurs PNG, {n_maps} cartes HTML"
                          f"{' avec ' + images if images else ''}"
                          f"{f', {n_a4} cartes A4 à imprimer (PDF et PNG)' if n_a4 else ''}"

@@ -52,6 +52,7 @@ __all__ = [
     "theme_actors",
     "add_event",
     "classify_events",
+    "community_name",
     "community_scope",
     "find_community",
     "participations",
@@ -123,6 +124,22 @@ def find_community(conn: Connection, community: str | int) -> Any:
     hint = f" Vouliez-vous dire {_fr.quoted(dict.fromkeys(names[n] for n in near))} ?" if near else ""
     raise CommunityNotFoundError(f"Communauté « {community} » inconnue.{hint} Communautés connues : "
                                  f"{', '.join(f'{r.name} ({r.slug})' for r in rows)}.")
+
+
+def community_name(engine: Engine, community: str | int) -> str:
+    """The name of a community (« Biodiversité ») given by its slug, name or id (:func:`find_community`): for
+    titles and headings, which never show a slug.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.communities.insert().values(slug="mer", name="Mer et littoral", theme="mer"))
+    >>> community_name(engine, "mer")
+    'Mer et littoral'
+    """
+    with engine.connect() as conn:
+        return str(find_community(conn, community).name)
 
 
 def community_scope(community: Any, *, shared_kinds: Sequence[str] = SHARED_KINDS) -> Any:
@@ -300,9 +317,9 @@ def add_event(
     commune : str, optional
         Commune: INSEE code or name (:func:`carto.geo.find_commune`).
     community : str or int, optional
-        Community (slug or id); its space becomes the event's unless ``theme`` is given.
+        Community (slug, name or id); its space becomes the event's unless ``theme`` is given.
     theme : str, optional
-        Thematic space (slug of ``themes.toml``).
+        Thematic space, by slug or name (:func:`carto.themes.find_theme`: « mer », « Mer et littoral »).
     organisers : sequence of int
         Actors who organised it (participations with role « organisateur »).
     description : str, optional
@@ -319,9 +336,7 @@ def add_event(
         raise EventError(f"Type d'événement « {kind} » inconnu : choisissez parmi {', '.join(store.EVENT_KINDS)}.")
     if not str(title or "").strip():
         raise EventError("Un événement a besoin d'un titre.")
-    known_themes = themes.theme_names()
-    if theme is not None and theme not in known_themes:
-        raise EventError(f"Espace thématique « {theme} » inconnu : choisissez parmi {', '.join(known_themes)}.")
+    theme = None if theme is None else themes.find_theme(theme)
     code = lon = lat = None
     if commune:
         code = commune if commune in set(geo.communes()["code"]) else None

@@ -792,7 +792,7 @@ def store_metrics(
         Indexed by actor id, with French columns of :data:`METRIC_COLUMNS` (as given by
         :func:`carto.netmetrics.metrics`; missing ones are stored empty; « nom » and « type » are ignored).
     community : str or int, optional
-        Community (slug or id) the metrics were computed for; None: the whole base (or any scope that is
+        Community (slug, name or id) the metrics were computed for; None: the whole base (or any scope that is
         not a community — say which in ``parameters``).
     as_of : datetime.date
         Date of the data.

@@ -912,7 +912,7 @@ def member_table(engine: sa.Engine, community: str | int, *, who: str | None = N
     engine : sqlalchemy.Engine
         The base.
     community : str or int
-        Slug or id of the community.
+        Slug, name or id of the community (« biodiversite » or « Biodiversité »).
     who : str, optional
         Name written in the audit log with each edit (default: the ``CARTO_USER`` setting).
     as_of : datetime.date, optional

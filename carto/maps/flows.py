@@ -15,7 +15,7 @@ from folium.template import Template
 
 from carto import events, geo, store
 from carto._fr import integer
-from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, _community_name, add_points
+from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, add_points
 from carto.maps.page import LegendEntry, LegendSection, _colour, _esc, add_box, legend_html, title_html, to_js
 
 
@@ -146,7 +146,7 @@ def flow_table(engine: Any, community: str | int, *, top: int = 100, as_of: date
         links=drawn, total=len(flows), joined=sorted(set(drawn["commune_a"]) | set(drawn["commune_b"])),
         legend=[LegendEntry(f"{integer(v)} événement(s) ou relation(s) en commun", FLOW_COLOUR, "line",
                             int(round(_flow_width(v, strongest)))) for v in sizes],
-        title=f"Communauté {_community_name(engine, community)} : liens entre territoires",
+        title=f"Communauté {events.community_name(engine, community)} : liens entre territoires",
         subtitle=f"Les {integer(len(drawn))} liens les plus forts sur {integer(len(flows))}",
     )
 

@@ -17,7 +17,7 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
-from carto import events, geo
+from carto import geo
 from carto._errors import MapError
 from carto.maps.page import (
     _CLUSTER_URL,
@@ -471,12 +471,6 @@ def _bounds(departements: Any) -> tuple[tuple[float, float], tuple[float, float]
 
 
 # --------------------------------------------------------------------------- members of a community
-
-
-def _community_name(engine: Any, community: str | int) -> str:
-    """French name of a community (slug or id; a French error when unknown)."""
-    with engine.connect() as conn:
-        return str(events.find_community(conn, community).name)
 
 
 def _community_frame(communes: Any, departements: Any) -> tuple[folium.Map, Any, Any, dict[str, str]]:

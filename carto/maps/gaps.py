@@ -11,9 +11,9 @@ import numpy as np
 from folium.map import Layer
 from folium.template import Template
 
-from carto import evaluation, geo
+from carto import evaluation, events, geo
 from carto._fr import count, integer
-from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, _community_name, _display_geojson
+from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, _display_geojson
 from carto.maps.page import LegendEntry, LegendSection, _esc, add_box, legend_html, title_html, to_js
 
 
@@ -233,6 +233,6 @@ def gap_table(engine: Any, community: str | int, *, level: str = "epci", classes
     ]
     return GapTable(
         areas=areas, level=level, area_name=one, floor=floor, legend=legend,
-        title=f"Communauté {_community_name(engine, community)} : présence et zones blanches par {one}",
+        title=f"Communauté {events.community_name(engine, community)} : présence et zones blanches par {one}",
         subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} zone(s) blanche(s)",
     )

@@ -17,7 +17,7 @@ from folium.template import Template
 from carto import _fr, communities, events, store, themes
 from carto._errors import MapError
 from carto._fr import count, integer
-from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, _community_name
+from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame
 from carto.maps.page import (
     LegendEntry,
     LegendSection,
@@ -243,7 +243,7 @@ def actor_map(
     as_of = as_of or date.today()
     m, communes, departements, names = _community_frame(communes, departements)
     table = communities.members(engine, community, as_of=as_of)
-    name = _community_name(engine, community)
+    name = events.community_name(engine, community)
     placed, listed = _member_places(engine, table, communes, as_of=as_of)
     placed, chosen = _member_filters(placed, listed, circles=circles, kinds=kinds, sources=sources, themes_=themes)
     on_map = placed[placed["lon"].notna() & placed["lat"].notna()]

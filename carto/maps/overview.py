@@ -18,7 +18,6 @@ from carto.maps.frame import (
     _LEGEND_WIDTH,
     _bounds,
     _community_frame,
-    _community_name,
     add_background,
     add_points,
     base_map,
@@ -246,7 +245,7 @@ def event_table(engine: Any, community: str | int | None = None, *, start: date 
     return EventTable(
         placed=placed, total=len(stats),
         legend=[*_kind_entries(labels, colours, EVENT_TYPES, "circle"), *(_size_entries(top) if len(placed) else [])],
-        title="Événements" + (f" — {_community_name(engine, community)}" if community is not None else ""),
+        title="Événements" + (f" — {events.community_name(engine, community)}" if community is not None else ""),
         subtitle=f"{integer(len(stats))} événements : {integer(len(placed))} sur la carte, "
                  f"{integer(len(stats) - len(placed))} sans lieu (en ligne, concertations)",
     )
