@@ -916,7 +916,7 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
             .where(m.c.community_id == row.id, a.c.status == "active"))
         if not former and len(frame):
             frame = frame[frame["computed_circle"].notna() | frame["override_circle"].notna()]
-        if territory is not None and len(frame):
+        if territory is not None:
             frame = frame[frame["commune_code"].isin(geo.territory_communes(territory)).to_numpy(bool)]
         if theme is not None:
             slugs = {themes.find_theme(t) for t in ([theme] if isinstance(theme, str) else theme)}
