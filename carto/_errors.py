@@ -11,6 +11,7 @@ __all__ = [
     "CartoError",
     "ConfigError",
     "ReferenceDataError",
+    "NotFoundError",
     "CommuneNotFoundError",
     "AmbiguousCommuneError",
     "SchemaError",
@@ -37,8 +38,12 @@ class ReferenceDataError(CartoError):
     """The reference geography under ``data/ref`` is missing or damaged."""
 
 
-class CommuneNotFoundError(CartoError, LookupError):
-    """No commune of Occitanie matches a postcode and/or a name."""
+class NotFoundError(CartoError, LookupError):
+    """A community, thematic space or territory named by the user matches none (the message lists the closest)."""
+
+
+class CommuneNotFoundError(NotFoundError):
+    """No commune (or territory) of Occitanie matches a postcode, a code and/or a name."""
 
 
 class AmbiguousCommuneError(CartoError, LookupError):

@@ -1,10 +1,20 @@
-"""French formatting of numbers and dates for what users read (reports, summaries, CLI, charts)."""
+"""French formatting of numbers and dates for what users read (reports, summaries, CLI, charts), and of what they type.
+
+:func:`fold` is the key by which a name typed by a user is compared with the names of the base (« Hérault »,
+« herault », « HÉRAULT » are one), and :func:`did_you_mean` the hint of an error about a name that matches none.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
+import re
+from collections.abc import Iterable
 
-__all__ = ["integer", "count", "plural", "decimal", "duration", "date", "month"]
+from unidecode import unidecode
+
+__all__ = ["integer", "count", "plural", "decimal", "duration", "date", "month", "fold", "closest", "did_you_mean",
+           "quoted"]
 
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre")
@@ -92,3 +102,54 @@ def month(day: _dt.date, *, short: bool = False) -> str:
     ('février 2026', 'févr. 2026')
     """
     return f"{(SHORT_MONTHS if short else MONTHS)[day.month - 1]} {day.year}"
+
+
+def fold(text: object) -> str:
+    """Key of a name as typed: accents, case, punctuation and spacing ignored.
+
+    Examples
+    --------
+    >>> fold("Hérault"), fold("  HERAULT "), fold("alimentation-agriculture"), fold("L'Isle-Jourdain")
+    ('herault', 'herault', 'alimentation agriculture', 'l isle jourdain')
+    """
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", unidecode(str(text)).casefold()).split())
+
+
+def closest(given: object, choices: Iterable[str], *, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The ``choices`` closest to ``given`` (:mod:`difflib`, compared by :func:`fold`), best first.
+
+    Examples
+    --------
+    >>> closest("biodiv", ["Biodiversité", "Mer et littoral", "Eau et rivières"])
+    ['Biodiversité']
+    """
+    keys: dict[str, str] = {}
+    for choice in choices:
+        keys.setdefault(fold(choice), choice)
+    return [keys[k] for k in difflib.get_close_matches(fold(given), list(keys), n=n, cutoff=cutoff)]
+
+
+def quoted(values: Iterable[object], *, last: str = "ou") -> str:
+    """« a », « b » ou « c ».
+
+    Examples
+    --------
+    >>> quoted(["34", "Hérault"])
+    '« 34 » ou « Hérault »'
+    """
+    shown = [f"« {v} »" for v in values]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} {last} {shown[-1]}" if shown else ""
+
+
+def did_you_mean(given: object, choices: Iterable[str], *, n: int = 3) -> str:
+    """« Vouliez-vous dire « … » ? » with the closest ``choices`` (an empty string when none is close).
+
+    Examples
+    --------
+    >>> did_you_mean("Heraut", ["Hérault", "Aude", "Gard"])
+    ' Vouliez-vous dire « Hérault » ?'
+    >>> did_you_mean("zzz", ["Hérault"])
+    ''
+    """
+    near = closest(given, choices, n=n)
+    return f" Vouliez-vous dire {quoted(near)} ?" if near else ""

@@ -222,6 +222,18 @@ def _date(text: str) -> date:
                                          "par exemple 2026-03-31") from None
 
 
+#: How a community, a theme and a territory are given (the same everywhere).
+_COMMUNITY_HELP = "identifiant ou nom : biodiversite, « Biodiversité »"
+_THEME_HELP = "identifiant ou nom, séparés par des virgules : mer, « Mer et littoral »"
+_TERRITORY_HELP = ("départements, EPCI ou communes par code ou nom, séparés par des virgules : 34, Hérault, "
+                   "243400017, Sète")
+
+
+def _values(text: str | None) -> list[str] | None:
+    """The values of a comma-separated option (None when not given)."""
+    return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+
 _CONSENT_DESCRIPTION = (
     "Sans --oui ni --non : affiche les déclarations de la personne (date, réponse, preuve). Avec --oui ou --non "
     "et --preuve : enregistre sa réponse, datée de --date (défaut : maintenant). La déclaration la plus récente "
@@ -248,7 +260,7 @@ def _add_community_commands(sub: argparse._SubParsersAction) -> None:
                     "base avec l'historique des changements. Avec --date dans le passé : affiche les cercles "
                     "à cette date, sans rien écrire (évaluation).",
     )
-    circles.add_argument("--community", metavar="COMMUNAUTÉ", help="seulement cette communauté (identifiant)")
+    circles.add_argument("--community", metavar="COMMUNAUTÉ", help=f"seulement cette communauté ({_COMMUNITY_HELP})")
     circles.add_argument("--date", metavar="AAAA-MM-JJ", type=_date, help="date du calcul (défaut : aujourd'hui)")
     circles.add_argument("--regles", metavar="F.toml", default="cercles.toml",
                          help="fichier des règles des cercles (défaut : celles de Terreau)")
@@ -259,11 +271,13 @@ def _add_community_commands(sub: argparse._SubParsersAction) -> None:
                     "participations, sources, commune, organisation, notes…) dans un classeur Excel, avec une "
                     "feuille de définitions.",
     )
-    memb.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
+    memb.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help=f"la communauté ({_COMMUNITY_HELP})")
     memb.add_argument("--out", metavar="FICHIER.xlsx", required=True, help="classeur à écrire")
     memb.add_argument("--date", metavar="AAAA-MM-JJ", type=_date,
                       help="date à laquelle « à relancer » est jugé (défaut : aujourd'hui)")
     memb.add_argument("--anciens", action="store_true", help="inclure les anciens membres (sortis des cercles)")
+    memb.add_argument("--themes", metavar="THÈMES", help=f"seulement les membres de ces espaces thématiques ({_THEME_HELP})")
+    memb.add_argument("--territoire", metavar="TERRITOIRES", help=f"seulement les membres de ces territoires ({_TERRITORY_HELP})")
 
     consent = _command(sub, "consent", help="enregistrer ou consulter l'accord d'une personne pour apparaître sur "
                                             "les cartes", description=_CONSENT_DESCRIPTION)
@@ -284,7 +298,7 @@ def _add_map_command(sub: argparse._SubParsersAction) -> None:
                     "affluence, une couche par année), « zones-blanches » (membres pour 10 000 habitants, "
                     "territoires sans membre). Plusieurs cartes : un fichier chacune (FICHIER-membres.html…).",
     )
-    carte.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help="identifiant de la communauté")
+    carte.add_argument("--community", metavar="COMMUNAUTÉ", required=True, help=f"la communauté ({_COMMUNITY_HELP})")
     carte.add_argument("--layers", metavar="CARTES", default="membres",
                        help=f"cartes, séparées par des virgules, parmi : {', '.join(maps.MAP_KINDS)} "
                             "(défaut : membres)")
@@ -293,7 +307,7 @@ def _add_map_command(sub: argparse._SubParsersAction) -> None:
     for flag, metavar, what in (("--cercles", "1,2", "ces cercles (1, 2, 3)"),
                                 ("--types", "TYPES", "ces types (personne, organisation)"),
                                 ("--sources", "SOURCES", "les membres venus de ces sources (lreav, emargement…)"),
-                                ("--themes", "THÈMES", "ces espaces thématiques (biodiversite, mer…)")):
+                                ("--themes", "THÈMES", f"ces espaces thématiques ({_THEME_HELP})")):
         carte.add_argument(flag, metavar=metavar, help=f"carte des membres : seulement {what}, séparés par des "
                                                        "virgules (défaut : tous ; la page garde ses filtres à cocher)")
     carte.add_argument("--out", metavar="FICHIER.html", required=True, help="page HTML à écrire")
@@ -314,14 +328,16 @@ def _run_map(engine: sa.Engine, args: argparse.Namespace) -> None:
                  f"Cartes inconnues : {', '.join(unknown)}" if unknown else "Aucune carte demandée")
         raise CartoError(f"{named} ; choisissez parmi {', '.join(maps.MAP_KINDS)}.")
     out = Path(args.out)
+    with engine.connect() as conn:
+        name = events.find_community(conn, args.community).name
     for kind in kinds:
         options = {"level": args.niveau} if kind == "zones-blanches" else {}
-        filters = {name: [v.strip() for v in value.split(",") if v.strip()] for name, value in (
+        filters = {key: _values(value) for key, value in (
             ("circles", args.cercles), ("kinds", args.types), ("sources", args.sources), ("themes", args.themes))
             if value} if kind == "membres" else {}
         fmap = maps.community_map(engine, args.community, kind, as_of=args.date, **options, **filters)
         path = out if len(kinds) == 1 else out.with_name(f"{out.stem}-{kind}{out.suffix or '.html'}")
-        written = export.save_map(fmap, path, title=f"Carte {kind} — {args.community}", png=args.png, pdf=args.pdf)
+        written = export.save_map(fmap, path, title=f"Carte {kind} — {name}", png=args.png, pdf=args.pdf)
         if args.a4:
             fig = printmap.print_map(engine, args.community, kind, as_of=args.date, **options)
             written.update(export.save_print_map(fig, path.with_name(f"{path.stem}-a4")))
@@ -344,19 +360,26 @@ def _run_communities(engine: sa.Engine, args: argparse.Namespace) -> None:
             events.classify_events(engine)
             print(communities.update_circles(engine, args.community, rules=rules))
             return
-        slugs = [args.community] if args.community else list(communities.list_communities(engine)["communauté"])
+        listed = communities.list_communities(engine)
+        names = dict(zip(listed["communauté"], listed["nom"], strict=True))
+        if args.community:
+            with engine.connect() as conn:
+                row = events.find_community(conn, args.community)
+            names = {row.slug: row.name}
         print(f"Cercles au {args.date:%d/%m/%Y} (calcul à une date passée : rien n'est écrit) :")
-        for slug in slugs:
+        for slug, name in names.items():
             counts = communities.circles(engine, slug, as_of=args.date, rules=rules)["cercle"].value_counts()
-            print(f"  {slug} : " + ", ".join(f"cercle {c} : {_fr.integer(int(counts.get(c, 0)))}"
+            print(f"  {name} : " + ", ".join(f"cercle {c} : {_fr.integer(int(counts.get(c, 0)))}"
                                              for c in store.CIRCLES))
     else:
-        table = communities.members(engine, args.community, as_of=args.date, former=args.anciens)
+        table = communities.members(engine, args.community, as_of=args.date, former=args.anciens,
+                                    theme=_values(args.themes), territory=_values(args.territoire))
         with engine.connect() as conn:
             name = events.find_community(conn, args.community).name
         path = export.save_members_xlsx(table, Path(args.out), title=f"Membres de la communauté {name}",
                                         as_of=args.date or date.today())
-        print(f"{_fr.count(len(table), 'membre écrit', 'membres écrits')} dans {path}.")
+        print(f"{_fr.count(len(table), 'membre')} de la communauté {name} écrit{'s' if len(table) > 1 else ''} "
+              f"dans {path}.")
 
 
 def _run_consent(engine: sa.Engine, args: argparse.Namespace) -> None:

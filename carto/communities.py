@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -68,7 +69,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from carto import _fr, events, geo, normalize, store, themes
-from carto._errors import ConfigError
+from carto._errors import ConfigError, NotFoundError
 from carto.events import find_community
 from carto.settings import get_settings, read_config
 
@@ -242,11 +243,12 @@ def list_communities(engine: Engine) -> pd.DataFrame:
     return _community_rows(engine)
 
 
-def _check_theme(theme: str | None) -> None:
-    names = themes.theme_names()
-    if theme is not None and theme not in names:
-        raise ConfigError(f"Espace thématique « {theme} » inconnu : choisissez parmi {', '.join(names)} "
-                          "(carto/data/themes.toml).")
+def _theme_in_file(path: str | Path, i: int, theme: str) -> str:
+    """The slug of a community's theme given in a configuration file (a ConfigError naming the file if unknown)."""
+    try:
+        return themes.find_theme(theme)
+    except NotFoundError as exc:
+        raise ConfigError(f"Fichier « {path} », communauté n° {i} : {exc}") from None
 
 
 def _actor_by_email(conn: Connection, email: str) -> int | None:
@@ -286,8 +288,7 @@ def create_communities(engine: Engine, path: str | Path = "communautes.toml", *,
                 raise ConfigError(f"Fichier « {path} », communauté n° {i} : il manque "
                                   f"{_fr.plural(len(missing), 'la clé', 'les clés')} "
                                   f"{', '.join(f'« {k} »' for k in missing)}.")
-            _check_theme(row["theme"])
-            values = {"slug": row["slug"], "name": row["nom"], "theme": row["theme"],
+            values = {"slug": row["slug"], "name": row["nom"], "theme": _theme_in_file(path, i, row["theme"]),
                       "directorate": row.get("direction"), "jardinier_region": row.get("jardinier_region"),
                       "cultivateur": row.get("cultivateur"), "start_date": row.get("lancement"),
                       "newsletter_list": row.get("liste"), "description": row.get("description")}
@@ -295,7 +296,7 @@ def create_communities(engine: Engine, path: str | Path = "communautes.toml", *,
                 values["jardinier_acteurs_id"] = _actor_by_email(conn, row["jardinier_acteurs"])
                 if values["jardinier_acteurs_id"] is None:
                     log.warning("Communauté %s : aucun acteur de la base n'a le courriel %s (jardinier Acteurs "
-                                "à désigner plus tard)", row["slug"], row["jardinier_acteurs"])
+                                "à désigner plus tard)", row["nom"], row["jardinier_acteurs"])
             written.append(values)
         n = store.upsert(conn, c, written, key=["slug"])
         store.audit(conn, table="communities", count=n, details={"fichier": str(path)})
@@ -307,8 +308,12 @@ def add_community(engine: Engine, *, slug: str, name: str, theme: str, directora
                   cultivateur: str | None = None, start_date: date | None = None,
                   newsletter_list: str | None = None, description: str | None = None,
                   who: str | None = None) -> int:
-    """Add a community (a new directorate replicating the experiment); returns its id."""
-    _check_theme(theme)
+    """Add a community (a new directorate replicating the experiment); returns its id.
+
+    ``theme`` is a thematic space by slug or name (:func:`carto.themes.find_theme`: « mer » or « Mer et
+    littoral »); the slug is stored.
+    """
+    theme = themes.find_theme(theme)
     if not slug or not slug.replace("-", "").isalnum():
         raise ConfigError(f"Identifiant de communauté « {slug} » invalide : lettres, chiffres et tirets seulement.")
     c = store.communities
@@ -508,7 +513,7 @@ def circles(engine: Engine, community: str | int, *, as_of: date | None = None,
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`).
     as_of : datetime.date, optional
         Date (default today); only signals up to that day count.
     rules : CircleRules, optional
@@ -691,7 +696,7 @@ def update_circles(engine: Engine, community: str | int | None = None, *, as_of:
     Parameters
     ----------
     community : str or int, optional
-        Slug or id; every community by default.
+        Slug, name or id (:func:`carto.events.find_community`); every community by default.
     as_of : datetime.date, optional
         Date of the computation (default today): signals after it are ignored and the history stops there.
     rules : CircleRules, optional
@@ -766,7 +771,7 @@ def edit_member(engine: Engine, community: str | int, actor_id: int, *, circle: 
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`).
     actor_id : int
         The member (an active actor; a membership is created if there is none).
     circle : {1, 2, 3}, None or KEEP
@@ -871,19 +876,27 @@ def _source_labels() -> dict[str, str]:
 
 
 def members(engine: Engine, community: str | int, *, as_of: date | None = None, former: bool = False,
-            rules: CircleRules | None = None) -> pd.DataFrame:
+            rules: CircleRules | None = None, theme: str | Sequence[str] | None = None,
+            territory: str | Sequence[str] | None = None) -> pd.DataFrame:
     """The member-tracking table of a community, as stored by :func:`update_circles` and the jardiniers.
 
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`: « biodiversite » or « Biodiversité »).
     as_of : datetime.date, optional
         Date against which « à relancer » is judged (default today).
     former : bool
         Also list the former members (out of every cercle, no override).
     rules : CircleRules, optional
         For the relaunch delay (default :func:`load_rules`).
+    theme : str or sequence of str, optional
+        Only the members of these thematic spaces (slug or name, :func:`carto.themes.find_theme`), as
+        :func:`carto.events.actor_themes` gives them up to ``as_of``: the same members as the members
+        map's « Thème » filter and the graph's ``theme``.
+    territory : str or sequence of str, optional
+        Only the members whose commune is in these départements, EPCI or communes (code or name,
+        :func:`carto.geo.find_territory`: « 34 », « Hérault », « Sète »).
 
     Returns
     -------
@@ -905,6 +918,13 @@ def members(engine: Engine, community: str | int, *, as_of: date | None = None, 
             .where(m.c.community_id == row.id, a.c.status == "active"))
         if not former and len(frame):
             frame = frame[frame["computed_circle"].notna() | frame["override_circle"].notna()]
+        if territory is not None:
+            frame = frame[frame["commune_code"].isin(geo.territory_communes(territory)).to_numpy(bool)]
+        if theme is not None:
+            slugs = {themes.find_theme(t) for t in ([theme] if isinstance(theme, str) else theme)}
+            spaces = events.actor_themes(conn, [int(i) for i in frame["actor_id"]], until=as_of) if len(frame) \
+                else pd.DataFrame({"actor_id": [], "theme": []})
+            frame = frame[frame["actor_id"].isin(spaces.loc[spaces["theme"].isin(slugs), "actor_id"]).to_numpy(bool)]
         sources = store.select_in(conn, sa.select(sr.c.actor_id, sr.c.source).where(sr.c.status == "ok")
                                   .group_by(sr.c.actor_id, sr.c.source), sr.c.actor_id,
                                   [int(i) for i in frame["actor_id"]]) if len(frame) else pd.DataFrame()

@@ -217,8 +217,8 @@ class DemoResult:
                 per_folder.setdefault(path.parent, []).append(path)
             else:
                 lines.append(f"  {label} : {path}")
-        lines += [f"  communauté {folder.name} : {folder} ({folder_summary(paths)})"
-                  for folder, paths in per_folder.items()]
+        lines += [f"  communauté {self.circles.counts.get(folder.name, {}).get('nom', folder.name)} : {folder} "
+                  f"({folder_summary(paths)})" for folder, paths in per_folder.items()]  # its name, not its slug
         if self.notes:
             lines += ["", "Remarques :"] + [f"  - {note}" for note in self.notes]
         lines += ["", f"Durée : {_fr.duration(self.seconds)}"]

@@ -76,7 +76,7 @@ def circles_by_month(engine: Engine, community: str | int, *, start: date | None
     Parameters
     ----------
     community : str or int
-        Slug or id.
+        Slug, name or id (:func:`carto.events.find_community`).
     start, end : datetime.date, optional
         First and last month (default: the community's start, and today).
 

@@ -42,13 +42,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from carto import _fr, geo, normalize, store, themes
-from carto._errors import CartoError, CommuneNotFoundError
+from carto._errors import CartoError, CommuneNotFoundError, NotFoundError
 
 __all__ = [
     "SHARED_KINDS",
     "EventError",
+    "CommunityNotFoundError",
+    "actor_themes",
+    "theme_actors",
     "add_event",
     "classify_events",
+    "community_name",
     "community_scope",
     "find_community",
     "participations",
@@ -68,30 +72,74 @@ class EventError(CartoError, ValueError):
     """An event or a community was asked with a wrong value (message in French)."""
 
 
+class CommunityNotFoundError(EventError, NotFoundError):
+    """No community has the slug, name or id given (the message lists the closest and the known ones)."""
+
+
 # --------------------------------------------------------------------------- communities and scope
 
 
 def find_community(conn: Connection, community: str | int) -> Any:
-    """The row of ``communities`` named by its slug or id; a French error listing the known ones otherwise.
+    """The row of ``communities`` named by its slug, its name or its id; a French error with the closest otherwise.
+
+    Slug and name are compared without regard to accents, case or punctuation: « biodiversite »,
+    « Biodiversité » and « BIODIVERSITÉ » name the same community; a number (or a text of digits that is no
+    slug) is an id.
+
+    Raises
+    ------
+    CommunityNotFoundError
+        No community has this slug, name or id (the message lists the closest and the known ones).
 
     Examples
     --------
     >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.communities.insert().values(slug="mer", name="Mer et littoral", theme="mer"))
     >>> with engine.connect() as conn:
-    ...     find_community(conn, "mer")  # doctest: +ELLIPSIS
+    ...     find_community(conn, "Mer et Littoral").slug, find_community(conn, 1).name
+    ('mer', 'Mer et littoral')
+    >>> with engine.connect() as conn:
+    ...     find_community(conn, "Mer et littoralle")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    carto.events.EventError: Communauté « mer » inconnue : aucune communauté dans la base ...
+    carto.events.CommunityNotFoundError: Communauté « Mer et littoralle » inconnue. Vouliez-vous dire « Mer et ...
     """
     c = store.communities
-    column = c.c.id if isinstance(community, int | np.integer) else c.c.slug
-    row = conn.execute(sa.select(c).where(column == community)).first()
-    if row is None:
-        known = conn.execute(sa.select(c.c.slug).order_by(c.c.slug)).scalars().all()
-        listed = f"communautés connues : {', '.join(known)}" if known else (
-            "aucune communauté dans la base (créez-les avec carto.communities.create_communities ou carto demo)")
-        raise EventError(f"Communauté « {community} » inconnue : {listed}.")
-    return row
+    rows = conn.execute(sa.select(c).order_by(c.c.name)).all()
+    if isinstance(community, int | np.integer) and not isinstance(community, bool):
+        found = [r for r in rows if r.id == int(community)]
+    else:
+        key = _fr.fold(community)
+        found = [r for r in rows if key in (_fr.fold(r.slug), _fr.fold(r.name))]
+        if not found and str(community).strip().isdigit():
+            found = [r for r in rows if r.id == int(str(community).strip())]
+    if found:
+        return found[0]
+    if not rows:
+        raise CommunityNotFoundError(f"Communauté « {community} » inconnue : aucune communauté dans la base (créez-les "
+                                     "avec carto.communities.create_communities ou carto demo).")
+    near = _fr.closest(community, [r.name for r in rows] + [r.slug for r in rows])
+    names = {**{r.slug: r.name for r in rows}, **{r.name: r.name for r in rows}}
+    hint = f" Vouliez-vous dire {_fr.quoted(dict.fromkeys(names[n] for n in near))} ?" if near else ""
+    raise CommunityNotFoundError(f"Communauté « {community} » inconnue.{hint} Communautés connues : "
+                                 f"{', '.join(f'{r.name} ({r.slug})' for r in rows)}.")
+
+
+def community_name(engine: Engine, community: str | int) -> str:
+    """The name of a community (« Biodiversité ») given by its slug, name or id (:func:`find_community`): for
+    titles and headings, which never show a slug.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.communities.insert().values(slug="mer", name="Mer et littoral", theme="mer"))
+    >>> community_name(engine, "mer")
+    'Mer et littoral'
+    """
+    with engine.connect() as conn:
+        return str(find_community(conn, community).name)
 
 
 def community_scope(community: Any, *, shared_kinds: Sequence[str] = SHARED_KINDS) -> Any:
@@ -106,6 +154,92 @@ def community_scope(community: Any, *, shared_kinds: Sequence[str] = SHARED_KIND
     if shared_kinds:
         parts.append(e.c.kind.in_(list(shared_kinds)))
     return sa.or_(*parts)
+
+
+def actor_themes(conn: Connection, actor_ids: Sequence[int] | None = None, *,
+                 until: date | None = None) -> pd.DataFrame:
+    """The thematic spaces of actors: one ``(actor_id, theme)`` row per actor and space (slugs).
+
+    **The actors of a thematic space** are, everywhere in Terreau (the members map and its « Thème »
+    filter, the graphs' ``theme``, the member table's): those with the space among
+
+    - their own themes (``actors.themes``: an organisation's declared themes; a slug, a name or a word of
+      the space's vocabulary, :func:`carto.themes.theme_of`);
+    - the themes of their organisation (a person's ``organisation_id``);
+    - the themes of the events they attended (``events.theme``; present, not a registered absentee);
+    - the themes of the workshops where a relation of theirs was named (``workshops.theme``),
+
+    events and workshops up to ``until`` (all by default). An actor working with an association on hedges,
+    or who came to a biodiversity workshop, is « Biodiversité » even if it never said so itself.
+
+    Parameters
+    ----------
+    actor_ids : sequence of int, optional
+        Only these actors (all by default).
+    until : datetime.date, optional
+        Events and workshops up to this day.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with store.transaction(engine, action="exemple") as conn:
+    ...     _ = conn.execute(store.actors.insert().values(id=1, kind="organisation", display_name="Les Amis",
+    ...                                                   themes=["Biodiversité", "rivières"]))
+    ...     _ = conn.execute(store.actors.insert().values(id=2, kind="personne", display_name="Alix",
+    ...                                                   organisation_id=1))
+    >>> with engine.connect() as conn:
+    ...     actor_themes(conn).values.tolist()
+    [[1, 'biodiversite'], [1, 'eau'], [2, 'biodiversite'], [2, 'eau']]
+    """
+    a, p, e, r, w = store.actors, store.participations, store.events, store.relations, store.workshops
+    org = a.alias("org")
+    own = sa.select(a.c.id.label("actor_id"), a.c.themes, org.c.themes.label("org_themes")).select_from(
+        a.outerjoin(org, org.c.id == a.c.organisation_id))
+    attended = (sa.select(p.c.actor_id, e.c.theme).select_from(p.join(e, e.c.id == p.c.event_id))
+                .where(e.c.theme.is_not(None), sa.or_(p.c.signed.is_(None), p.c.signed == sa.true()))
+                .group_by(p.c.actor_id, e.c.theme))
+    named = [sa.select(end.label("actor_id"), w.c.theme).select_from(r.join(w, w.c.id == r.c.workshop_id))
+             .where(w.c.theme.is_not(None)).group_by(end, w.c.theme) for end in (r.c.source_id, r.c.target_id)]
+    if until is not None:
+        attended = attended.where(e.c.starts_on <= until)
+        named = [statement.where(w.c.held_on <= until) for statement in named]
+
+    def read(statement: Any, column: Any) -> pd.DataFrame:
+        if actor_ids is None:
+            return store.read_frame(conn, statement)
+        return store.select_in(conn, statement, column, [int(i) for i in actor_ids])
+
+    mine = read(own, a.c.id)
+    spaces = themes.theme_names()
+    texts = pd.concat([mine.set_index("actor_id")["themes"], mine.set_index("actor_id")["org_themes"]]).explode()
+    texts = texts.dropna().astype(str)
+    texts = texts[texts.str.strip() != ""]
+    unique = texts.unique()
+    slug_of = dict(zip(unique, [t if t in spaces else found
+                                for t, found in zip(unique, themes.theme_of(unique), strict=True)], strict=True))
+    pairs = pd.concat([
+        pd.DataFrame({"actor_id": texts.index.to_numpy(), "theme": texts.map(slug_of).to_numpy(object)}),
+        read(attended, p.c.actor_id),
+        *(read(statement, column) for statement, column in zip(named, (r.c.source_id, r.c.target_id), strict=True)),
+    ], ignore_index=True)
+    pairs = pairs[pairs["theme"].isin(list(spaces))].astype({"actor_id": "int64", "theme": object})
+    return pairs.drop_duplicates().sort_values(["actor_id", "theme"], kind="stable").reset_index(drop=True)
+
+
+def theme_actors(conn: Connection, theme: str, actor_ids: Sequence[int] | None = None, *,
+                 until: date | None = None) -> set[int]:
+    """The actors of a thematic space (slug or name, :func:`carto.themes.find_theme`): see :func:`actor_themes`.
+
+    Examples
+    --------
+    >>> engine = store.init_base("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     theme_actors(conn, "Biodiversité")
+    set()
+    """
+    slug = themes.find_theme(theme)
+    pairs = actor_themes(conn, actor_ids, until=until)
+    return set(pairs.loc[pairs["theme"] == slug, "actor_id"].tolist())
 
 
 # --------------------------------------------------------------------------- writing
@@ -183,9 +317,9 @@ def add_event(
     commune : str, optional
         Commune: INSEE code or name (:func:`carto.geo.find_commune`).
     community : str or int, optional
-        Community (slug or id); its space becomes the event's unless ``theme`` is given.
+        Community (slug, name or id); its space becomes the event's unless ``theme`` is given.
     theme : str, optional
-        Thematic space (slug of ``themes.toml``).
+        Thematic space, by slug or name (:func:`carto.themes.find_theme`: « mer », « Mer et littoral »).
     organisers : sequence of int
         Actors who organised it (participations with role « organisateur »).
     description : str, optional
@@ -202,9 +336,7 @@ def add_event(
         raise EventError(f"Type d'événement « {kind} » inconnu : choisissez parmi {', '.join(store.EVENT_KINDS)}.")
     if not str(title or "").strip():
         raise EventError("Un événement a besoin d'un titre.")
-    known_themes = themes.theme_names()
-    if theme is not None and theme not in known_themes:
-        raise EventError(f"Espace thématique « {theme} » inconnu : choisissez parmi {', '.join(known_themes)}.")
+    theme = None if theme is None else themes.find_theme(theme)
     code = lon = lat = None
     if commune:
         code = commune if commune in set(geo.communes()["code"]) else None

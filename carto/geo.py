@@ -35,6 +35,10 @@ from carto._errors import AmbiguousCommuneError, CommuneNotFoundError, Reference
 from carto.settings import CRS_METRIC, CRS_STORAGE, get_settings
 
 __all__ = [
+    "TERRITORY_LEVELS",
+    "Territory",
+    "find_territory",
+    "match_territory",
     "territory_communes",
     "communes",
     "epci",
@@ -327,29 +331,193 @@ def _describe(index: _Index, codes: Sequence[str], limit: int = 12) -> str:
     return ", ".join(shown) + more
 
 
-def territory_communes(territory: str | Sequence[str]) -> set[str]:
-    """INSEE codes of the communes of a territory given by codes of départements, EPCI (SIREN) or communes.
+#: French name of each level of territory.
+TERRITORY_LEVELS = {"departement": "département", "epci": "EPCI", "commune": "commune"}
+#: What :func:`find_territory` accepts, for the messages.
+_TERRITORY_FORMS = ("donnez un département (« 34 » ou « Hérault »), un EPCI (SIREN à 9 chiffres, « 243400017 », "
+                    "ou nom, « Montpellier Méditerranée Métropole ») ou une commune (code INSEE, « 34301 », ou nom, "
+                    "« Sète ») d'Occitanie")
+# "CC du Grand Pic Saint-Loup" is also "Grand Pic Saint-Loup"
+_EPCI_FORM = re.compile(r"^(cc|ca|cu|communaute (de communes|d agglomeration|urbaine))( (du|des|de la|de l|de|d))? ")
+_QUALIFIED = re.compile(r"^(.*?)\s*\(\s*([^()]+?)\s*\)\s*$")  # "Saint-André (66)", "Saint-André (Tarn)"
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A département, EPCI or commune of Occitanie, as :func:`find_territory` found it.
+
+    Attributes
+    ----------
+    level : str
+        ``"departement"``, ``"epci"`` or ``"commune"``.
+    code : str
+        Code of the département, SIREN of the EPCI, INSEE code of the commune.
+    name : str
+        Its name (« Hérault »).
+    communes : frozenset of str
+        INSEE codes of its communes (in Occitanie).
+    departement : str
+        Name of its département (of the EPCI's seat commune… for an EPCI: of its first commune).
+    """
+
+    level: str
+    code: str
+    name: str
+    communes: frozenset[str]
+    departement: str
+
+    @property
+    def label(self) -> str:
+        """« Hérault (34) », « EPCI Montpellier Méditerranée Métropole », « Sète (Hérault, 34301) »."""
+        if self.level == "epci":
+            return f"EPCI {self.name}"
+        if self.level == "commune":
+            return f"{self.name} ({self.departement}, {self.code})"
+        return f"{self.name} ({self.code})"
+
+
+@dataclass(frozen=True, eq=False)
+class _Territories:
+    by_code: dict[str, Territory]
+    by_name: dict[str, tuple[Territory, ...]]  # départements and EPCI, by folded name
+    departements: dict[str, str]  # folded name or code → code
+    names: tuple[str, ...]  # every name, for the suggestions
+
+
+@lru_cache(maxsize=4)
+def _build_territories(*stats: tuple[str, int, int]) -> _Territories:
+    com, epcis, deps = (_read(*stat) for stat in stats)
+    dep_names = dict(zip(deps["code"], deps["nom"], strict=True))
+    by_dep = com.groupby("code_departement")["code"].agg(frozenset)
+    by_epci = com.groupby("code_epci")["code"].agg(frozenset)
+    first_dep = com.groupby("code_epci")["code_departement"].first()
+    found: list[Territory] = [Territory("departement", c, n, by_dep.get(c, frozenset()), n) for c, n in dep_names.items()]
+    found += [Territory("epci", c, n, by_epci.get(c, frozenset()), dep_names.get(first_dep.get(c), ""))
+              for c, n in zip(epcis["code"], epcis["nom"], strict=True)]
+    found += [Territory("commune", c, n, frozenset([c]), dep_names.get(d, ""))
+              for c, n, d in zip(com["code"], com["nom"], com["code_departement"], strict=True)]
+    by_name: dict[str, tuple[Territory, ...]] = {}
+    for territory in found:
+        if territory.level == "commune":
+            continue
+        keys = {_fr.fold(territory.name)}
+        if territory.level == "epci":
+            keys.add(_EPCI_FORM.sub("", _fr.fold(territory.name)))
+        for key in keys:
+            by_name[key] = (*by_name.get(key, ()), territory)
+    return _Territories(
+        by_code={t.code: t for t in found},
+        by_name=by_name,
+        departements={**{_fr.fold(n): c for c, n in dep_names.items()}, **{c: c for c in dep_names}},
+        names=tuple(dict.fromkeys(t.name for t in found)),
+    )
+
+
+def _territories() -> _Territories:
+    return _build_territories(_stat("communes"), _stat("epci"), _stat("departements"))
+
+
+def match_territory(territory: object) -> list[Territory]:
+    """Every territory of Occitanie a text names (empty when none): see :func:`find_territory`.
+
+    A code names one territory; a name may name several communes (homonyms). Never raises for an unknown text
+    (for a search box that resolves what is typed as it is typed).
+
+    Examples
+    --------
+    >>> [t.label for t in match_territory("Saint-Michel (Gers)")]
+    ['Saint-Michel (Gers, 32397)']
+    >>> len(match_territory("Saint-Michel")), match_territory("Atlantide")
+    (5, [])
+    """
+    text = "" if territory is None else str(territory).strip()
+    index = _territories()
+    code = text.upper().zfill(2) if text.isdigit() and len(text) == 1 else text.upper()
+    if code in index.by_code:
+        return [index.by_code[code]]
+    key = _fr.fold(text)
+    if not key:
+        return []
+    if key in index.by_name:
+        return list(index.by_name[key])
+    qualified = _QUALIFIED.match(text)
+    within = None  # the département in brackets
+    if qualified and _fr.fold(qualified[2]) in index.departements:
+        text, within = qualified[1], index.by_code[index.departements[_fr.fold(qualified[2])]].name
+    name = normalise_name(text)
+    found = [index.by_code[c] for c in (_index().by_name.get(name, ()) if name else ())]
+    return [t for t in found if within is None or t.departement == within]
+
+
+def find_territory(territory: object) -> Territory:
+    """The département, EPCI or commune of Occitanie given by its code or its name, accents and case ignored.
+
+    Accepted: a département by code or name (« 34 », « Hérault », « herault »), an EPCI by SIREN or name
+    (« 243400017 », « Montpellier Méditerranée Métropole », « CC du Grand Pic Saint-Loup » or « Grand Pic
+    Saint-Loup »), a commune by INSEE code or name (« 34301 », « Sète », « ST GIRONS »). A name is first a
+    département's, then an EPCI's, then a commune's. A commune name shared by several communes is ambiguous:
+    give its INSEE code, or its département in brackets (« Saint-Michel (Gers) », « Saint-Michel (32) »).
 
     Raises
     ------
     CommuneNotFoundError
-        A code is none of these (the message lists the unknown codes, in French).
+        Nothing of Occitanie has this code or name (the message gives the closest names).
+    AmbiguousCommuneError
+        Several communes have this name (the message lists them with their département and code).
 
     Examples
     --------
-    >>> len(territory_communes("34")) > 300, territory_communes(["34172", "31555"]) == {"34172", "31555"}
-    (True, True)
+    >>> find_territory("herault").label, find_territory("34301").label
+    ('Hérault (34)', 'Sète (Hérault, 34301)')
+    >>> find_territory("Saint-Michel")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.AmbiguousCommuneError: « Saint-Michel » désigne 5 communes : Saint-Michel (Ariège, 09...
     """
-    codes = [str(c).strip() for c in ([territory] if isinstance(territory, str) else list(territory))]
-    table = communes()
-    columns = ("code", "code_departement", "code_epci")
-    unknown = [c for c in codes if not any((table[column] == c).any() for column in columns)]
-    if unknown or not codes:
-        raise CommuneNotFoundError(
-            f"Territoire « {', '.join(unknown)} » inconnu : donnez des codes de département (« 34 »), d'EPCI "
-            "(SIREN à 9 chiffres, « 243400017 ») ou de commune (INSEE, « 34172 ») d'Occitanie.")
-    inside = table["code"].isin(codes) | table["code_departement"].isin(codes) | table["code_epci"].isin(codes)
-    return set(table.loc[inside, "code"])
+    found = match_territory(territory)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise AmbiguousCommuneError(
+            f"« {territory} » désigne {len(found)} communes : {', '.join(t.label for t in found)}. Donnez son code "
+            f"INSEE, ou son département entre parenthèses (« {found[0].name} ({found[0].code[:2]}) »).")
+    hint = _fr.did_you_mean(territory, _territories().names) if not str(territory).strip().isdigit() else ""
+    raise CommuneNotFoundError(f"Territoire « {territory} » inconnu.{hint} Pour un territoire, {_TERRITORY_FORMS}.")
+
+
+def territory_communes(territory: str | Sequence[str]) -> set[str]:
+    """INSEE codes of the communes of one or several territories (:func:`find_territory`: codes or names).
+
+    Raises
+    ------
+    CommuneNotFoundError
+        A value is no territory of Occitanie (the message lists the unknown values, in French).
+    AmbiguousCommuneError
+        A commune name is shared by several communes.
+
+    Examples
+    --------
+    >>> len(territory_communes("34")) > 300, territory_communes(["34172", "Toulouse"]) == {"34172", "31555"}
+    (True, True)
+    >>> territory_communes("Hérault") == territory_communes("34")
+    True
+    """
+    values = [territory] if isinstance(territory, str) else list(territory)
+    if not values:
+        raise CommuneNotFoundError(f"Aucun territoire donné : {_TERRITORY_FORMS}.")
+    found, unknown = [], []
+    for value in values:
+        try:
+            found.append(find_territory(value))
+        except AmbiguousCommuneError:
+            raise
+        except CommuneNotFoundError:
+            unknown.append(str(value).strip())
+    if len(unknown) == 1:
+        find_territory(unknown[0])
+    if unknown:
+        raise CommuneNotFoundError(f"Territoires {_fr.quoted(unknown, last='et')} inconnus : {_TERRITORY_FORMS}.")
+    return set().union(*(t.communes for t in found))
 
 
 def find_commune(*, postcode: object = None, name: object = None) -> str:

@@ -20,23 +20,25 @@ Scope
 -----
 The actors of a graph are chosen in three steps:
 
-1. a ``community`` (slug or id) keeps its members (memberships with a cercle,
-   computed or set by a jardinier) and the organisations of its members;
-   without one, every active actor of the base;
-2. a ``territory`` (codes of départements, EPCI or communes) keeps those whose
-   commune is in it;
-3. a ``theme`` or a period (``start``, ``end``) keeps those present at one of
-   the selected events or, with ``relations``, at one end of a selected
-   relation — then the organisations of the persons kept (with
-   ``memberships``). Without a theme nor a period, no actor is dropped at
-   this step: isolated members stay in the graph (they are the ones to
-   bring in).
+1. a ``community`` (slug, name or id: :func:`carto.events.find_community`) keeps
+   its members (memberships with a cercle, computed or set by a jardinier) and
+   the organisations of its members; without one, every active actor of the base;
+2. a ``territory`` (départements, EPCI or communes by code or name:
+   :func:`carto.geo.find_territory`) keeps those whose commune is in it;
+3. a ``theme`` (slug or name: :func:`carto.themes.find_theme`) keeps **the actors
+   of the theme** (:func:`carto.events.actor_themes` up to ``end``: the same as the
+   members map's « Thème » filter and the member table's), and a period
+   (``start``, ``end``) those present at one of the selected events or, with
+   ``relations``, at one end of a relation valid then — then the organisations
+   of the persons kept (with ``memberships``). Without a theme nor a period, no
+   actor is dropped at this step: isolated members stay in the graph (they are
+   the ones to bring in).
 
-The events are those of the community's scope (:func:`carto.events.community_scope`),
-of the ``theme`` (``events.theme``) and dated between ``start`` and ``end``
-(inclusive). The relations are those valid in the period (``valid_from`` ≤
-``end`` and ``valid_to`` ≥ ``start``; an undated bound never excludes) and,
-to select actors under a ``theme``, named in a workshop of that space.
+The events are those of the community's scope (:func:`carto.events.community_scope`)
+— and, with a ``theme``, those of the theme (``events.theme``): a community's
+graph under another space keeps the ties of both —, dated between ``start`` and
+``end`` (inclusive). The relations are those valid in the period (``valid_from`` ≤
+``end`` and ``valid_to`` ≥ ``start``; an undated bound never excludes).
 Registered people who did not sign the sheet are not present and make no tie.
 
 Ties of the actor graph
@@ -116,7 +118,7 @@ from scipy import sparse
 from sqlalchemy.engine import Connection, Engine
 
 from carto import _fr, events, geo, store, themes
-from carto._errors import CommuneNotFoundError, NetworkError
+from carto._errors import NetworkError
 
 __all__ = [
     "EVENT_NODE",
@@ -185,15 +187,6 @@ class _Scope:
     label: str  # French description of the scope, for titles
 
 
-def _check_theme(theme: str | None) -> str | None:
-    if theme is None:
-        return None
-    names = themes.theme_names()
-    if theme not in names:
-        raise NetworkError(f"Espace thématique « {theme} » inconnu : choisissez parmi {', '.join(names)}.")
-    return names[theme]
-
-
 def _check_period(start: date | None, end: date | None) -> None:
     for name, value in (("start", start), ("end", end)):
         if value is not None and not isinstance(value, date):
@@ -203,18 +196,14 @@ def _check_period(start: date | None, end: date | None) -> None:
                            "inversez start et end.")
 
 
-def _territory_communes(territory: str | Sequence[str]) -> set[str]:
-    """The communes of a territory (:func:`carto.geo.territory_communes`), with the network's error type."""
-    try:
-        return geo.territory_communes(territory)
-    except CommuneNotFoundError as exc:
-        raise NetworkError(str(exc)) from exc
-
-
 def _event_condition(community: Any, theme: str | None, start: date | None, end: date | None) -> Any:
     e = store.events
-    parts = [] if community is None else [events.community_scope(community)]
-    if theme is not None:
+    parts = []
+    if community is not None and theme is not None:  # the community's events and the theme's
+        parts.append(sa.or_(events.community_scope(community), e.c.theme == theme))
+    elif community is not None:
+        parts.append(events.community_scope(community))
+    elif theme is not None:
         parts.append(e.c.theme == theme)
     if start is not None:
         parts.append(e.c.starts_on >= start)
@@ -273,9 +262,12 @@ def _scope(
     territory: str | Sequence[str] | None, relations: bool = True, memberships: bool = True,
 ) -> _Scope:
     """Read the actors, presences, events and relations of a scope (see the module docstring)."""
-    theme_name = _check_theme(theme)
+    theme = None if theme is None else themes.find_theme(theme)
+    theme_name = None if theme is None else themes.theme_names()[theme]
     _check_period(start, end)
-    communes = None if territory is None else _territory_communes(territory)
+    places = None if territory is None else [territory] if isinstance(territory, str) else list(territory)
+    communes = None if places is None else geo.territory_communes(places)
+    places = None if places is None else [geo.find_territory(t) for t in places]
     a, m = store.actors, store.memberships
     with engine.connect() as conn:
         row = None if community is None else events.find_community(conn, community)
@@ -294,6 +286,7 @@ def _scope(
         listed_events = store.read_frame(conn, sa.select(e.c.id, e.c.title, e.c.kind, e.c.starts_on, e.c.theme,
                                                          e.c.commune_code).where(condition).order_by(e.c.id))
         rels = _relation_rows(conn, start, end, empty=not relations)
+        of_theme = None if theme is None else events.theme_actors(conn, theme, until=end)
     actors = actors.astype({"id": "int64"}).set_index("id")
     organisation = actors["organisation_id"].astype("Int64")
     is_person = actors["kind"].eq("personne")
@@ -308,14 +301,14 @@ def _scope(
         kept = with_organisations(kept, actors.index)
     if communes is not None:
         kept = kept[actors.loc[kept, "commune_code"].isin(communes).to_numpy()]
-    if theme is not None or start is not None or end is not None:
-        selected = rels if theme is None else rels[rels["workshop_theme"].eq(theme).to_numpy(bool)]
-        active = pd.Index(present["actor_id"]).union(pd.Index(selected["source_id"])).union(
-            pd.Index(selected["target_id"]))
-        within = kept
+    within = kept
+    if of_theme is not None:  # the actors of the theme (carto.events.actor_themes)
+        kept = kept.intersection(pd.Index(sorted(of_theme), dtype="int64"))
+    if start is not None or end is not None:  # active in the period: at an event, or a relation valid then
+        active = pd.Index(present["actor_id"]).union(pd.Index(rels["source_id"])).union(pd.Index(rels["target_id"]))
         kept = kept.intersection(active)
-        if memberships:
-            kept = with_organisations(kept, within)
+    if (of_theme is not None or start is not None or end is not None) and memberships:
+        kept = with_organisations(kept, within)
     kept = kept.sort_values()
     chosen = actors.loc[kept]
     out = pd.DataFrame({
@@ -330,10 +323,10 @@ def _scope(
     rels = rels[rels["source_id"].isin(kept) & rels["target_id"].isin(kept)].reset_index(drop=True)
     filters = {"community": None if row is None else row.slug, "theme": theme,
                "start": None if start is None else start.isoformat(), "end": None if end is None else end.isoformat(),
-               "territory": None if territory is None else ([territory] if isinstance(territory, str)
-                                                            else [str(t) for t in territory])}
+               "territory": None if places is None else [t.code for t in places]}
     return _Scope(actors=out, present=present, events=listed_events.set_index("id"), relations=rels,
-                  filters=filters, label=_label(row, theme_name, start, end, filters["territory"]))
+                  filters=filters, label=_label(row, theme_name, start, end,
+                                                None if places is None else [t.label for t in places]))
 
 
 def _python(values: pd.Series) -> list[Any]:
@@ -489,13 +482,16 @@ def actor_graph(
     engine : sqlalchemy.Engine
         The base.
     community : str or int, optional
-        Slug or id of a community: its members, their organisations, the events of its scope.
+        Slug, name or id of a community (« biodiversite », « Biodiversité »): its members, their
+        organisations, the events of its scope.
     theme : str, optional
-        Thematic space (slug of ``themes.toml``): its events only, and the actors present at them.
+        Thematic space (slug or name, « mer » or « Mer et littoral »): the actors of the space
+        (:func:`carto.events.actor_themes`) and its events.
     start, end : datetime.date, optional
         Events between these dates (inclusive), relations valid then, and the actors they concern.
     territory : str or sequence of str, optional
-        Codes of départements (« 34 »), EPCI (SIREN) or communes (INSEE): actors whose commune is in them.
+        Départements (« 34 », « Hérault »), EPCI (SIREN or name) or communes (INSEE code or name), see
+        :func:`carto.geo.find_territory`: actors whose commune is in them.
     relations : bool
         Add the relations of the base (declared, from workshops, inferred).
     memberships : bool
@@ -511,9 +507,10 @@ def actor_graph(
     Raises
     ------
     NetworkError
-        Unknown theme or territory, or a period that ends before it starts.
-    carto.events.EventError
-        Unknown community.
+        A period that ends before it starts.
+    carto._errors.NotFoundError
+        Unknown community, theme or territory (the message gives the closest); an ambiguous commune name
+        raises :class:`~carto._errors.AmbiguousCommuneError`.
 
     Examples
     --------
@@ -524,7 +521,7 @@ def actor_graph(
     >>> actor_graph(store.init_base("sqlite://"), territory="99")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    carto._errors.NetworkError: Territoire « 99 » inconnu : donnez des codes de département (« 34 »), ...
+    carto._errors.CommuneNotFoundError: Territoire « 99 » inconnu. Pour un territoire, donnez un département ...
     """
     started = time.perf_counter()
     scope = _scope(engine, community=community, theme=theme, start=start, end=end, territory=territory,
@@ -798,7 +795,7 @@ def store_metrics(
         :func:`carto.netmetrics.metrics`; missing ones are stored empty; « nom » and « type » are ignored;
         the old names « communauté » and « nom de la communauté » are read as « groupe » and « nom du groupe »).
     community : str or int, optional
-        Community (slug or id) the metrics were computed for; None: the whole base (or any scope that is
+        Community (slug, name or id) the metrics were computed for; None: the whole base (or any scope that is
         not a community — say which in ``parameters``).
     as_of : datetime.date
         Date of the data.

@@ -375,11 +375,6 @@ def empty_sheet(ax: Any, message: str) -> None:
 # --------------------------------------------------------------------------- the four maps
 
 
-def _community(engine: Any, community: str | int) -> str:
-    with engine.connect() as conn:
-        return str(events.find_community(conn, community).name)
-
-
 def _member_counts(engine: Any, community: str | int, as_of: date, points: pd.DataFrame
                    ) -> tuple[pd.DataFrame, int, int]:
     """Members per commune (all, cercles 1 and 2, cercle 1, organisations), all members, all organisations.
@@ -436,7 +431,7 @@ def _members(engine: Any, community: str | int, as_of: date, points: pd.DataFram
             LegendEntry(f"{integer(v)} membre{'s' if v > 1 else ''}", "#bdbdbd", "circle",
                         max(2.0, _MEMBER_D_MAX * np.sqrt(v / top)) / PX) for v in refs]),
     ]
-    return f"Membres de la communauté {_community(engine, community)}", subtitle, legend
+    return f"Membres de la communauté {events.community_name(engine, community)}", subtitle, legend
 
 
 def _events(engine: Any, community: str | int, communes: Any, ax: Any, labels: int
@@ -533,7 +528,7 @@ def print_map(
     engine : sqlalchemy.Engine
         The base, its members' cercles computed (:func:`carto.communities.update_circles`).
     community : str or int
-        The community's slug or id.
+        The community's slug, name or id (:func:`carto.events.find_community`).
     kind : {"membres", "evenements", "zones-blanches", "liens"}
         Which map (:data:`carto.maps.MAP_KINDS`). ``membres`` names no person: members are counted per
         commune, in nested circles (all, cercles 1 and 2, cercle 1).
@@ -594,5 +589,5 @@ def print_map(
     _scale_bar(ax)
     _north_arrow(ax)
     legend_panel(panel, [*legend, _BACKGROUND if shown else LegendSection("Fond", _BACKGROUND.entries[:1])])
-    log.info("Carte A4 « %s » de la communauté %s dessinée", kind, community)
+    log.info("Carte A4 « %s » de la communauté %s dessinée", kind, events.community_name(engine, community))
     return fig

@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from carto import _fr
-from carto._errors import ConfigError
+from carto._errors import ConfigError, NotFoundError
 from carto.normalize import name_keys
 from carto.settings import read_config
 
-__all__ = ["themes", "theme_names", "theme_of"]
+__all__ = ["themes", "theme_names", "theme_of", "find_theme"]
 
 _REQUIRED = ("slug", "nom", "couleur", "mots")
 
@@ -80,6 +80,33 @@ def theme_names(path: str | Path = "themes.toml") -> dict[str, str]:
     """
     frame = _load(str(path))
     return dict(zip(frame["slug"], frame["nom"], strict=True))
+
+
+def find_theme(theme: object, path: str | Path = "themes.toml") -> str:
+    """The slug of a thematic space given by its slug or its name, accents and case ignored.
+
+    « biodiversite », « Biodiversité », « BIODIVERSITE » and « mer et littoral » are accepted; an unknown
+    one raises a French :class:`~carto._errors.NotFoundError` naming it, the closest spaces and all of them.
+
+    Examples
+    --------
+    >>> find_theme("Biodiversité"), find_theme("biodiversite"), find_theme("Mer et Littoral")
+    ('biodiversite', 'biodiversite', 'mer')
+    >>> find_theme("biodiv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    carto._errors.NotFoundError: Espace thématique « biodiv » inconnu. Vouliez-vous dire « Biodiversité » ? ...
+    """
+    names = theme_names(path)
+    by_key = {_fr.fold(text): slug for slug, name in names.items() for text in (name, slug)}
+    found = by_key.get(_fr.fold(theme))
+    if found is not None:
+        return found
+    near = _fr.closest(theme, [*names.values(), *names])
+    hint = f" Vouliez-vous dire {_fr.quoted(dict.fromkeys(names[by_key[_fr.fold(n)]] for n in near))} ?" if near else ""
+    where = "carto/data/themes.toml" if str(path) == "themes.toml" else str(path)
+    raise NotFoundError(f"Espace thématique « {theme} » inconnu.{hint} Valeurs possibles ({where}) : "
+                        f"{', '.join(f'{slug} ({name})' for slug, name in names.items())}.")
 
 
 def theme_of(texts: Iterable[object], path: str | Path = "themes.toml") -> pd.Series:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from carto import _fr, communities, linkage, normalize
+from carto import _fr, communities, geo, linkage, normalize, themes
 from carto._errors import CartoError, ConfigError
 from carto.events import find_community
 
@@ -607,12 +607,19 @@ class MemberTable(widgets.VBox):
     """The jardiniers' tracking table of a community's members, with filters, sort, pages and edits.
 
     Shows the members of :func:`carto.communities.members` a page at a time; a
-    jardinier filters them (cercle, « à relancer », territory, search on name,
-    e-mail or organisation, without regard to accents or case), sorts them, and
+    jardinier filters them (cercle, thematic space, « à relancer », territory, search on
+    name, e-mail or organisation, without regard to accents or case), sorts them, and
     edits one member: impose a cercle with a reason (or give it back to the
     computation), and write notes. Every edit is written by
     :func:`carto.communities.set_override` / :func:`carto.communities.set_notes`
     (with ``who`` in the audit log), then the table is read again from the base.
+
+    The « Thème » filter keeps the actors of the space as everywhere else
+    (:func:`carto.events.actor_themes`: the members map's « Thème » and the graph's
+    ``theme`` give the same members). A territory typed as a code or a name that names
+    one département, EPCI or commune (« 34 », « Hérault », « Sète »,
+    :func:`carto.geo.match_territory`) keeps the members whose commune is in it;
+    otherwise the members whose commune, EPCI or département name contains the words.
 
     The logic is in plain members the notebooks and tests can call:
     :attr:`filtered`, :attr:`page_rows`, :meth:`set_page`, :meth:`select`,
@@ -636,6 +643,8 @@ class MemberTable(widgets.VBox):
         self._drawing = False
         self._search_key = pd.Series(dtype=object)
         self._territory_key = pd.Series(dtype=object)
+        self._scope: set[int] | None = None  # members of the chosen theme and territory (None: no such filter)
+        self._territory_found = False
         wide = {"description_width": "initial"}
         labels = [(label, k) for k, label in communities.CIRCLE_LABELS.items()]
         self.title = widgets.HTML(f"<h3>Membres de la communauté {html.escape(str(row.name))}</h3>")
@@ -643,8 +652,11 @@ class MemberTable(widgets.VBox):
         self.circle_filter = widgets.Dropdown(options=[("tous", 0), *labels], value=0, description="Cercle",
                                               style=wide)
         self.relaunch_filter = widgets.Checkbox(value=False, description="à relancer seulement", indent=False)
-        self.territory = widgets.Text(description="Territoire", placeholder="commune, EPCI ou département",
+        self.territory = widgets.Text(description="Territoire", placeholder="34, Hérault, un EPCI, Sète…",
                                       style=wide)
+        self.theme_filter = widgets.Dropdown(options=[("tous", None), *((name, slug) for slug, name in
+                                                                        themes.theme_names().items())],
+                                             value=None, description="Thème", style=wide)
         self.search = widgets.Text(description="Recherche", placeholder="nom, courriel ou organisation", style=wide)
         self.sort_by = widgets.Dropdown(options=[(_HEADERS.get(c, c), c) for c in MEMBER_TABLE_COLUMNS],
                                         value="cercle", description="Trier par", style=wide)
@@ -665,16 +677,18 @@ class MemberTable(widgets.VBox):
         self.notes = widgets.Textarea(description="Notes", style=wide, layout=widgets.Layout(width="40em"))
         self.save_button = widgets.Button(description="Enregistrer", button_style="primary", icon="save")
         self.status = widgets.HTML()
-        for control in (self.circle_filter, self.relaunch_filter, self.territory, self.search, self.sort_by,
-                        self.sort_order, self.page_size):
+        for control in (self.circle_filter, self.relaunch_filter, self.search, self.sort_by, self.sort_order,
+                        self.page_size):
             control.observe(self._on_view_change, names="value")
+        for control in (self.territory, self.theme_filter):
+            control.observe(self._on_scope_change, names="value")
         self.previous.on_click(lambda _: self.set_page(self.page - 1))
         self.next.on_click(lambda _: self.set_page(self.page + 1))
         self.member.observe(self._on_member, names="value")
         self.save_button.on_click(lambda _: self._on_save())
         super().__init__([
             self.title, self.counts,
-            widgets.HBox([self.circle_filter, self.relaunch_filter]),
+            widgets.HBox([self.circle_filter, self.theme_filter, self.relaunch_filter]),
             widgets.HBox([self.territory, self.search]),
             widgets.HBox([self.sort_by, self.sort_order, self.page_size]),
             self.table_html,
@@ -698,9 +712,25 @@ class MemberTable(widgets.VBox):
         self._territory_key = _keys(table["commune"].astype(object).fillna("") + " | "
                                           + table["EPCI"].astype(object).fillna("") + " | "
                                           + table["département"].astype(object).fillna(""))
+        self._scope = self._read_scope()
         if self.selected is not None and self._row(self.selected) is None:
             self.selected = None
         self._render()
+
+    def _read_scope(self) -> set[int] | None:
+        """The members of the chosen theme and of the territory typed, when it names one
+        (:func:`carto.communities.members` with ``theme`` and ``territory``: the map's and the graph's actors)."""
+        found = geo.match_territory(self.territory.value) if (self.territory.value or "").strip() else []
+        self._territory_found = len(found) == 1
+        territory = found[0].code if self._territory_found else None
+        if territory is None and self.theme_filter.value is None:
+            return None
+        return set(communities.members(self.engine, self.community, as_of=self.as_of, theme=self.theme_filter.value,
+                                       territory=territory)["acteur"])
+
+    def _on_scope_change(self, _: object) -> None:
+        self._scope = self._read_scope()
+        self._on_view_change(None)
 
     @property
     def filtered(self) -> pd.DataFrame:
@@ -713,7 +743,12 @@ class MemberTable(widgets.VBox):
             keep &= (table["cercle"] == self.circle_filter.value).fillna(False).astype(bool)
         if self.relaunch_filter.value:
             keep &= table["à relancer"].astype(bool)
-        for query, key in ((self.territory.value, self._territory_key), (self.search.value, self._search_key)):
+        if self._scope is not None:
+            keep &= table["acteur"].isin(self._scope)
+        words = [(self.search.value, self._search_key)]
+        if not self._territory_found:  # a territory being typed, or several communes: the names that contain it
+            words.append((self.territory.value, self._territory_key))
+        for query, key in words:
             for word in _keys(pd.Series([query or ""])).iloc[0].split():
                 keep &= key.str.contains(word, regex=False)
         rows = table[keep]
@@ -886,7 +921,7 @@ def member_table(engine: sa.Engine, community: str | int, *, who: str | None = N
     engine : sqlalchemy.Engine
         The base.
     community : str or int
-        Slug or id of the community.
+        Slug, name or id of the community (« biodiversite » or « Biodiversité »).
     who : str, optional
         Name written in the audit log with each edit (default: the ``CARTO_USER`` setting).
     as_of : datetime.date, optional

@@ -174,12 +174,19 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert "Biodiversité : 1 membre (cercle 1 : 0, cercle 2 : 0, cercle 3 : 1)" in out  # 12 months are over
     assert main(["circles", "--base", url, "--date", "2025-06-30"]) == 0
     out = capsys.readouterr().out
-    assert "rien n'est écrit" in out and "biodiversite : cercle 1 : 1, cercle 2 : 0, cercle 3 : 0" in out
+    assert "rien n'est écrit" in out and "Biodiversité : cercle 1 : 1, cercle 2 : 0, cercle 3 : 0" in out
     assert main(["circles", "--base", url, "--date", "2999-01-01"]) == 1
     assert "dans le futur" in capsys.readouterr().err
     xlsx = tmp_path / "suivi" / "biodiversite.xlsx"
     assert main(["members", "--base", url, "--community", "biodiversite", "--out", str(xlsx)]) == 0
-    assert "1 membre écrit dans" in capsys.readouterr().out
+    assert "1 membre de la communauté Biodiversité écrit dans" in capsys.readouterr().out
+    # a community, a theme and a territory by name as well as by code
+    assert main(["members", "--base", url, "--community", "BIODIVERSITÉ", "--themes", "Mer et littoral,eau",
+                 "--territoire", "Hérault,31", "--out", str(tmp_path / "aucun.xlsx")]) == 0
+    assert "0 membre de la communauté Biodiversité écrit dans" in capsys.readouterr().out
+    assert main(["members", "--base", url, "--community", "biodiversite", "--territoire", "Heraut",
+                 "--out", str(tmp_path / "aucun.xlsx")]) == 1
+    assert "Territoire « Heraut » inconnu. Vouliez-vous dire « Hérault »" in capsys.readouterr().err
     sheet = openpyxl.load_workbook(xlsx)["Membres"]
     assert any(cell.value == "Léa Martin" for row in sheet.iter_rows() for cell in row)
     assert main(["members", "--base", url, "--community", "mer", "--out", str(xlsx)]) == 1
@@ -193,8 +200,9 @@ def test_communities_circles_and_members(tmp_path: Path, capsys):
     assert main(["map", "--base", url, "--community", "biodiversite", "--layers", "reseau", "--out", str(carte)]) == 1
     assert "Carte inconnue : reseau ; choisissez parmi" in capsys.readouterr().err
     # the members map's filters
-    assert main(["map", "--base", url, "--community", "biodiversite", "--cercles", "1,2", "--types", "personne",
-                 "--themes", "biodiversite", "--out", str(carte)]) == 0
+    assert main(["map", "--base", url, "--community", "Biodiversité", "--cercles", "1,2", "--types", "personne",
+                 "--themes", "Biodiversite", "--out", str(carte)]) == 0
+    assert "<title>Carte membres — Biodiversité</title>" in carte.read_text(encoding="utf-8")
     assert "0 membre sur 1 (cercles : 1, 2 ; types : personnes ; thèmes : Biodiversité)" in carte.read_text(
         encoding="utf-8")
     assert main(["map", "--base", url, "--community", "biodiversite", "--sources", "tableur", "--out", str(carte)]) == 1

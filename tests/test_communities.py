@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from carto import communities, events, store
-from carto._errors import ConfigError
+from carto._errors import ConfigError, NotFoundError
 from carto.events import EventError
 
 LETTER = "Lettre Biodiversité"
@@ -234,7 +234,8 @@ def test_communities_from_config_and_binome(base_url: str, tmp_path: Path) -> No
                                                                                 "jardinier Acteurs"] == "Léa Martin"
         with pytest.raises(ConfigError, match="Acteur 999 inconnu"):
             communities.set_binome(engine, "biodiversite", jardinier_acteurs=999)
-        with pytest.raises(EventError, match="Communauté « mer » inconnue : communautés connues : alimentation"):
+        with pytest.raises(EventError, match=r"Communauté « mer » inconnue. Communautés connues : Alimentation et "
+                                             r"agriculture \(alimentation"):
             communities.update_circles(engine, "mer")
         with store.transaction(engine, action="test", who="test") as conn:
             conn.execute(store.actors.insert().values(kind="personne", display_name="Anne Vidal",
@@ -310,3 +311,63 @@ def test_add_event_by_hand(engine: sa.Engine) -> None:
         events.add_event(engine, title="x", kind="fête", starts_on=date(2026, 1, 1))
     with pytest.raises(EventError, match=r"Organisateur inconnu ou fusionné : 404"):
         events.add_event(engine, title="x", kind="webinaire", starts_on=date(2026, 1, 1), organisers=[404])
+
+
+# --------------------------------------------------------------------------- a community by slug, name or id
+
+
+def test_find_community_by_slug_name_or_id(engine, tmp_path: Path) -> None:
+    communities.create_communities(engine)
+    with engine.connect() as conn:
+        for typed in ("biodiversite", "Biodiversité", "BIODIVERSITÉ", " biodiversité "):
+            assert events.find_community(conn, typed).slug == "biodiversite", typed
+        bio = events.find_community(conn, "biodiversite")
+        assert events.find_community(conn, bio.id).slug == "biodiversite"
+        assert events.find_community(conn, str(bio.id)).slug == "biodiversite"  # a number typed in the CLI
+        assert events.find_community(conn, "Alimentation et agriculture").slug == "alimentation-agriculture"
+        with pytest.raises(events.CommunityNotFoundError) as caught:
+            events.find_community(conn, "Biodiversitée")
+    assert isinstance(caught.value, NotFoundError) and isinstance(caught.value, EventError)
+    assert str(caught.value).startswith("Communauté « Biodiversitée » inconnue. Vouliez-vous dire « Biodiversité » ? "
+                                        "Communautés connues : Alimentation et agriculture (alimentation-agriculture), "
+                                        "Biodiversité (biodiversite), Engagement citoyen (engagement-citoyen).")
+    assert events.community_name(engine, "engagement citoyen") == "Engagement citoyen"
+    bad = tmp_path / "mes-communautes.toml"
+    bad.write_text('[[communaute]]\nslug = "mer"\nnom = "Mer"\ntheme = "Mer et littorale"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="mes-communautes.toml », communauté n° 1 : Espace thématique « Mer et "
+                                          "littorale » inconnu. Vouliez-vous dire « Mer et littoral »"):
+        communities.create_communities(engine, bad)
+    assert communities.add_community(engine, slug="mer", name="Mer", theme="Mer et littoral") > 0
+    assert communities.list_communities(engine).set_index("communauté").loc["mer", "thème"] == "mer"
+
+
+# --------------------------------------------------------------------------- the actors of a theme
+
+
+def test_actor_themes_are_their_own_their_organisations_and_their_events(members_base) -> None:
+    with members_base.connect() as conn:
+        pairs = events.actor_themes(conn, until=date(2026, 11, 29))
+        spaces = pairs.groupby("actor_id")["theme"].agg(sorted).to_dict()
+        assert spaces[4] == ["biodiversite", "eau", "mer"]  # own (« Biodiversité », « eau ») and its event
+        assert spaces[1] == ["biodiversite", "eau", "mer"]  # its organisation's, and the event it came to
+        assert spaces[5] == ["alimentation-agriculture", "mer"]  # the events it attended
+        assert events.theme_actors(conn, "Biodiversité") == {1, 4}
+        assert events.theme_actors(conn, "alimentation-agriculture", until=date(2026, 5, 31)) == set()  # not yet
+        assert events.theme_actors(conn, "mer", [1, 2, 99]) == {1, 2}
+
+
+def test_members_by_theme_and_territory(members_base) -> None:
+    day = date(2026, 11, 29)
+    everyone = communities.members(members_base, "mer", as_of=day)
+    assert len(everyone) == 7
+    by_theme = communities.members(members_base, "Mer et littoral", as_of=day, theme="Biodiversité")
+    assert sorted(by_theme["acteur"]) == [1, 4]
+    assert sorted(communities.members(members_base, "mer", as_of=day, theme=["eau", "alimentation-agriculture"])
+                  ["acteur"]) == [1, 4, 5]
+    assert sorted(communities.members(members_base, "mer", as_of=day, territory="Sète")["acteur"]) == [1, 2, 3, 4]
+    assert sorted(communities.members(members_base, "mer", as_of=day, territory=["herault"])["acteur"]) == \
+        [1, 2, 3, 4, 5, 6]
+    assert list(communities.members(members_base, "mer", as_of=day, territory="66", theme="biodiversite")) == \
+        list(communities.MEMBER_COLUMNS)  # no one: the columns stay
+    with pytest.raises(NotFoundError, match="Territoire « Perpignon » inconnu. Vouliez-vous dire « Perpignan »"):
+        communities.members(members_base, "mer", as_of=day, territory="Perpignon")

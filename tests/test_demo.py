@@ -33,7 +33,8 @@ def test_demo_with_png_in_real_browser(tmp_path: Path, chromium: Path) -> None:
             assert (folder / f"carte-{kind}-a4.pdf").read_bytes().startswith(b"%PDF")
             lo, hi = Image.open(folder / f"carte-{kind}-a4.png").convert("L").getextrema()
             assert hi - lo > 100, f"carte-{kind}-a4.png semble vide"
-        assert f"communauté {slug} : {folder}" in summary and "4 cartes A4 à imprimer (PDF et PNG)" in summary
+        name = result.circles.counts[slug]["nom"]  # the summary names the community, not its slug
+        assert f"communauté {name} : {folder}" in summary and "4 cartes A4 à imprimer (PDF et PNG)" in summary
         assert "4 cartes HTML avec image PNG," in summary
         assert (folder / "carte-membres.png").is_file() and not (folder / "carte-membres.pdf").exists()
         # the community's network: metrics (XLSX, and stored in the base), interactive page, A4 picture
@@ -100,10 +101,10 @@ def test_demo_computes_the_pilot_communities(tmp_path: Path) -> None:
         for png in pngs:
             lo, hi = Image.open(png).convert("L").getextrema()
             assert hi - lo > 100, f"{png.name} semble vide"
-        assert f"communauté {slug} : {folder}" in summary
+        assert f"communauté {counts['nom']} : {folder}" in summary
         # the summary tells what the folder holds, each file once
-        assert summary.count(f"communauté {slug} : ") == 1
-        assert f"communauté {slug} : {folder} ({demo.folder_summary(sorted(folder.iterdir()))})" in summary
+        assert summary.count(f"communauté {counts['nom']} : ") == 1
+        assert f"communauté {counts['nom']} : {folder} ({demo.folder_summary(sorted(folder.iterdir()))})" in summary
     assert "6 graphiques d'indicateurs PNG, 4 cartes HTML ; réseau : mesures XLSX, page HTML)" in summary
     assert not re.search(r"\d\.\d", summary), "un nombre écrit avec un point décimal"
     assert result.base_counts["memberships"] > 0 and result.base_counts["membership_history"] > 0

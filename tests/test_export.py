@@ -511,7 +511,7 @@ def test_the_layer_control_switches_between_basemap_and_offline_background(offli
 
     tiles = tmp_path / "tuiles"
     tiles.mkdir()
-    monkeypatch.setattr(maps, "TILES_URL", tiles.as_uri() + "/{z}-{x}-{y}.png")  # never the internet in tests
+    monkeypatch.setattr(maps.frame, "TILES_URL", tiles.as_uri() + "/{z}-{x}-{y}.png")  # never the internet in tests
     deps = gpd.GeoDataFrame({"nom": ["Tarn"], "code": ["81"]}, geometry=[box(1.5, 43.4, 2.9, 44.2)], crs=4326)
     m = maps.add_background(maps.base_map(tiles=True), communes=deps, departements=deps)
     folium.LayerControl(collapsed=False).add_to(m)

@@ -241,3 +241,54 @@ def test_normalise_name():
     assert geo.normalise_name("Saint-Félix-de-Lunel") == geo.normalise_name("st felix de lunel")
     assert geo.normalise_name(None) is None and geo.normalise_name(float("nan")) is None
     assert geo.normalise_name("  ") is None
+
+
+# --------------------------------------------------------------------------- territories by code or name
+
+
+@pytest.mark.parametrize(("typed", "level", "code"), [
+    ("34", "departement", "34"), ("9", "departement", "09"), ("Hérault", "departement", "34"),
+    ("herault", "departement", "34"), ("  HÉRAULT ", "departement", "34"), ("Tarn-et-Garonne", "departement", "82"),
+    ("243400017", "epci", "243400017"), ("Montpellier Méditerranée Métropole", "epci", "243400017"),
+    ("montpellier mediterranee metropole", "epci", "243400017"), ("Grand Pic Saint-Loup", "epci", None),
+    ("34301", "commune", "34301"), ("Sète", "commune", "34301"), ("sete", "commune", "34301"),
+    ("ST GIRONS", "commune", "09261"), ("Saint-Michel (Gers)", "commune", "32397"),
+    ("Saint-Michel (32)", "commune", "32397"),
+])
+def test_find_territory_by_code_or_name(typed, level, code) -> None:
+    found = geo.find_territory(typed)
+    assert found.level == level and (code is None or found.code == code)
+    assert found.communes == frozenset(geo.territory_communes(found.code))
+
+
+def test_territory_names_and_codes_give_the_same_communes() -> None:
+    communes = geo.communes()
+    assert geo.territory_communes("Hérault") == set(communes.loc[communes["code_departement"] == "34", "code"])
+    assert geo.territory_communes(["Montpellier Méditerranée Métropole", "Sète"]) == \
+        geo.territory_communes(["243400017", "34301"])
+    assert geo.find_territory("CC du Grand Pic Saint-Loup") == geo.find_territory("grand pic saint loup")
+    assert geo.find_territory("herault").label == "Hérault (34)"
+    assert geo.find_territory("Sète").label == "Sète (Hérault, 34301)"
+
+
+def test_an_ambiguous_commune_name_lists_the_candidates_with_their_departement() -> None:
+    with pytest.raises(AmbiguousCommuneError) as caught:
+        geo.find_territory("Lagarde")
+    assert str(caught.value) == (
+        "« Lagarde » désigne 4 communes : Lagarde (Ariège, 09150), Lagarde (Haute-Garonne, 31262), Lagarde (Gers, "
+        "32176), Lagarde (Hautes-Pyrénées, 65244). Donnez son code INSEE, ou son département entre parenthèses "
+        "(« Lagarde (09) »).")
+    assert [t.code for t in geo.match_territory("Lagarde")] == ["09150", "31262", "32176", "65244"]
+    with pytest.raises(AmbiguousCommuneError):
+        geo.territory_communes(["34", "Lagarde"])
+
+
+def test_an_unknown_territory_names_what_was_given_and_the_closest() -> None:
+    with pytest.raises(CommuneNotFoundError, match="Territoire « Heraut » inconnu. Vouliez-vous dire « Hérault »"):
+        geo.find_territory("Heraut")
+    with pytest.raises(CommuneNotFoundError, match="Territoire « 999 » inconnu. Pour un territoire, donnez un "
+                                                   "département"):
+        geo.find_territory("999")
+    with pytest.raises(CommuneNotFoundError, match="Territoires « 2A » et « Atlantide » inconnus"):
+        geo.territory_communes(["34", "2A", "Atlantide"])
+    assert geo.match_territory("Atlantide") == [] and geo.match_territory("") == []

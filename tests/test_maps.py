@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import box
 
 from carto import geo, maps
-from carto._errors import CartoError, MapError
+from carto._errors import CartoError, MapError, NotFoundError
 from conftest import HIDDEN_NAMES, HOSTILE_MEMBER
 
 HOSTILE = "<script>alert(1)</script>"
@@ -78,11 +78,11 @@ def _children(m: folium.Map, cls: type) -> list:
 
 
 def _boxes(m: folium.Map, kind: str) -> list[str]:
-    return [child.html for child in _children(m, maps._Box) if child.kind == kind]
+    return [child.html for child in _children(m, maps.page._Box) if child.kind == kind]
 
 
 def test_layers(overview):
-    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    points = {layer.layer_name: layer for layer in _children(overview, maps.frame._PointLayer)}
     assert set(points) == {"Organisations (4)", "Événements (3)"}  # the organisation with no position is left out
     orgs, evts = points["Organisations (4)"], points["Événements (3)"]
     assert orgs.cluster and orgs.shape == "square" and len(orgs.rows) == 4
@@ -95,7 +95,7 @@ def test_layers(overview):
     # offline (CARTO_TILES=off in tests): the online basemap is offered in the layer control, not shown
     assert [layer.show for layer in _children(overview, folium.TileLayer)] == [False]
     assert overview.options["max_zoom"] == 16
-    background = _children(overview, maps._Background)[0]
+    background = _children(overview, maps.frame._Background)[0]
     assert background.n_communes == 4 and background.n_departements == 2
     assert [label[2] for label in background.labels] == ["Haute-Garonne", "Hérault"]
 
@@ -114,7 +114,7 @@ def test_title_and_legend(overview):
 
 
 def test_popups_are_escaped_cards(overview):
-    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    points = {layer.layer_name: layer for layer in _children(overview, maps.frame._PointLayer)}
     popups = [row[4] for row in points["Organisations (4)"].rows]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popups[0] and HOSTILE not in popups[0]
     assert "Commune : Toulouse (31555)" in popups[0] and "Type : Association" in popups[0]
@@ -153,7 +153,7 @@ def test_user_errors_are_french_carto_errors(organisations, events, communes, de
 
 
 def test_one_participant_is_singular():
-    assert [e.label for e in maps._size_entries(1.0)] == ["1 participant"]
+    assert [e.label for e in maps.overview._size_entries(1.0)] == ["1 participant"]
 
 
 def test_legend_helpers_reject_bad_values():
@@ -164,7 +164,7 @@ def test_legend_helpers_reject_bad_values():
 
 
 def test_background_is_rounded_and_shares_borders(communes):
-    geojson = maps._display_geojson(communes, tolerance_m=100, label="nom")
+    geojson = maps.frame._display_geojson(communes, tolerance_m=100, label="nom")
     coords = geojson["features"][0]["geometry"]["coordinates"][0]
     assert all(round(x, 5) == x and round(y, 5) == y for x, y in coords)
     assert [f["properties"]["n"] for f in geojson["features"]] == ["Toulouse", "Blagnac", "Montpellier", "Agde"]
@@ -172,36 +172,36 @@ def test_background_is_rounded_and_shares_borders(communes):
 
 def test_background_with_epci_outlines(communes, departements):
     m = maps.add_background(maps.base_map(), communes=communes, departements=departements, epci=departements)
-    background = _children(m, maps._Background)[0]
+    background = _children(m, maps.frame._Background)[0]
     assert background.n_epci == 2 and "#8a8a8a" in m.get_root().render()
 
 
 def test_background_layers_are_prepared_once(communes, departements, monkeypatch):
     calls = []
-    real = maps._display_geojson
-    monkeypatch.setattr(maps, "_LAYER_CACHE", {})
-    monkeypatch.setattr(maps, "_display_geojson", lambda gdf, **kw: calls.append(len(gdf)) or real(gdf, **kw))
+    real = maps.frame._display_geojson
+    monkeypatch.setattr(maps.frame, "_LAYER_CACHE", {})
+    monkeypatch.setattr(maps.frame, "_display_geojson", lambda gdf, **kw: calls.append(len(gdf)) or real(gdf, **kw))
     first = maps.add_background(maps.base_map(), communes=communes, departements=departements)
     second = maps.add_background(maps.base_map(), communes=communes.copy(), departements=departements)
     assert calls == [4, 2]  # the second map reuses both layers
-    one, two = (_children(m, maps._Background)[0] for m in (first, second))
+    one, two = (_children(m, maps.frame._Background)[0] for m in (first, second))
     assert one.communes_js == two.communes_js and two.n_communes == 4
     renamed = communes.assign(nom=["Toulouse", "Blagnac", "Montpellier", "Agde <b>"])
     moved = communes.set_geometry(communes.translate(0.01, 0))
     for changed in (renamed, moved):
         maps.add_background(maps.base_map(), communes=changed, departements=departements)
     assert calls == [4, 2, 4, 4]  # new names or shapes: prepared again
-    assert any("Agde \\u0026lt;b\\u0026gt;" in js for js, _ in maps._LAYER_CACHE.values())  # escaped name
+    assert any("Agde \\u0026lt;b\\u0026gt;" in js for js, _ in maps.frame._LAYER_CACHE.values())  # escaped name
 
 
 def test_popups_name_the_thematic_space(overview):
-    points = {layer.layer_name: layer for layer in _children(overview, maps._PointLayer)}
+    points = {layer.layer_name: layer for layer in _children(overview, maps.frame._PointLayer)}
     popups = [row[4] for row in points["Organisations (4)"].rows]
     assert "Thème : Citoyenneté" in popups[1] and "Thème : Mer et littoral" in popups[0]
 
 
-def _members_layer(m: folium.Map) -> maps._MembersLayer:
-    (layer,) = _children(m, maps._MembersLayer)
+def _members_layer(m: folium.Map) -> maps.members._MembersLayer:
+    (layer,) = _children(m, maps.members._MembersLayer)
     return layer
 
 
@@ -293,8 +293,6 @@ def test_actor_map_filters_members_in_python(members_base, filters, subtitle):
 
 
 @pytest.mark.parametrize(("filters", "message"), [
-    ({"themes": "biodiv"}, "Thème inconnu : « biodiv ». Valeurs possibles : citoyennete (Citoyenneté), "
-                           "biodiversite (Biodiversité)"),
     ({"sources": ["lreav", "tableur"]}, "Source inconnue : « tableur ». Valeurs possibles : lreav (Appel « La Région "
                                         "est à vous »), newsletter (Contacts de la lettre d'information (Brevo)), "
                                         "emargement (Feuilles d'émargement), jeparticipe (Participants du site de "
@@ -306,6 +304,21 @@ def test_actor_map_unknown_filter_is_a_french_map_error(members_base, filters, m
     with pytest.raises(MapError) as caught:
         maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), **filters)
     assert str(caught.value).startswith(message)
+
+
+def test_actor_map_takes_community_and_themes_by_name(members_base):
+    by_slug = maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), themes=["biodiversite", "eau"])
+    by_name = maps.actor_map(members_base, "MER ET LITTORAL", as_of=date(2026, 11, 29),
+                             themes=["Biodiversite", "Eau et rivières"])
+    assert _subtitle(by_name) == _subtitle(by_slug) and "thèmes : Biodiversité, Eau et rivières" in _subtitle(by_name)
+    assert _members_layer(by_name).data["m"] == _members_layer(by_slug).data["m"]
+    assert "Membres de la communauté Mer et littoral" in _boxes(by_name, "title")[0]
+    with pytest.raises(NotFoundError, match=re.escape("Espace thématique « biodiv » inconnu. Vouliez-vous dire "
+                                                      "« Biodiversité » ? Valeurs possibles")):
+        maps.actor_map(members_base, "mer", as_of=date(2026, 11, 29), themes="biodiv")
+    with pytest.raises(NotFoundError, match=re.escape("Communauté « mère » inconnue. Vouliez-vous dire "
+                                                      "« Mer et littoral » ?")):
+        maps.actor_map(members_base, "mère", as_of=date(2026, 11, 29))
 
 
 def test_event_map_one_layer_per_year_sized_by_attendance(tmp_path):
@@ -356,7 +369,7 @@ def test_gap_map_classes_and_zones_blanches(tmp_path):
                                                      for i in range(1, len(codes) + 1)])
     communities.update_circles(engine, as_of=date(2026, 11, 29))
     m = maps.gap_map(engine, "mer", level="departement", as_of=date(2026, 11, 29))
-    layer = next(layer for layer in m._children.values() if isinstance(layer, maps._Choropleth))
+    layer = next(layer for layer in m._children.values() if isinstance(layer, maps.gaps._Choropleth))
     features = {f["properties"]["t"].split("</b>")[0][3:]: f["properties"] for f in
                 json.loads(layer.data_js)["features"]}
     assert len(features) == 13
@@ -367,7 +380,7 @@ def test_gap_map_classes_and_zones_blanches(tmp_path):
     assert "Aucun membre (7 départements)" in page
     # communes: a hamlet without a member is not a gap (2 000 inhabitants at least by default)
     communes_map = maps.gap_map(engine, "mer", level="commune", as_of=date(2026, 11, 29))
-    layer = next(layer for layer in communes_map._children.values() if isinstance(layer, maps._Choropleth))
+    layer = next(layer for layer in communes_map._children.values() if isinstance(layer, maps.gaps._Choropleth))
     gaps = [f["properties"]["t"] for f in json.loads(layer.data_js)["features"]
             if f["properties"]["c"] == maps.GAP_COLOUR]
     assert gaps and all(int(t.split(" pour ")[1].split(" habitants")[0].replace("\u202f", "")) >= 2000 for t in gaps)
@@ -408,7 +421,7 @@ def test_flows_between_communes_from_events_and_relations(tmp_path):
         {"commune_a": "34172", "commune_b": "66136", "evenements": 1, "relations": 0, "force": 1},
     ]
     m = maps.flow_map(engine, "mer", top=2, as_of=date(2026, 11, 29))
-    layer = next(layer for layer in m._children.values() if isinstance(layer, maps._FlowLayer))
+    layer = next(layer for layer in m._children.values() if isinstance(layer, maps.flows._FlowLayer))
     assert len(layer.rows) == 2 and all(row[4] == 7.0 for row in layer.rows)
     assert any("Sète ↔ Perpignan : 1 événement(s) en commun, 1 relation(s)" in row[5] for row in layer.rows)
     assert "Alix Témoin" not in m.get_root().render()  # places only, never persons
@@ -431,9 +444,9 @@ def test_maps_open_on_the_light_basemap_only_when_asked_or_reachable(monkeypatch
     monkeypatch.setenv("CARTO_TILES", "on")
     assert opened_on(maps.base_map()) == [maps.TILES_LABEL]
     monkeypatch.setenv("CARTO_TILES", "auto")
-    monkeypatch.setattr(maps, "_tiles_reachable", lambda: False)
+    monkeypatch.setattr(maps.frame, "_tiles_reachable", lambda: False)
     assert opened_on(maps.base_map()) == [maps.OFFLINE_LABEL]
-    monkeypatch.setattr(maps, "_tiles_reachable", lambda: True)
+    monkeypatch.setattr(maps.frame, "_tiles_reachable", lambda: True)
     assert opened_on(maps.base_map()) == [maps.TILES_LABEL]
     monkeypatch.setenv("CARTO_TILES", "peut-être")
     with pytest.raises(ConfigError, match="CARTO_TILES = « peut-être » : valeurs possibles auto, on, off"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from carto import communities, events, ingest, linkage, network, store
-from carto._errors import CartoError, NetworkError
+from carto._errors import CartoError, NetworkError, NotFoundError
 from carto.settings import REPO_DIR
 
 DAY = date(2026, 11, 29)
@@ -194,10 +195,26 @@ def test_theme_period_and_territory_filters(engine) -> None:
     assert edges(both) == {(1, 2): 1, (2, 3): 1.5}
     assert both.graph["filters"] == {"community": "mer", "theme": "mer", "start": None, "end": None,
                                      "territory": ["34"], "relations": True, "memberships": True}
-    with pytest.raises(NetworkError, match="Territoire « 2A, 999 » inconnu"):
+    with pytest.raises(NotFoundError, match="Territoires « 2A » et « 999 » inconnus : donnez un département"):
         network.actor_graph(engine, territory=["34", "2A", "999"])
-    with pytest.raises(NetworkError, match="Espace thématique « jardins » inconnu : choisissez parmi"):
+    with pytest.raises(NotFoundError, match="Espace thématique « jardins » inconnu. Valeurs possibles"):
         network.actor_graph(engine, theme="jardins")
+
+
+def test_graph_filters_take_names_as_well_as_codes(engine) -> None:
+    by_code = network.actor_graph(engine, community="mer", territory="34", theme="mer")
+    by_name = network.actor_graph(engine, community="Mer et Littoral", territory="herault", theme="Mer et littoral")
+    assert sorted(by_name) == sorted(by_code) and edges(by_name) == edges(by_code)
+    assert by_name.graph["filters"] == by_code.graph["filters"]  # codes and slugs, whatever was typed
+    assert by_name.graph["name"] == ("Réseau des acteurs — communauté Mer et littoral — espace Mer et littoral — "
+                                     "territoire Hérault (34)")
+    assert sorted(network.actor_graph(engine, territory="Montpellier Méditerranée Métropole")) == [1, 2]
+    assert sorted(network.actor_graph(engine, territory=["Toulouse", "66136"])) == [4, 5, 6, 7]
+    with pytest.raises(NotFoundError, match="Vouliez-vous dire « Hérault »"):
+        network.actor_graph(engine, territory="Heraut")
+    with pytest.raises(events.EventError, match=re.escape("Communauté « Mer et litoral » inconnue. Vouliez-vous "
+                                                          "dire « Mer et littoral » ?")):
+        network.actor_graph(engine, community="Mer et litoral")
     with pytest.raises(NetworkError, match="Période vide"):
         network.actor_graph(engine, start=date(2025, 1, 1), end=date(2024, 1, 1))
 
@@ -417,3 +434,22 @@ def test_graphs_of_the_demo_communities(demo_engine) -> None:
         assert C.number_of_edges() > 0
         actor = max(C.degree, key=lambda item: item[1])[0]
         assert network.ego_network(C, actor, radius=2).number_of_nodes() > C.degree[actor]
+
+
+@pytest.mark.slow
+def test_a_theme_gives_the_same_actors_in_the_map_the_graph_and_the_member_table(demo_engine) -> None:
+    from carto import maps
+    from carto.maps.members import _MembersLayer
+
+    for community, theme in (("biodiversite", "mer"), ("Engagement citoyen", "Biodiversité")):
+        G = network.actor_graph(demo_engine, community=community, theme=theme)
+        in_graph = {n for n, circle in G.nodes(data="circle") if circle is not None}  # members, not their orgs
+        table = communities.members(demo_engine, community, as_of=DAY, theme=theme)
+        assert in_graph == set(table["acteur"]) and len(in_graph) > 10  # « mer » once gave 0 actors in the graph
+        assert G.number_of_edges() > 0
+        m = maps.actor_map(demo_engine, community, as_of=DAY, themes=theme)
+        (layer,) = [child for child in m._children.values() if isinstance(child, _MembersLayer)]
+        subtitle = next(child.html for child in m._children.values() if getattr(child, "kind", None) == "title")
+        assert f"{len(table)} membres sur " in subtitle
+        drawn = len(layer.data["m"]["n"]) + sum(row[4] for row in layer.data["x"])
+        assert drawn == len(table[table["commune"].notna()])  # the members with a known commune are drawn

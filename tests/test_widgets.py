@@ -242,7 +242,18 @@ def test_member_table_filters_search_sort_and_pages(members_base) -> None:
     assert _names(w.filtered) == ["Hélène Müller", "Zoé Étienne"]
     w.territory.value = "toulouse metropole"
     assert _names(w.filtered) == ["Léa Martin"]
+    for typed in ("34", "Hérault", "34172", "Montpellier Méditerranée Métropole"):  # codes and names resolve
+        w.territory.value = typed
+        assert _names(w.filtered) == ["Hélène Müller", "Zoé Étienne"], typed
+    w.territory.value = "Montpel"  # being typed: the names that contain it
+    assert _names(w.filtered) == ["Hélène Müller", "Zoé Étienne"]
     w.territory.value = ""
+    # theme: the members of the space, as in the map and the graph (here every member came to a « mer » event)
+    w.theme_filter.value = "mer"
+    assert _names(w.filtered) == everyone
+    w.theme_filter.value = "biodiversite"
+    assert _names(w.filtered) == [] and "0 avec ces critères" in w.counts.value
+    w.theme_filter.value = None
     # search: name, e-mail, organisation; accents and case do not matter
     for query, expected in (("etienne", ["Zoé Étienne"]), ("EOLE", ["Paul Durand"]),
                             ("lea.martin@", ["Léa Martin"]), ("martin  LÉA", ["Léa Martin"]),
