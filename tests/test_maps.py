@@ -376,7 +376,7 @@ def test_gap_map_classes_and_zones_blanches(tmp_path):
     assert features["Lozère"]["c"] == maps.GAP_COLOUR and features["Lozère"]["b"] == maps.GAP_OUTLINE
     assert features["Hérault"]["c"] in maps.PRESENCE_COLOURS and "5 membres pour" in features["Hérault"]["t"]
     page = m.get_root().render()
-    assert "6 départements avec des membres, 7 zone(s) blanche(s)" in page
+    assert "6 départements avec des membres, 7 zones blanches" in page
     assert "Aucun membre (7 départements)" in page
     # communes: a hamlet without a member is not a gap (2 000 inhabitants at least by default)
     communes_map = maps.gap_map(engine, "mer", level="commune", as_of=date(2026, 11, 29))
@@ -423,7 +423,7 @@ def test_flows_between_communes_from_events_and_relations(tmp_path):
     m = maps.flow_map(engine, "mer", top=2, as_of=date(2026, 11, 29))
     layer = next(layer for layer in m._children.values() if isinstance(layer, maps.flows._FlowLayer))
     assert len(layer.rows) == 2 and all(row[4] == 7.0 for row in layer.rows)
-    assert any("Sète ↔ Perpignan : 1 événement(s) en commun, 1 relation(s)" in row[5] for row in layer.rows)
+    assert any("Sète ↔ Perpignan : 1 événement en commun, 1 relation" in row[5] for row in layer.rows)
     assert "Alix Témoin" not in m.get_root().render()  # places only, never persons
     engine.dispose()
 

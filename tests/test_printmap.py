@@ -110,7 +110,7 @@ def test_members_map_names_no_person_whatever_their_consent(tmp_path, communes, 
 @pytest.mark.parametrize(("kind", "legend", "title"), [
     ("zones-blanches", "Aucun membre (0 département)", "Communauté Mer et littoral : présence et zones blanches"),
     ("evenements", "Rencontre de communauté (1)", "Événements — Mer et littoral"),
-    ("liens", "événement(s) ou relation(s) en commun", "Communauté Mer et littoral : liens entre territoires"),
+    ("liens", "en commun", "Communauté Mer et littoral : liens entre territoires"),
 ])
 def test_each_kind_has_its_title_and_legend(tmp_path, communes, departements, kind, legend, title):
     engine = _base(tmp_path)

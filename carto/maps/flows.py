@@ -14,7 +14,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from carto import events, geo, store
-from carto._fr import integer
+from carto._fr import count, integer
 from carto.maps.frame import _BACKGROUND_LEGEND, _community_frame, add_points
 from carto.maps.page import LegendEntry, LegendSection, _colour, _esc, add_box, legend_html, title_html, to_js
 
@@ -144,7 +144,7 @@ def flow_table(engine: Any, community: str | int, *, top: int = 100, as_of: date
     sizes = [v for v in (1, 5, 20, 50) if v < strongest][-2:] + [int(strongest)] if len(drawn) else []
     return FlowTable(
         links=drawn, total=len(flows), joined=sorted(set(drawn["commune_a"]) | set(drawn["commune_b"])),
-        legend=[LegendEntry(f"{integer(v)} événement(s) ou relation(s) en commun", FLOW_COLOUR, "line",
+        legend=[LegendEntry(f"{count(v, 'événement ou relation', 'événements ou relations')} en commun", FLOW_COLOUR, "line",
                             int(round(_flow_width(v, strongest)))) for v in sizes],
         title=f"Communauté {events.community_name(engine, community)} : liens entre territoires",
         subtitle=f"Les {integer(len(drawn))} liens les plus forts sur {integer(len(flows))}",
@@ -173,8 +173,8 @@ def flow_map(
     table = flow_table(engine, community, top=top, as_of=as_of, communes=communes)
     drawn = table.links
     rows = [[round(float(la), 5), round(float(oa), 5), round(float(lb), 5), round(float(ob), 5), round(float(w), 1),
-             f"{_esc(names.get(ca, ca))} ↔ {_esc(names.get(cb, cb))} : {integer(int(ev))} événement(s) en commun"
-             + (f", {integer(int(rl))} relation(s)" if rl else "")]
+             f"{_esc(names.get(ca, ca))} ↔ {_esc(names.get(cb, cb))} : {count(int(ev), 'événement')} en commun"
+             + (f", {count(int(rl), 'relation')}" if rl else "")]
             for ca, cb, ev, rl, la, oa, lb, ob, w in zip(
                 drawn["commune_a"], drawn["commune_b"], drawn["evenements"], drawn["relations"], drawn["lat_a"],
                 drawn["lon_a"], drawn["lat_b"], drawn["lon_b"], drawn["largeur"], strict=True)]

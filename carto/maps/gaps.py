@@ -191,7 +191,7 @@ def gap_table(engine: Any, community: str | int, *, level: str = "epci", classes
     >>> # no member yet: every département is a zone blanche
     >>> table = gap_table(engine, "biodiversite", level="departement")
     >>> len(table.areas), int(table.areas["zone blanche"].sum()), table.subtitle
-    (13, 13, '0 départements avec des membres, 13 zone(s) blanche(s)')
+    (13, 13, '0 départements avec des membres, 13 zones blanches')
     >>> table.legend[1].entries[0].label
     'Aucun membre (13 départements)'
     """
@@ -234,5 +234,5 @@ def gap_table(engine: Any, community: str | int, *, level: str = "epci", classes
     return GapTable(
         areas=areas, level=level, area_name=one, floor=floor, legend=legend,
         title=f"Communauté {events.community_name(engine, community)} : présence et zones blanches par {one}",
-        subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {integer(n_gaps)} zone(s) blanche(s)",
+        subtitle=f"{integer(int(present.sum()))} {many} avec des membres, {count(n_gaps, 'zone blanche', 'zones blanches')}",
     )

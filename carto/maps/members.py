@@ -261,8 +261,8 @@ def actor_map(
                           f"{counted}"),
             position="topleft", kind="title")
     legend = [
-        LegendSection("Membres", note="Couleur : le cercle. Rond : personne(s), placées au centre de leur commune ; "
-                                      "carré : organisation(s). Un symbole par lieu et par cercle, plus grand quand "
+        LegendSection("Membres", note="Couleur : le cercle. Rond : des personnes, placées au centre de leur commune ; "
+                                      "carré : des organisations. Un symbole par lieu et par cercle, plus grand quand "
                                       "ils sont plusieurs (la liste au clic). Gris : membres sans accord pour "
                                       "apparaître sur une carte, comptés dans leur commune."),
         _BACKGROUND_LEGEND,
