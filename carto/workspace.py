@@ -26,6 +26,7 @@ Base ouverte : .../essai.sqlite (fichier SQLite, choisi dans le carnet) — vide
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 from datetime import date
 from pathlib import Path
@@ -126,7 +127,7 @@ def describe(engine: sa.Engine) -> str:
     >>> print(describe(store.init_base("sqlite://")))
     Base ouverte : sqlite:// — vide : importez des fichiers (carnet 01).
     """
-    shown = store.display_url(engine)
+    shown = re.sub(r"^(\w+)\+\w+://", r"\1://", store.display_url(engine))  # « postgresql:// », not its driver
     if shown.startswith("sqlite:///"):
         shown = shown[len("sqlite:///"):]
     origin = _ORIGINS.get(engine)

@@ -148,3 +148,26 @@ def test_notebooks_on_the_wrong_base_say_what_to_do_in_french(home: Path) -> Non
     assert "Traceback" not in shown and "ConfigError" not in shown
     shown = _french_error(BY_NUMBER["01"], home / "01-reelle.ipynb", quelle_base=str(home / "reelle.sqlite"))
     assert "fichiers de démonstration" in shown and "Traceback" not in shown
+
+
+@pytest.mark.postgresql
+def test_notebooks_on_the_users_postgresql_base(home: Path, postgresql_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """« ma base » is the user's PostgreSQL base (CARTO_DATABASE_URL), filled by 01 with the user's files, read by 05."""
+    import shutil
+
+    monkeypatch.setenv("CARTO_DATABASE_URL", postgresql_url)
+    files = home / "mes-fichiers"
+    shutil.copytree(REPO_DIR / "data" / "demo" / "sources", files / "sources")  # the files alone, without the truth
+    first = _run(BY_NUMBER["01"], home / "01-pg.ipynb", quelle_base="ma base", sources=str(files))
+    assert "votre base" in _opened(first) and "CARTO_DATABASE_URL" in _opened(first)
+    assert "postgresql://" in _opened(first)
+    following = _run(BY_NUMBER["05"], home / "05-pg.ipynb", quelle_base="ma base", dossier=str(home / "suivi"))
+    assert "Base préparée : 3 communautés pilotes créées" in _printed(following, "# Ouvrir la base")
+    assert _opened(following).split(" — ")[0] == _opened(first).split(" — ")[0]  # the same base
+    engine = store.open_base(postgresql_url)
+    with engine.connect() as conn:
+        n_active = conn.execute(sa.select(sa.func.count()).select_from(store.actors)
+                                .where(store.actors.c.status == "active")).scalar_one()
+    engine.dispose()
+    assert n_active > 1000 and _fr.count(n_active, "acteur") in _opened(following)  # what 01 wrote
