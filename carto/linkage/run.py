@@ -110,12 +110,17 @@ def link(
     with store.transaction(engine, action="liaison", who=author, check_tables=_LINKED_TABLES) as conn:
         previous, batch, _ = incremental.pending_work(conn)
         models = {kind: None if retrain else incremental.active_model(conn, kind) for kind in kinds}
-        report.mode = "full" if (full or retrain or previous is None or not all(models.values())) else "incremental"
+        report.mode = "full" if (full or retrain or previous is None or not any(models.values())) else "incremental"
         if report.mode == "incremental":
             assert previous is not None
             new_records = incremental.new_records(conn, previous)
             report.new_records = len(new_records)
             for kind in tqdm(list(kinds), desc="Liaison", disable=not verbose):
+                if models[kind] is None:  # too few of this kind so far to train a model: it is linked in full
+                    _link_everything(conn, kinds=[kind], models=models, retrain=False, auto_threshold=auto_threshold,
+                                     review_band=review_band, priority=priority, who=author, report=report,
+                                     verbose=False)
+                    continue
                 own = incremental.new_own_actors(conn, kind, previous["finished_at"])
                 report.new_records += len(own)
                 incremental.link_new_units(
