@@ -76,6 +76,7 @@ def run(n: int, compare_up_to: int = 100_000) -> dict[str, float]:
         "full": t5 - t4, "actors": news.actors, "new": news.new_records, "candidates": news.candidates.get("personne", 0),
         "queue_initial": initial.asked, "records_initial": sum(initial.units.values()), "queue_week": news.asked,
         "f1_incremental": incremental_f1["personnes"][2], "f1_at_once": at_once_f1["personnes"][2],
+        "precision_incremental": incremental_f1["personnes"][0], "recall_incremental": incremental_f1["personnes"][1],
         "f1_org_incremental": incremental_f1["organisations"][2], "f1_org_at_once": at_once_f1["organisations"][2],
         "peak_mb": _peak_mb(), "merges_week": news.merges, "full_merges": full.merges,
     }
@@ -105,7 +106,8 @@ def main() -> None:
               f"(rapport {_fr.decimal(r['full'] / max(r['link'], 1e-9), 1)}) ; file de revue : "
               f"{_fr.integer(r['queue_initial'])} paires pour {_fr.integer(r['records_initial'])} enregistrements, "
               f"{_fr.integer(r['queue_week'])} pour la feuille ; F1 personnes incrémental "
-              f"{_score(r['f1_incremental'])} / tout d'un coup {_score(r['f1_at_once'])}, "
+              f"{_score(r['f1_incremental'])} (précision {_score(r['precision_incremental'])}, rappel "
+              f"{_score(r['recall_incremental'])}) / tout d'un coup {_score(r['f1_at_once'])}, "
               f"organisations {_score(r['f1_org_incremental'])} / {_score(r['f1_org_at_once'])} ; "
               f"mémoire de pointe {_fr.integer(int(r['peak_mb']))} Mo", flush=True)
     targets = {100_000: 10, 1_000_000: 30}
