@@ -9,8 +9,6 @@ true when the truth gives both the same entity.
 
 from __future__ import annotations
 
-import io
-
 from pathlib import Path
 
 import pandas as pd
@@ -175,10 +173,9 @@ def weekly_split(folder: str | Path, out: str | Path, *, rows: int = 300) -> tup
     """Split synthetic sources into « the base so far » and « this week's sign-in sheets ».
 
     The latest sign-in sheets of ``folder`` (from :func:`carto.synth.generate`),
-    until they hold at least ``rows`` rows, go to ``<out>/semaine/`` (the last of them
-    cut when it would bring more than half as many again — in a large base one event
-    has thousands of rows: its first ones are this week's, the others already in the
-    base, under the same file name, so the same event); every other
+    until they hold at least ``rows`` rows, go to ``<out>/semaine/`` — passing over a
+    sheet that would bring more than half as many again (in a large base most events
+    have thousands of rows: the week is then made of the latest small ones); every other
     file is linked (symbolic links, nothing copied) into ``<out>/base/sources/``
     with the same layout, so both can be imported and scored against the same
     truth (:func:`synthetic_scores` on ``folder``).
@@ -198,43 +195,21 @@ def weekly_split(folder: str | Path, out: str | Path, *, rows: int = 300) -> tup
     for sheet in reversed(sheets):
         if total >= rows:
             break
+        n = len(pd.read_excel(sheet, header=None, engine="openpyxl") if sheet.suffix.lower() == ".xlsx"
+                else pd.read_csv(sheet, sep=None, engine="python", header=None, encoding_errors="replace"))
+        if total + n > 1.5 * rows:  # a big event (thousands of rows in a large base): an earlier, smaller one
+            continue
         week.append(sheet)
-        total += len(pd.read_excel(sheet, header=None, engine="openpyxl") if sheet.suffix.lower() == ".xlsx"
-                     else pd.read_csv(sheet, sep=None, engine="python", header=None, encoding_errors="replace"))
+        total += n
+    if not week:  # every sheet is big: the latest one
+        week = sheets[-1:]
     base, news = Path(out) / "base" / "sources", Path(out) / "semaine"
     (base / SOURCE_FILES["emargement"]).mkdir(parents=True, exist_ok=True)
     news.mkdir(parents=True, exist_ok=True)
     for name, relative in SOURCE_FILES.items():
         if name != "emargement" and (source_dir / relative).exists():
             (base / relative).symlink_to((source_dir / relative).resolve())
-    split = week[-1] if week and week[-1].suffix.lower() == ".csv" and total > 1.5 * rows else None
     for sheet in sheets:
-        if sheet == split:  # a big event (large bases): its first rows arrive this week, the others were there
-            _split_sheet(sheet, news / sheet.name, base / SOURCE_FILES["emargement"] / sheet.name,
-                         keep=rows - (total - _n_rows(sheet)))
-            continue
         target = (news if sheet in week else base / SOURCE_FILES["emargement"]) / sheet.name
         target.symlink_to(sheet.resolve())
     return base.parent, news
-
-
-def _n_rows(sheet: Path) -> int:
-    return len(pd.read_csv(sheet, sep=None, engine="python", header=None, encoding_errors="replace"))
-
-
-def _split_sheet(sheet: Path, first: Path, rest: Path, *, keep: int) -> None:
-    """Write the header and the first ``keep`` rows of a CSV sheet to ``first``, the header and the others to ``rest``.
-
-    Read and written as Latin-1 so that every byte of every field stays as it was (whatever the sheet's
-    encoding), with the sheet's delimiter; the file name (the event's key) is kept in both.
-    """
-    import csv
-
-    text = sheet.read_text(encoding="latin-1")
-    delimiter = ";" if ";" in text.split("\n", 1)[0] else ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    header, body = rows[0], rows[1:]
-    keep = min(max(int(keep), 1), len(body))
-    for path, part in ((first, body[:keep]), (rest, body[keep:])):
-        with open(path, "w", encoding="latin-1", newline="") as handle:
-            csv.writer(handle, delimiter=delimiter, lineterminator="\n").writerows([header, *part])

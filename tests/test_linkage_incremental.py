@@ -194,18 +194,15 @@ def test_a_reimport_of_the_same_sheet_leaves_nothing_to_link(weekly: dict) -> No
     assert linkage.link(engine).mode == "nothing"
 
 
-def test_weekly_split_cuts_a_big_last_sheet_and_keeps_every_row(tmp_path: Path) -> None:
+
+def test_weekly_split_passes_over_big_events_and_keeps_every_sheet_once(tmp_path: Path) -> None:
     import pandas as pd
 
     sheets = tmp_path / "sources" / "emargement"
     sheets.mkdir(parents=True)
-    rows = pd.DataFrame({"Événement": "Rencontre", "Date": "25/11/2026", "Nom": [f"NOM{i}" for i in range(10)],
-                         "Courriel": [f"n{i}@a.fr" for i in range(10)]})
-    rows.iloc[:3].to_csv(sheets / "E00001_2026-01-05.csv", sep=";", index=False, encoding="utf-8-sig")
-    rows.to_csv(sheets / "E00002_2026-11-25.csv", sep=";", index=False, encoding="utf-8-sig")
-    base, week = quality.weekly_split(tmp_path, tmp_path / "coupe", rows=4)
-    this_week = pd.read_csv(week / "E00002_2026-11-25.csv", sep=";", encoding="utf-8-sig")
-    before = pd.read_csv(base / "sources" / "emargement" / "E00002_2026-11-25.csv", sep=";", encoding="utf-8-sig")
-    assert len(this_week) == 4 and len(before) == 6  # the same event, cut in two: nothing lost, nothing twice
-    assert pd.concat([this_week, before], ignore_index=True).equals(rows)
-    assert (base / "sources" / "emargement" / "E00001_2026-01-05.csv").is_symlink()
+    for name, n in (("E00001_2026-01-05.csv", 3), ("E00002_2026-03-01.csv", 2), ("E00003_2026-11-25.csv", 40)):
+        pd.DataFrame({"Événement": name, "Nom": [f"NOM{i}" for i in range(n)]}).to_csv(sheets / name, sep=";",
+                                                                                      index=False)
+    base, week = quality.weekly_split(tmp_path, tmp_path / "coupe", rows=5)  # 7 lines with the headers
+    assert sorted(p.name for p in week.iterdir()) == ["E00001_2026-01-05.csv", "E00002_2026-03-01.csv"]
+    assert [p.name for p in (base / "sources" / "emargement").iterdir()] == ["E00003_2026-11-25.csv"]
