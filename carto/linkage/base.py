@@ -181,12 +181,17 @@ def _forbidden(conn: Any) -> set[tuple[int, int]]:
     nd, m = store.not_duplicates, store.merges
     rows = conn.execute(sa.select(nd.c.actor_a_id, nd.c.actor_b_id)).all()
     pairs = {(int(a), int(b)) for a, b in rows}
-    merged = conn.execute(sa.select(m.c.kept_id, m.c.absorbed_id, m.c.undone_at.is_not(None))
-                          .order_by(m.c.id)).all()
+    undone_rows = conn.execute(sa.select(m.c.kept_id, m.c.absorbed_id).where(m.c.undone_at.is_not(None))).all()
+    if not undone_rows:  # the usual case: no merge was ever undone (never read the whole merge log)
+        return pairs
+    ids = sorted({int(i) for row in undone_rows for i in row})
+    merged = pd.concat([store.select_in(conn, sa.select(m.c.id, m.c.kept_id, m.c.absorbed_id,
+                                                        m.c.undone_at.is_not(None).label("undone")), column, ids)
+                        for column in (m.c.kept_id, m.c.absorbed_id)]).drop_duplicates("id").sort_values("id")
     undone: set[tuple[int, int]] = set()
-    for kept, absorbed, was_undone in merged:  # the latest merge of a pair says what holds
-        pair = (min(int(kept), int(absorbed)), max(int(kept), int(absorbed)))
-        (undone.add if was_undone else undone.discard)(pair)
+    for kept, absorbed, was_undone in zip(merged["kept_id"], merged["absorbed_id"], merged["undone"]):
+        pair = (min(int(kept), int(absorbed)), max(int(kept), int(absorbed)))  # the latest merge of a pair holds
+        (undone.add if bool(was_undone) else undone.discard)(pair)
     return pairs | undone
 
 

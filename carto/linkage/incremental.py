@@ -45,7 +45,7 @@ from carto.linkage.merging import _apply_plan, _refresh
 from carto.linkage.model import predict
 from carto.linkage.review import _COMPARISONS_FR, _queue
 from carto.linkage.rules import _prepared
-from carto.linkage.units import _actor_frame, _record_less, _records, _units
+from carto.linkage.units import _actor_frame, _records, _units
 
 #: One logger for the whole of linkage, whichever sub-module writes.
 log = logging.getLogger("carto.linkage")
@@ -186,8 +186,18 @@ def _actor_ids_of(records: pd.DataFrame) -> set[int]:
 
 def _own_actors_in(conn: Any, kind: str, ids: Sequence[int]) -> pd.DataFrame:
     """Active record-less actors of ``kind`` (made by hand) among ``ids``, all their columns."""
-    a = store.actors
-    found = store.select_in(conn, a.select().where(_record_less(kind)), a.c.id, sorted({int(i) for i in ids}))
+    a, sr = store.actors, store.source_records
+    wanted = sorted({int(i) for i in ids})
+    named: set[int] = set()
+    for column in (sr.c.actor_id, sr.c.organisation_actor_id):
+        # the status is filtered here, not in SQL: « status = 'ok' » would lead SQLite to its (status, source)
+        # index and a scan of every record, instead of the actor's index
+        found = store.select_in(conn, sa.select(column, sr.c.status), column, wanted)
+        found = found[found["status"] == "ok"]
+        named |= set(pd.to_numeric(found.iloc[:, 0]).dropna().astype(np.int64).tolist())
+    own = [i for i in wanted if i not in named]
+    found = store.select_in(conn, a.select().where(a.c.kind == kind, a.c.status == "active"), a.c.id, own) if own \
+        else pd.DataFrame()
     return found.astype({"id": np.int64}) if len(found) else _actor_frame(conn, sa.false())
 
 
@@ -412,17 +422,10 @@ def model_drift(engine: sa.Engine, kind: str) -> pd.DataFrame:
 
 def new_own_actors(conn: Any, kind: str, since: datetime) -> pd.DataFrame:
     """Active actors of ``kind`` made or changed by hand after ``since``, that no source record names."""
-    a, sr = store.actors, store.source_records
+    a = store.actors
     changed = [int(i) for i in conn.execute(sa.select(a.c.id).where(
         a.c.updated_at > since, a.c.kind == kind, a.c.status == "active")).scalars()]
-    if not changed:
-        return _actor_frame(conn, sa.false())
-    named: set[int] = set()
-    for column in (sr.c.actor_id, sr.c.organisation_actor_id):
-        found = store.select_in(conn, sa.select(column).where(sr.c.status == "ok").distinct(), column, changed)
-        named |= set(pd.to_numeric(found.iloc[:, 0]).dropna().astype(np.int64).tolist())
-    own = sorted(set(changed) - named)
-    return _own_actors_in(conn, kind, own) if own else _actor_frame(conn, sa.false())
+    return _own_actors_in(conn, kind, changed) if changed else _actor_frame(conn, sa.false())
 
 
 def pending_work(conn: Any) -> tuple[Mapping[str, Any] | None, int, bool]:

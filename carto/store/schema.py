@@ -286,6 +286,7 @@ merges = sa.Table(
         sqlite_where=sa.text("undone_at IS NULL"),
         postgresql_where=sa.text("undone_at IS NULL"),
     ),
+    sa.Index(None, "undone_at"),  # the undone merges, found without reading every snapshot
     comment="Linkage decisions; snapshot holds every row the merge changed, for an exact undo.",
 )
 
