@@ -333,6 +333,7 @@ def test_migrations_upgrade_an_older_base(base_url: str, old: str) -> None:
         for table in (store.linkage_models, store.link_runs, store.link_keys):  # added by 0007
             table.drop(conn)
         conn.exec_driver_sql("DROP INDEX ix_actors_updated_at")
+        conn.exec_driver_sql("DROP INDEX ix_merges_undone_at")  # added by 0008
         if old == "0006":
             conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{old}'")
     if old == "0006":
